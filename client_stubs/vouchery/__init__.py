@@ -1,0 +1,1 @@
+"""Namespace of the Vouchery POS gateway client packages."""

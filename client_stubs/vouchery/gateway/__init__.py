@@ -1,0 +1,1 @@
+"""Generated gRPC client stubs of the Vouchery POS gateway."""
