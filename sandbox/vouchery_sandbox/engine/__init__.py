@@ -10,6 +10,7 @@ build a `RedemptionContext`, call one function and persist what it returns:
   `dump_rule(rule)` / `dump_reward(reward)` -> JSON object for storage and responses.
 """
 
+from .dump import dump_reward, dump_rule
 from .evaluate import evaluate_confirmation, evaluate_redemption, points_for_transaction
 from .models import (
     AdditionalCategory,
@@ -52,7 +53,7 @@ from .models import (
     ValidationProblem,
     Voucher,
 )
-from .parse import dump_reward, dump_rule, parse_reward, parse_rule
+from .parse import parse_reward, parse_rule
 from .rejections import REJECTIONS, rejection
 
 __all__ = [

@@ -171,8 +171,6 @@ def compare(actual: Decimal | str, op: Operator, expected: Operand) -> bool:
     if op is Operator.BETWEEN:
         low, high = expected if isinstance(expected, tuple) and len(expected) == 2 else (None, None)
         return isinstance(low, Decimal) and isinstance(high, Decimal) and low <= actual <= high
-    if op is Operator.INCLUDE:
-        return isinstance(expected, tuple) and any(isinstance(v, Decimal) and v == actual for v in expected)
     if not isinstance(expected, Decimal):
         return False
     match op:
