@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -56,7 +57,7 @@ def test_retry_after_is_never_undercut(draw: float, retry_after: float | None, e
     "kwargs",
     [{"initial": 0}, {"max_delay": -1}, {"multiplier": 0.5}, {"initial": float("inf")}, {"initial": True}],
 )
-def test_bad_backoff_settings_are_rejected(kwargs: dict[str, float]) -> None:
+def test_bad_backoff_settings_are_rejected(kwargs: dict[str, Any]) -> None:
     """Invalid backoff settings raise ValueError at construction."""
     with pytest.raises(ValueError, match="backoff"):
         Backoff(**kwargs)
