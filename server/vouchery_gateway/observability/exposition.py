@@ -1,0 +1,125 @@
+"""Serving /metrics over HTTP, for one process or for all the workers of a host.
+
+The server runs in its own thread (a thread per scrape), so scrapes never block the gRPC event loop.
+
+Multiprocess mode: when several worker processes serve one gRPC port, each worker's prometheus_client
+writes its values to files in PROMETHEUS_MULTIPROC_DIR, which must be set in the environment before
+prometheus_client is first imported (the supervisor sets it before starting workers). Metric objects
+are then still created on a registry (GatewayMetrics(CollectorRegistry())), but the exposition reads
+the directory: `start_metrics_server(host, port, multiproc_dir)` merges every worker's files on each
+scrape. The supervisor empties the directory at start (`reset_multiproc_dir`) and calls
+`mark_worker_dead(pid, dir)` when a worker exits, so `live*` gauges forget it.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+from pathlib import Path
+from socketserver import ThreadingMixIn
+from types import TracebackType
+from typing import Final
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+from prometheus_client import CollectorRegistry, make_wsgi_app
+from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
+
+__all__ = [
+    "MetricsServer",
+    "mark_worker_dead",
+    "multiprocess_registry",
+    "reset_multiproc_dir",
+    "start_metrics_server",
+]
+
+# How often the serving thread checks for close(): bounds how long close() waits.
+_POLL_SECONDS: Final = 0.1
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        """Scrapes every few seconds are not worth a log line each."""
+
+
+class _ThreadingServer(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _ThreadingServerV6(_ThreadingServer):
+    address_family = socket.AF_INET6
+
+
+class MetricsServer:
+    """A running /metrics endpoint; `close()` stops it and releases the port."""
+
+    def __init__(self, httpd: WSGIServer, thread: threading.Thread) -> None:
+        self._httpd = httpd
+        self._thread = thread
+        self._closed = False
+        self.host: str = str(httpd.server_address[0])
+        self.port: int = int(httpd.server_address[1])
+
+    def close(self) -> None:
+        """Stop serving and wait (at most one poll interval) for the thread; safe to call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join()
+
+    def __enter__(self) -> MetricsServer:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+def multiprocess_registry(multiproc_dir: str | os.PathLike[str]) -> CollectorRegistry:
+    """A registry that merges the metric files every worker wrote to multiproc_dir."""
+    path = Path(multiproc_dir)
+    if not path.is_dir():
+        raise ValueError(f"multiprocess metrics directory {str(path)!r} does not exist")
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(path))  # type: ignore[no-untyped-call]
+    return registry
+
+
+def start_metrics_server(
+    host: str, port: int, source: CollectorRegistry | str | os.PathLike[str]
+) -> MetricsServer:
+    """Serve the registry (or the merged multiprocess directory) on http://host:port/metrics.
+
+    port 0 picks a free port (see the returned handle's `.port`). Returns once the socket listens.
+    """
+    registry = source if isinstance(source, CollectorRegistry) else multiprocess_registry(source)
+    server_class = _ThreadingServerV6 if ":" in host else _ThreadingServer
+    try:
+        httpd = make_server(host, port, make_wsgi_app(registry), server_class, handler_class=_QuietHandler)
+    except OSError as exc:
+        raise OSError(exc.errno, f"cannot serve /metrics on {host}:{port}: {exc.strerror}") from exc
+    thread = threading.Thread(
+        target=httpd.serve_forever,
+        kwargs={"poll_interval": _POLL_SECONDS},
+        name=f"metrics-http-{httpd.server_address[1]}",
+        daemon=True,
+    )
+    thread.start()
+    return MetricsServer(httpd, thread)
+
+
+def reset_multiproc_dir(multiproc_dir: str | os.PathLike[str]) -> Path:
+    """Create multiproc_dir or empty it of a previous run's files (stale pids would be merged in)."""
+    path = Path(multiproc_dir)
+    path.mkdir(parents=True, exist_ok=True)
+    for stale in path.glob("*.db"):
+        stale.unlink(missing_ok=True)
+    return path
+
+
+def mark_worker_dead(pid: int, multiproc_dir: str | os.PathLike[str]) -> None:
+    """Forget an exited worker's live gauges (its counters and histograms keep counting in the sum)."""
+    mark_process_dead(pid, str(multiproc_dir))  # type: ignore[no-untyped-call]

@@ -1,0 +1,126 @@
+"""Structured logs: one JSON object per line, with every secret-looking value masked before it is written.
+
+`JsonFormatter` writes ts (ISO-8601 UTC, milliseconds), level, logger, msg, then every `extra=` field,
+then the traceback if any. `RedactionFilter` sits on the handler (so it sees records from every logger)
+and masks e-mail addresses and bearer tokens in the message, the extra fields (nested ones too) and the
+traceback, and drops the whole value of fields whose name says they hold a secret. The gateway never
+means to log such things; this is the net under the code, not the plan.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+import time
+from collections.abc import Mapping
+from typing import IO, Any, Final
+
+__all__ = ["JsonFormatter", "RedactionFilter", "configure_logging", "redact", "redact_value"]
+
+REDACTED: Final = "[REDACTED]"
+_EMAIL: Final = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
+_BEARER: Final = re.compile(r"(?i)\b(bearer)\s+[A-Za-z0-9\-._~+/]+=*")
+_SECRET_NAME: Final = re.compile(r"(?i)authorization|api[_-]?key|password|passwd|secret|token|cookie")
+_MAX_DEPTH: Final = 6
+
+# Attributes every LogRecord has; anything else on a record came from `extra=`.
+_RECORD_ATTRS: Final = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, None))) | {
+    "message",
+    "asctime",
+    "taskName",
+}
+_CORE_KEYS: Final = ("ts", "level", "logger", "msg")
+
+
+def redact(text: str) -> str:
+    """text with e-mail addresses and bearer tokens masked."""
+    if "@" in text:
+        text = _EMAIL.sub("[EMAIL]", text)
+    return _BEARER.sub(r"\1 " + REDACTED, text)
+
+
+def redact_value(value: Any, _depth: int = 0) -> Any:
+    """A copy of value with every string redacted and secret-named mapping entries dropped."""
+    if isinstance(value, str):
+        return redact(value)
+    if _depth >= _MAX_DEPTH:
+        return value if isinstance(value, int | float | bool | None) else REDACTED
+    if isinstance(value, Mapping):
+        return {
+            k: REDACTED if _SECRET_NAME.search(str(k)) else redact_value(v, _depth + 1)
+            for k, v in value.items()
+        }
+    if isinstance(value, list | tuple | set | frozenset):
+        return [redact_value(v, _depth + 1) for v in value]
+    if isinstance(value, bytes | bytearray):
+        return REDACTED  # opaque: could hold anything
+    if isinstance(value, int | float | bool | None):
+        return value
+    return redact(str(value))
+
+
+def _extra_fields(record: logging.LogRecord) -> dict[str, Any]:
+    return {k: v for k, v in vars(record).items() if k not in _RECORD_ATTRS and not k.startswith("_")}
+
+
+class RedactionFilter(logging.Filter):
+    """Masks e-mails, bearer tokens and secret-named fields in every record it passes."""
+
+    _traceback_formatter: Final = logging.Formatter()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.getMessage())
+        record.args = None
+        for key, value in _extra_fields(record).items():
+            setattr(record, key, REDACTED if _SECRET_NAME.search(key) else redact_value(value))
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self._traceback_formatter.formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text)
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: ts, level, logger, msg, extra fields, then exc / stack if present."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        out: dict[str, Any] = {
+            "ts": _iso_utc(record.created),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in _extra_fields(record).items():
+            # An extra field never overwrites a core one; it keeps its value under a suffixed name.
+            out[f"{key}_" if key in _CORE_KEYS else key] = value
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            out["exc"] = record.exc_text
+        if record.stack_info:
+            out["stack"] = self.formatStack(record.stack_info)
+        return json.dumps(out, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+def _iso_utc(created: float) -> str:
+    seconds = int(created)
+    millis = int((created - seconds) * 1000)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+
+
+def configure_logging(level: int | str = logging.INFO, stream: IO[str] | None = None) -> logging.Handler:
+    """Send every logger's records, redacted, as JSON lines to stream (stderr by default).
+
+    Replaces the root logger's handlers; returns the handler so a caller can remove it again.
+    """
+    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler.setFormatter(JsonFormatter())
+    handler.addFilter(RedactionFilter())
+    root = logging.getLogger()
+    for old in list(root.handlers):
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level)
+    return handler
