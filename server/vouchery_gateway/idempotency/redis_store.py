@@ -1,0 +1,246 @@
+"""The shared backend for several gateway replicas: one Redis hash per record, changed only by Lua.
+
+A claim is one Lua script (atomic in Redis): it applies `is_claimable` to the stored timestamps and
+either writes our IN_PROGRESS record (`SET NX` would do for a fresh key, but a takeover of a lapsed
+lease needs the comparison too) or returns the blocking record whole. Complete and release are Lua
+compare-and-set on the owner token. Expiry is judged from the stored `expires_at`, the time the
+caller's clock gave; the Redis TTL set beside it only reclaims memory and never decides anything.
+
+Share the client with other components through `store.client`; a store built by `from_url` owns it.
+Every Redis error becomes `StoreUnavailable` in `_unavailable`, the one mapping place.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import time
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import RedisError
+
+from .errors import StoreUnavailable
+from .model import ClaimResult, Clock, Record, RecordState, StoredOutcome
+from .store import DEFAULT_RETENTION, IdempotencyStore
+
+DEFAULT_PREFIX = "vouchery:idem:"
+_CLAIM = """
+local now = tonumber(ARGV[1])
+local cur = redis.call('HMGET', KEYS[1],
+  'state', 'fingerprint', 'lease_until', 'expires_at', 'attempt', 'created_at')
+local attempt, created = 1, ARGV[1]
+if cur[1] then
+  if tonumber(cur[4]) > now then
+    if cur[1] == 'in_progress' and tonumber(cur[3]) <= now and cur[2] == ARGV[2] then
+      attempt, created = tonumber(cur[5]) + 1, cur[6]
+    else
+      return {0, redis.call('HGETALL', KEYS[1])}
+    end
+  end
+  redis.call('DEL', KEYS[1])
+end
+redis.call('HSET', KEYS[1], 'state', 'in_progress', 'fingerprint', ARGV[2], 'owner', ARGV[3],
+  'attempt', attempt, 'created_at', created, 'lease_until', ARGV[4], 'expires_at', ARGV[5])
+redis.call('PEXPIRE', KEYS[1], ARGV[6])
+return {attempt, created}
+"""
+_HELD = """
+local held = redis.call('HMGET', KEYS[1], 'owner', 'state')
+if held[1] ~= ARGV[1] or held[2] ~= 'in_progress' then
+  return 0
+end
+"""
+_COMPLETE = (
+    _HELD
+    + """
+redis.call('HSET', KEYS[1], 'state', 'completed', 'completed_at', ARGV[2], 'expires_at', ARGV[3],
+  'kind', ARGV[4], 'status', ARGV[5], 'metadata', ARGV[6], 'body', ARGV[7])
+redis.call('PEXPIRE', KEYS[1], ARGV[8])
+return 1
+"""
+)
+_RELEASE = (
+    _HELD
+    + """
+if ARGV[2] == '1' then redis.call('HSET', KEYS[1], 'lease_until', ARGV[3]) else redis.call('DEL', KEYS[1]) end
+return 1
+"""
+)
+_SWEEP_ONE = """
+local expires_at = redis.call('HGET', KEYS[1], 'expires_at')
+if expires_at and tonumber(expires_at) <= tonumber(ARGV[1]) then return redis.call('DEL', KEYS[1]) end
+return 0
+"""
+SWEEP_BATCH = 200
+
+
+class RedisStore(IdempotencyStore):
+    """Idempotency records as Redis hashes named `<key_prefix><storage key>`."""
+
+    def __init__(
+        self,
+        client: Redis,
+        *,
+        clock: Clock = time.time,
+        retention: float = DEFAULT_RETENTION,
+        key_prefix: str = DEFAULT_PREFIX,
+        owns_client: bool = False,
+    ) -> None:
+        super().__init__(clock=clock, retention=retention)
+        if not key_prefix or not key_prefix.isascii():
+            raise ValueError("key_prefix must be a non-empty ASCII string")
+        self._client = client
+        self._prefix = key_prefix
+        self._owns_client = owns_client
+        self._claim_script = client.register_script(_CLAIM)
+        self._complete_script = client.register_script(_COMPLETE)
+        self._release_script = client.register_script(_RELEASE)
+        self._sweep_script = client.register_script(_SWEEP_ONE)
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        clock: Clock = time.time,
+        retention: float = DEFAULT_RETENTION,
+        key_prefix: str = DEFAULT_PREFIX,
+        timeout: float = 1.0,
+    ) -> RedisStore:
+        """A store owning a new client for `url`; connects lazily (use `ping()` to check)."""
+        # One immediate retry rides out a dropped pooled connection; more would only delay failing closed.
+        client = Redis.from_url(
+            url, socket_timeout=timeout, socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 1)
+        )
+        return cls(client, clock=clock, retention=retention, key_prefix=key_prefix, owns_client=True)
+
+    @property
+    def client(self) -> Redis:
+        """The Redis client, for components that keep their data in the same Redis."""
+        return self._client
+
+    async def _claim(self, new: Record, now: float) -> ClaimResult:
+        ttl_ms = _ttl_ms(new.expires_at - now)
+        args: list[str | int] = [
+            repr(now),
+            new.fingerprint,
+            new.owner,
+            repr(new.lease_until),
+            repr(new.expires_at),
+            ttl_ms,
+        ]
+        async with _unavailable():
+            reply = await self._claim_script(keys=[self._name(new.key)], args=args)
+        head, tail = reply
+        if head == 0:
+            return ClaimResult(False, _parse(new.key, tail))
+        created_at = float(tail)
+        return ClaimResult(True, dataclasses.replace(new, attempt=int(head), created_at=created_at))
+
+    async def _complete(
+        self, key: str, owner: str, outcome: StoredOutcome, now: float, expires_at: float
+    ) -> bool:
+        metadata = json.dumps(dict(outcome.metadata), sort_keys=True, separators=(",", ":"))
+        args: list[str | bytes | int] = [owner, repr(now), repr(expires_at), outcome.kind, outcome.status]
+        args += [metadata, outcome.body, _ttl_ms(expires_at - now)]
+        async with _unavailable():
+            return bool(await self._complete_script(keys=[self._name(key)], args=args))
+
+    async def _release(self, key: str, owner: str, now: float, reconcile: bool) -> bool:
+        args = [owner, "1" if reconcile else "0", repr(now)]
+        async with _unavailable():
+            return bool(await self._release_script(keys=[self._name(key)], args=args))
+
+    async def _get(self, key: str) -> Record | None:
+        async with _unavailable():
+            flat = await self._client.hgetall(self._name(key))
+        if not flat:
+            return None
+        # decode_responses is off (bodies are bytes), so every name and value is bytes.
+        return _parse(key, [_as_bytes(item) for pair in flat.items() for item in pair])
+
+    async def _sweep(self, now: float) -> int:
+        pattern = _glob_escape(self._prefix) + "*"
+        deleted = 0
+        async with _unavailable():
+            batch: list[bytes] = []
+            async for name in self._client.scan_iter(match=pattern, count=SWEEP_BATCH):
+                batch.append(name)
+                if len(batch) >= SWEEP_BATCH:
+                    deleted += await self._sweep_batch(batch, now)
+                    batch = []
+            if batch:
+                deleted += await self._sweep_batch(batch, now)
+        return deleted
+
+    async def _sweep_batch(self, names: Sequence[bytes], now: float) -> int:
+        async with self._client.pipeline(transaction=False) as pipe:
+            for name in names:
+                await self._sweep_script(keys=[name], args=[repr(now)], client=pipe)
+            replies = await pipe.execute()
+        return sum(int(reply) for reply in replies)
+
+    async def _ping(self) -> None:
+        async with _unavailable():
+            await self._client.ping()
+
+    async def _close(self) -> None:
+        if self._owns_client:
+            await self._client.aclose()
+
+    def _name(self, key: str) -> str:
+        return self._prefix + key
+
+
+@asynccontextmanager
+async def _unavailable() -> AsyncIterator[None]:
+    try:
+        yield
+    except RedisError as exc:
+        raise StoreUnavailable(f"Redis store unavailable: {type(exc).__name__}: {exc}") from exc
+
+
+def _as_bytes(value: bytes | str) -> bytes:
+    return value.encode() if isinstance(value, str) else value
+
+
+def _ttl_ms(seconds: float) -> int:
+    return max(1, math.ceil(seconds * 1000))
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + ch if ch in "*?[]\\" else ch for ch in text)
+
+
+def _parse(key: str, flat: Sequence[bytes]) -> Record:
+    fields = {flat[i].decode(): flat[i + 1] for i in range(0, len(flat), 2)}
+
+    def text(name: str) -> str:
+        return fields[name].decode()
+
+    state = RecordState(text("state"))
+    outcome = None
+    if state is RecordState.COMPLETED:
+        outcome = StoredOutcome(
+            body=bytes(fields["body"]),
+            kind=text("kind"),
+            status=text("status"),
+            metadata=json.loads(fields["metadata"]),
+        )
+    return Record(
+        key=key,
+        state=state,
+        fingerprint=text("fingerprint"),
+        owner=text("owner"),
+        attempt=int(fields["attempt"]),
+        created_at=float(fields["created_at"]),
+        lease_until=float(fields["lease_until"]),
+        expires_at=float(fields["expires_at"]),
+        completed_at=float(fields["completed_at"]) if "completed_at" in fields else None,
+        outcome=outcome,
+    )
