@@ -26,6 +26,8 @@ from typing import Any, Generic, TypeVar
 
 from cachetools import TTLCache
 
+__all__ = ["AsyncTTLCache", "CacheEvent", "CacheStats", "Loader"]
+
 V = TypeVar("V")
 Loader = Callable[[], Awaitable[V]]
 
