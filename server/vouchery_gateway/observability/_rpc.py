@@ -30,6 +30,10 @@ Finish = Callable[[S, grpc.aio.ServicerContext, grpc.StatusCode], None]
 InitialMetadata = Callable[[S], Sequence[tuple[str, str]]]
 
 _BY_NUMBER: Final = {code.value[0]: code for code in grpc.StatusCode}
+# When the caller's deadline passes, its cancel and the server's own deadline timer race: the server's
+# deadline is the client's plus the request's one-way latency, and so is the cancel's arrival. A
+# cancellation this close to the deadline is the deadline.
+DEADLINE_SLACK_SECONDS: Final = 0.1
 
 
 def _as_status(code: object) -> grpc.StatusCode | None:
@@ -53,7 +57,7 @@ def code_after(context: grpc.aio.ServicerContext, exc: BaseException | None) -> 
         return code or grpc.StatusCode.OK
     if isinstance(exc, asyncio.CancelledError | GeneratorExit):
         remaining = context.time_remaining()
-        if remaining is not None and remaining <= 0:
+        if remaining is not None and remaining <= DEADLINE_SLACK_SECONDS:
             return grpc.StatusCode.DEADLINE_EXCEEDED
         return grpc.StatusCode.CANCELLED
     if isinstance(exc, grpc.aio.AbortError):
