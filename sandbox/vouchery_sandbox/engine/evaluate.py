@@ -186,7 +186,7 @@ def _outcome(ctx: RedemptionContext) -> Outcome:
     eligible = matching_items(ctx.campaign.rules, ctx.order.product_items)
     base = sum((item.cost for item in eligible), ZERO) if restricted else total
     grants = grant(ctx.campaign.rewards, order=ctx.order, base=base, eligible=eligible, voucher=ctx.voucher)
-    granted = capped(grants.discount + grants.gift_card, _caps(ctx, total))
+    granted = capped(grants.discount + grants.gift_card, _caps(ctx, base))
     return Outcome(
         granted_discount=granted,
         granted_shipping_discount=grants.shipping,
@@ -200,8 +200,10 @@ def _outcome(ctx: RedemptionContext) -> Outcome:
     )
 
 
-def _caps(ctx: RedemptionContext, total: Decimal) -> list[Decimal | None]:
-    caps: list[Decimal | None] = [total]
+def _caps(ctx: RedemptionContext, base: Decimal) -> list[Decimal | None]:
+    """Limits on the discount: the base it applies to (so a total never goes negative and a
+    restricted discount never exceeds the matching items), max discounts and budgets left."""
+    caps: list[Decimal | None] = [base]
     amount_limit = ctx.campaign.voucher_max_redemptions_amount
     if amount_limit is not None:
         caps.append(amount_limit - ctx.voucher.discount_granted)

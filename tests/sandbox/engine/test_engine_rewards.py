@@ -163,6 +163,18 @@ def test_percentage_base_is_the_matching_products_cost() -> None:
     assert (result.granted_discount, result.matching_products_cost) == (d("6.00"), d("60.00"))
 
 
+def test_restricted_fixed_discount_stops_at_the_matching_items() -> None:
+    """A fixed discount under product rules never exceeds the cost of the matching items."""
+    ctx = context(
+        campaign=sub_campaign(
+            rules=(ProductCategory(category="brand", matching_type=MatchingType.ANY_OF, tags=("nike",)),),
+            rewards=(numeric("25"),),
+        ),
+        order=order(product_items=(item("20.00", categories=(NIKE,)), item("80.00", categories=(ADIDAS,)))),
+    )
+    assert outcome_of(ctx).granted_discount == d("20.00")
+
+
 CAP_CASES: list[tuple[str, RedemptionContext, str]] = [
     ("campaign max discount", context(campaign=sub_campaign(max_discount=d("5"))), "5.00"),
     ("parent max discount", context(parent=main_campaign(max_discount=d("3"))), "3.00"),
