@@ -13,15 +13,27 @@ build a `RedemptionContext`, call one function and persist what it returns:
 from .dump import dump_reward, dump_rule
 from .evaluate import evaluate_confirmation, evaluate_redemption, points_for_transaction
 from .models import (
-    AdditionalCategory,
-    AddPoints,
-    AssignVoucher,
     Campaign,
     CampaignStatus,
     CampaignType,
     CampaignUsage,
-    Category,
     Customer,
+    Order,
+    Outcome,
+    PendingRedemption,
+    ProductItem,
+    RedemptionContext,
+    Rejection,
+    ValidationProblem,
+    Voucher,
+)
+from .parse import parse_reward, parse_rule
+from .rejections import REJECTIONS, rejection
+from .terms import (
+    AdditionalCategory,
+    AddPoints,
+    AssignVoucher,
+    Category,
     CustomerCategory,
     CustomerMaxRedemptions,
     CustomerPoints,
@@ -35,26 +47,16 @@ from .models import (
     MatchingType,
     Operand,
     Operator,
-    Order,
-    Outcome,
-    PendingRedemption,
     PointsMode,
     ProductCategory,
-    ProductItem,
     ProductItemExists,
-    RedemptionContext,
-    Rejection,
     Reward,
     Rule,
     SetDiscount,
     SetDiscountPerItem,
     Timeframe,
     TimeOfOrder,
-    ValidationProblem,
-    Voucher,
 )
-from .parse import parse_reward, parse_rule
-from .rejections import REJECTIONS, rejection
 
 __all__ = [
     "REJECTIONS",

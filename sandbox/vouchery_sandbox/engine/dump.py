@@ -13,7 +13,13 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from .models import Category, ItemCondition, Reward, Rule, TimeOfOrder
+from .terms import (
+    Category,
+    ItemCondition,
+    Reward,
+    Rule,
+    TimeOfOrder,
+)
 
 
 def dump_rule(rule: Rule) -> dict[str, Any]:

@@ -18,8 +18,6 @@ from datetime import datetime
 from decimal import Decimal
 
 from .models import (
-    ZERO,
-    AddPoints,
     Campaign,
     CampaignStatus,
     CampaignType,
@@ -28,7 +26,6 @@ from .models import (
     Order,
     Outcome,
     PendingRedemption,
-    PointsMode,
     RedemptionContext,
     Rejection,
 )
@@ -36,6 +33,11 @@ from .money import capped, money, whole_units
 from .rejections import rejection
 from .rewards import gift_available, grant
 from .rules import RuleFacts, first_failed_rule, has_product_rules, matching_items
+from .terms import (
+    ZERO,
+    AddPoints,
+    PointsMode,
+)
 
 Check = Callable[[RedemptionContext, datetime, datetime], str | None]
 

@@ -14,7 +14,12 @@ from enum import StrEnum
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .models import Category, ValidationProblem
+from .models import (
+    ValidationProblem,
+)
+from .terms import (
+    Category,
+)
 
 E = TypeVar("E", bound=StrEnum)
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
 
-from .models import ZERO
+from .terms import (
+    ZERO,
+)
 
 CENT = Decimal("0.01")
 HUNDRED = Decimal(100)

@@ -15,6 +15,9 @@ from typing import Any
 
 from . import fields as f
 from .models import (
+    ValidationProblem,
+)
+from .terms import (
     AdditionalCategory,
     AddPoints,
     AssignVoucher,
@@ -40,7 +43,6 @@ from .models import (
     SetDiscountPerItem,
     Timeframe,
     TimeOfOrder,
-    ValidationProblem,
 )
 
 _IGNORED = frozenset({"type", "id", "title", "description", "campaign_id", "created_at", "updated_at"})

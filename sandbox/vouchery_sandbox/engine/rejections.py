@@ -7,7 +7,9 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from .models import Rejection
+from .models import (
+    Rejection,
+)
 
 REJECTIONS: MappingProxyType[str, str] = MappingProxyType(
     {

@@ -13,6 +13,13 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from .models import (
+    Order,
+    ProductItem,
+    Voucher,
+)
+from .money import money, percent_of
+from .rules import conditions_hold
+from .terms import (
     ZERO,
     AddPoints,
     AssignVoucher,
@@ -21,15 +28,10 @@ from .models import (
     GenerateProductItem,
     GenerateVoucher,
     ItemSelection,
-    Order,
-    ProductItem,
     Reward,
     SetDiscount,
     SetDiscountPerItem,
-    Voucher,
 )
-from .money import money, percent_of
-from .rules import conditions_hold
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

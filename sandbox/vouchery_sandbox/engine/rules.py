@@ -16,9 +16,14 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from .models import (
+    Customer,
+    Order,
+    ProductItem,
+    Voucher,
+)
+from .terms import (
     AdditionalCategory,
     Category,
-    Customer,
     CustomerCategory,
     CustomerMaxRedemptions,
     CustomerPoints,
@@ -27,14 +32,11 @@ from .models import (
     MatchingType,
     Operand,
     Operator,
-    Order,
     ProductCategory,
-    ProductItem,
     ProductItemExists,
     Rule,
     Timeframe,
     TimeOfOrder,
-    Voucher,
 )
 
 #: The rejection code of each rule kind; also the order in which rules are judged.
