@@ -45,7 +45,7 @@ def proto_files(proto_root: Path) -> list[Path]:
 
 def generate(proto_root: Path, out_root: Path) -> list[Path]:
     """Run protoc on every .proto of the package into `out_root`; returns the package files written."""
-    from grpc_tools import protoc  # dev dependency: imported only when generating
+    from grpc_tools import protoc  # type: ignore[import-untyped]  # dev dependency, only when generating
 
     sources = proto_files(proto_root)
     if not sources:

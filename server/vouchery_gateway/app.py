@@ -1,0 +1,194 @@
+"""The composition root: every part of the gateway is built here, from `Settings` and injected parts.
+
+    gateway = build_gateway(settings)                  # production: the real Vouchery
+    gateway = build_gateway(settings, upstream_transport=httpx.ASGITransport(app))   # tests, demo
+    port = await gateway.start()                       # binds (port 0 picks one), probes the upstream
+    await gateway.stop(grace)                          # NOT_SERVING, drain in-flight calls, close
+
+Nothing else reads configuration or builds clients. With `settings.sandbox` and no transport given, the
+Vouchery sandbox runs in-process (httpx.ASGITransport) with its state in the data dir.
+
+Interceptor order (outermost first): access log (request id, one line per call), metrics. The error ->
+status translation is the servicer decorator `services.errors.handle_errors`, so it runs innermost and
+the interceptors see the final status code.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+import httpx
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import CollectorRegistry
+
+from vouchery.gateway.v1 import checkout_pb2, checkout_pb2_grpc
+from vouchery_gateway.checkout import CheckoutFlow, CheckoutUpstream
+from vouchery_gateway.config import Settings
+from vouchery_gateway.health import UpstreamHealth
+from vouchery_gateway.observability.access_log import AccessLogInterceptor
+from vouchery_gateway.observability.exposition import MetricsServer, start_metrics_server
+from vouchery_gateway.observability.metrics import GatewayMetrics
+from vouchery_gateway.observability.metrics_interceptor import MetricsInterceptor
+from vouchery_gateway.resilience.deadline import DeadlinePolicy
+from vouchery_gateway.services.checkout import CheckoutServicer
+
+log = logging.getLogger("vouchery_gateway")
+
+CHECKOUT_SERVICE = checkout_pb2.DESCRIPTOR.services_by_name["CheckoutService"].full_name
+HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+SANDBOX_BASE_URL = "http://sandbox.local/api/v2.1"  # never resolved: the ASGI transport answers
+
+
+def server_options(settings: Settings) -> list[tuple[str, int]]:
+    """Channel arguments for POS clients: small messages, keepalive through store NATs and proxies."""
+    return [
+        ("grpc.max_receive_message_length", settings.max_receive_message_bytes),
+        ("grpc.max_send_message_length", settings.max_send_message_bytes),
+        ("grpc.keepalive_time_ms", int(settings.keepalive_time * 1000)),
+        ("grpc.keepalive_timeout_ms", int(settings.keepalive_timeout * 1000)),
+        # Tills keep idle channels open between customers; let their keepalive pings through.
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+        ("grpc.http2.max_pings_without_data", 0),
+    ]
+
+
+@dataclass
+class Gateway:
+    """A built, not yet started gateway; `start` binds and `stop` drains."""
+
+    settings: Settings
+    server: grpc.aio.Server
+    upstream: Any  # VoucheryClient (has `aclose`)
+    health: UpstreamHealth
+    registry: CollectorRegistry
+    port: int = 0
+    metrics: MetricsServer | None = None
+    _closers: list[Any] = field(default_factory=list)
+
+    @property
+    def address(self) -> str:
+        host = self.settings.host
+        shown = "127.0.0.1" if host in ("0.0.0.0", "", "[::]", "::") else host  # noqa: S104 - a display value
+        return f"{shown}:{self.port}"
+
+    async def start(self) -> int:
+        """Bind the gRPC port, start serving, and publish the first health status; returns the port."""
+        target = f"{self.settings.host}:{self.settings.port}"
+        try:
+            self.port = self.server.add_insecure_port(target)
+        except RuntimeError as exc:
+            raise OSError(f"cannot listen on {target} ({exc})") from None
+        if self.port == 0:
+            raise OSError(f"cannot listen on {target}")
+        await self.server.start()
+        if self.settings.metrics_port:
+            self.metrics = start_metrics_server(self.settings.host, self.settings.metrics_port, self.registry)
+        await self.health.start()
+        log.info("gateway listening on %s", self.address)
+        return self.port
+
+    async def stop(self, grace: float | None = None) -> None:
+        """NOT_SERVING, refuse new calls, let in-flight calls finish within `grace` seconds, close."""
+        grace = self.settings.grace_period if grace is None else grace
+        await self.health.shutdown()
+        await self.server.stop(grace)
+        if self.metrics is not None:
+            self.metrics.close()
+            self.metrics = None
+        await self.upstream.aclose()
+        for close in reversed(self._closers):
+            await close()
+
+    async def wait_for_termination(self) -> None:
+        await self.server.wait_for_termination()
+
+
+def deadline_policy(settings: Settings) -> DeadlinePolicy:
+    return DeadlinePolicy(
+        margin=settings.upstream_timeout_margin,
+        max_call_timeout=settings.upstream_timeout_cap,
+        default_deadline=settings.upstream_timeout_default,
+        min_timeout=settings.upstream_timeout_min,
+    )
+
+
+def sandbox_transport(settings: Settings, api_key: str) -> httpx.AsyncBaseTransport:
+    """The Vouchery sandbox in-process, seeded, with its SQLite state in the data dir."""
+    from vouchery_sandbox.app import create_app  # only the demo / test path needs the sandbox
+    from vouchery_sandbox.config import SandboxConfig
+
+    data_dir = Path(settings.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    database = data_dir / "sandbox.db"
+    # Seed a new state only: a restart keeps the redemptions made so far (as the real Vouchery would).
+    seed = None if database.exists() else settings.sandbox_seed
+    config = SandboxConfig(api_keys={api_key: "admin"}, database=str(database), seed=seed)
+    return httpx.ASGITransport(app=create_app(config))
+
+
+def build_upstream(settings: Settings, transport: httpx.AsyncBaseTransport | None) -> Any:
+    """The VoucheryClient for the configured upstream (the in-process sandbox in sandbox mode)."""
+    from vouchery_gateway.upstream.client import VoucheryClient
+
+    base_url, api_key = settings.upstream_url, settings.upstream_api_key
+    if settings.sandbox and transport is None:
+        api_key = api_key or "sbx_" + secrets.token_urlsafe(24)
+        transport = sandbox_transport(settings, api_key)
+        base_url = SANDBOX_BASE_URL
+    return VoucheryClient(
+        base_url,
+        api_key,
+        transport=transport,
+        max_connections=settings.upstream_max_connections,
+        verify=settings.upstream_verify_tls,
+        user_agent=settings.upstream_user_agent,
+    )
+
+
+def build_gateway(
+    settings: Settings,
+    *,
+    upstream_transport: httpx.AsyncBaseTransport | None = None,
+    upstream: Any = None,
+    registry: CollectorRegistry | None = None,
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+) -> Gateway:
+    """Build (but do not start) the gateway. `upstream` replaces the VoucheryClient entirely (it must
+    have the `CheckoutUpstream` methods, `me(timeout=)` and `aclose()`); `interceptors` run innermost."""
+    client = upstream if upstream is not None else build_upstream(settings, upstream_transport)
+    registry = registry if registry is not None else CollectorRegistry()
+    flow = CheckoutFlow(_as_checkout_upstream(client), deadlines=deadline_policy(settings))
+    health = UpstreamHealth(
+        lambda timeout: client.me(timeout=timeout),
+        [CHECKOUT_SERVICE],
+        interval=settings.health_probe_interval,
+        timeout=min(settings.upstream_timeout_cap, settings.health_probe_interval),
+    )
+    server = grpc.aio.server(
+        interceptors=[AccessLogInterceptor(), MetricsInterceptor(GatewayMetrics(registry)), *interceptors],
+        options=server_options(settings),
+        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
+    )
+    checkout_pb2_grpc.add_CheckoutServiceServicer_to_server(CheckoutServicer(flow), server)  # type: ignore[no-untyped-call]
+    health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
+    reflection.enable_server_reflection(
+        (
+            CHECKOUT_SERVICE,
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+            reflection.SERVICE_NAME,
+        ),
+        server,
+    )
+    return Gateway(settings=settings, server=server, upstream=client, health=health, registry=registry)
+
+
+def _as_checkout_upstream(client: Any) -> CheckoutUpstream:
+    return client  # type: ignore[no-any-return]  # structural: checked by the end-to-end tests

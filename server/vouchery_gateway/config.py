@@ -1,0 +1,266 @@
+"""The gateway's configuration: one frozen `Settings`, built once from defaults < TOML < env < CLI flags.
+
+Every option is a field of `Settings` whose metadata holds its help text and its check, so the TOML keys,
+the `VOUCHERY_GATEWAY_*` variables, the `--flags` and `--help` all come from one table and cannot drift.
+A bad value stops start-up with a `ConfigError` naming the option and where the value came from. This is
+the only module that reads the environment (`load_settings(environ=...)` takes it as an argument).
+
+Durations are seconds (floats); sizes are counts or bytes. Secrets: the upstream API key is never a
+command-line flag (other users could read it from the process list); it comes from the environment, the
+TOML file or `upstream_api_key_file`, and it is excluded from `repr` and from every message here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+import typing
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+ENV_PREFIX: Final = "VOUCHERY_GATEWAY_"
+LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
+LOG_FORMATS: Final = ("text", "json")
+
+Check = Callable[[Any], str | None]  # returns what is wrong with a value, or None
+
+
+class ConfigError(ValueError):
+    """A configuration value that cannot be used; the message names the option and its source."""
+
+
+def _range(lo: float, hi: float = math.inf) -> Check:
+    def check(value: Any) -> str | None:
+        return None if lo <= value <= hi else f"must be between {lo:g} and {hi:g}"
+
+    return check
+
+
+def _choice(*allowed: str) -> Check:
+    def check(value: Any) -> str | None:
+        return None if value in allowed else f"must be one of {', '.join(allowed)}"
+
+    return check
+
+
+def _store_url(value: Any) -> str | None:
+    ok = value in ("", "memory") or str(value).startswith(("sqlite:", "redis://", "rediss://"))
+    return None if ok else "must be empty (SQLite in the data dir), 'memory', sqlite:///PATH or redis://..."
+
+
+def _http_url(value: Any) -> str | None:
+    ok = value == "" or str(value).startswith(("http://", "https://"))
+    return None if ok else "must start with http:// or https://"
+
+
+def opt(
+    default: Any, help: str, check: Check | None = None, *, flag: bool = True, secret: bool = False
+) -> Any:
+    """A Settings field with its help text, its check, and whether it gets a command-line flag."""
+    meta = {"help": help, "check": check, "flag": flag and not secret, "secret": secret}
+    return field(default=default, metadata=meta, repr=not secret)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything the gateway needs to start; see `vouchery-gateway serve --help` for each option."""
+
+    # -- network --
+    host: str = opt("0.0.0.0", "address to listen on for gRPC")  # noqa: S104 - containers need all interfaces
+    port: int = opt(50051, "gRPC port (0 picks a free port)", _range(0, 65535))
+    metrics_port: int = opt(9464, "Prometheus /metrics port (0 disables the endpoint)", _range(0, 65535))
+    max_receive_message_bytes: int = opt(1 << 20, "largest request accepted, bytes", _range(1024, 64 << 20))
+    max_send_message_bytes: int = opt(4 << 20, "largest answer sent, bytes", _range(1024, 64 << 20))
+    max_concurrent_rpcs: int = opt(1000, "calls served at once before RESOURCE_EXHAUSTED", _range(1, 100_000))
+    keepalive_time: float = opt(30.0, "seconds between server keepalive pings on idle connections", _range(1))
+    keepalive_timeout: float = opt(10.0, "seconds to wait for a keepalive ack before closing", _range(1))
+    grace_period: float = opt(10.0, "seconds in-flight calls get to finish on shutdown", _range(0, 3600))
+    # -- upstream --
+    sandbox: bool = opt(False, "use the embedded Vouchery sandbox instead of a real upstream (demo, tests)")
+    sandbox_seed: str = opt("demo", "fixture the embedded sandbox is seeded with")
+    upstream_url: str = opt("", "Vouchery API base URL, e.g. https://x.vouchery.app/api/v2.1", _http_url)
+    upstream_api_key: str = opt("", "Vouchery API key (env or TOML only)", secret=True)
+    upstream_api_key_file: str = opt("", "file holding the Vouchery API key (e.g. a mounted secret)")
+    upstream_max_connections: int = opt(100, "pooled HTTP connections to Vouchery", _range(1, 10_000))
+    upstream_verify_tls: bool = opt(True, "verify Vouchery's TLS certificate")
+    upstream_user_agent: str = opt("vouchery-pos-gateway", "User-Agent sent to Vouchery")
+    upstream_timeout_default: float = opt(
+        10.0, "budget of a call that came without a deadline, s", _range(0.01)
+    )
+    upstream_timeout_cap: float = opt(5.0, "longest single upstream call, s", _range(0.01))
+    upstream_timeout_margin: float = opt(0.05, "kept back from the caller's deadline, s", _range(0, 60))
+    upstream_timeout_min: float = opt(0.02, "shortest upstream call worth starting, s", _range(0.001, 60))
+    health_probe_interval: float = opt(5.0, "seconds between GET /me health probes", _range(0.05, 3600))
+    retry_attempts: int = opt(3, "attempts per idempotent upstream call (1 = no retry)", _range(1, 10))
+    breaker_failures: int = opt(5, "consecutive upstream failures that open the breaker", _range(1, 1000))
+    breaker_open_time: float = opt(5.0, "seconds the breaker stays open before a probe", _range(0.01, 3600))
+    # -- state --
+    data_dir: str = opt("data", "directory of the SQLite store and the embedded sandbox's state")
+    store: str = opt("", "idempotency/outbox store: empty (SQLite in data_dir), memory, redis://", _store_url)
+    idempotency_retention: float = opt(72 * 3600.0, "how long write answers are replayable, s", _range(60))
+    cache_ttl: float = opt(5.0, "voucher/customer lookup cache lifetime, s (0 disables)", _range(0, 3600))
+    cache_size: int = opt(10_000, "lookup cache entries", _range(1, 10_000_000))
+    outbox_relay_interval: float = opt(2.0, "seconds between outbox relay passes", _range(0.01, 3600))
+    reservation_timeout: float = opt(1800.0, "pending redemptions are cancelled after, s", _range(1))
+    # -- logs --
+    log_level: str = opt("INFO", "log level", _choice(*LOG_LEVELS))
+    log_format: str = opt("text", "log format", _choice(*LOG_FORMATS))
+
+    @property
+    def store_url(self) -> str:
+        """The store URL with the default (SQLite in the data dir) filled in."""
+        return self.store or f"sqlite:///{Path(self.data_dir) / 'gateway.db'}"
+
+    def missing_for_production(self) -> list[str]:
+        """What `serve` without --sandbox still needs, as option names with their env variables."""
+        missing = []
+        if not self.upstream_url:
+            missing.append(f"upstream_url (--upstream-url or {ENV_PREFIX}UPSTREAM_URL)")
+        if not self.upstream_api_key:
+            missing.append(
+                f"upstream_api_key ({ENV_PREFIX}UPSTREAM_API_KEY or --upstream-api-key-file FILE)",
+            )
+        return missing
+
+
+@dataclass(frozen=True, slots=True)
+class Option:
+    """One option as the loaders see it."""
+
+    name: str
+    kind: type
+    default: Any
+    help: str
+    check: Check | None
+    flag: bool
+    secret: bool
+
+    @property
+    def env(self) -> str:
+        return ENV_PREFIX + self.name.upper()
+
+    @property
+    def cli(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+
+def _options() -> tuple[Option, ...]:
+    hints = typing.get_type_hints(Settings)
+    return tuple(
+        Option(f.name, hints[f.name], f.default, f.metadata["help"], f.metadata["check"], f.metadata["flag"],
+               f.metadata["secret"])
+        for f in dataclasses.fields(Settings)
+    )  # fmt: skip
+
+
+OPTIONS: Final = _options()
+OPTIONS_BY_NAME: Final = {o.name: o for o in OPTIONS}
+
+
+def parse_value(option: Option, raw: Any, source: str) -> Any:
+    """Convert a TOML / env / CLI value to the option's type and check it; ConfigError names both."""
+    shown = "<hidden>" if option.secret else repr(raw)[:80]
+
+    def fail(problem: str) -> ConfigError:
+        return ConfigError(f"option {option.name} ({source}): {problem}, got {shown}")
+
+    value: Any
+    if option.kind is bool:
+        value = _parse_bool(raw)
+        if value is None:
+            raise fail("must be true or false")
+    elif option.kind in (int, float):
+        if isinstance(raw, bool):
+            raise fail("must be a number")
+        try:
+            value = option.kind(raw.strip() if isinstance(raw, str) else raw)
+        except (TypeError, ValueError):
+            raise fail("must be an integer" if option.kind is int else "must be a number") from None
+        if isinstance(value, float) and not math.isfinite(value):
+            raise fail("must be a finite number")
+    else:
+        if not isinstance(raw, str):
+            raise fail("must be a string")
+        value = raw.strip()
+    problem = option.check(value) if option.check else None
+    if problem:
+        raise fail(problem)
+    return value
+
+
+def _parse_bool(raw: Any) -> bool | None:
+    if isinstance(raw, bool):
+        return raw
+    text = str(raw).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    return None
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    """Options from a TOML file: top-level keys, or the keys of a `[gateway]` table."""
+    try:
+        with path.open("rb") as handle:
+            data = tomllib.load(handle)
+    except OSError as exc:
+        raise ConfigError(f"config file {path}: cannot be read ({exc.strerror})") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path}: not valid TOML ({exc})") from None
+    table = data.get("gateway", data)
+    if not isinstance(table, dict):
+        raise ConfigError(f"config file {path}: [gateway] must be a table")
+    unknown = sorted(set(table) - OPTIONS_BY_NAME.keys())
+    if unknown:
+        raise ConfigError(f"config file {path}: unknown option(s) {', '.join(unknown)}")
+    return dict(table)
+
+
+def load_settings(
+    *,
+    config_file: Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build Settings: defaults < TOML file < environment < overrides (already-parsed CLI values or raw)."""
+    values: dict[str, Any] = {}
+    env = dict(environ or {})
+    path = config_file or (Path(env[ENV_PREFIX + "CONFIG"]) if env.get(ENV_PREFIX + "CONFIG") else None)
+    if path is not None:
+        for name, raw in read_toml(path).items():
+            values[name] = parse_value(OPTIONS_BY_NAME[name], raw, f"in {path}")
+    for option in OPTIONS:
+        if option.env in env:
+            values[option.name] = parse_value(option, env[option.env], f"env {option.env}")
+    for name, raw in (overrides or {}).items():
+        if name not in OPTIONS_BY_NAME:
+            raise ConfigError(f"unknown option {name}")
+        if raw is not None:
+            flagged = OPTIONS_BY_NAME[name]
+            values[name] = parse_value(flagged, raw, f"flag {flagged.cli}")
+    if values.get("upstream_api_key_file") and not values.get("upstream_api_key"):
+        values["upstream_api_key"] = _read_key_file(Path(values["upstream_api_key_file"]))
+    settings = Settings(**values)
+    _check_consistency(settings)
+    return settings
+
+
+def _read_key_file(path: Path) -> str:
+    try:
+        key = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"option upstream_api_key_file: {path} cannot be read ({exc.strerror})") from None
+    if not key:
+        raise ConfigError(f"option upstream_api_key_file: {path} is empty")
+    return key
+
+
+def _check_consistency(settings: Settings) -> None:
+    if settings.upstream_timeout_min > settings.upstream_timeout_cap:
+        raise ConfigError("option upstream_timeout_min: must not exceed upstream_timeout_cap")
+    if settings.metrics_port and settings.metrics_port == settings.port:
+        raise ConfigError("option metrics_port: must differ from port")

@@ -1,0 +1,1 @@
+"""Thin gRPC servicers: proto <-> domain through `convert`, edge checks through `validation`, no policy."""
