@@ -24,7 +24,7 @@ OVERFLOW: Final = "other"
 DEFAULT_LIMIT: Final = 64
 
 # An identifier: no spaces, '@', '/', or anything long enough to be a payload.
-_SAFE_VALUE: Final = re.compile(r"[A-Za-z][A-Za-z0-9_.\-]{0,63}")
+_SAFE_VALUE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.\-]{0,63}")
 
 _log = logging.getLogger(__name__)
 

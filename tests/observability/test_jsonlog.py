@@ -1,0 +1,122 @@
+"""JSON log lines and the redaction filter, through a real logging handler."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from vouchery_gateway.observability import configure_logging, redact
+
+
+@pytest.fixture
+def logged() -> Iterator[tuple[logging.Logger, io.StringIO]]:
+    """The root logger configured as in production, writing to a buffer; restored afterwards."""
+    root = logging.getLogger()
+    saved_handlers, saved_level = list(root.handlers), root.level
+    stream = io.StringIO()
+    configure_logging(logging.INFO, stream)
+    try:
+        yield logging.getLogger("vouchery_gateway.test"), stream
+    finally:
+        for handler in list(root.handlers):
+            root.removeHandler(handler)
+        for handler in saved_handlers:
+            root.addHandler(handler)
+        root.setLevel(saved_level)
+
+
+def _lines(stream: io.StringIO) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stream.getvalue().splitlines()]
+
+
+def test_each_record_is_one_json_object_per_line(logged: tuple[logging.Logger, io.StringIO]) -> None:
+    """ts, level, logger, msg and extra fields; a multi-line message stays on one line."""
+    log, stream = logged
+    log.info("first\nsecond %s", "arg", extra={"route_group": "redemptions", "attempt": 2})
+    log.warning("plain")
+    first, second = _lines(stream)
+    assert first["msg"] == "first\nsecond arg"
+    assert first["level"] == "info"
+    assert first["logger"] == "vouchery_gateway.test"
+    assert first["route_group"] == "redemptions"
+    assert first["attempt"] == 2
+    assert first["ts"][10] == "T"
+    assert first["ts"].endswith("Z")
+    assert second["level"] == "warning"
+    assert len(stream.getvalue().splitlines()) == 2
+
+
+def test_extra_field_cannot_overwrite_core_fields(logged: tuple[logging.Logger, io.StringIO]) -> None:
+    """An extra named like a core field keeps its value under a suffixed key."""
+    log, stream = logged
+    log.info("hello", extra={"level": "fake", "ts": "fake"})
+    (line,) = _lines(stream)
+    assert line["level"] == "info"
+    assert line["level_"] == "fake"
+    assert line["ts_"] == "fake"
+
+
+def test_traceback_is_included_as_exc(logged: tuple[logging.Logger, io.StringIO]) -> None:
+    """log.exception() carries the traceback in the exc field."""
+    log, stream = logged
+    try:
+        raise ValueError("broken thing")
+    except ValueError:
+        log.exception("failed")
+    (line,) = _lines(stream)
+    assert "ValueError: broken thing" in line["exc"]
+
+
+def test_emails_and_bearer_tokens_are_masked_in_every_field(
+    logged: tuple[logging.Logger, io.StringIO],
+) -> None:
+    """The message, args, extra fields (nested too) and tracebacks never show an e-mail or a token."""
+    log, stream = logged
+    try:
+        raise RuntimeError("upstream said: unknown customer jane.doe+x@shop.example.co.uk")
+    except RuntimeError:
+        log.exception(
+            "sent Authorization: Bearer sk_live_abc.DEF-123== for %s",
+            "bob@example.com",
+            extra={
+                "headers": {"authorization": "Bearer sk_live_abc", "accept": "json"},
+                "customer": ["ann@example.org", 7],
+                "api_key": "plain-key-value",
+                "note": "bearer abc123",
+            },
+        )
+    text = stream.getvalue()
+    for secret in (
+        "jane.doe",
+        "bob@example.com",
+        "sk_live_abc",
+        "ann@example.org",
+        "plain-key-value",
+        "abc123",
+    ):
+        assert secret not in text
+    (line,) = _lines(stream)
+    assert line["msg"] == "sent Authorization: Bearer [REDACTED] for [EMAIL]"
+    assert line["headers"] == {"authorization": "[REDACTED]", "accept": "json"}
+    assert line["customer"] == ["[EMAIL]", 7]
+    assert line["api_key"] == "[REDACTED]"
+    assert "[EMAIL]" in line["exc"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("no secrets here: VOUCHER-10", "no secrets here: VOUCHER-10"),
+        ("a@b.io", "[EMAIL]"),
+        ("x BEARER tok.en/+", "x BEARER [REDACTED]"),
+        ("@ alone, user@host without dot", "@ alone, user@host without dot"),
+    ],
+)
+def test_redact_masks_only_what_looks_like_a_secret(text: str, expected: str) -> None:
+    """Voucher codes and plain text pass; e-mails and bearer tokens do not."""
+    assert redact(text) == expected
