@@ -1,0 +1,30 @@
+"""The sandbox's live state: the database connection, the clock and the fault plan."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import datetime
+
+from . import db
+from .config import SandboxConfig
+from .faults import FaultPlan
+from .jsonio import format_ts
+
+
+class Sandbox:
+    """What every handler receives. One per app instance (one per server process)."""
+
+    def __init__(self, config: SandboxConfig) -> None:
+        self.config = config
+        self.conn: sqlite3.Connection = db.connect(config.database)
+        self.faults = FaultPlan(config.faults)
+
+    def now(self) -> datetime:
+        return self.config.clock()
+
+    def now_ts(self) -> str:
+        """The current time in the stored (and wire) timestamp format."""
+        return format_ts(self.config.clock())
+
+    def close(self) -> None:
+        self.conn.close()

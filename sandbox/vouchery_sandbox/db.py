@@ -1,0 +1,172 @@
+"""SQLite state: the schema, connection settings and the one write-transaction helper.
+
+Invariants:
+- Every state change runs inside `write_tx`, which starts with ``BEGIN IMMEDIATE``: the write lock is
+  taken before anything is read, so two requests (in one process or in several processes sharing the
+  file) can never both see "one use left" and both spend it.
+- Nothing awaits inside a transaction: handlers are synchronous and run on the event loop thread.
+- Money is stored as decimal TEXT and only ever added in Python with `Decimal`.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Final
+
+SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS campaigns (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    type TEXT NOT NULL, parent_id INTEGER, name TEXT NOT NULL UNIQUE, description TEXT,
+    status TEXT NOT NULL, template TEXT, triggers_on TEXT, trigger_name TEXT,
+    currency TEXT NOT NULL, currency_symbol TEXT NOT NULL,
+    minimum_value TEXT, max_discount TEXT,
+    max_redemptions INTEGER, max_redemptions_unit INTEGER,
+    max_total_budget TEXT, max_total_budget_unit INTEGER,
+    gift_card_value TEXT, is_automated INTEGER NOT NULL DEFAULT 0, loyalty_points_price INTEGER,
+    voucher_type TEXT NOT NULL, voucher_code_type TEXT, voucher_prefix TEXT,
+    voucher_random_part_length INTEGER, voucher_lifetime INTEGER,
+    voucher_max_redemptions INTEGER, voucher_max_redemptions_amount TEXT,
+    start_at TEXT, end_at TEXT, budget_code TEXT, channel TEXT, medium TEXT, purpose TEXT,
+    team TEXT, customer_information TEXT,
+    redemptions_count INTEGER NOT NULL DEFAULT 0, total_budget_spent TEXT NOT NULL DEFAULT '0',
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS campaigns_parent ON campaigns(parent_id);
+
+CREATE TABLE IF NOT EXISTS rewards (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, campaign_id INTEGER NOT NULL, type TEXT NOT NULL,
+    attrs TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rewards_campaign ON rewards(campaign_id);
+
+CREATE TABLE IF NOT EXISTS rules (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, campaign_id INTEGER NOT NULL, type TEXT NOT NULL,
+    attrs TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS rules_campaign ON rules(campaign_id);
+
+CREATE TABLE IF NOT EXISTS customers (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, identifier TEXT NOT NULL UNIQUE, name TEXT, email TEXT,
+    birthdate TEXT, categories TEXT NOT NULL DEFAULT '[]', metadata TEXT NOT NULL DEFAULT '{}',
+    referrer_code TEXT, loyalty_points INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS vouchers (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, code TEXT NOT NULL UNIQUE, campaign_id INTEGER NOT NULL,
+    voucher_type TEXT NOT NULL, status TEXT NOT NULL, active INTEGER NOT NULL DEFAULT 1,
+    value TEXT, value_left TEXT, value_reserved TEXT,
+    redemptions_confirmed_count INTEGER NOT NULL DEFAULT 0,
+    redemptions_unconfirmed_count INTEGER NOT NULL DEFAULT 0,
+    discount_confirmed TEXT NOT NULL DEFAULT '0',
+    customer_id INTEGER, allocated_to_customer_at TEXT, activates_at TEXT, expires_at TEXT,
+    task_id TEXT, distributed_at TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS vouchers_campaign ON vouchers(campaign_id, id);
+CREATE INDEX IF NOT EXISTS vouchers_customer ON vouchers(customer_id);
+
+CREATE TABLE IF NOT EXISTS redemptions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, voucher_id INTEGER NOT NULL, code TEXT NOT NULL,
+    campaign_id INTEGER NOT NULL, transaction_id TEXT, customer_id INTEGER, customer_identifier TEXT,
+    total_transaction_cost TEXT, shipping_cost TEXT, matching_products_cost TEXT,
+    granted_discount TEXT NOT NULL, granted_shipping_discount TEXT NOT NULL,
+    gift_card_spent TEXT NOT NULL DEFAULT '0', points INTEGER NOT NULL DEFAULT 0,
+    confirmed INTEGER NOT NULL, validated_at TEXT NOT NULL, confirmed_at TEXT, cancelled_at TEXT,
+    expires_at TEXT, user_agent TEXT, product_items TEXT NOT NULL DEFAULT '[]',
+    additional_categories TEXT NOT NULL DEFAULT '{}', created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+);
+-- One live redemption per transaction id: the must_be_unique rule, enforced by the database.
+CREATE UNIQUE INDEX IF NOT EXISTS redemptions_live_tx ON redemptions(transaction_id)
+    WHERE transaction_id IS NOT NULL AND cancelled_at IS NULL;
+CREATE INDEX IF NOT EXISTS redemptions_tx ON redemptions(transaction_id, id);
+CREATE INDEX IF NOT EXISTS redemptions_voucher ON redemptions(voucher_id, id);
+CREATE INDEX IF NOT EXISTS redemptions_campaign ON redemptions(campaign_id, id);
+CREATE INDEX IF NOT EXISTS redemptions_customer ON redemptions(customer_identifier, id);
+
+CREATE TABLE IF NOT EXISTS invalid_redemptions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, voucher_code TEXT NOT NULL, campaign_id INTEGER,
+    transaction_id TEXT, customer_identifier TEXT, total_transaction_cost TEXT,
+    reason_code TEXT NOT NULL, message TEXT NOT NULL, created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS invalid_redemptions_campaign ON invalid_redemptions(campaign_id, id);
+
+CREATE TABLE IF NOT EXISTS points_activity (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, customer_id INTEGER NOT NULL, customer_identifier TEXT NOT NULL,
+    type TEXT NOT NULL, points INTEGER NOT NULL, balance INTEGER NOT NULL, reason TEXT,
+    expires_at TEXT, remaining INTEGER, transaction_id TEXT, campaign_id INTEGER, voucher_code TEXT,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS points_customer ON points_activity(customer_id, id);
+CREATE INDEX IF NOT EXISTS points_tx ON points_activity(transaction_id);
+
+CREATE TABLE IF NOT EXISTS transactions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, transaction_id TEXT NOT NULL UNIQUE, customer_id INTEGER,
+    customer_identifier TEXT, total_transaction_cost TEXT NOT NULL, shipping_cost TEXT,
+    product_items TEXT NOT NULL, discount_applied INTEGER NOT NULL, points_earned INTEGER NOT NULL,
+    created_at TEXT NOT NULL
+);
+"""
+
+TABLES: Final = (
+    "campaigns",
+    "rewards",
+    "rules",
+    "customers",
+    "vouchers",
+    "redemptions",
+    "invalid_redemptions",
+    "points_activity",
+    "transactions",
+)
+
+
+def connect(path: str) -> sqlite3.Connection:
+    """Open the state database (a file shared by processes, or ``:memory:``) and create the schema."""
+    # Autocommit mode: transactions are opened explicitly by `write_tx`, never implicitly.
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, cached_statements=256)
+    conn.row_factory = sqlite3.Row
+    conn.execute("PRAGMA busy_timeout = 10000")
+    if path != ":memory:":
+        conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    with write_tx(conn):
+        for statement in SCHEMA.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+    return conn
+
+
+@contextmanager
+def write_tx(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One atomic write: the lock is taken first (``BEGIN IMMEDIATE``); any exception rolls back.
+
+    Inside an open transaction (a fixture being seeded) it nests as a savepoint, so a whole fixture
+    applies atomically while each step still rolls back on its own failure.
+    """
+    if conn.in_transaction:
+        conn.execute("SAVEPOINT step")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK TO step")
+            conn.execute("RELEASE step")
+            raise
+        conn.execute("RELEASE step")
+        return
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield conn
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def wipe(conn: sqlite3.Connection) -> None:
+    """Delete every row and restart the id sequences (the admin reset)."""
+    with write_tx(conn):
+        for table in TABLES:
+            conn.execute(f"DELETE FROM {table}")
+        conn.execute("DELETE FROM sqlite_sequence")
