@@ -65,6 +65,9 @@ class StoredOutcome:
         # Freeze a private copy so a stored outcome cannot change behind the store's back.
         object.__setattr__(self, "metadata", MappingProxyType(dict(self.metadata)))
 
+    def __hash__(self) -> int:
+        return hash((self.body, self.kind, self.status, tuple(sorted(self.metadata.items()))))
+
 
 @dataclass(frozen=True, slots=True)
 class Record:
