@@ -1,0 +1,5 @@
+"""Command line: ``python -m loadtest <subcommand>``; see loadtest/README.md."""
+
+from loadtest.cli import main
+
+main()

@@ -1,0 +1,89 @@
+"""Subcommands of ``python -m loadtest``. Every subcommand prints a Markdown table, the machine it ran
+on and the exact command line, and writes the full results (histograms included) as JSON under
+``loadtest/results/`` (git-ignored)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from loadtest import hop_bench, machine
+from loadtest.result import RunResult, markdown_header, markdown_row, median_summary
+
+RESULTS_DIR = Path(__file__).parent / "results"
+
+
+def _concurrencies(text: str) -> list[int]:
+    try:
+        values = [int(x) for x in text.split(",") if x]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError("concurrencies must be positive integers")
+    return values
+
+
+def _save(name: str, command: str, info: dict[str, object], payload: dict[str, Any]) -> Path:
+    RESULTS_DIR.mkdir(exist_ok=True)
+    path = RESULTS_DIR / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    path.write_text(json.dumps({"command": command, "machine": info, **payload}, indent=1))
+    return path
+
+
+def _print_header(command: str, info: dict[str, object], extra: Sequence[str] = ()) -> None:
+    print(f"command: {command}")
+    print(f"machine: {machine.one_line(info)}")
+    print()
+    print(markdown_header(extra))
+
+
+def cmd_hop_bench(args: argparse.Namespace, command: str) -> None:
+    points = [hop_bench.parse_point(p) for p in args.points] if args.points else hop_bench.DEFAULT_POINTS
+    info = machine.describe()
+    runs = hop_bench.run_all(points, args.concurrency, args.duration, args.repeats)
+    _print_header(command, info, ["upstream CPU µs/call"])
+    saved: list[dict[str, Any]] = []
+    for (point, concurrency), results in runs.items():
+        med = median_summary(results)
+        upstream_cpu = _median_other_cpu(results, "upstream")
+        print(markdown_row(point.label, concurrency, med, [upstream_cpu]))
+        saved.append(
+            {
+                "point": point.label,
+                "concurrency": concurrency,
+                "median": med,
+                "runs": [r.to_dict() for r in results],
+            }
+        )
+    print(f"\nresults: {_save('hop-bench', command, info, {'points': saved})}")
+
+
+def _median_other_cpu(results: Sequence[RunResult], key: str) -> str:
+    per_call = sorted(r.other_cpu_s[key] * 1e6 / r.calls for r in results if key in r.other_cpu_s and r.calls)
+    return f"{per_call[len(per_call) // 2]:,.0f}" if per_call else "-"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m loadtest", description="vouchery-pos-gateway load tests")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    hop = sub.add_parser("hop-bench", help="cost of one upstream HTTP GET per HTTP client (h2load-driven)")
+    hop.add_argument("--points", nargs="*", help="hop[@upstream], e.g. none httpx aiohttp httpx-h2@hypercorn")
+    hop.add_argument("--concurrency", type=_concurrencies, default=[8, 32], help="e.g. 8,32")
+    hop.add_argument("--duration", type=float, default=3.0, help="seconds per measured run")
+    hop.add_argument("--repeats", type=int, default=3, help="runs per point; the report gives medians")
+    hop.set_defaults(handler=cmd_hop_bench)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(argv)
+    command = shlex.join(["python", "-m", "loadtest", *argv])
+    args.handler(args, command)
