@@ -36,9 +36,9 @@ async def test_handled_codes_match_what_the_client_saw(
     text = await scrape(metrics_server.port)
     handled = "grpc_server_handled_total"
     assert sample(text, handled, **_labels("Ok"), grpc_code="OK") == 2
-    assert sample(text, handled, **_labels("Reject"), grpc_code="FAILED_PRECONDITION") == 1
-    assert sample(text, handled, **_labels("Boom"), grpc_code="UNKNOWN") == 1
-    assert sample(text, handled, **_labels("NotFound"), grpc_code="NOT_FOUND") == 1
+    assert sample(text, handled, **_labels("Reject"), grpc_code="FailedPrecondition") == 1
+    assert sample(text, handled, **_labels("Boom"), grpc_code="Unknown") == 1
+    assert sample(text, handled, **_labels("NotFound"), grpc_code="NotFound") == 1
     assert sample(text, handled, **_labels("Stream", "server_stream"), grpc_code="OK") == 1
 
 

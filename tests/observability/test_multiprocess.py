@@ -37,7 +37,7 @@ async def test_one_scrape_merges_every_worker(tmp_path: Path, monkeypatch: pytes
         assert sample(text, "grpc_server_started_total", **unary, grpc_method="Ok") == 5
         assert sample(text, "grpc_server_handled_total", **unary, grpc_method="Ok", grpc_code="OK") == 5
         failed = sample(
-            text, "grpc_server_handled_total", **unary, grpc_method="Reject", grpc_code="FAILED_PRECONDITION"
+            text, "grpc_server_handled_total", **unary, grpc_method="Reject", grpc_code="FailedPrecondition"
         )
         assert failed == 2
         assert sample(text, "grpc_server_handling_seconds_count", **unary, grpc_method="Ok") == 5

@@ -30,6 +30,7 @@ from vouchery_gateway.observability.jsonlog import (
 )
 from vouchery_gateway.observability.metrics import (
     CHECKOUT_BUCKETS,
+    GRPC_CODE_LABELS,
     BreakerState,
     GatewayMetrics,
     MethodMetrics,
@@ -46,6 +47,7 @@ from vouchery_gateway.observability.request_id import (
 __all__ = [
     "ACCESS_LOGGER",
     "CHECKOUT_BUCKETS",
+    "GRPC_CODE_LABELS",
     "REQUEST_ID_KEY",
     "AccessLogInterceptor",
     "BreakerState",

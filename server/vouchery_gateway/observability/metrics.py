@@ -24,7 +24,14 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from vouchery_gateway.observability.labels import BoundedChildren
 
-__all__ = ["CHECKOUT_BUCKETS", "BreakerState", "GatewayMetrics", "MethodMetrics", "status_class"]
+__all__ = [
+    "CHECKOUT_BUCKETS",
+    "GRPC_CODE_LABELS",
+    "BreakerState",
+    "GatewayMetrics",
+    "MethodMetrics",
+    "status_class",
+]
 
 # Checkout answers in milliseconds; 0.3 s is the write objective, so it is a bucket edge.
 CHECKOUT_BUCKETS: Final = (
@@ -35,6 +42,21 @@ _NS: Final = "vouchery_gateway"
 _GRPC_LABELS: Final = ("grpc_type", "grpc_service", "grpc_method")
 # Registered methods bound this; the cap only guards against a catch-all generic handler.
 _MAX_METHODS: Final = 512
+
+
+
+
+def _go_code_name(code: grpc.StatusCode) -> str:
+    if code is grpc.StatusCode.OK:
+        return "OK"
+    if code is grpc.StatusCode.CANCELLED:
+        return "Canceled"
+    return "".join(part.capitalize() for part in code.name.split("_"))
+
+
+# grpc_code values as go-grpc-prometheus writes them (Go's codes.Code.String(): "FailedPrecondition"),
+# so stock gRPC dashboards and alert rules match without translation.
+GRPC_CODE_LABELS: Final = {code: _go_code_name(code) for code in grpc.StatusCode}
 
 
 class BreakerState(enum.IntEnum):
@@ -79,7 +101,7 @@ class MethodMetrics:
         """The grpc_server_handled_total child for this code (at most 17 per method)."""
         child = self._handled_children.get(code)
         if child is None:
-            child = self._handled.labels(*self._labels, code.name)
+            child = self._handled.labels(*self._labels, GRPC_CODE_LABELS[code])
             self._handled_children[code] = child
         return child
 

@@ -1,0 +1,69 @@
+"""promtool checks: the rule files parse and pass their unit tests, and a real exposition lints clean."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from vouchery_gateway.observability import GatewayMetrics, MetricsServer
+
+from .support import scrape
+from .test_domain_metrics import _scripted_checkout
+
+PROMTOOL = shutil.which("promtool")
+PROMETHEUS_DIR = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
+
+pytestmark = [
+    pytest.mark.promtool,
+    pytest.mark.skipif(
+        PROMTOOL is None,
+        reason="promtool not installed (Debian package 'prometheus': apt-get install prometheus)",
+    ),
+]
+
+
+def _promtool(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    assert PROMTOOL is not None
+    return subprocess.run(
+        [PROMTOOL, *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=PROMETHEUS_DIR,
+        check=False,
+    )
+
+
+def test_rule_file_is_valid() -> None:
+    """promtool check rules accepts the gateway's recording and alerting rules."""
+    result = _promtool("check", "rules", "rules/gateway.rules.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+def test_rule_unit_tests_pass() -> None:
+    """Every alert fires when it should and stays quiet when it should not."""
+    result = _promtool("test", "rules", "rules/gateway.rules.test.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "SUCCESS" in result.stdout
+
+
+def test_scrape_config_is_valid() -> None:
+    """The compose scrape config parses and finds its rule file."""
+    result = _promtool("check", "config", "prometheus.yml")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+async def test_real_exposition_passes_promtool_lint(
+    metrics: GatewayMetrics, metrics_server: MetricsServer
+) -> None:
+    """The /metrics text after a scripted checkout run has no promtool lint problems."""
+    await _scripted_checkout(metrics)
+    exposition = await scrape(metrics_server.port)
+    assert "grpc_server_handled_total" in exposition
+    result = _promtool("check", "metrics", stdin=exposition)
+    assert result.returncode == 0, result.stdout + result.stderr
