@@ -9,6 +9,11 @@
 3. Lost: `decision.decide` chooses: replay the stored outcome, raise KeyReused, poll (jittered
    exponential backoff, never past the lease or the caller's budget) or raise InProgress.
 
+Duplicates poll (jittered exponential backoff, 10 ms doubling to 250 ms) rather than subscribe:
+polling behaves the same whether the first request runs in this process, another worker process or
+another replica, needs no pub/sub connection per waiter, and a waiter costs at most four cheap reads
+a second. Duplicates are rare (a POS retrying while its first attempt is still running).
+
 Deadlines are absolute times on the store's clock (wall-clock epoch seconds): from a gRPC context,
 `deadline = store.clock() + context.time_remaining()` (None when the call has no deadline).
 
