@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from loadtest import hop_bench, machine
+from loadtest import hop_bench, machine, measure, procs, scenarios
 from loadtest.result import RunResult, markdown_header, markdown_row, median_summary
 
 RESULTS_DIR = Path(__file__).parent / "results"
@@ -69,6 +69,61 @@ def _median_other_cpu(results: Sequence[RunResult], key: str) -> str:
     return f"{per_call[len(per_call) // 2]:,.0f}" if per_call else "-"
 
 
+def cmd_list(args: argparse.Namespace, command: str) -> None:
+    registry = scenarios.load_all()
+    for name in sorted(registry):
+        fixed = " [h2load]" if registry[name].fixed_request else ""
+        print(f"{name}{fixed}: {registry[name].description}")
+    for module, why in scenarios.UNAVAILABLE.items():
+        print(f"(not loaded: {module}: {why})")
+
+
+def _plan(args: argparse.Namespace) -> measure.LoadPlan:
+    try:
+        return measure.LoadPlan(
+            driver=args.driver,
+            concurrencies=tuple(args.concurrency),
+            rate=args.rate,
+            processes=args.processes,
+            duration_s=args.duration,
+            warmup_s=args.warmup,
+            repeats=args.repeats,
+            options=scenarios.parse_options(args.option),
+        )
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
+
+
+def cmd_run(args: argparse.Namespace, command: str) -> None:
+    info = machine.describe()
+    _print_header(command, info, measure.EXTRA_COLUMNS)
+    saved = measure.measure(_plan(args), args.scenario, args.scenario, args.target, args.server_pid)
+    print(f"\nresults: {_save('run', command, info, {'points': saved})}")
+
+
+def cmd_baseline(args: argparse.Namespace, command: str) -> None:
+    info = machine.describe()
+    plan = _plan(args)
+    _print_header(command, info, measure.EXTRA_COLUMNS)
+    with procs.started("echo baseline", ["loadtest.hop_server", "--hop", "none"]) as echo:
+        target = f"127.0.0.1:{echo.port}"
+        saved = measure.measure(plan, "grpc echo (baseline)", "raw-call", target, echo.pid)
+    print(f"\nresults: {_save('baseline', command, info, {'points': saved})}")
+
+
+def _add_load_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--driver", choices=["python", "h2load"], default="python")
+    parser.add_argument("--concurrency", type=_concurrencies, default=[8, 32], help="closed loop, e.g. 8,32")
+    parser.add_argument(
+        "--rate", type=float, help="open loop: target calls/s in total (overrides --concurrency)"
+    )
+    parser.add_argument("--processes", type=int, default=2, help="Python generator processes")
+    parser.add_argument("--duration", type=float, default=3.0, help="seconds per measured run")
+    parser.add_argument("--warmup", type=float, default=1.0, help="seconds of unrecorded calls first")
+    parser.add_argument("--repeats", type=int, default=1, help="runs per point; the report gives medians")
+    parser.add_argument("--option", action="append", help="scenario option key=value (repeatable)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m loadtest", description="vouchery-pos-gateway load tests")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -79,6 +134,19 @@ def build_parser() -> argparse.ArgumentParser:
     hop.add_argument("--duration", type=float, default=3.0, help="seconds per measured run")
     hop.add_argument("--repeats", type=int, default=3, help="runs per point; the report gives medians")
     hop.set_defaults(handler=cmd_hop_bench)
+
+    sub.add_parser("list", help="registered scenarios").set_defaults(handler=cmd_list)
+
+    run = sub.add_parser("run", help="drive one scenario against a running server")
+    run.add_argument("scenario")
+    run.add_argument("--target", required=True, help="host:port of the gRPC server (or base URL for HTTP)")
+    run.add_argument("--server-pid", type=int, help="read this process's CPU time over each run")
+    _add_load_options(run)
+    run.set_defaults(handler=cmd_run)
+
+    base = sub.add_parser("baseline", help="the bare grpc.aio echo server, started and measured")
+    _add_load_options(base)
+    base.set_defaults(handler=cmd_baseline)
     return parser
 
 
