@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from pathlib import Path
@@ -11,6 +12,7 @@ import pytest
 from vouchery_gateway.observability import GatewayMetrics, MetricsServer
 
 from .support import scrape
+from .test_dashboard import dashboard_exprs
 from .test_domain_metrics import _scripted_checkout
 
 PROMTOOL = shutil.which("promtool")
@@ -66,4 +68,16 @@ async def test_real_exposition_passes_promtool_lint(
     exposition = await scrape(metrics_server.port)
     assert "grpc_server_handled_total" in exposition
     result = _promtool("check", "metrics", stdin=exposition)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_dashboard_queries_are_valid_promql(tmp_path: Path) -> None:
+    """Every panel expression parses (checked by promtool as recording rules, Grafana variables filled in)."""
+    lines = ["groups:", "  - name: dashboard", "    rules:"]
+    for i, expr in enumerate(dashboard_exprs()):
+        concrete = expr.replace("$__rate_interval", "5m").replace("$job", ".*").replace("$instance", ".*")
+        lines += [f"      - record: dashboard_expr_{i}", f"        expr: {json.dumps(concrete)}"]
+    rules = tmp_path / "dashboard.rules.yml"
+    rules.write_text("\n".join(lines) + "\n")
+    result = _promtool("check", "rules", str(rules))
     assert result.returncode == 0, result.stdout + result.stderr
