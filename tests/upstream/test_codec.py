@@ -125,7 +125,7 @@ def test_amount_round_trip_is_exact(currency: str, minor: int) -> None:
     assert decode.amount(orjson.loads(body), "total_transaction_cost", currency, "r") == minor
 
 
-@given(currency=CURRENCIES, minor=st.integers(0, MAX_MINOR_UNITS), extra=st.integers(0, 9))
+@given(currency=CURRENCIES, minor=st.integers(0, MAX_MINOR_UNITS - 1), extra=st.integers(0, 9))
 def test_decoding_agrees_with_exact_decimal_parsing(currency: str, minor: int, extra: int) -> None:
     """orjson + Decimal(repr) reads what exact Decimal parsing reads, even with one digit too many."""
     text = format(to_decimal(minor, currency), "f") + (str(extra) if currency_exponent(currency) else "")
@@ -282,7 +282,6 @@ def test_transaction_body_always_has_product_items() -> None:
     assert body == {
         "transaction_id": "T-1",
         "total_transaction_cost": 5.0,
-        "additional_categories": {},
         "product_items": [],
         "discount_applied": False,
     }

@@ -83,6 +83,7 @@ def redemption_body(request: RedemptionRequest, *, confirmed: bool) -> bytes:
 
 def transaction_body(transaction: PurchaseTransaction) -> bytes:
     body = _cart_fields(transaction.cart)
+    del body[Body.ADDITIONAL_CATEGORIES]  # not a field of POST /transactions
     body[Body.TRANSACTION_ID] = transaction.transaction_id
     body.setdefault(Body.PRODUCT_ITEMS, [])  # required by POST /transactions, even when empty
     if transaction.customer_id:

@@ -102,7 +102,7 @@ ROUTES: Final[MappingProxyType[str, Route]] = MappingProxyType(
                    "confirmed", not_found=_CUSTOMER_404),
             Route("available_vouchers", "GET", "/customers/{identifier}/available-vouchers",
                    "customers", "confirmed", not_found=_CUSTOMER_404),
-            Route("customer_redemptions", "GET", "/customers/{identifier}/redemptions", "customers",
+            Route("customer_redemptions", "GET", "/customers/{identifier}/redemptions", "redemptions",
                    "confirmed", not_found=_CUSTOMER_404),
             # loyalty
             Route("grant_points", "POST", "/loyalty-points/{identifier}/grant", "loyalty", "inferred",
