@@ -29,7 +29,8 @@ async def test_validate_answers_the_discount_without_reserving(gateway: RunningG
     answer = await gateway.stub.ValidateVoucher(
         pb.ValidateVoucherRequest(voucher_code="SAVE10", cart=cart(2500))
     )
-    assert answer.valid and not answer.HasField("rejection")
+    assert answer.valid
+    assert not answer.HasField("rejection")
     assert answer.redemption.discount == eur(250)
     assert not answer.redemption.HasField("id")
     assert answer.redemption.campaign.currency_code == "EUR"
@@ -41,7 +42,8 @@ async def test_redeem_confirm_and_read_back(gateway: RunningGateway) -> None:
         pb.RedeemVoucherRequest(transaction_id="POS-1-0001", voucher_code="SAVE10", cart=cart(4000))
     )
     assert redeemed.redemption.state == common_pb2.REDEMPTION_STATE_PENDING
-    assert redeemed.redemption.HasField("id") and redeemed.redemption.discount == eur(400)
+    assert redeemed.redemption.HasField("id")
+    assert redeemed.redemption.discount == eur(400)
     confirmed = await gateway.stub.ConfirmRedemption(pb.ConfirmRedemptionRequest(transaction_id="POS-1-0001"))
     assert confirmed.redemption.state == common_pb2.REDEMPTION_STATE_CONFIRMED
     assert confirmed.redemption.confirmed_at.seconds > 0
@@ -173,4 +175,5 @@ async def test_embedded_sandbox_serves_the_same_api(embedded_gateway: RunningGat
     answer = await embedded_gateway.stub.ValidateVoucher(
         pb.ValidateVoucherRequest(voucher_code="SAVE10", cart=cart(2500))
     )
-    assert answer.valid and answer.redemption.discount == eur(250)
+    assert answer.valid
+    assert answer.redemption.discount == eur(250)

@@ -38,7 +38,7 @@ def test_generation_is_deterministic(tmp_path: Path) -> None:
 
 def test_rejection_reason_mirrors_the_domain_enum() -> None:
     """Every domain reason has the same number under the REJECTION_REASON_ name, and nothing more."""
-    proto = {name: number for name, number in common_pb2.RejectionReason.items()}
+    proto = dict(common_pb2.RejectionReason.items())
     expected = {f"REJECTION_REASON_{r.name}": r.value for r in domain.RejectionReason}
     assert proto == expected
 
