@@ -44,8 +44,6 @@ _GRPC_LABELS: Final = ("grpc_type", "grpc_service", "grpc_method")
 _MAX_METHODS: Final = 512
 
 
-
-
 def _go_code_name(code: grpc.StatusCode) -> str:
     if code is grpc.StatusCode.OK:
         return "OK"
