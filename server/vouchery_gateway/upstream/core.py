@@ -88,6 +88,11 @@ class HttpCore:
         observer: UpstreamObserver | None = None,
         policy: CallPolicy | None = None,
     ) -> None:
+        """base_url: Vouchery's API root (``https://{project}.vouchery.app/api/v2.1``); api_key: sent once
+        as ``Authorization: Bearer``. `max_connections` and `verify` (True, False or a CA bundle path)
+        shape the default transport; an injected `transport` brings its own (see `aiohttp_transport`).
+        `observer` receives per-attempt metrics; `policy` runs each call's attempts (retry, breaker).
+        """
         self._prefix = _check_base_url(base_url)
         if not api_key or any(ch.isspace() or not ch.isprintable() for ch in api_key):
             raise ValueError("the Vouchery API key must be non-empty printable text without spaces")
