@@ -1,0 +1,148 @@
+"""Scenarios against the gateway's CheckoutService, on the sandbox's demo data (``--seed demo``).
+
+Registered here (the generated stubs exist):
+
+* ``validate-voucher``: ``ValidateVoucher`` of a generic code on a fixed cart; never cached, so
+  every call makes one upstream call. Fixed request, so h2load can drive it too.
+* ``get-voucher-cached``: ``GetVoucher`` of one code; after the first call the gateway's short TTL
+  cache answers. Fixed request.
+* ``checkout-two-step``: ``RedeemVoucher`` (pending) then ``ConfirmRedemption`` with a fresh
+  transaction id per call: the till's real write path; one "call" is both RPCs.
+* ``idempotent-replay``: ``RedeemVoucher`` with confirm=true, then the identical request again, as a
+  till retry after a lost answer; the second must be answered from the idempotency store. A replay that
+  does not carry ``x-idempotent-replay: true`` counts as error ``NOT_REPLAYED``.
+
+Loyalty grant and the mixed till workload register in ``loyalty_scenarios`` once the
+``LoyaltyService`` stubs are generated.
+
+Options: ``code`` (default SAVE10), ``total`` in minor units (default 5000), ``currency`` (EUR),
+``run`` (a prefix that keeps transaction ids unique across runs against one sandbox; default: a random
+one per process).
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Mapping
+
+from loadtest.scenarios import CallFailed, CallFn, FixedRequest, Scenario, ScenarioContext, register
+from vouchery.gateway.v1 import checkout_pb2, checkout_pb2_grpc, common_pb2
+
+SERVICE = "/vouchery.gateway.v1.CheckoutService"
+USER_AGENT = "loadtest/1"
+
+
+def _cart(options: Mapping[str, str]) -> common_pb2.Cart:
+    total = common_pb2.Money(
+        amount=int(options.get("total", "5000")), currency_code=options.get("currency", "EUR")
+    )
+    return common_pb2.Cart(total=total)
+
+
+def _code(options: Mapping[str, str]) -> str:
+    return options.get("code", "SAVE10")
+
+
+def _validate_request(options: Mapping[str, str]) -> checkout_pb2.ValidateVoucherRequest:
+    return checkout_pb2.ValidateVoucherRequest(
+        voucher_code=_code(options), cart=_cart(options), user_agent=USER_AGENT
+    )
+
+
+def _stub(ctx: ScenarioContext) -> checkout_pb2_grpc.CheckoutServiceStub:
+    return checkout_pb2_grpc.CheckoutServiceStub(ctx.grpc_channel())  # type: ignore[no-untyped-call]
+
+
+def _transaction_ids(ctx: ScenarioContext) -> str:
+    """A prefix unique to this process and run: ``<run>-w<worker>-``."""
+    return f"{ctx.option('run', secrets.token_hex(4))}-w{ctx.worker}-"
+
+
+async def _prepare_validate(ctx: ScenarioContext) -> CallFn:
+    stub = _stub(ctx)
+    request = _validate_request(ctx.options)
+
+    async def call(seq: int) -> None:
+        await stub.ValidateVoucher(request, timeout=ctx.timeout_s)
+
+    return call
+
+
+async def _prepare_get_voucher(ctx: ScenarioContext) -> CallFn:
+    stub = _stub(ctx)
+    request = checkout_pb2.GetVoucherRequest(voucher_code=_code(ctx.options))
+
+    async def call(seq: int) -> None:
+        await stub.GetVoucher(request, timeout=ctx.timeout_s)
+
+    return call
+
+
+async def _prepare_two_step(ctx: ScenarioContext) -> CallFn:
+    stub = _stub(ctx)
+    prefix, cart, code = _transaction_ids(ctx), _cart(ctx.options), _code(ctx.options)
+
+    async def call(seq: int) -> None:
+        transaction_id = f"{prefix}{seq}"
+        redeem = checkout_pb2.RedeemVoucherRequest(
+            transaction_id=transaction_id, voucher_code=code, cart=cart, user_agent=USER_AGENT
+        )
+        await stub.RedeemVoucher(redeem, timeout=ctx.timeout_s)
+        confirm = checkout_pb2.ConfirmRedemptionRequest(transaction_id=transaction_id)
+        await stub.ConfirmRedemption(confirm, timeout=ctx.timeout_s)
+
+    return call
+
+
+async def _prepare_replay(ctx: ScenarioContext) -> CallFn:
+    stub = _stub(ctx)
+    prefix, cart, code = _transaction_ids(ctx), _cart(ctx.options), _code(ctx.options)
+
+    async def call(seq: int) -> None:
+        request = checkout_pb2.RedeemVoucherRequest(
+            transaction_id=f"{prefix}{seq}", voucher_code=code, cart=cart, confirm=True, user_agent=USER_AGENT
+        )
+        await stub.RedeemVoucher(request, timeout=ctx.timeout_s)
+        replay = stub.RedeemVoucher(request, timeout=ctx.timeout_s)
+        await replay
+        trailers = await replay.trailing_metadata()
+        if ("x-idempotent-replay", "true") not in list(trailers or ()):
+            raise CallFailed("NOT_REPLAYED")
+
+    return call
+
+
+register(
+    Scenario(
+        name="validate-voucher",
+        description="CheckoutService.ValidateVoucher of a generic code (one upstream call each)",
+        prepare=_prepare_validate,
+        fixed_request=lambda o: FixedRequest(
+            f"{SERVICE}/ValidateVoucher", _validate_request(o).SerializeToString()
+        ),
+    )
+)
+register(
+    Scenario(
+        name="get-voucher-cached",
+        description="CheckoutService.GetVoucher of one code (answered by the gateway's TTL cache)",
+        prepare=_prepare_get_voucher,
+        fixed_request=lambda o: FixedRequest(
+            f"{SERVICE}/GetVoucher", checkout_pb2.GetVoucherRequest(voucher_code=_code(o)).SerializeToString()
+        ),
+    )
+)
+register(
+    Scenario(
+        name="checkout-two-step",
+        description="RedeemVoucher (pending) + ConfirmRedemption, a fresh transaction each call",
+        prepare=_prepare_two_step,
+    )
+)
+register(
+    Scenario(
+        name="idempotent-replay",
+        description="RedeemVoucher confirmed, then the identical retry answered from the idempotency store",
+        prepare=_prepare_replay,
+    )
+)
