@@ -13,7 +13,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Final
+from typing import Any, Final
 
 SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS campaigns (
@@ -31,6 +31,7 @@ CREATE TABLE IF NOT EXISTS campaigns (
     start_at TEXT, end_at TEXT, budget_code TEXT, channel TEXT, medium TEXT, purpose TEXT,
     team TEXT, customer_information TEXT,
     redemptions_count INTEGER NOT NULL DEFAULT 0, total_budget_spent TEXT NOT NULL DEFAULT '0',
+    revision INTEGER NOT NULL DEFAULT 0,
     created_at TEXT NOT NULL, updated_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS campaigns_parent ON campaigns(parent_id);
@@ -122,15 +123,32 @@ TABLES: Final = (
 )
 
 
+class StateConnection(sqlite3.Connection):
+    """A connection that also memoises the engine's parsed campaigns.
+
+    Entries are keyed by (id, revision, created_at): every change of a campaign, its rules or its
+    rewards bumps `campaigns.revision` in the database, so processes sharing the file never use a
+    stale entry, and a campaign recreated after a reset (same id) has another creation time.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.campaign_cache: dict[tuple[int, int, str], Any] = {}
+
+
 def connect(path: str) -> sqlite3.Connection:
     """Open the state database (a file shared by processes, or ``:memory:``) and create the schema."""
     # Autocommit mode: transactions are opened explicitly by `write_tx`, never implicitly.
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, cached_statements=256)
+    conn = sqlite3.connect(
+        path, isolation_level=None, check_same_thread=False, cached_statements=256, factory=StateConnection
+    )
     conn.row_factory = sqlite3.Row
     conn.execute("PRAGMA busy_timeout = 10000")
     if path != ":memory:":
         conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA temp_store = MEMORY")
+    conn.execute("PRAGMA mmap_size = 268435456")
     with write_tx(conn):
         for statement in SCHEMA.split(";"):
             if statement.strip():
@@ -170,3 +188,5 @@ def wipe(conn: sqlite3.Connection) -> None:
         for table in TABLES:
             conn.execute(f"DELETE FROM {table}")
         conn.execute("DELETE FROM sqlite_sequence")
+    if isinstance(conn, StateConnection):
+        conn.campaign_cache.clear()

@@ -128,6 +128,7 @@ def delete_rule(sb: Sandbox, req: Request) -> Response:
     with write_tx(sb.conn):
         row = campaigns.get_part(sb.conn, "rules", req.int_param("id"))
         sb.conn.execute("DELETE FROM rules WHERE id = ?", (row["id"],))
+        campaigns.bump(sb.conn, row["campaign_id"])
     return no_content()
 
 

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from .. import engine
+from ..db import StateConnection
 from ..errors import FieldError, invalid, invalid_many, not_found
 from ..jsonio import dumps_exact, loads
 from ..validation import Field
@@ -117,6 +118,12 @@ def change(conn: sqlite3.Connection, row: sqlite3.Row, values: dict[str, Any], n
         raise invalid("name", "must_be_unique", "Campaign name must be unique")
     columns = {name: to_column(_SPEC[name], value) for name, value in values.items()}
     update(conn, "campaigns", row["id"], {**columns, "updated_at": now})
+    bump(conn, row["id"])
+
+
+def bump(conn: sqlite3.Connection, campaign_id: int) -> None:
+    """Mark a campaign changed (its cached engine model is then rebuilt, in every process)."""
+    conn.execute("UPDATE campaigns SET revision = revision + 1 WHERE id = ?", (campaign_id,))
 
 
 def campaign_json(conn: sqlite3.Connection, row: sqlite3.Row, *, counts: bool = True) -> dict[str, Any]:
@@ -143,6 +150,7 @@ def add_part(conn: sqlite3.Connection, table: str, campaign_id: int, body: Any, 
     """Store a rule or reward after the engine has parsed it (stored in its canonical JSON)."""
     canonical = _canonical(table, body)
     kind = str(canonical.get("type", ""))
+    bump(conn, campaign_id)
     return insert(
         conn,
         table,
@@ -158,6 +166,7 @@ def add_part(conn: sqlite3.Connection, table: str, campaign_id: int, body: Any, 
 
 def replace_part(conn: sqlite3.Connection, table: str, row: sqlite3.Row, body: Any, now: str) -> None:
     canonical = _canonical(table, body)
+    bump(conn, row["campaign_id"])
     update(
         conn,
         table,
@@ -201,7 +210,19 @@ def parts(conn: sqlite3.Connection, table: str, campaign_id: int) -> list[sqlite
 
 
 def to_engine(conn: sqlite3.Connection, row: sqlite3.Row) -> engine.Campaign:
-    """The engine's view of a campaign row, with its parsed rules and rewards."""
+    """The engine's view of a campaign row, with its parsed rules and rewards (memoised per revision)."""
+    if not isinstance(conn, StateConnection):
+        return _build_engine(conn, row)
+    key = (row["id"], row["revision"], row["created_at"])
+    found = conn.campaign_cache.get(key)
+    if found is None:
+        if len(conn.campaign_cache) > 10_000:
+            conn.campaign_cache.clear()
+        found = conn.campaign_cache[key] = _build_engine(conn, row)
+    return found
+
+
+def _build_engine(conn: sqlite3.Connection, row: sqlite3.Row) -> engine.Campaign:
     rules = tuple(engine.parse_rule(loads(r["attrs"].encode())) for r in parts(conn, "rules", row["id"]))
     rewards = tuple(
         engine.parse_reward(loads(r["attrs"].encode())) for r in parts(conn, "rewards", row["id"])

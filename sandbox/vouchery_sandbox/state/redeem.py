@@ -132,14 +132,19 @@ def create(
     row = would_be(judged, values, outcome, stamp)
     del row["id"]
     row["customer_id"] = customer["id"] if customer is not None else None
-    redemption_id = insert(conn, "redemptions", row)
-    conn.execute(
-        "UPDATE vouchers SET redemptions_unconfirmed_count = redemptions_unconfirmed_count + 1, "
-        "value_reserved = ? WHERE id = ?",
-        (_plus(judged.voucher["value_reserved"], outcome.gift_card_spent), judged.voucher["id"]),
-    )
-    if values.get("confirmed"):
-        _settle(conn, redemption_id, outcome, now)
+    voucher = judged.voucher
+    if not values.get("confirmed"):
+        redemption_id = insert(conn, "redemptions", row)
+        conn.execute(
+            "UPDATE vouchers SET redemptions_unconfirmed_count = redemptions_unconfirmed_count + 1, "
+            "value_reserved = ? WHERE id = ?",
+            (_plus(voucher["value_reserved"], outcome.gift_card_spent), voucher["id"]),
+        )
+    else:
+        # Single step: written as confirmed at once (no reservation to take and give back).
+        redemption_id = insert(conn, "redemptions", {**row, "confirmed": 1, "confirmed_at": stamp})
+        _spend(conn, voucher, judged.campaign, outcome, released=Decimal(0))
+        _earn(conn, customer, outcome, now, row)
     vouchers.refresh_status(conn, judged.voucher["id"], judged.campaign["voucher_max_redemptions"], stamp)
     return redemption_id
 
@@ -161,16 +166,21 @@ def confirm(conn: sqlite3.Connection, row: sqlite3.Row, now: datetime) -> engine
     result = engine.evaluate_confirmation(ctx, pending, now=now)
     if isinstance(result, engine.Rejection):
         return result
-    _settle(conn, row["id"], result, now)
+    _settle(conn, row, voucher, campaign, result, now)
     vouchers.refresh_status(conn, voucher["id"], campaign["voucher_max_redemptions"], format_ts(now))
     return None
 
 
-def _settle(conn: sqlite3.Connection, redemption_id: int, outcome: engine.Outcome, now: datetime) -> None:
-    """Turn a pending row into a confirmed one: release its reservation, spend uses, budgets, gift value."""
+def _settle(
+    conn: sqlite3.Connection,
+    row: sqlite3.Row,
+    voucher: sqlite3.Row,
+    campaign: sqlite3.Row,
+    outcome: engine.Outcome,
+    now: datetime,
+) -> None:
+    """Turn a pending row into a confirmed one: release its reservation, then spend."""
     stamp = format_ts(now)
-    row = conn.execute("SELECT * FROM redemptions WHERE id = ?", (redemption_id,)).fetchone()
-    voucher = conn.execute("SELECT * FROM vouchers WHERE id = ?", (row["voucher_id"],)).fetchone()
     conn.execute(
         "UPDATE redemptions SET confirmed = 1, confirmed_at = ?, updated_at = ?, granted_discount = ?, "
         "granted_shipping_discount = ?, matching_products_cost = ?, gift_card_spent = ?, points = ? "
@@ -183,23 +193,52 @@ def _settle(conn: sqlite3.Connection, redemption_id: int, outcome: engine.Outcom
             str(outcome.matching_products_cost),
             str(outcome.gift_card_spent),
             outcome.points,
-            redemption_id,
+            row["id"],
         ),
     )
     conn.execute(
-        "UPDATE vouchers SET redemptions_unconfirmed_count = redemptions_unconfirmed_count - 1, "
-        "redemptions_confirmed_count = redemptions_confirmed_count + 1, value_reserved = ?, value_left = ?, "
-        "discount_confirmed = ? WHERE id = ?",
+        "UPDATE vouchers SET redemptions_unconfirmed_count = redemptions_unconfirmed_count - 1 WHERE id = ?",
+        (voucher["id"],),
+    )
+    _spend(conn, voucher, campaign, outcome, released=Decimal(row["gift_card_spent"]))
+    customer = conn.execute("SELECT * FROM customers WHERE id = ?", (row["customer_id"],)).fetchone()
+    _earn(conn, customer, outcome, now, dict(row))
+
+
+def _spend(
+    conn: sqlite3.Connection,
+    voucher: sqlite3.Row,
+    campaign: sqlite3.Row,
+    outcome: engine.Outcome,
+    *,
+    released: Decimal,
+) -> None:
+    """Count one confirmed use: voucher counters and gift value, campaign and parent budgets.
+
+    `voucher` and `campaign` are rows read earlier in this same transaction, so their amounts are current.
+    """
+    conn.execute(
+        "UPDATE vouchers SET redemptions_confirmed_count = redemptions_confirmed_count + 1, "
+        "value_reserved = ?, value_left = ?, discount_confirmed = ? WHERE id = ?",
         (
-            _plus(voucher["value_reserved"], -Decimal(row["gift_card_spent"])),
+            _plus(voucher["value_reserved"], -released),
             _plus(voucher["value_left"], -outcome.gift_card_spent),
             str(Decimal(voucher["discount_confirmed"]) + outcome.granted_discount),
             voucher["id"],
         ),
     )
-    _count_budget(conn, row["campaign_id"], 1, outcome.granted_discount)
-    if outcome.points and row["customer_id"] is not None:
-        customer = conn.execute("SELECT * FROM customers WHERE id = ?", (row["customer_id"],)).fetchone()
+    _count_budget(conn, campaign, 1, outcome.granted_discount)
+
+
+def _earn(
+    conn: sqlite3.Connection,
+    customer: sqlite3.Row | None,
+    outcome: engine.Outcome,
+    now: datetime,
+    row: dict[str, Any],
+) -> None:
+    """Points an accepted redemption earns, credited when it is confirmed."""
+    if outcome.points and customer is not None:
         loyalty.credit(
             conn,
             customer,
@@ -235,7 +274,7 @@ def cancel(conn: sqlite3.Connection, row: sqlite3.Row, now: datetime) -> None:
                 voucher["id"],
             ),
         )
-        _count_budget(conn, row["campaign_id"], -1, -discount)
+        _count_budget(conn, campaigns.get_row(conn, row["campaign_id"]), -1, -discount)
         _take_back_points(conn, row, now)
     else:
         conn.execute(
@@ -267,12 +306,11 @@ def _take_back_points(conn: sqlite3.Connection, row: sqlite3.Row, now: datetime)
         )
 
 
-def _count_budget(conn: sqlite3.Connection, campaign_id: int, redemptions: int, spent: Decimal) -> None:
+def _count_budget(conn: sqlite3.Connection, campaign: sqlite3.Row, redemptions: int, spent: Decimal) -> None:
     """Confirmed redemptions count in their campaign and in its main campaign (which it spends)."""
-    campaigns.add_usage(conn, campaign_id, redemptions, spent)
-    parent = conn.execute("SELECT parent_id FROM campaigns WHERE id = ?", (campaign_id,)).fetchone()
-    if parent is not None and parent[0] is not None:
-        campaigns.add_usage(conn, parent[0], redemptions, spent)
+    campaigns.add_usage(conn, campaign["id"], redemptions, spent)
+    if campaign["parent_id"] is not None:
+        campaigns.add_usage(conn, campaign["parent_id"], redemptions, spent)
 
 
 def _plus(stored: str | None, delta: Decimal) -> str | None:

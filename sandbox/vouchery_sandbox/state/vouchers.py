@@ -113,19 +113,17 @@ def _is_gift_card(conn: sqlite3.Connection, campaign: sqlite3.Row) -> bool:
 
 
 def refresh_status(conn: sqlite3.Connection, voucher_id: int, max_uses: int | None, now: str) -> None:
-    """Recompute a voucher's status from its counters (an expired voucher stays expired)."""
-    row = conn.execute("SELECT * FROM vouchers WHERE id = ?", (voucher_id,)).fetchone()
-    if row["status"] == "expired":
-        status = "expired"
-    elif max_uses is not None and row["redemptions_confirmed_count"] >= max_uses:
-        status = "redeemed"
-    elif row["redemptions_unconfirmed_count"]:
-        status = "validated"
-    elif row["voucher_type"] == "generic":
-        status = "active"
-    else:
-        status = "distributed" if row["distributed_at"] else "created"
-    conn.execute("UPDATE vouchers SET status = ?, updated_at = ? WHERE id = ?", (status, now, voucher_id))
+    """Recompute a voucher's status from its counters, in one statement (expired stays expired)."""
+    conn.execute(
+        "UPDATE vouchers SET updated_at = ?, status = CASE "
+        "WHEN status = 'expired' THEN 'expired' "
+        "WHEN ? IS NOT NULL AND redemptions_confirmed_count >= ? THEN 'redeemed' "
+        "WHEN redemptions_unconfirmed_count > 0 THEN 'validated' "
+        "WHEN voucher_type = 'generic' THEN 'active' "
+        "WHEN distributed_at IS NOT NULL THEN 'distributed' ELSE 'created' END "
+        "WHERE id = ?",
+        (now, max_uses, max_uses, voucher_id),
+    )
 
 
 def voucher_json(conn: sqlite3.Connection, row: sqlite3.Row, *, extended: bool = False) -> dict[str, Any]:
