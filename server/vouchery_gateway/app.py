@@ -136,13 +136,18 @@ def sandbox_transport(settings: Settings, api_key: str) -> httpx.AsyncBaseTransp
 
 def build_upstream(settings: Settings, transport: httpx.AsyncBaseTransport | None) -> Any:
     """The VoucheryClient for the configured upstream (the in-process sandbox in sandbox mode)."""
-    from vouchery_gateway.upstream.client import VoucheryClient
+    from vouchery_gateway.upstream.client import VoucheryClient, aiohttp_transport
 
     base_url, api_key = settings.upstream_url, settings.upstream_api_key
     if settings.sandbox and transport is None:
         api_key = api_key or "sbx_" + secrets.token_urlsafe(24)
         transport = sandbox_transport(settings, api_key)
         base_url = SANDBOX_BASE_URL
+    elif transport is None and settings.upstream_transport == "aiohttp":
+        # Same httpx API and error mapping, about a third less CPU per upstream call (docs/performance.md).
+        transport = aiohttp_transport(
+            max_connections=settings.upstream_max_connections, verify=settings.upstream_verify_tls
+        )
     return VoucheryClient(
         base_url,
         api_key,
