@@ -181,6 +181,7 @@ def cmd_sandbox(args: argparse.Namespace, out: TextIO) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from vouchery_gateway.callcli import add_call_parser
+    from vouchery_gateway.healthcheck import add_healthcheck_parser
 
     parser = argparse.ArgumentParser(
         prog="vouchery-gateway", description="gRPC checkout gateway for the Vouchery.io Coupon Promotion API"
@@ -189,6 +190,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_serve_parser(commands)
     add_sandbox_parser(commands)
     add_call_parser(commands)
+    add_healthcheck_parser(commands)
     return parser
 
 
