@@ -1,0 +1,141 @@
+"""The gate interceptor: every call but health passes authentication, authorization and the abuse limits.
+
+Order inside the gate, cheapest refusal first once the caller is known:
+
+    authenticate (key / certificate)  -> UNAUTHENTICATED
+    set_caller (logs, idempotency scope)
+    authorize (role / method list)    -> PERMISSION_DENIED
+    rate limit (token bucket)         -> RESOURCE_EXHAUSTED  RATE_LIMITED
+    guessing guard (code lookups)     -> RESOURCE_EXHAUSTED  TOO_MANY_INVALID_CODES
+    in-flight cap per caller          -> RESOURCE_EXHAUSTED  TOO_MANY_CONCURRENT_CALLS
+    ... the servicer ...
+    release the in-flight slot; feed the guard the lookup's outcome
+
+The checks need the servicer context (TLS auth context, abort with rich details), so they run in the
+wrapped behaviour, not in `intercept_service`. It sits inside the access-log and metrics interceptors
+(app.py), so refused calls are logged with their caller and counted like any other call. Health
+(`grpc.health.v1`) is never gated: load balancers probe without credentials.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, Final
+
+import grpc
+
+from vouchery_gateway.errors import GatewayError, to_status
+from vouchery_gateway.observability._rpc import HandlerCache, code_after
+from vouchery_gateway.observability.context import current_call, set_caller
+from vouchery_gateway.security.auth import Authenticator
+from vouchery_gateway.security.guessing import CODE_LOOKUP_METHODS, GuessingGuard, outcome_of
+from vouchery_gateway.security.inflight import InflightLimit
+from vouchery_gateway.security.metrics import SecurityMetrics
+from vouchery_gateway.security.ratelimit import RateLimiter
+
+__all__ = ["OPEN_SERVICES", "GateInterceptor"]
+
+log = logging.getLogger("vouchery_gateway.security")
+
+OPEN_SERVICES: Final = ("/grpc.health.v1.Health/",)
+
+Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]]
+
+
+class GateInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Admits or refuses each call (see the module docstring); every part is injected."""
+
+    def __init__(
+        self,
+        authenticator: Authenticator,
+        *,
+        rate_limiter: RateLimiter | None = None,
+        guard: GuessingGuard | None = None,
+        inflight: InflightLimit | None = None,
+        metrics: SecurityMetrics | None = None,
+        use_certificates: bool = False,
+    ) -> None:
+        self._auth = authenticator
+        self._rate = rate_limiter or RateLimiter(0, 1)
+        self._guard = guard or GuessingGuard(0, 1, 1)
+        self._inflight = inflight or InflightLimit(0)
+        self._metrics = metrics
+        self._use_certificates = use_certificates
+        self._handlers = HandlerCache()
+
+    async def intercept_service(
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler | None:
+        handler = await continuation(handler_call_details)
+        method: str = handler_call_details.method
+        if handler is None or method.startswith(OPEN_SERVICES):
+            return handler
+        return self._handlers.get(method, handler, self._wrap)
+
+    async def _admit(self, method: str, context: grpc.aio.ServicerContext) -> str:
+        """The admitted caller's id; otherwise abort the call with the refusal's status."""
+        try:
+            auth_context = context.auth_context() if self._use_certificates else None
+            caller = self._auth.authenticate(context.invocation_metadata(), auth_context)
+            set_caller(caller.client_id)
+            self._auth.authorize(caller, method)
+            self._rate.check(caller.client_id)
+            if method in CODE_LOOKUP_METHODS:
+                self._guard.check(caller.client_id)
+            self._inflight.acquire(caller.client_id)
+        except GatewayError as refusal:
+            if self._metrics is not None:
+                self._metrics.refused(refusal.reason)
+            await context.abort_with_status(to_status(refusal))
+            raise AssertionError("abort_with_status returned") from refusal  # it always raises
+        return caller.client_id
+
+    def _done(self, caller: str, method: str, code: grpc.StatusCode) -> None:
+        self._inflight.release(caller)
+        if method in CODE_LOOKUP_METHODS:
+            outcome = outcome_of(code, current_call().rejection_reason)
+            if outcome is not None:
+                self._guard.record_lookup(caller, outcome)
+
+    def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        for kind in ("unary_unary", "stream_unary", "unary_stream", "stream_stream"):
+            inner = getattr(handler, kind)
+            if inner is None:
+                continue
+            if inspect.iscoroutinefunction(inner):
+                return handler._replace(**{kind: self._coroutine(method, inner)})
+            if inspect.isasyncgenfunction(inner):
+                return handler._replace(**{kind: self._generator(method, inner)})
+        # A synchronous handler would run in grpc's thread pool, outside this task's context: refuse
+        # to serve it ungated rather than skip the checks.
+        raise TypeError(f"{method}: the gate supports async handlers only")
+
+    def _coroutine(self, method: str, inner: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+        async def behavior(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            caller = await self._admit(method, context)
+            try:
+                response = await inner(request, context)
+            except BaseException as exc:
+                self._done(caller, method, code_after(context, exc))
+                raise
+            self._done(caller, method, code_after(context, None))
+            return response
+
+        return behavior
+
+    def _generator(
+        self, method: str, inner: Callable[..., AsyncIterator[Any]]
+    ) -> Callable[..., AsyncIterator[Any]]:
+        async def behavior(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
+            caller = await self._admit(method, context)
+            try:
+                async for item in inner(request, context):
+                    yield item
+            except BaseException as exc:
+                self._done(caller, method, code_after(context, exc))
+                raise
+            self._done(caller, method, code_after(context, None))
+
+        return behavior

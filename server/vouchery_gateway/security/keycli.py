@@ -1,0 +1,51 @@
+"""`vouchery-gateway keys new --client-id till-1 --role till`: mint an API key.
+
+The key is printed once, on its own line, for the terminal's configuration; the line for the keys file
+holds only its id and SHA-256. The gateway never stores or logs the key itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, TextIO
+
+from vouchery_gateway.security.keys import hash_key, key_id_of, new_key
+from vouchery_gateway.security.roles import ROLES
+
+__all__ = ["add_keys_parser", "keys_file_entry"]
+
+
+def keys_file_entry(key: str, client_id: str, role: str) -> str:
+    """The TOML `[[keys]]` table for a key (id and hash only)."""
+    return (
+        "[[keys]]\n"
+        f'key_id = "{key_id_of(key)}"\n'
+        f'client_id = "{client_id}"\n'
+        f'role = "{role}"\n'
+        f'sha256 = "{hash_key(key)}"\n'
+    )
+
+
+def _client_id(value: str) -> str:
+    if not value or len(value) > 64 or not all(c.isalnum() or c in "._:-" for c in value):
+        raise argparse.ArgumentTypeError("1..64 characters of letters, digits and ._:-")
+    return value
+
+
+def cmd_keys_new(args: argparse.Namespace, out: TextIO) -> int:
+    key = new_key()
+    print("API key (shown once; configure it on the client, do not store it here):", file=out)
+    print(key, file=out)
+    print("\nAdd to the gateway's keys file (reloaded within seconds or on SIGHUP):\n", file=out)
+    print(keys_file_entry(key, args.client_id, args.role), file=out, end="")
+    out.flush()
+    return 0
+
+
+def add_keys_parser(commands: Any) -> None:
+    parser = commands.add_parser("keys", help="manage caller API keys")
+    sub = parser.add_subparsers(dest="keys_command", required=True, metavar="KEYS_COMMAND")
+    new = sub.add_parser("new", help="mint a key and print the keys-file entry for it")
+    new.add_argument("--client-id", required=True, type=_client_id, help="the client the key identifies")
+    new.add_argument("--role", default="till", choices=sorted(ROLES), help="what the key may call")
+    new.set_defaults(handler=cmd_keys_new)

@@ -1,0 +1,47 @@
+"""The security counters, on the gateway's injected registry (names under `vouchery_gateway_`).
+
+- `vouchery_gateway_calls_refused_total{reason}`: calls the gate refused, by ErrorInfo reason
+  (UNAUTHENTICATED, INVALID_API_KEY, PERMISSION_DENIED, RATE_LIMITED, TOO_MANY_CONCURRENT_CALLS,
+  TOO_MANY_INVALID_CODES). No client id label: the log line names the client; the metric stays small.
+- `vouchery_gateway_code_guess_blocks_total`: callers blocked by the guessing guard.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from prometheus_client import CollectorRegistry, Counter
+
+__all__ = ["REFUSAL_REASONS", "SecurityMetrics"]
+
+REFUSAL_REASONS: Final = frozenset(
+    {
+        "UNAUTHENTICATED",
+        "INVALID_API_KEY",
+        "PERMISSION_DENIED",
+        "RATE_LIMITED",
+        "TOO_MANY_CONCURRENT_CALLS",
+        "TOO_MANY_INVALID_CODES",
+    }
+)
+
+
+class SecurityMetrics:
+    def __init__(self, registry: CollectorRegistry | None) -> None:
+        self._refused = Counter(
+            "vouchery_gateway_calls_refused_total",
+            "Calls refused by authentication, authorization or an abuse limit, by reason.",
+            ("reason",),
+            registry=registry,
+        )
+        self._blocks = Counter(
+            "vouchery_gateway_code_guess_blocks_total",
+            "Callers whose voucher code lookups were paused after too many invalid codes.",
+            registry=registry,
+        )
+
+    def refused(self, reason: str) -> None:
+        self._refused.labels(reason if reason in REFUSAL_REASONS else "OTHER").inc()
+
+    def guess_block(self, _caller: str = "") -> None:
+        self._blocks.inc()
