@@ -1,0 +1,130 @@
+"""`LoyaltyServicer`: the LoyaltyService RPCs as thin translations around `LoyaltyFlow`.
+
+Each method validates at the edge, converts to the domain, hands the flow the caller's remaining time and
+converts the answer back. Writes run through `IdempotentWrites`: GrantPoints, RevokePoints and
+ExchangePoints are keyed on the client's `request_id`, RecordTransaction on the POS `transaction_id`; the
+fingerprint holds every field that changes what the write does. Errors leave through `handle_errors`.
+"""
+
+from __future__ import annotations
+
+from typing import TypeAlias
+
+import grpc
+
+from vouchery.gateway.v1 import loyalty_pb2, loyalty_pb2_grpc
+from vouchery_gateway.idempotency import fingerprint
+from vouchery_gateway.loyalty import LoyaltyFlow
+from vouchery_gateway.services import loyalty_convert as lc
+from vouchery_gateway.services import loyalty_validation as lv
+from vouchery_gateway.services.errors import handle_errors
+from vouchery_gateway.services.loyalty_writes import IdempotentWrites
+from vouchery_gateway.services.page_tokens import next_token, page_request
+
+Context: TypeAlias = grpc.aio.ServicerContext
+
+
+class LoyaltyServicer(loyalty_pb2_grpc.LoyaltyServiceServicer):
+    """vouchery.gateway.v1.LoyaltyService."""
+
+    def __init__(self, flow: LoyaltyFlow, writes: IdempotentWrites) -> None:
+        self._flow = flow
+        self._writes = writes
+
+    @handle_errors
+    async def GetLoyaltyAccount(
+        self, request: loyalty_pb2.GetLoyaltyAccountRequest, context: Context
+    ) -> loyalty_pb2.GetLoyaltyAccountResponse:
+        lv.validate_customer(request)
+        account = await self._flow.account(request.customer_id, context.time_remaining())
+        return loyalty_pb2.GetLoyaltyAccountResponse(account=lc.account(account))
+
+    @handle_errors
+    async def ListPointsActivity(
+        self, request: loyalty_pb2.ListPointsActivityRequest, context: Context
+    ) -> loyalty_pb2.ListPointsActivityResponse:
+        lv.validate_customer(request)
+        scope = "activity:" + request.customer_id
+        wanted = page_request(scope, request.page_size, request.page_token)
+        page = await self._flow.activity(
+            request.customer_id, wanted.page, wanted.per_page, context.time_remaining()
+        )
+        answer = loyalty_pb2.ListPointsActivityResponse(
+            activities=[lc.activity(a) for a in page.items],
+            next_page_token=next_token(scope, wanted, page.has_next and bool(page.items)),
+        )
+        if page.total is not None:
+            answer.total_size = page.total
+        return answer
+
+    @handle_errors
+    async def GrantPoints(
+        self, request: loyalty_pb2.GrantPointsRequest, context: Context
+    ) -> loyalty_pb2.GrantPointsResponse:
+        lv.validate_grant(request)
+        grant = lc.grant_request(request)
+        expires = grant.expires_at.isoformat() if grant.expires_at else None
+        fp = fingerprint(grant.customer_id, grant.points, grant.reason, expires)
+
+        async def call() -> loyalty_pb2.GrantPointsResponse:
+            change = await self._flow.grant(grant, context.time_remaining())
+            return loyalty_pb2.GrantPointsResponse(change=lc.points_change(change, grant.customer_id))
+
+        return await self._writes.run(
+            context, "GrantPoints", request.request_id, fp, loyalty_pb2.GrantPointsResponse, call
+        )
+
+    @handle_errors
+    async def RevokePoints(
+        self, request: loyalty_pb2.RevokePointsRequest, context: Context
+    ) -> loyalty_pb2.RevokePointsResponse:
+        lv.validate_revoke(request)
+        revocation = lc.revoke_request(request)
+        fp = fingerprint(revocation.customer_id, revocation.points, revocation.reason)
+
+        async def call() -> loyalty_pb2.RevokePointsResponse:
+            change = await self._flow.revoke(revocation, context.time_remaining())
+            return loyalty_pb2.RevokePointsResponse(change=lc.points_change(change, revocation.customer_id))
+
+        return await self._writes.run(
+            context, "RevokePoints", request.request_id, fp, loyalty_pb2.RevokePointsResponse, call
+        )
+
+    @handle_errors
+    async def ExchangePoints(
+        self, request: loyalty_pb2.ExchangePointsRequest, context: Context
+    ) -> loyalty_pb2.ExchangePointsResponse:
+        lv.validate_exchange(request)
+        fp = fingerprint(request.customer_id, request.campaign_id)
+
+        async def call() -> loyalty_pb2.ExchangePointsResponse:
+            exchanged = await self._flow.exchange(
+                request.customer_id, request.campaign_id, context.time_remaining()
+            )
+            return lc.exchange(exchanged)
+
+        return await self._writes.run(
+            context, "ExchangePoints", request.request_id, fp, loyalty_pb2.ExchangePointsResponse, call
+        )
+
+    @handle_errors
+    async def RecordTransaction(
+        self, request: loyalty_pb2.RecordTransactionRequest, context: Context
+    ) -> loyalty_pb2.RecordTransactionResponse:
+        lv.validate_record_transaction(request)
+        purchase = lc.purchase(request)
+        # The deterministic encoding of the validated request is its identity (every field matters).
+        fp = fingerprint(request.SerializeToString(deterministic=True))
+
+        async def call() -> loyalty_pb2.RecordTransactionResponse:
+            outcome = await self._flow.record_transaction(purchase, context.time_remaining())
+            return lc.transaction(outcome)
+
+        return await self._writes.run(
+            context,
+            "RecordTransaction",
+            request.transaction_id,
+            fp,
+            loyalty_pb2.RecordTransactionResponse,
+            call,
+        )
