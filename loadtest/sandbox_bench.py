@@ -16,6 +16,7 @@ import itertools
 import statistics
 import tempfile
 import time
+import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import ExitStack
 from dataclasses import dataclass
@@ -25,6 +26,8 @@ import aiohttp
 from vouchery_sandbox.config import new_api_key
 from vouchery_sandbox.testing import SandboxProcess
 
+_RUN = uuid.uuid4().hex[:8].encode()  # transaction ids must be unique across scenario runs
+_SEQUENCE = itertools.count()
 Call = Callable[[aiohttp.ClientSession, int], Awaitable[int]]
 
 
@@ -41,7 +44,8 @@ class Result:
         p50 = statistics.median(ordered) * 1000
         p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))] * 1000
         rate = self.calls / self.seconds
-        return f"{self.name:<18} {rate:>9,.0f} calls/s   p50 {p50:6.2f} ms   p99 {p99:6.2f} ms   errors {self.errors}"
+        timing = f"p50 {p50:6.2f} ms   p99 {p99:6.2f} ms"
+        return f"{self.name:<18} {rate:>9,.0f} calls/s   {timing}   errors {self.errors}"
 
 
 async def run(name: str, call: Call, base: str, key: str, seconds: float, concurrency: int) -> Result:
@@ -49,7 +53,6 @@ async def run(name: str, call: Call, base: str, key: str, seconds: float, concur
     headers = {"Authorization": f"Bearer {key}", "Content-Type": "application/json"}
     latencies: list[float] = []
     errors = 0
-    counter = itertools.count()
     async with aiohttp.ClientSession(base_url=base, headers=headers, connector=connector) as session:
         deadline = time.perf_counter() + seconds
 
@@ -57,7 +60,7 @@ async def run(name: str, call: Call, base: str, key: str, seconds: float, concur
             nonlocal errors
             while time.perf_counter() < deadline:
                 started = time.perf_counter()
-                status = await call(session, next(counter))
+                status = await call(session, next(_SEQUENCE))
                 latencies.append(time.perf_counter() - started)
                 errors += status >= 400
 
@@ -74,7 +77,7 @@ async def get_voucher(session: aiohttp.ClientSession, n: int) -> int:
 
 
 async def create_redemption(session: aiohttp.ClientSession, n: int) -> int:
-    body = b'{"transaction_id":"BENCH-%d-%d","confirmed":true,"total_transaction_cost":100.00}' % (id(session), n)
+    body = b'{"transaction_id":"BENCH-%s-%d","confirmed":true,"total_transaction_cost":100.00}' % (_RUN, n)
     async with session.post("/api/v2.1/vouchers/SAVE10/redemptions", data=body) as response:
         await response.read()
         return response.status
@@ -88,7 +91,9 @@ async def main_async(args: argparse.Namespace, base: str, key: str) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--seconds", type=float, default=5.0, help="duration of each scenario (max 60)")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--url", help="an already running sandbox (else one is started)")
@@ -101,7 +106,9 @@ def main() -> None:
         else:
             tmp = stack.enter_context(tempfile.TemporaryDirectory())
             key = new_api_key()
-            server = stack.enter_context(SandboxProcess(database=f"{tmp}/bench.sqlite3", api_key=key, seed="demo"))
+            server = stack.enter_context(
+                SandboxProcess(database=f"{tmp}/bench.sqlite3", api_key=key, seed="demo")
+            )
             base = server.base_url
         asyncio.run(main_async(args, base, key))
 

@@ -274,3 +274,59 @@ async def test_expired_voucher_via_clock(api: httpx.AsyncClient, clock: Clock) -
     clock.advance(days=2)
     late = await api.put("/vouchers/SOON/validate", json={"total_transaction_cost": 5})
     assert late.json()["errors"][0]["code"] == "1001"
+
+
+async def test_confirm_refused_when_budget_spent_meanwhile(
+    api: httpx.AsyncClient, admin: httpx.AsyncClient
+) -> None:
+    """Pending redemptions do not count; the confirm that would overspend is 3005 and stays pending."""
+    main = (
+        await api.post(
+            "/campaigns",
+            json={
+                "type": "MainCampaign",
+                "name": "Tight",
+                "status": "active",
+                "currency": "EUR",
+                "currency_symbol": "€",
+            },
+        )
+    ).json()
+    sub = (
+        await api.post(
+            "/campaigns",
+            json={
+                "type": "SubCampaign",
+                "parent_id": main["id"],
+                "name": "Tight sub",
+                "status": "active",
+                "voucher_type": "generic",
+                "max_total_budget": 5,
+            },
+        )
+    ).json()
+    await api.post(
+        f"/campaigns/{sub['id']}/rewards",
+        json={"type": "SetDiscount", "discount_type": "numeric", "discount_value": 5},
+    )
+    await api.post(f"/campaigns/{sub['id']}/vouchers", json={"code": "TIGHT"})
+    assert (await redeem(api, "TIGHT", "TB-1")).status_code == 201
+    assert (await redeem(api, "TIGHT", "TB-2")).status_code == 201
+    assert (await api.put("/redemptions/confirm", params={"transaction_id": "TB-1"})).status_code == 200
+    refused = await api.put("/redemptions/confirm", params={"transaction_id": "TB-2"})
+    assert refused.status_code == 422
+    assert refused.json()["errors"][0]["code"] == "3005"
+    rows = await ledger(admin, transaction_id="TB-2")
+    assert [r["state"] for r in rows["redemptions"]] == ["pending"]
+    assert [i["reason_code"] for i in rows["invalid_redemptions"]] == ["3005"]
+
+
+async def test_missing_transaction_query_is_400(api: httpx.AsyncClient) -> None:
+    """Confirm / cancel / get by transaction without the query parameter answer 400 naming it."""
+    for response in (
+        await api.put("/redemptions/confirm"),
+        await api.delete("/redemptions"),
+        await api.get("/redemptions/transaction"),
+    ):
+        assert response.status_code == 400
+        assert response.json()["errors"][0]["attribute"] == "transaction_id"

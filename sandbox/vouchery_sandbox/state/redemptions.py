@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from .. import engine
-from ..errors import FieldError, invalid, invalid_many, not_found
+from ..errors import FieldError, bad_request, invalid, invalid_many, not_found
 from ..jsonio import loads
 from ..validation import Field, parse_items, parse_object
 from . import campaigns, customers
@@ -115,7 +115,10 @@ def get_by_id(conn: sqlite3.Connection, redemption_id: int) -> sqlite3.Row:
 def get_by_transaction(conn: sqlite3.Connection, transaction_id: str | None, *, live: bool) -> sqlite3.Row:
     """The live redemption of a transaction (`live`), else the latest one with that id."""
     if not transaction_id:
-        raise invalid("transaction_id", "required", "transaction_id query parameter is required")
+        raise bad_request(
+            "transaction_id query parameter is required",
+            [FieldError("transaction_id", "required", "is required")],
+        )
     latest = conn.execute(
         "SELECT * FROM redemptions WHERE transaction_id = ? "
         "ORDER BY cancelled_at IS NULL DESC, id DESC LIMIT 1",
