@@ -140,3 +140,60 @@ async def test_admin_reset_seed_and_health(admin: httpx.AsyncClient, api: httpx.
     assert health["status"] == "ok"
     assert "demo" in health["fixtures"]
     assert (await admin.post("/seed", json={"fixture": "../etc/passwd"})).status_code == 404
+
+
+async def test_redemption_points_are_earned_once_and_taken_back_on_cancel(
+    api: httpx.AsyncClient, admin: httpx.AsyncClient
+) -> None:
+    """An AddPoints reward credits points when confirmed and revokes them when the redemption is cancelled."""
+    main = (
+        await api.post(
+            "/campaigns",
+            json={
+                "type": "MainCampaign",
+                "name": "Pts",
+                "status": "active",
+                "currency": "EUR",
+                "currency_symbol": "€",
+            },
+        )
+    ).json()
+    sub = (
+        await api.post(
+            "/campaigns",
+            json={
+                "type": "SubCampaign",
+                "parent_id": main["id"],
+                "name": "Pts sub",
+                "status": "active",
+                "voucher_type": "generic",
+            },
+        )
+    ).json()
+    await api.post(
+        f"/campaigns/{sub['id']}/rewards",
+        json={"type": "SetDiscount", "discount_type": "numeric", "discount_value": 1},
+    )
+    await api.post(f"/campaigns/{sub['id']}/rewards", json={"type": "AddPoints", "points": 5})
+    await api.post(f"/campaigns/{sub['id']}/vouchers", json={"code": "PTS5"})
+    body = {
+        "transaction_id": "PT-1",
+        "confirmed": False,
+        "total_transaction_cost": 10,
+        "customer_identifier": "carol",
+    }
+    await api.post("/vouchers/PTS5/redemptions", json=body)
+    assert (await api.get("/customers/carol")).json()["loyalty_points"] == 0  # pending earns nothing yet
+    await api.put("/redemptions/confirm", params={"transaction_id": "PT-1"})
+    assert (await api.get("/customers/carol")).json()["loyalty_points"] == 5
+    await api.delete("/redemptions", params={"transaction_id": "PT-1"})
+    moves = (await admin.get("/ledger", params={"transaction_id": "PT-1"})).json()["points"]
+    assert [(m["type"], m["points"], m["balance"]) for m in moves] == [("earn", 5, 5), ("revoke", -5, 0)]
+
+
+async def test_customer_read_shows_expired_points_written_off(api: httpx.AsyncClient, clock: Clock) -> None:
+    """Reading a customer after a lot's expiry shows the balance without those points."""
+    await api.post("/loyalty-points/carol/grant", json={"points": 7, "expires_at": "2030-06-02T00:00:00Z"})
+    clock.advance(days=2)
+    assert (await api.get("/customers/carol")).json()["loyalty_points"] == 0
+    assert (await api.get("/loyalty-points/carol/expirations")).json() == []

@@ -9,7 +9,7 @@ from ..db import write_tx
 from ..errors import invalid, not_found
 from ..http import Request, Response, json_response, no_content
 from ..paging import page_of, paged_response
-from ..state import customers, vouchers
+from ..state import customers, loyalty, vouchers
 from ..validation import Field, parse_object
 
 
@@ -23,9 +23,8 @@ def create(sb: Sandbox, req: Request) -> Response:
 
 
 def get(sb: Sandbox, req: Request) -> Response:
-    return json_response(
-        200, customers.customer_json(sb.conn, customers.get_row(sb.conn, req.params["identifier"]))
-    )
+    row = loyalty.expire_now(sb.conn, customers.get_row(sb.conn, req.params["identifier"]), sb.now())
+    return json_response(200, customers.customer_json(sb.conn, row))
 
 
 def update(sb: Sandbox, req: Request) -> Response:

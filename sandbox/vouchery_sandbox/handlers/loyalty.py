@@ -121,7 +121,7 @@ def _voucher_for(sb: Sandbox, campaign: Any, customer_id: int) -> int:
 
 def activity(sb: Sandbox, req: Request) -> Response:
     page = page_of(req)
-    customer = customers.get_row(sb.conn, req.params["identifier"])
+    customer = loyalty.expire_now(sb.conn, customers.get_row(sb.conn, req.params["identifier"]), sb.now())
     (total,) = sb.conn.execute(
         "SELECT COUNT(*) FROM points_activity WHERE customer_id = ?", (customer["id"],)
     ).fetchone()
@@ -133,7 +133,7 @@ def activity(sb: Sandbox, req: Request) -> Response:
 
 
 def expirations(sb: Sandbox, req: Request) -> Response:
-    customer = customers.get_row(sb.conn, req.params["identifier"])
+    customer = loyalty.expire_now(sb.conn, customers.get_row(sb.conn, req.params["identifier"]), sb.now())
     return json_response(200, loyalty.expirations(sb.conn, customer["id"]))
 
 

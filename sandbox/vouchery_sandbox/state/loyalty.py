@@ -11,6 +11,7 @@ import sqlite3
 from datetime import datetime
 from typing import Any, Final
 
+from ..db import write_tx
 from ..errors import invalid
 from ..jsonio import format_ts
 
@@ -64,6 +65,20 @@ def expire_due(conn: sqlite3.Connection, customer: sqlite3.Row, now: datetime) -
         conn.execute("UPDATE points_activity SET remaining = 0 WHERE id = ?", (lot_id,))
         left = max(0, balance(conn, customer["id"]) - remaining)
         _record(conn, customer, "expire", -remaining, left, stamp, reason="points expired")
+
+
+def expire_now(conn: sqlite3.Connection, customer: sqlite3.Row, now: datetime) -> sqlite3.Row:
+    """Before a read: write off due lots (only if there are any) and return the fresh customer row."""
+    due = conn.execute(
+        "SELECT 1 FROM points_activity WHERE customer_id = ? AND remaining > 0 AND expires_at IS NOT NULL "
+        "AND expires_at <= ? LIMIT 1",
+        (customer["id"], format_ts(now)),
+    ).fetchone()
+    if due is None:
+        return customer
+    with write_tx(conn):
+        expire_due(conn, customer, now)
+    return conn.execute("SELECT * FROM customers WHERE id = ?", (customer["id"],)).fetchone()  # type: ignore[no-any-return]
 
 
 def credit(
