@@ -26,7 +26,6 @@ _STATUS_MESSAGES: Final[dict[int, str]] = {
     401: "Not authorized",
     403: "Forbidden",
     404: "Not found",
-    405: "Method not allowed",
     413: "Request body too large",
     422: "Validation failed",
     429: "Too many requests",
