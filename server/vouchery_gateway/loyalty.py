@@ -158,7 +158,9 @@ async def relay_transaction(
         if exc.rejection.reason is not RejectionReason.TRANSACTION_ID_IN_USE:
             raise
         return TransactionOutcome(transaction.transaction_id, None, already_recorded=True)
-    return TransactionOutcome(record.transaction_id or transaction.transaction_id, record.points_earned)
+    # Nobody earns on an anonymous purchase, whatever the earning rule computed for it.
+    earned = record.points_earned if transaction.customer_id else 0
+    return TransactionOutcome(record.transaction_id or transaction.transaction_id, earned)
 
 
 class LoyaltyFlow:
