@@ -7,12 +7,13 @@ holds only its id and SHA-256. The gateway never stores or logs the key itself.
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any, TextIO
 
 from vouchery_gateway.security.keys import hash_key, key_id_of, new_key
 from vouchery_gateway.security.roles import ROLES
 
-__all__ = ["add_keys_parser", "keys_file_entry"]
+__all__ = ["add_keys_parser", "keys_file_entry", "print_demo_key", "write_demo_keys"]
 
 
 def keys_file_entry(key: str, client_id: str, role: str) -> str:
@@ -49,3 +50,21 @@ def add_keys_parser(commands: Any) -> None:
     new.add_argument("--client-id", required=True, type=_client_id, help="the client the key identifies")
     new.add_argument("--role", default="till", choices=sorted(ROLES), help="what the key may call")
     new.set_defaults(handler=cmd_keys_new)
+
+
+def write_demo_keys(data_dir: Path) -> tuple[str, Path]:
+    """Mint a `till` key for the sandbox demo and write its keys file (mode 0600) into `data_dir`."""
+    key = new_key()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    path = data_dir / "demo-keys.toml"
+    path.touch(mode=0o600)
+    path.write_text(keys_file_entry(key, "demo-till", "till"), encoding="utf-8")
+    return key, path
+
+
+def print_demo_key(data_dir: Path, out: TextIO) -> None:
+    """The sandbox banner's demo key: authentication stays off until the file is passed as keys_file."""
+    key, path = write_demo_keys(data_dir)
+    print("  callers  : authentication off (demo). A demo till key, written to its keys file:", file=out)
+    print(f"    key    : {key}", file=out)
+    print(f"    enable : --keys-file {path}  (then send 'authorization: Bearer <key>')", file=out)
