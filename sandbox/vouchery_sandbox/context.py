@@ -7,6 +7,7 @@ from datetime import datetime
 
 from . import db
 from .config import SandboxConfig
+from .errors import ApiError
 from .faults import FaultPlan
 from .jsonio import format_ts
 
@@ -17,7 +18,11 @@ class Sandbox:
     def __init__(self, config: SandboxConfig) -> None:
         self.config = config
         self.conn: sqlite3.Connection = db.connect(config.database)
-        self.faults = FaultPlan(config.faults)
+        try:
+            self.faults = FaultPlan(config.faults)
+        except ApiError as err:  # a bad document in the configuration is a configuration error
+            details = "; ".join(f"{e.attribute}: {e.message}" for e in err.errors)
+            raise ValueError(f"bad fault configuration: {details}") from err
 
     def now(self) -> datetime:
         return self.config.clock()

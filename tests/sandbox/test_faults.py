@@ -208,3 +208,9 @@ def test_real_server_429_and_errors(live: SandboxServer) -> None:
     assert (limited.status_code, limited.headers["retry-after"]) == (429, "3")
     assert failed.status_code in (500, 502, 503)
     assert failed.json()["error"] is True
+
+
+def test_bad_fault_configuration_is_a_value_error() -> None:
+    """A bad fault document given at start fails fast, naming the attribute."""
+    with pytest.raises(ValueError, match=r"groups\.me\.error_rate"):
+        create_app(SandboxConfig(api_keys={ADMIN_KEY: "admin"}, faults={"groups": {"me": {"error_rate": 3}}}))
