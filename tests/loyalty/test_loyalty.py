@@ -155,7 +155,8 @@ async def test_purchase_earns_points_through_the_earning_rule(till: Till) -> Non
     request = pb.RecordTransactionRequest(transaction_id="POS-9-0001", customer_id="alice", cart=cart(4250))
     answer = await till.loyalty.RecordTransaction(request)
     assert answer.transaction_id == "POS-9-0001"
-    assert answer.HasField("points_earned") and answer.points_earned == 42
+    assert answer.HasField("points_earned")
+    assert answer.points_earned == 42
     assert (answer.sync_state, answer.already_recorded) == (common_pb2.SYNC_STATE_SYNCED, False)
     account = await till.loyalty.GetLoyaltyAccount(pb.GetLoyaltyAccountRequest(customer_id="alice"))
     assert account.account.balance == 292
