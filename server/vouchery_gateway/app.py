@@ -34,6 +34,11 @@ from vouchery_gateway.config import Settings
 from vouchery_gateway.health import UpstreamHealth
 from vouchery_gateway.observability.access_log import AccessLogInterceptor
 from vouchery_gateway.observability.exposition import MetricsServer, start_metrics_server
+from vouchery_gateway.observability.hooks import (
+    UpstreamMetricsObserver,
+    observed_policy,
+    publish_breakers_closed,
+)
 from vouchery_gateway.observability.metrics import GatewayMetrics
 from vouchery_gateway.observability.metrics_interceptor import MetricsInterceptor
 from vouchery_gateway.resilience.deadline import DeadlinePolicy
@@ -57,6 +62,8 @@ def server_options(settings: Settings) -> list[tuple[str, int]]:
         ("grpc.keepalive_permit_without_calls", 1),
         ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
         ("grpc.http2.max_pings_without_data", 0),
+        # Workers share one port (workers.py); a lone gateway refuses a port already taken instead.
+        ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
     ]
 
 
@@ -71,6 +78,7 @@ class Gateway:
     registry: CollectorRegistry
     port: int = 0
     metrics: MetricsServer | None = None
+    gateway_metrics: GatewayMetrics | None = None
     _closers: list[Any] = field(default_factory=list)
 
     @property
@@ -134,8 +142,14 @@ def sandbox_transport(settings: Settings, api_key: str) -> httpx.AsyncBaseTransp
     return httpx.ASGITransport(app=create_app(config))
 
 
-def build_upstream(settings: Settings, transport: httpx.AsyncBaseTransport | None) -> Any:
-    """The VoucheryClient for the configured upstream (the in-process sandbox in sandbox mode)."""
+def build_upstream(
+    settings: Settings, transport: httpx.AsyncBaseTransport | None, metrics: GatewayMetrics | None = None
+) -> Any:
+    """The VoucheryClient for the configured upstream (the in-process sandbox in sandbox mode).
+
+    With `metrics`, every attempt is timed by route group and status class, and retries and refused
+    API keys are counted (wrap a retry/breaker policy with `observed_policy(metrics, policy)`).
+    """
     from vouchery_gateway.upstream.client import VoucheryClient, aiohttp_transport
 
     base_url, api_key = settings.upstream_url, settings.upstream_api_key
@@ -155,6 +169,8 @@ def build_upstream(settings: Settings, transport: httpx.AsyncBaseTransport | Non
         max_connections=settings.upstream_max_connections,
         verify=settings.upstream_verify_tls,
         user_agent=settings.upstream_user_agent,
+        observer=UpstreamMetricsObserver(metrics) if metrics is not None else None,
+        policy=observed_policy(metrics) if metrics is not None else None,
     )
 
 
@@ -168,8 +184,10 @@ def build_gateway(
 ) -> Gateway:
     """Build (but do not start) the gateway. `upstream` replaces the VoucheryClient entirely (it must
     have the `CheckoutUpstream` methods, `me(timeout=)` and `aclose()`); `interceptors` run innermost."""
-    client = upstream if upstream is not None else build_upstream(settings, upstream_transport)
     registry = registry if registry is not None else CollectorRegistry()
+    metrics = GatewayMetrics(registry)  # the one instance: pass it to every part that counts something
+    publish_breakers_closed(metrics)
+    client = upstream if upstream is not None else build_upstream(settings, upstream_transport, metrics)
     flow = CheckoutFlow(_as_checkout_upstream(client), deadlines=deadline_policy(settings))
     health = UpstreamHealth(
         lambda timeout: client.me(timeout=timeout),
@@ -178,7 +196,7 @@ def build_gateway(
         timeout=min(settings.upstream_timeout_cap, settings.health_probe_interval),
     )
     server = grpc.aio.server(
-        interceptors=[AccessLogInterceptor(), MetricsInterceptor(GatewayMetrics(registry)), *interceptors],
+        interceptors=[AccessLogInterceptor(), MetricsInterceptor(metrics), *interceptors],
         options=server_options(settings),
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
@@ -192,7 +210,14 @@ def build_gateway(
         ),
         server,
     )
-    return Gateway(settings=settings, server=server, upstream=client, health=health, registry=registry)
+    return Gateway(
+        settings=settings,
+        server=server,
+        upstream=client,
+        health=health,
+        registry=registry,
+        gateway_metrics=metrics,
+    )
 
 
 def _as_checkout_upstream(client: Any) -> CheckoutUpstream:

@@ -106,6 +106,10 @@ def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
         )
         return EXIT_USAGE
     configure_logging(settings)
+    if settings.workers > 1:
+        from vouchery_gateway.workers import supervise
+
+        return supervise(settings, out)
     return run_async(serve(settings, out))
 
 

@@ -78,6 +78,11 @@ class Settings:
     keepalive_time: float = opt(30.0, "seconds between server keepalive pings on idle connections", _range(1))
     keepalive_timeout: float = opt(10.0, "seconds to wait for a keepalive ack before closing", _range(1))
     grace_period: float = opt(10.0, "seconds in-flight calls get to finish on shutdown", _range(0, 3600))
+    workers: int = opt(
+        1,
+        "gRPC worker processes sharing the port (SO_REUSEPORT); more than 1 needs a real upstream",
+        _range(1, 64),
+    )
     # -- upstream --
     sandbox: bool = opt(False, "use the embedded Vouchery sandbox instead of a real upstream (demo, tests)")
     sandbox_seed: str = opt("demo", "fixture the embedded sandbox is seeded with")
@@ -270,3 +275,10 @@ def _check_consistency(settings: Settings) -> None:
         raise ConfigError("option upstream_timeout_min: must not exceed upstream_timeout_cap")
     if settings.metrics_port and settings.metrics_port == settings.port:
         raise ConfigError("option metrics_port: must differ from port")
+    if settings.workers > 1 and settings.sandbox:
+        raise ConfigError(
+            "option workers: the embedded sandbox lives in one process and cannot be shared by workers; "
+            "run `vouchery-gateway sandbox` on its own and point upstream_url at it"
+        )
+    if settings.workers > 1 and settings.store == "memory":
+        raise ConfigError("option workers: the memory store is per process; use SQLite (default) or Redis")
