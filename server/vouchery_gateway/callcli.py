@@ -25,6 +25,12 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from vouchery.gateway.v1 import checkout_pb2, checkout_pb2_grpc, common_pb2
+from vouchery_gateway.loyalty_callcli import (
+    add_loyalty_rpcs,
+    loyalty_request_for,
+    print_loyalty_answer,
+    stub_for,
+)
 from vouchery_gateway.money import MoneyError, to_decimal, to_minor
 
 EXIT_ERROR = 1
@@ -59,6 +65,7 @@ def add_call_parser(commands: Any) -> None:
         sub.add_argument("--transaction-id", required=True, help="POS transaction id")
     sub = rpcs.add_parser("get-voucher", help="read a voucher")
     sub.add_argument("--code", required=True, help="voucher code")
+    add_loyalty_rpcs(rpcs)
     parser.set_defaults(handler=cmd_call)
 
 
@@ -101,6 +108,9 @@ def build_cart(args: argparse.Namespace) -> common_pb2.Cart:
 
 def request_for(args: argparse.Namespace) -> tuple[str, Message]:
     """The stub method name and request message of the chosen RPC."""
+    found = loyalty_request_for(args, build_cart)
+    if found is not None:
+        return found
     if args.rpc == "validate":
         return "ValidateVoucher", checkout_pb2.ValidateVoucherRequest(
             voucher_code=args.code, cart=build_cart(args), customer_id=args.customer,
@@ -129,7 +139,7 @@ def cmd_call(args: argparse.Namespace, out: TextIO) -> int:
         print(f"vouchery-gateway call: {exc}", file=sys.stderr)
         return EXIT_USAGE
     with grpc.insecure_channel(args.target) as channel:
-        stub = checkout_pb2_grpc.CheckoutServiceStub(channel)  # type: ignore[no-untyped-call]
+        stub = stub_for(method, channel) or checkout_pb2_grpc.CheckoutServiceStub(channel)  # type: ignore[no-untyped-call]
         try:
             answer = getattr(stub, method)(request, timeout=args.timeout)
         except grpc.RpcError as exc:
@@ -185,6 +195,8 @@ def money_text(money: common_pb2.Money) -> str:
 
 
 def print_answer(answer: Message, out: TextIO) -> None:
+    if print_loyalty_answer(answer, out):
+        return
     if isinstance(answer, checkout_pb2.ValidateVoucherResponse):
         if answer.valid:
             print("valid: yes", file=out)
