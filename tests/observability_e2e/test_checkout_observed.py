@@ -1,0 +1,190 @@
+"""A scripted checkout through the real gateway and a live sandbox, then /metrics and the JSON log lines.
+
+Values are exact: the gateway is fresh for each test, so every counter starts at zero and the script
+fixes how many calls of each kind were made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import subprocess
+
+import grpc
+import pytest
+
+from tests.conftest import GatewayStarter, RunningGateway, SettingsFactory, cart
+from tests.observability.support import sample, scrape
+from vouchery.gateway.v1 import checkout_pb2 as pb
+from vouchery.gateway.v1 import checkout_pb2_grpc
+from vouchery_sandbox.testing import SandboxServer
+
+from .conftest import JsonLog, free_port
+
+SERVICE = "vouchery.gateway.v1.CheckoutService"
+UNARY = {"grpc_type": "unary", "grpc_service": SERVICE}
+PROMTOOL = shutil.which("promtool")
+
+
+def rid(name: str) -> tuple[tuple[str, str]]:
+    return (("x-request-id", f"e2e-{name}"),)
+
+
+async def scripted_checkout(checkout: checkout_pb2_grpc.CheckoutServiceStub) -> None:
+    """Validate, redeem, confirm, read the voucher, and a redemption refused because it expired."""
+    await checkout.ValidateVoucher(
+        pb.ValidateVoucherRequest(voucher_code="SAVE10", cart=cart(2500)), metadata=rid("validate")
+    )
+    await checkout.RedeemVoucher(
+        pb.RedeemVoucherRequest(transaction_id="E2E-1", voucher_code="SAVE10", cart=cart(4000)),
+        metadata=rid("redeem"),
+    )
+    await checkout.ConfirmRedemption(
+        pb.ConfirmRedemptionRequest(transaction_id="E2E-1"), metadata=rid("confirm")
+    )
+    await checkout.GetVoucher(pb.GetVoucherRequest(voucher_code="SAVE10"), metadata=rid("voucher"))
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await checkout.RedeemVoucher(
+            pb.RedeemVoucherRequest(transaction_id="E2E-2", voucher_code="EXPIRED-1", cart=cart(4000)),
+            metadata=rid("expired"),
+        )
+    assert refused.value.code() is grpc.StatusCode.FAILED_PRECONDITION
+
+
+@pytest.fixture
+async def observed(
+    start_gateway: GatewayStarter, live_sandbox: SandboxServer, gateway_settings: SettingsFactory
+) -> RunningGateway:
+    """A production-mode gateway on the live sandbox, serving /metrics on a real port."""
+    settings = gateway_settings(
+        upstream_url=live_sandbox.api_url,
+        upstream_api_key=live_sandbox.api_key,
+        metrics_port=free_port(),
+    )
+    return await start_gateway(settings)
+
+
+def metrics_port(running: RunningGateway) -> int:
+    assert running.gateway.metrics is not None, "build_gateway did not start /metrics"
+    return running.gateway.metrics.port
+
+
+async def test_checkout_counts_every_call_by_method_and_code(observed: RunningGateway) -> None:
+    """grpc_server_handled_total has one sample per method and final code, with the exact call counts."""
+    await scripted_checkout(observed.stub)
+    text = await scrape(metrics_port(observed))
+
+    def handled(method: str, code: str) -> float | None:
+        return sample(text, "grpc_server_handled_total", **UNARY, grpc_method=method, grpc_code=code)
+
+    assert handled("ValidateVoucher", "OK") == 1
+    assert handled("RedeemVoucher", "OK") == 1
+    assert handled("RedeemVoucher", "FailedPrecondition") == 1
+    assert handled("ConfirmRedemption", "OK") == 1
+    assert handled("GetVoucher", "OK") == 1
+    assert sample(text, "grpc_server_started_total", **UNARY, grpc_method="RedeemVoucher") == 2
+    assert sample(text, "grpc_server_handling_seconds_count", **UNARY, grpc_method="RedeemVoucher") == 2
+
+
+async def test_rejections_are_counted_by_reason(observed: RunningGateway) -> None:
+    """The refused redemption is counted once under its RejectionReason; nothing else is."""
+    await scripted_checkout(observed.stub)
+    text = await scrape(metrics_port(observed))
+    labels = {"grpc_service": SERVICE, "grpc_method": "RedeemVoucher", "reason": "VOUCHER_EXPIRED"}
+    assert sample(text, "vouchery_gateway_rejections_total", **labels) == 1
+    rejection_lines = [
+        line for line in text.splitlines() if line.startswith("vouchery_gateway_rejections_total")
+    ]
+    assert len(rejection_lines) == 1
+
+
+async def test_upstream_calls_are_timed_by_route_group_and_status_class(observed: RunningGateway) -> None:
+    """Each Vouchery request lands in the duration histogram under its route group and status class."""
+    await scripted_checkout(observed.stub)
+    text = await scrape(metrics_port(observed))
+
+    def upstream(group: str, status_class: str) -> float | None:
+        return sample(
+            text,
+            "vouchery_gateway_upstream_request_duration_seconds_count",
+            route_group=group,
+            status_class=status_class,
+        )
+
+    # validate, redeem, confirm answered 2xx; the expired code's redemption POST answered 422.
+    assert upstream("redemptions", "2xx") == 3
+    assert upstream("redemptions", "4xx") == 1
+    assert upstream("me", "2xx") == 1  # the start-up health probe
+    cache_wired = sample(text, "vouchery_gateway_cache_lookups_total", cache="voucher", result="miss")
+    if cache_wired is None:
+        # No voucher cache yet: both redemptions' voucher reads and GetVoucher went upstream.
+        assert upstream("vouchers", "2xx") == 3
+    else:
+        # SAVE10 and EXPIRED-1 missed; GetVoucher SAVE10 was answered from the cache.
+        assert cache_wired == 2
+        assert sample(text, "vouchery_gateway_cache_lookups_total", cache="voucher", result="hit") == 1
+        assert upstream("vouchers", "2xx") == 2
+    assert sample(text, "vouchery_gateway_upstream_auth_failures_total", route_group="redemptions") is None
+
+
+async def test_every_breaker_is_published_closed_from_start(observed: RunningGateway) -> None:
+    """Before any failure each route group's breaker gauge reads 0 (closed), so alerts have a series."""
+    text = await scrape(metrics_port(observed))
+    for group in ("redemptions", "vouchers", "customers", "loyalty", "me"):
+        assert sample(text, "vouchery_gateway_breaker_state", route_group=group) == 0
+
+
+async def test_checkout_access_log_lines(observed: RunningGateway, json_log: JsonLog) -> None:
+    """One JSON access line per RPC with method, final code, rejection reason and the caller's request id."""
+    await scripted_checkout(observed.stub)
+    lines = {line["request_id"]: line for line in json_log.access()}
+    assert set(lines) >= {"e2e-validate", "e2e-redeem", "e2e-confirm", "e2e-voucher", "e2e-expired"}
+    redeem, expired = lines["e2e-redeem"], lines["e2e-expired"]
+    assert redeem["method"] == f"/{SERVICE}/RedeemVoucher"
+    assert redeem["code"] == "OK"
+    assert redeem["rejection_reason"] is None
+    assert redeem["replay"] is False
+    assert redeem["level"] == "info"
+    assert isinstance(redeem["duration_ms"], float)
+    assert expired["code"] == "FAILED_PRECONDITION"
+    assert expired["rejection_reason"] == "VOUCHER_EXPIRED"
+    assert lines["e2e-confirm"]["method"] == f"/{SERVICE}/ConfirmRedemption"
+    assert lines["e2e-validate"]["code"] == "OK"
+
+
+async def test_request_id_is_echoed_to_the_caller(observed: RunningGateway) -> None:
+    """The caller's x-request-id comes back in the initial metadata of the answer."""
+    call = observed.stub.ValidateVoucher(
+        pb.ValidateVoucherRequest(voucher_code="SAVE10", cart=cart(2500)), metadata=rid("echo")
+    )
+    await call
+    assert dict(await call.initial_metadata())["x-request-id"] == "e2e-echo"
+
+
+async def test_logs_hold_no_api_key_or_email(
+    observed: RunningGateway, json_log: JsonLog, live_sandbox: SandboxServer
+) -> None:
+    """Nothing the gateway logged during a checkout contains the Vouchery API key or an e-mail address."""
+    await scripted_checkout(observed.stub)
+    assert json_log.access(), "no access lines captured"
+    assert live_sandbox.api_key not in json_log.text
+    assert "@" not in json_log.text
+
+
+@pytest.mark.promtool
+@pytest.mark.skipif(PROMTOOL is None, reason="promtool not installed (Debian package 'prometheus')")
+async def test_exposition_after_checkout_passes_promtool(observed: RunningGateway) -> None:
+    """promtool check metrics finds no problem in the exposition of a gateway that served a checkout."""
+    await scripted_checkout(observed.stub)
+    text = await scrape(metrics_port(observed))
+    assert PROMTOOL is not None
+    result = await asyncio.to_thread(
+        subprocess.run,
+        [PROMTOOL, "check", "metrics"],
+        input=text,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
