@@ -1,0 +1,104 @@
+"""`GatewayClient`: the blocking twin of `AsyncGatewayClient`, for scripts and threaded POS software."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, TypeVar
+
+import grpc
+
+from vouchery.gateway.v1 import (
+    checkout_pb2,
+    checkout_pb2_grpc,
+    common_pb2,
+    customer_pb2_grpc,
+    loyalty_pb2_grpc,
+)
+from vouchery_gateway_client import requests
+from vouchery_gateway_client.channel import ChannelSettings, call_metadata
+from vouchery_gateway_client.errors import from_rpc_error
+
+__all__ = ["GatewayClient"]
+
+R = TypeVar("R")
+
+
+class GatewayClient:
+    def __init__(self, settings: ChannelSettings, *, channel: grpc.Channel | None = None) -> None:
+        self.settings = settings
+        if channel is None:
+            options = settings.options()
+            channel = (
+                grpc.secure_channel(settings.target, settings.credentials(), options=options)
+                if settings.uses_tls
+                else grpc.insecure_channel(settings.target, options=options)
+            )
+        self.channel = channel
+        self.checkout = checkout_pb2_grpc.CheckoutServiceStub(channel)  # type: ignore[no-untyped-call]
+        self.loyalty = loyalty_pb2_grpc.LoyaltyServiceStub(channel)  # type: ignore[no-untyped-call]
+        self.customer = customer_pb2_grpc.CustomerServiceStub(channel)  # type: ignore[no-untyped-call]
+
+    def call(
+        self,
+        method: Callable[..., R],
+        request: Any,
+        *,
+        timeout: float | None = None,
+        request_id: str | None = None,
+    ) -> R:
+        """Call any stub method with the default deadline, the key and a request id."""
+        rid, metadata = call_metadata(self.settings.api_key, request_id)
+        try:
+            return method(request, timeout=timeout or self.settings.timeout, metadata=metadata)
+        except grpc.RpcError as exc:
+            raise from_rpc_error(exc, rid) from None
+
+    def validate_voucher(
+        self, code: str, cart: common_pb2.Cart, *, customer_id: str = "", transaction_id: str = "", **kw: Any
+    ) -> checkout_pb2.ValidateVoucherResponse:
+        request = requests.validate(code, cart, customer_id, transaction_id)
+        response: checkout_pb2.ValidateVoucherResponse = self.call(
+            self.checkout.ValidateVoucher, request, **kw
+        )
+        return response
+
+    def redeem_voucher(
+        self,
+        transaction_id: str,
+        code: str,
+        cart: common_pb2.Cart,
+        *,
+        customer_id: str = "",
+        confirm: bool = False,
+        **kw: Any,
+    ) -> common_pb2.Redemption:
+        request = requests.redeem(transaction_id, code, cart, customer_id, confirm)
+        return self.call(self.checkout.RedeemVoucher, request, **kw).redemption  # type: ignore[no-any-return]
+
+    def confirm_redemption(self, transaction_id: str, **kw: Any) -> common_pb2.Redemption:
+        request = checkout_pb2.ConfirmRedemptionRequest(transaction_id=transaction_id)
+        return self.call(self.checkout.ConfirmRedemption, request, **kw).redemption  # type: ignore[no-any-return]
+
+    def cancel_redemption(self, transaction_id: str, **kw: Any) -> common_pb2.Redemption:
+        request = checkout_pb2.CancelRedemptionRequest(transaction_id=transaction_id)
+        return self.call(self.checkout.CancelRedemption, request, **kw).redemption  # type: ignore[no-any-return]
+
+    def get_redemption(self, transaction_id: str, **kw: Any) -> common_pb2.Redemption:
+        request = checkout_pb2.GetRedemptionRequest(transaction_id=transaction_id)
+        return self.call(self.checkout.GetRedemption, request, **kw).redemption  # type: ignore[no-any-return]
+
+    def get_voucher(self, code: str, **kw: Any) -> common_pb2.Voucher:
+        request = checkout_pb2.GetVoucherRequest(voucher_code=code)
+        return self.call(self.checkout.GetVoucher, request, **kw).voucher  # type: ignore[no-any-return]
+
+    def close(self) -> None:
+        self.channel.close()
+
+    def __enter__(self) -> GatewayClient:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
