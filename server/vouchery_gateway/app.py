@@ -43,6 +43,8 @@ from vouchery_gateway.observability.metrics import GatewayMetrics
 from vouchery_gateway.observability.metrics_interceptor import MetricsInterceptor
 from vouchery_gateway.resilience.deadline import DeadlinePolicy
 from vouchery_gateway.services.checkout import CheckoutServicer
+from vouchery_gateway.services.checkout_writes import CheckoutWrites
+from vouchery_gateway.writes import IdempotentWrites, metrics_hook
 
 log = logging.getLogger("vouchery_gateway")
 
@@ -79,6 +81,7 @@ class Gateway:
     port: int = 0
     metrics: MetricsServer | None = None
     gateway_metrics: GatewayMetrics | None = None
+    writes: IdempotentWrites | None = None
     _closers: list[Any] = field(default_factory=list)
 
     @property
@@ -89,6 +92,8 @@ class Gateway:
 
     async def start(self) -> int:
         """Bind the gRPC port, start serving, and publish the first health status; returns the port."""
+        if self.writes is not None:  # before serving: no write may run without its idempotency store
+            await self.writes.open(self.settings.store_url, retention=self.settings.idempotency_retention)
         target = f"{self.settings.host}:{self.settings.port}"
         try:
             self.port = self.server.add_insecure_port(target)
@@ -108,6 +113,8 @@ class Gateway:
         grace = self.settings.grace_period if grace is None else grace
         await self.health.shutdown()
         await self.server.stop(grace)
+        if self.writes is not None:  # after the drain: in-flight writes still store their outcomes
+            await self.writes.close()
         if self.metrics is not None:
             self.metrics.close()
             self.metrics = None
@@ -125,6 +132,15 @@ def deadline_policy(settings: Settings) -> DeadlinePolicy:
         max_call_timeout=settings.upstream_timeout_cap,
         default_deadline=settings.upstream_timeout_default,
         min_timeout=settings.upstream_timeout_min,
+    )
+
+
+def idempotent_writes(settings: Settings, metrics: GatewayMetrics) -> IdempotentWrites:
+    """The idempotent-write layer; its lease outlasts the whole upstream budget of a deadline-less call."""
+    return IdempotentWrites(
+        lease=settings.upstream_timeout_default + 5.0,
+        margin=settings.upstream_timeout_margin,
+        on_event=metrics_hook(metrics),
     )
 
 
@@ -200,7 +216,11 @@ def build_gateway(
         options=server_options(settings),
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
-    checkout_pb2_grpc.add_CheckoutServiceServicer_to_server(CheckoutServicer(flow), server)  # type: ignore[no-untyped-call]
+    writes = idempotent_writes(settings, metrics)
+    checkout = CheckoutServicer(
+        flow, CheckoutWrites(flow, writes, default_budget=settings.upstream_timeout_default)
+    )
+    checkout_pb2_grpc.add_CheckoutServiceServicer_to_server(checkout, server)  # type: ignore[no-untyped-call]
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
     reflection.enable_server_reflection(
         (
@@ -217,6 +237,7 @@ def build_gateway(
         health=health,
         registry=registry,
         gateway_metrics=metrics,
+        writes=writes,
     )
 
 

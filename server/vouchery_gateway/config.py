@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import quote
 
 ENV_PREFIX: Final = "VOUCHERY_GATEWAY_"
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -122,8 +123,14 @@ class Settings:
 
     @property
     def store_url(self) -> str:
-        """The store URL with the default (SQLite in the data dir) filled in."""
-        return self.store or f"sqlite:///{Path(self.data_dir) / 'gateway.db'}"
+        """The store URL with the default (SQLite in the data dir) filled in.
+
+        SQLAlchemy-style slashes: `sqlite:///data/gateway.db` for the relative default, four slashes for
+        an absolute data dir; the path is percent-encoded so `?`, `%` or `#` in it stay part of the path.
+        """
+        if self.store == "memory":
+            return "memory://"
+        return self.store or f"sqlite:///{quote(str(Path(self.data_dir) / 'gateway.db'))}"
 
     def missing_for_production(self) -> list[str]:
         """What `serve` without --sandbox still needs, as option names with their env variables."""

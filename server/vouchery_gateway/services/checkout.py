@@ -14,6 +14,7 @@ from vouchery.gateway.v1 import checkout_pb2, checkout_pb2_grpc
 from vouchery_gateway import convert, validation
 from vouchery_gateway.checkout import CheckoutFlow
 from vouchery_gateway.observability.context import mark_rejection
+from vouchery_gateway.services.checkout_writes import CheckoutWrites
 from vouchery_gateway.services.errors import handle_errors
 
 Context: TypeAlias = grpc.aio.ServicerContext
@@ -22,8 +23,9 @@ Context: TypeAlias = grpc.aio.ServicerContext
 class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
     """vouchery.gateway.v1.CheckoutService."""
 
-    def __init__(self, flow: CheckoutFlow) -> None:
+    def __init__(self, flow: CheckoutFlow, writes: CheckoutWrites) -> None:
         self._flow = flow
+        self._writes = writes  # RedeemVoucher, ConfirmRedemption, CancelRedemption: idempotent
 
     @handle_errors
     async def ValidateVoucher(
@@ -40,24 +42,21 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
         self, request: checkout_pb2.RedeemVoucherRequest, context: Context
     ) -> checkout_pb2.RedeemVoucherResponse:
         validation.validate_redeem(request)
-        redemption = await self._flow.redeem(convert.redeem_request(request), context.time_remaining())
-        return checkout_pb2.RedeemVoucherResponse(redemption=convert.redemption(redemption))
+        return await self._writes.redeem(context, request)
 
     @handle_errors
     async def ConfirmRedemption(
         self, request: checkout_pb2.ConfirmRedemptionRequest, context: Context
     ) -> checkout_pb2.ConfirmRedemptionResponse:
         validation.validate_transaction(request)
-        redemption = await self._flow.confirm(request.transaction_id, context.time_remaining())
-        return checkout_pb2.ConfirmRedemptionResponse(redemption=convert.redemption(redemption))
+        return await self._writes.confirm(context, request.transaction_id)
 
     @handle_errors
     async def CancelRedemption(
         self, request: checkout_pb2.CancelRedemptionRequest, context: Context
     ) -> checkout_pb2.CancelRedemptionResponse:
         validation.validate_transaction(request)
-        redemption = await self._flow.cancel(request.transaction_id, context.time_remaining())
-        return checkout_pb2.CancelRedemptionResponse(redemption=convert.redemption(redemption))
+        return await self._writes.cancel(context, request.transaction_id)
 
     @handle_errors
     async def GetRedemption(
