@@ -1,0 +1,53 @@
+"""The outbox: writes that must reach Vouchery, stored durably and relayed until Vouchery answers.
+
+    state = DurableState.beside(idempotency_store)        # same SQLite file / Redis / memory
+    outbox = await state.outbox()
+    await outbox.enqueue("loyalty.transaction", "transaction:T-1", {"transaction_id": "T-1", ...})
+    relay = OutboxRelay(outbox, {"loyalty.transaction": handler})   # handler(entry, timeout) -> Outcome
+    relay.start(); relay.wake(); await relay.stop()
+
+Entries of one `subject` are delivered one at a time, in order; a handler returns `Delivered`, returns
+`Refused(reason)` for a definitive refusal (kept as FAILED, counted, never dropped), or raises to be
+retried with backoff. `DurableCheckout` / `RedemptionDelivery` do this for redemption confirms and cancels.
+"""
+
+from .memory import MemoryOutbox, MemoryReservations
+from .model import Delivered, EntryState, OutboxEntry, Outcome, Refused
+from .redemptions import CANCEL_KIND, CONFIRM_KIND, DurableCheckout, RedemptionDelivery, overlay, subject_of
+from .redis import RedisOutbox, RedisReservations
+from .relay import Handler, OutboxRelay, RelayHooks, RelayStats
+from .reservation_store import Reservation, ReservationState, ReservationStore
+from .sqlite import SqliteOutbox, SqliteReservations
+from .state import DurableState, Stores, open_beside
+from .store import OutboxStore
+
+__all__ = [
+    "CANCEL_KIND",
+    "CONFIRM_KIND",
+    "Delivered",
+    "DurableCheckout",
+    "DurableState",
+    "EntryState",
+    "Handler",
+    "MemoryOutbox",
+    "MemoryReservations",
+    "OutboxEntry",
+    "OutboxRelay",
+    "OutboxStore",
+    "Outcome",
+    "RedemptionDelivery",
+    "RedisOutbox",
+    "RedisReservations",
+    "Refused",
+    "RelayHooks",
+    "RelayStats",
+    "Reservation",
+    "ReservationState",
+    "ReservationStore",
+    "SqliteOutbox",
+    "SqliteReservations",
+    "Stores",
+    "open_beside",
+    "overlay",
+    "subject_of",
+]

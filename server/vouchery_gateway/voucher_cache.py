@@ -1,0 +1,53 @@
+"""The lookup cache seam of the checkout path: cached voucher reads and the keys our writes drop.
+
+One `AsyncTTLCache` serves vouchers and customers (built in app.py, shared with the loyalty and customer
+flows). Keys: ``voucher:<code>``; tags: ``customer:<id>`` (see `loyalty.customer_tag`). A redemption,
+confirm or cancel on voucher X drops ``voucher:X`` at once (its uses and gift value changed), and the
+customer's tag when there is one (points earned, vouchers used). Validation and writes never read it.
+"""
+
+# ruff: noqa: ASYNC109 - `timeout` is the upstream call's budget, passed on to the client
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from vouchery_gateway.cache import AsyncTTLCache
+from vouchery_gateway.checkout import VoucherLookup
+from vouchery_gateway.domain import Voucher
+
+
+def voucher_key(code: str) -> str:
+    return f"voucher:{code}"
+
+
+def customer_tag(customer_id: str) -> str:
+    """Same tag as `loyalty.customer_tag` (kept here so the checkout path does not import loyalty)."""
+    return f"customer:{customer_id}"
+
+
+class VoucherReader(Protocol):
+    async def get_voucher(self, code: str, *, timeout: float) -> Voucher: ...
+
+
+def cached_voucher_lookup(cache: AsyncTTLCache[Any], upstream: VoucherReader) -> VoucherLookup:
+    """`CheckoutFlow`'s `voucher_lookup`: concurrent misses for one code share one upstream read, whose
+    timeout is the first caller's (single-flight); a failed read is not cached."""
+
+    async def lookup(code: str, timeout: float) -> Voucher:
+        voucher: Voucher = await cache.get_or_load(
+            voucher_key(code), lambda: upstream.get_voucher(code, timeout=timeout)
+        )
+        return voucher
+
+    return lookup
+
+
+def forget_redemption(cache: AsyncTTLCache[Any] | None, voucher_code: str, customer_id: str = "") -> None:
+    """Drop what a write on `voucher_code` (for `customer_id`) may have changed."""
+    if cache is None:
+        return
+    if voucher_code:
+        cache.invalidate(voucher_key(voucher_code))
+    if customer_id:
+        cache.invalidate_tag(customer_tag(customer_id))
