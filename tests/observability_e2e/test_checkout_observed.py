@@ -31,7 +31,8 @@ def rid(name: str) -> tuple[tuple[str, str]]:
 
 
 async def scripted_checkout(checkout: checkout_pb2_grpc.CheckoutServiceStub) -> None:
-    """Validate, redeem, confirm, read the voucher, and a redemption refused because it expired."""
+    """Validate, redeem, confirm, read the voucher, a redemption refused because it expired, the first
+    redemption sent again (a POS retry: replayed) and its transaction id reused for another cart."""
     await checkout.ValidateVoucher(
         pb.ValidateVoucherRequest(voucher_code="SAVE10", cart=cart(2500)), metadata=rid("validate")
     )
@@ -49,6 +50,18 @@ async def scripted_checkout(checkout: checkout_pb2_grpc.CheckoutServiceStub) -> 
             metadata=rid("expired"),
         )
     assert refused.value.code() is grpc.StatusCode.FAILED_PRECONDITION
+    retry = checkout.RedeemVoucher(
+        pb.RedeemVoucherRequest(transaction_id="E2E-1", voucher_code="SAVE10", cart=cart(4000)),
+        metadata=rid("retry"),
+    )
+    await retry
+    assert ("x-idempotent-replay", "true") in tuple(await retry.trailing_metadata())
+    with pytest.raises(grpc.aio.AioRpcError) as reused:
+        await checkout.RedeemVoucher(
+            pb.RedeemVoucherRequest(transaction_id="E2E-1", voucher_code="SAVE10", cart=cart(9999)),
+            metadata=rid("reused"),
+        )
+    assert reused.value.code() is grpc.StatusCode.FAILED_PRECONDITION
 
 
 @pytest.fixture
@@ -78,12 +91,26 @@ async def test_checkout_counts_every_call_by_method_and_code(observed: RunningGa
         return sample(text, "grpc_server_handled_total", **UNARY, grpc_method=method, grpc_code=code)
 
     assert handled("ValidateVoucher", "OK") == 1
-    assert handled("RedeemVoucher", "OK") == 1
-    assert handled("RedeemVoucher", "FailedPrecondition") == 1
+    assert handled("RedeemVoucher", "OK") == 2  # the first one and its replay
+    assert handled("RedeemVoucher", "FailedPrecondition") == 2  # expired; key reused
     assert handled("ConfirmRedemption", "OK") == 1
     assert handled("GetVoucher", "OK") == 1
-    assert sample(text, "grpc_server_started_total", **UNARY, grpc_method="RedeemVoucher") == 2
-    assert sample(text, "grpc_server_handling_seconds_count", **UNARY, grpc_method="RedeemVoucher") == 2
+    assert sample(text, "grpc_server_started_total", **UNARY, grpc_method="RedeemVoucher") == 4
+    assert sample(text, "grpc_server_handling_seconds_count", **UNARY, grpc_method="RedeemVoucher") == 4
+
+
+async def test_idempotency_claims_replays_and_conflicts_are_counted(observed: RunningGateway) -> None:
+    """Each first write claims its key once; the POS retry is a replay; the reused key is a conflict."""
+    await scripted_checkout(observed.stub)
+    text = await scrape(metrics_port(observed))
+
+    def counted(name: str, **labels: str) -> float | None:
+        return sample(text, f"vouchery_gateway_{name}_total", **labels)
+
+    assert counted("idempotency_claims", operation="RedeemVoucher") == 2  # E2E-1 and the expired E2E-2
+    assert counted("idempotency_claims", operation="ConfirmRedemption") == 1
+    assert counted("idempotent_replays", grpc_service=SERVICE, grpc_method="RedeemVoucher") == 1
+    assert counted("idempotency_key_conflicts", operation="RedeemVoucher") == 1
 
 
 async def test_rejections_are_counted_by_reason(observed: RunningGateway) -> None:
@@ -138,7 +165,8 @@ async def test_checkout_access_log_lines(observed: RunningGateway, json_log: Jso
     """One JSON access line per RPC with method, final code, rejection reason and the caller's request id."""
     await scripted_checkout(observed.stub)
     lines = {line["request_id"]: line for line in json_log.access()}
-    assert set(lines) >= {"e2e-validate", "e2e-redeem", "e2e-confirm", "e2e-voucher", "e2e-expired"}
+    expected = {"validate", "redeem", "confirm", "voucher", "expired", "retry", "reused"}
+    assert set(lines) == {f"e2e-{name}" for name in expected}
     redeem, expired = lines["e2e-redeem"], lines["e2e-expired"]
     assert redeem["method"] == f"/{SERVICE}/RedeemVoucher"
     assert redeem["code"] == "OK"
@@ -150,6 +178,10 @@ async def test_checkout_access_log_lines(observed: RunningGateway, json_log: Jso
     assert expired["rejection_reason"] == "VOUCHER_EXPIRED"
     assert lines["e2e-confirm"]["method"] == f"/{SERVICE}/ConfirmRedemption"
     assert lines["e2e-validate"]["code"] == "OK"
+    assert lines["e2e-retry"]["replay"] is True
+    assert lines["e2e-retry"]["code"] == "OK"
+    assert lines["e2e-reused"]["code"] == "FAILED_PRECONDITION"
+    assert lines["e2e-reused"]["rejection_reason"] is None  # a client mistake, not a business refusal
 
 
 async def test_request_id_is_echoed_to_the_caller(observed: RunningGateway) -> None:
