@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import signal
 import sys
@@ -83,12 +82,13 @@ def settings_from_args(args: argparse.Namespace, environ: dict[str, str]) -> Set
 
 
 def configure_logging(settings: Settings) -> None:
-    if settings.log_format == "json":
-        from vouchery_gateway.observability.jsonlog import configure_logging as json_logging
+    """Once at start: one stderr handler for every logger, secrets and e-mails masked, JSON or text."""
+    from vouchery_gateway.observability.jsonlog import configure_logging as install
+    from vouchery_gateway.observability.textlog import TextFormatter
 
-        json_logging(settings.log_level)
-    else:
-        logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    handler = install(settings.log_level)
+    if settings.log_format == "text":
+        handler.setFormatter(TextFormatter())
 
 
 def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:

@@ -119,7 +119,7 @@ class Settings:
     reservation_timeout: float = opt(1800.0, "pending redemptions are cancelled after, s", _range(1))
     # -- logs --
     log_level: str = opt("INFO", "log level", _choice(*LOG_LEVELS))
-    log_format: str = opt("text", "log format", _choice(*LOG_FORMATS))
+    log_format: str = opt("json", "log format: json (one object per line) or text", _choice(*LOG_FORMATS))
 
     @property
     def store_url(self) -> str:
