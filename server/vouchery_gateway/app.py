@@ -30,6 +30,7 @@ from prometheus_client import CollectorRegistry
 
 from vouchery.gateway.v1 import checkout_pb2, checkout_pb2_grpc
 from vouchery_gateway.checkout import CheckoutFlow, CheckoutUpstream
+from vouchery_gateway.checkout_path import CheckoutPath
 from vouchery_gateway.config import Settings
 from vouchery_gateway.health import UpstreamHealth
 from vouchery_gateway.observability.access_log import AccessLogInterceptor
@@ -44,6 +45,7 @@ from vouchery_gateway.observability.metrics_interceptor import MetricsIntercepto
 from vouchery_gateway.resilience.deadline import DeadlinePolicy
 from vouchery_gateway.services.checkout import CheckoutServicer
 from vouchery_gateway.services.checkout_writes import CheckoutWrites
+from vouchery_gateway.upstream.core import CallPolicy
 from vouchery_gateway.writes import IdempotentWrites, metrics_hook
 
 log = logging.getLogger("vouchery_gateway")
@@ -82,6 +84,7 @@ class Gateway:
     metrics: MetricsServer | None = None
     gateway_metrics: GatewayMetrics | None = None
     writes: IdempotentWrites | None = None
+    checkout_path: CheckoutPath | None = None  # cache, retry/breaker, outbox relay, reservation sweeper
     _closers: list[Any] = field(default_factory=list)
 
     @property
@@ -93,7 +96,11 @@ class Gateway:
     async def start(self) -> int:
         """Bind the gRPC port, start serving, and publish the first health status; returns the port."""
         if self.writes is not None:  # before serving: no write may run without its idempotency store
-            await self.writes.open(self.settings.store_url, retention=self.settings.idempotency_retention)
+            store = await self.writes.open(
+                self.settings.store_url, retention=self.settings.idempotency_retention
+            )
+            if self.checkout_path is not None:  # the outbox lives beside the idempotency records
+                await self.checkout_path.start(store, self.upstream)
         target = f"{self.settings.host}:{self.settings.port}"
         try:
             self.port = self.server.add_insecure_port(target)
@@ -113,6 +120,8 @@ class Gateway:
         grace = self.settings.grace_period if grace is None else grace
         await self.health.shutdown()
         await self.server.stop(grace)
+        if self.checkout_path is not None:  # before the store closes: the relay may be recording
+            await self.checkout_path.stop()
         if self.writes is not None:  # after the drain: in-flight writes still store their outcomes
             await self.writes.close()
         if self.metrics is not None:
@@ -159,7 +168,10 @@ def sandbox_transport(settings: Settings, api_key: str) -> httpx.AsyncBaseTransp
 
 
 def build_upstream(
-    settings: Settings, transport: httpx.AsyncBaseTransport | None, metrics: GatewayMetrics | None = None
+    settings: Settings,
+    transport: httpx.AsyncBaseTransport | None,
+    metrics: GatewayMetrics | None = None,
+    policy: CallPolicy | None = None,
 ) -> Any:
     """The VoucheryClient for the configured upstream (the in-process sandbox in sandbox mode).
 
@@ -186,7 +198,7 @@ def build_upstream(
         verify=settings.upstream_verify_tls,
         user_agent=settings.upstream_user_agent,
         observer=UpstreamMetricsObserver(metrics) if metrics is not None else None,
-        policy=observed_policy(metrics) if metrics is not None else None,
+        policy=observed_policy(metrics, policy) if metrics is not None else policy,
     )
 
 
@@ -203,8 +215,17 @@ def build_gateway(
     registry = registry if registry is not None else CollectorRegistry()
     metrics = GatewayMetrics(registry)  # the one instance: pass it to every part that counts something
     publish_breakers_closed(metrics)
-    client = upstream if upstream is not None else build_upstream(settings, upstream_transport, metrics)
-    flow = CheckoutFlow(_as_checkout_upstream(client), deadlines=deadline_policy(settings))
+    path = CheckoutPath(settings, metrics)
+    client = (
+        upstream
+        if upstream is not None
+        else build_upstream(settings, upstream_transport, metrics, path.policy)
+    )
+    flow = CheckoutFlow(
+        path.durable(_as_checkout_upstream(client)),
+        deadlines=deadline_policy(settings),
+        voucher_lookup=path.voucher_lookup(client),
+    )
     health = UpstreamHealth(
         lambda timeout: client.me(timeout=timeout),
         [CHECKOUT_SERVICE],
@@ -238,6 +259,7 @@ def build_gateway(
         registry=registry,
         gateway_metrics=metrics,
         writes=writes,
+        checkout_path=path,
     )
 
 
