@@ -116,8 +116,13 @@ def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
 async def serve(settings: Settings, out: TextIO) -> int:
     """Start, print where to reach the gateway, wait for SIGTERM / SIGINT, drain and stop."""
     from vouchery_gateway.app import build_gateway
+    from vouchery_gateway.security import KeysFileError, TlsError
 
-    gateway = build_gateway(settings)
+    try:
+        gateway = build_gateway(settings)
+    except (KeysFileError, TlsError) as exc:
+        print(f"vouchery-gateway serve: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         await gateway.start()
     except OSError as exc:
@@ -129,6 +134,8 @@ async def serve(settings: Settings, out: TextIO) -> int:
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
+    if gateway.security is not None:  # SIGHUP rereads the caller keys file (rotation without restart)
+        loop.add_signal_handler(signal.SIGHUP, gateway.security.reload_keys)
     await stop.wait()
     print(
         f"stopping: letting in-flight calls finish (up to {settings.grace_period:g}s)", file=out, flush=True
@@ -154,6 +161,10 @@ def print_banner(settings: Settings, address: str, serving: bool, out: TextIO) -
             f"  try: vouchery-gateway call --target {address} validate --code SAVE10 --total 25.00",
             file=out,
         )
+        if not settings.keys_file:
+            from vouchery_gateway.security.keycli import print_demo_key
+
+            print_demo_key(Path(settings.data_dir), out)
     out.flush()
 
 
@@ -186,6 +197,7 @@ def cmd_sandbox(args: argparse.Namespace, out: TextIO) -> int:
 def build_parser() -> argparse.ArgumentParser:
     from vouchery_gateway.callcli import add_call_parser
     from vouchery_gateway.healthcheck import add_healthcheck_parser
+    from vouchery_gateway.security.keycli import add_keys_parser
 
     parser = argparse.ArgumentParser(
         prog="vouchery-gateway", description="gRPC checkout gateway for the Vouchery.io Coupon Promotion API"
@@ -195,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_sandbox_parser(commands)
     add_call_parser(commands)
     add_healthcheck_parser(commands)
+    add_keys_parser(commands)
     return parser
 
 

@@ -92,6 +92,7 @@ class Settings:
     upstream_api_key_file: str = opt("", "file holding the Vouchery API key (e.g. a mounted secret)")
     upstream_max_connections: int = opt(100, "pooled HTTP connections to Vouchery", _range(1, 10_000))
     upstream_verify_tls: bool = opt(True, "verify Vouchery's TLS certificate")
+    upstream_ca_bundle: str = opt("", "PEM file of CAs to verify Vouchery with (default: the system's)")
     upstream_transport: str = opt(
         "aiohttp",
         "HTTP transport under the httpx client: aiohttp (about a third less CPU per call, see "
@@ -117,6 +118,25 @@ class Settings:
     cache_size: int = opt(10_000, "lookup cache entries", _range(1, 10_000_000))
     outbox_relay_interval: float = opt(2.0, "seconds between outbox relay passes", _range(0.01, 3600))
     reservation_timeout: float = opt(1800.0, "pending redemptions are cancelled after, s", _range(1))
+    # -- callers (docs/security.md) --
+    keys_file: str = opt("", "TOML/JSON file of caller API keys; empty turns authentication off")
+    keys_check_interval: float = opt(2.0, "seconds between checks of the keys file for changes", _range(0.1))
+    tls_cert_file: str = opt("", "PEM certificate chain of the gRPC port; with tls_key_file turns TLS on")
+    tls_key_file: str = opt("", "PEM private key of tls_cert_file")
+    tls_client_ca_file: str = opt("", "PEM CA that signs client certificates (mutual TLS)")
+    tls_client_auth: str = opt(
+        "none", "client certificates: none, or require (mTLS)", _choice("none", "require")
+    )
+    reflection: bool = opt(True, "serve gRPC server reflection (for grpcurl) to authenticated callers")
+    rate_limit: float = opt(100.0, "calls per second per caller (0 = off; needs keys_file)", _range(0))
+    rate_burst: float = opt(200.0, "calls a caller may make at once before the rate applies", _range(1))
+    max_inflight_per_caller: int = opt(64, "calls one caller may have in flight (0 = off)", _range(0))
+    guess_limit: int = opt(
+        30, "invalid voucher codes within guess_window that pause a caller (0 = off)", _range(0)
+    )
+    guess_window: float = opt(60.0, "sliding window of the code-guessing guard, s", _range(1))
+    guess_cooldown: float = opt(300.0, "how long a caller's code lookups stay paused, s", _range(1))
+    coarsen_other_customer: bool = opt(False, "answer 'other customer's voucher' (1003) as 'not found'")
     # -- logs --
     log_level: str = opt("INFO", "log level", _choice(*LOG_LEVELS))
     log_format: str = opt("json", "log format: json (one object per line) or text", _choice(*LOG_FORMATS))
@@ -278,6 +298,10 @@ def _read_key_file(path: Path) -> str:
 
 
 def _check_consistency(settings: Settings) -> None:
+    if bool(settings.tls_cert_file) != bool(settings.tls_key_file):
+        raise ConfigError("option tls_cert_file: tls_cert_file and tls_key_file go together")
+    if settings.tls_client_auth == "require" and not (settings.tls_cert_file and settings.tls_client_ca_file):
+        raise ConfigError("option tls_client_auth: 'require' needs tls_cert_file and tls_client_ca_file")
     if settings.upstream_timeout_min > settings.upstream_timeout_cap:
         raise ConfigError("option upstream_timeout_min: must not exceed upstream_timeout_cap")
     if settings.metrics_port and settings.metrics_port == settings.port:
