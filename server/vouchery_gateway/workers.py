@@ -146,6 +146,8 @@ class Supervisor:
         try:
             if not self._start_all(worker_settings):
                 return EXIT_ERROR
+            if self._signals:  # asked to stop while the workers were starting
+                return 0
             if self._settings.metrics_port:
                 metrics = start_metrics_server(
                     self._settings.host, self._settings.metrics_port, self._multiproc_dir
@@ -220,10 +222,10 @@ class Supervisor:
         for index in range(1, settings.workers + 1):
             worker = self._spawn(settings, index)
             if not self._await_ready(worker, START_TIMEOUT):
-                if not self._signals:
-                    print(f"vouchery-gateway serve: worker {index} did not start", file=sys.stderr)
-                    return False
-                return True  # asked to stop while starting: a clean exit
+                if self._signals:
+                    return True  # asked to stop while starting: `run` exits cleanly
+                print(f"vouchery-gateway serve: worker {index} did not start", file=sys.stderr)
+                return False
             log.info("worker %d ready (pid %s)", index, worker.process.pid)
         return True
 

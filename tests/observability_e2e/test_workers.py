@@ -7,6 +7,7 @@ import contextlib
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -199,3 +200,23 @@ def test_workers_refuse_the_embedded_sandbox(capsys: pytest.CaptureFixture[str],
     err = capsys.readouterr().err
     assert "option workers" in err
     assert "vouchery-gateway sandbox" in err
+
+
+def test_a_taken_port_stops_the_supervisor_with_a_clear_error(
+    live_sandbox: SandboxServer, tmp_path: Path
+) -> None:
+    """A port held by another program (without SO_REUSEPORT) fails start-up with exit 1, naming the port."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen(1)
+        port = holder.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("VOUCHERY_GATEWAY_", "PROMETHEUS_"))}
+        env["VOUCHERY_GATEWAY_UPSTREAM_API_KEY"] = live_sandbox.api_key
+        command = [
+            sys.executable, "-m", "vouchery_gateway", "serve", "--workers", "2",
+            "--host", "127.0.0.1", "--port", str(port), "--metrics-port", "0",
+            "--data-dir", str(tmp_path), "--upstream-url", live_sandbox.api_url,
+        ]  # fmt: skip
+        result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=60, check=False)
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
