@@ -82,14 +82,15 @@ async def test_refused_relayed_confirm_is_failed_with_its_reason(
     )
     answer = await stub.ConfirmRedemption(pb.ConfirmRedemptionRequest(transaction_id="Q-2"), timeout=5)
     assert answer.redemption.sync_state == QUEUED
-    httpx.delete(
-        f"{live_sandbox.api_url}/redemptions", params={"transaction_id": "Q-2"}, headers=live_sandbox.headers
-    ).raise_for_status()
+    async with httpx.AsyncClient(headers=live_sandbox.headers) as http:
+        cancelled = await http.delete(f"{live_sandbox.api_url}/redemptions", params={"transaction_id": "Q-2"})
+    cancelled.raise_for_status()
     live_sandbox.admin.clear_faults()
     failed = await wait_for_sync(stub, "Q-2", FAILED)
     assert failed.redemption.sync_error == "REDEMPTION_ALREADY_CANCELLED"
     relay = durable_gateway.gateway.checkout_path.relay  # type: ignore[union-attr]
-    assert relay is not None and relay.stats.failed == 1
+    assert relay is not None
+    assert relay.stats.failed == 1
 
 
 async def test_cached_get_voucher_answers_without_an_upstream_call(

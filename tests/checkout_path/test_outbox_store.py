@@ -34,7 +34,8 @@ async def test_lapsed_lease_is_taken_over_and_the_old_owner_cannot_record(
     assert not await outbox.delivered(entry.id, owner="relay-a")
     assert await outbox.delivered(entry.id, owner="relay-b")
     latest = await outbox.latest("redemption:T1")
-    assert latest is not None and latest.state is EntryState.DELIVERED
+    assert latest is not None
+    assert latest.state is EntryState.DELIVERED
 
 
 async def test_entries_of_one_subject_are_leased_in_order(stores: Stores) -> None:
@@ -73,7 +74,8 @@ async def test_refusal_is_kept_as_failed_and_can_be_superseded(stores: Stores) -
     assert not await outbox.has_pending("redemption:T1")
     assert await outbox.supersede(entry.id)
     latest = await outbox.latest("redemption:T1")
-    assert latest is not None and latest.state is EntryState.SUPERSEDED
+    assert latest is not None
+    assert latest.state is EntryState.SUPERSEDED
 
 
 async def test_backlog_counts_queued_entries_and_the_oldest_age(stores: Stores, clock: FakeClock) -> None:

@@ -1,5 +1,7 @@
 """The outbox relay on an injected clock: delivery, backoff, refusals, leases across relays, restarts."""
 
+# ruff: noqa: ASYNC109 - fakes take the upstream client's `timeout` parameter
+
 from __future__ import annotations
 
 import pytest
@@ -57,7 +59,8 @@ async def test_transient_failures_back_off_exponentially_until_delivered(clock: 
     clock.advance(0.1)
     assert await relay.run_once() == 1
     latest = await outbox.latest("s1")
-    assert latest is not None and latest.state is EntryState.DELIVERED
+    assert latest is not None
+    assert latest.state is EntryState.DELIVERED
     assert delivered == ["k"]
     assert relay.stats.retried == 2
 
@@ -85,7 +88,8 @@ async def test_definitive_refusal_is_recorded_and_counted_not_dropped(clock: Fak
     await outbox.enqueue("k", "s1", {})
     await relay.run_once()
     latest = await outbox.latest("s1")
-    assert latest is not None and (latest.state, latest.last_error) == (
+    assert latest is not None
+    assert (latest.state, latest.last_error) == (
         EntryState.FAILED,
         "VOUCHER_BUDGET_LIMIT",
     )
@@ -99,7 +103,8 @@ async def test_unknown_kind_is_failed_with_a_clear_reason(clock: FakeClock) -> N
     await outbox.enqueue("loyalty.unknown", "s1", {})
     await relay.run_once()
     latest = await outbox.latest("s1")
-    assert latest is not None and latest.last_error == "UNKNOWN_KIND"
+    assert latest is not None
+    assert latest.last_error == "UNKNOWN_KIND"
 
 
 async def test_two_relays_never_deliver_one_entry_twice(clock: FakeClock) -> None:

@@ -28,9 +28,9 @@ async def test_a_settled_transaction_can_be_recorded_again(stores: Stores) -> No
     await reservations.update("T1", ReservationState.CANCELLED)
     assert await reservations.record("T1", "FIVEOFF")
     record = await reservations.get("T1")
-    assert (
-        record is not None and record.state is ReservationState.PENDING and record.voucher_code == "FIVEOFF"
-    )
+    assert record is not None
+    assert record.state is ReservationState.PENDING
+    assert record.voucher_code == "FIVEOFF"
 
 
 async def test_update_keeps_the_snapshot(stores: Stores) -> None:
@@ -40,7 +40,8 @@ async def test_update_keeps_the_snapshot(stores: Stores) -> None:
     await reservations.update("T1", ReservationState.PENDING, {"total_minor": 2500})
     await reservations.update("T1", ReservationState.CONFIRM_QUEUED)
     record = await reservations.get("T1")
-    assert record is not None and record.snapshot == {"total_minor": 2500}
+    assert record is not None
+    assert record.snapshot == {"total_minor": 2500}
     assert not await reservations.update("NOPE", ReservationState.CONFIRMED)
 
 
@@ -70,7 +71,8 @@ async def test_a_dead_sweepers_claim_is_taken_over(stores: Stores, clock: FakeCl
     assert not await reservations.settle("T1", owner="sweeper-a", state=ReservationState.CANCELLED)
     assert await reservations.settle("T1", owner="sweeper-b", state=ReservationState.CANCELLED)
     record = await reservations.get("T1")
-    assert record is not None and record.state is ReservationState.CANCELLED
+    assert record is not None
+    assert record.state is ReservationState.CANCELLED
 
 
 async def test_handed_back_record_is_due_again(stores: Stores, clock: FakeClock) -> None:

@@ -1,5 +1,7 @@
 """The reservation sweeper on an injected clock: what it cancels, what it leaves, what each answer means."""
 
+# ruff: noqa: ASYNC109 - fakes take the upstream client's `timeout` parameter
+
 from __future__ import annotations
 
 import pytest
@@ -58,7 +60,8 @@ async def test_pending_redemption_is_cancelled_after_the_timeout_only(clock: Fak
     clock.advance(1)
     assert await sweeper.run_once() == {"cancelled": 1}
     record = await reservations.get("T1")
-    assert record is not None and record.state is ReservationState.CANCELLED
+    assert record is not None
+    assert record.state is ReservationState.CANCELLED
     assert canceller.cancelled == ["T1"]
 
 
@@ -74,7 +77,8 @@ async def test_queued_confirm_is_never_overtaken_by_the_sweeper(clock: FakeClock
     assert await sweeper.run_once() == {"handed_back": 1}
     assert canceller.cancelled == []
     record = await reservations.get("UNMARKED")
-    assert record is not None and record.state is ReservationState.CONFIRM_QUEUED
+    assert record is not None
+    assert record.state is ReservationState.CONFIRM_QUEUED
 
 
 @pytest.mark.parametrize(
@@ -104,7 +108,8 @@ async def test_each_answer_settles_the_record(
     clock.advance(TIMEOUT)
     assert await sweeper.run_once() == {outcome: 1}
     record = await reservations.get("T1")
-    assert record is not None and record.state is state
+    assert record is not None
+    assert record.state is state
 
 
 async def test_unreachable_vouchery_is_retried_next_pass(clock: FakeClock) -> None:

@@ -1,5 +1,7 @@
 """The retry + breaker policy of the upstream client: which errors retry, which trip, and how they compose."""
 
+# ruff: noqa: ASYNC109 - fakes take the upstream client's `timeout` parameter
+
 from __future__ import annotations
 
 import pytest
