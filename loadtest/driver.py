@@ -17,14 +17,15 @@ window.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import multiprocessing
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from loadtest import scenarios
 from loadtest.histogram import Histogram
-from loadtest.procstat import read_cpu_times
+from loadtest.procstat import CpuWindow
 from loadtest.result import RunResult
 from loadtest.schedule import OpenLoopSchedule
 
@@ -91,9 +92,9 @@ async def _timed(call: scenarios.CallFn, seq: int, started: float, report: Worke
         report.latency_us.record(max(0, round((time.perf_counter() - started) * 1e6)))
 
 
-async def _closed_loop(call: scenarios.CallFn, tasks: int, end: float, report: WorkerReport | None) -> None:
-    seq = iter(range(1 << 62))
-
+async def _closed_loop(
+    call: scenarios.CallFn, seq: Iterator[int], tasks: int, end: float, report: WorkerReport | None
+) -> None:
     async def one_task() -> None:
         while (now := time.perf_counter()) < end:
             await _timed(call, next(seq), now, report)
@@ -102,21 +103,24 @@ async def _closed_loop(call: scenarios.CallFn, tasks: int, end: float, report: W
 
 
 async def _open_loop(
-    call: scenarios.CallFn, schedule: OpenLoopSchedule, end: float, spec: LoadSpec, report: WorkerReport
+    call: scenarios.CallFn,
+    seq: Iterator[int],
+    schedule: OpenLoopSchedule,
+    end: float,
+    spec: LoadSpec,
+    report: WorkerReport,
 ) -> None:
     slots = asyncio.Semaphore(spec.max_outstanding)
     running: set[asyncio.Task[None]] = set()
-    seq = 0
     while (now := time.perf_counter()) < end:
         for intended in schedule.take_due(now):
             await slots.acquire()
             lag_us = round((time.perf_counter() - intended) * 1e6)
             report.max_send_lag_us = max(report.max_send_lag_us, lag_us)
-            task = asyncio.create_task(_timed(call, seq, intended, report))
+            task = asyncio.create_task(_timed(call, next(seq), intended, report))
             task.add_done_callback(running.discard)
             task.add_done_callback(lambda _: slots.release())
             running.add(task)
-            seq += 1
         await asyncio.sleep(schedule.delay_until_next(time.perf_counter()))
     if running:
         await asyncio.wait(running, timeout=spec.timeout_s)
@@ -136,15 +140,18 @@ async def _run_worker(spec: LoadSpec, index: int, start_wall: float) -> WorkerRe
         # Map the shared wall-clock start onto this process's perf_counter.
         start = time.perf_counter() + (start_wall - time.time())
         tasks = split(spec.concurrency, spec.processes, index) if spec.mode == "closed" else 4
-        await _closed_loop(call, tasks, start, None)  # warm-up until the common start, unrecorded
+        # One sequence for warm-up and measurement: a scenario deriving transaction ids from ``seq``
+        # must never see a number twice, or its measured writes would be idempotent replays.
+        seq = itertools.count()
+        await _closed_loop(call, seq, tasks, start, None)  # warm-up until the common start, unrecorded
         report.late_start_s = max(0.0, time.perf_counter() - start)
         end = start + spec.duration_s
         if spec.mode == "closed":
-            await _closed_loop(call, tasks, end, report)
+            await _closed_loop(call, seq, tasks, end, report)
         else:
             per_process = spec.rate / spec.processes
             schedule = OpenLoopSchedule(per_process, start, offset=index / spec.processes)
-            await _open_loop(call, schedule, end, spec, report)
+            await _open_loop(call, seq, schedule, end, spec, report)
     return report
 
 
@@ -155,20 +162,39 @@ def worker_main(spec: LoadSpec, index: int, start_wall: float) -> WorkerReport:
     return uvloop.run(_run_worker(spec, index, start_wall))
 
 
+PidGroups = Mapping[str, Sequence[int]]  # "server" -> its pids; any other name -> RunResult.other_cpu_s
+
+
+def pid_groups(server_pid: int | PidGroups | None) -> dict[str, Sequence[int]]:
+    """Normalise a single server pid (or none) to the named groups ``run`` reads CPU time of."""
+    if server_pid is None:
+        return {}
+    if isinstance(server_pid, int):
+        return {"server": (server_pid,)}
+    return dict(server_pid)
+
+
 def run(
-    spec: LoadSpec, server_pid: int | None = None, sleep: Callable[[float], None] = time.sleep
+    spec: LoadSpec, server_pid: int | PidGroups | None = None, sleep: Callable[[float], None] = time.sleep
 ) -> RunResult:
-    """Run ``spec`` once with ``spec.processes`` workers and merge their reports."""
+    """Run ``spec`` once with ``spec.processes`` workers and merge their reports.
+
+    ``server_pid`` is the server's pid, or named groups of pids (``{"server": [...], "upstream": [...]}``)
+    whose CPU time over the measured window is reported.
+    """
     start_wall = time.time() + START_LEAD_S + spec.warmup_s
+    window = CpuWindow(pid_groups(server_pid))
     ctx = multiprocessing.get_context("spawn")  # no fork: gRPC's threads do not survive fork
     with ctx.Pool(spec.processes) as pool:
         pending = pool.starmap_async(worker_main, [(spec, i, start_wall) for i in range(spec.processes)])
         sleep(max(0.0, start_wall - time.time()))
-        before = read_cpu_times(server_pid) if server_pid else None
+        window.start()
         sleep(max(0.0, start_wall + spec.duration_s - time.time()))
-        cpu = (read_cpu_times(server_pid) - before).total if server_pid and before else None
+        cpu = window.stop()
         reports = pending.get(timeout=START_LEAD_S + spec.warmup_s + spec.duration_s + spec.timeout_s + 30)
-    return merge(spec, reports, cpu)
+    result = merge(spec, reports, cpu.pop("server", None))
+    result.other_cpu_s.update(cpu)
+    return result
 
 
 def merge(spec: LoadSpec, reports: list[WorkerReport], server_cpu_s: float | None) -> RunResult:

@@ -7,13 +7,17 @@ Registered here (the generated stubs exist):
 * ``get-voucher-cached``: ``GetVoucher`` of one code; after the first call the gateway's short TTL
   cache answers. Fixed request.
 * ``checkout-two-step``: ``RedeemVoucher`` (pending) then ``ConfirmRedemption`` with a fresh
-  transaction id per call: the till's real write path; one "call" is both RPCs.
+  transaction id per call: the till's real write path; one "call" is both RPCs. A fresh id answered
+  as a replay counts as error ``UNEXPECTED_REPLAY`` (the scenario would be measuring the store).
 * ``idempotent-replay``: ``RedeemVoucher`` with confirm=true, then the identical request again, as a
   till retry after a lost answer; the second must be answered from the idempotency store. A replay that
   does not carry ``x-idempotent-replay: true`` counts as error ``NOT_REPLAYED``.
 
-Loyalty grant and the mixed till workload register in ``loyalty_scenarios`` once the
-``LoyaltyService`` stubs are generated.
+Loyalty grant and the mixed till workload are in ``till_scenarios``.
+
+``SAVE10`` is the demo code a load test can spend without end: a generic code with unlimited uses in
+EUR (``ONCE-1`` and ``GIFT-50`` run out, ``FIVEOFF`` needs 20.00, ``VIP-ALICE`` a customer). Errors are
+counted under the status and the ErrorInfo reason (``FAILED_PRECONDITION/VOUCHER_USED_OR_RESERVED``).
 
 Options: ``code`` (default SAVE10), ``total`` in minor units (default 5000), ``currency`` (EUR),
 ``run`` (a prefix that keeps transaction ids unique across runs against one sandbox; default: a random
@@ -24,12 +28,16 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Mapping
+from typing import Any, Final
+
+import grpc
 
 from loadtest.scenarios import CallFailed, CallFn, FixedRequest, Scenario, ScenarioContext, register
 from vouchery.gateway.v1 import checkout_pb2, checkout_pb2_grpc, common_pb2
 
 SERVICE = "/vouchery.gateway.v1.CheckoutService"
 USER_AGENT = "loadtest/1"
+REPLAY_HEADER: Final = "x-idempotent-replay"
 
 
 def _cart(options: Mapping[str, str]) -> common_pb2.Cart:
@@ -53,9 +61,14 @@ def _stub(ctx: ScenarioContext) -> checkout_pb2_grpc.CheckoutServiceStub:
     return checkout_pb2_grpc.CheckoutServiceStub(ctx.grpc_channel())  # type: ignore[no-untyped-call]
 
 
-def _transaction_ids(ctx: ScenarioContext) -> str:
-    """A prefix unique to this process and run: ``<run>-w<worker>-``."""
-    return f"{ctx.option('run', secrets.token_hex(4))}-w{ctx.worker}-"
+def transaction_prefix(ctx: ScenarioContext) -> str:
+    """A prefix unique to this process and run: ``lt-<run>-w<worker>-``.
+
+    The run part is random per process unless given, so repeated runs against one sandbox (whose
+    transaction ids must be unique among live redemptions) and one idempotency store never collide;
+    the driver's ``seq`` is unique within the process, warm-up included.
+    """
+    return f"lt-{ctx.option('run', secrets.token_hex(4))}-w{ctx.worker}-"
 
 
 async def _prepare_validate(ctx: ScenarioContext) -> CallFn:
@@ -78,35 +91,66 @@ async def _prepare_get_voucher(ctx: ScenarioContext) -> CallFn:
     return call
 
 
+async def is_replay(call: grpc.aio.UnaryUnaryCall[Any, Any]) -> bool:
+    """Whether the gateway answered ``call`` from its idempotency store."""
+    return (REPLAY_HEADER, "true") in list(await call.trailing_metadata() or ())
+
+
+async def two_step_checkout(
+    stub: checkout_pb2_grpc.CheckoutServiceStub,
+    transaction_id: str,
+    options: Mapping[str, str],
+    timeout_s: float,
+) -> None:
+    """RedeemVoucher (pending) then ConfirmRedemption of a transaction id never used before.
+
+    A fresh id answered as a replay means the scenario reused an id and measured the store instead
+    of the write path: counted as ``UNEXPECTED_REPLAY``.
+    """
+    redeem = stub.RedeemVoucher(
+        checkout_pb2.RedeemVoucherRequest(
+            transaction_id=transaction_id,
+            voucher_code=_code(options),
+            cart=_cart(options),
+            user_agent=USER_AGENT,
+        ),
+        timeout=timeout_s,
+    )
+    if (await redeem).redemption.state != common_pb2.REDEMPTION_STATE_PENDING:
+        raise CallFailed("NOT_PENDING")
+    if await is_replay(redeem):
+        raise CallFailed("UNEXPECTED_REPLAY")
+    confirm = stub.ConfirmRedemption(
+        checkout_pb2.ConfirmRedemptionRequest(transaction_id=transaction_id), timeout=timeout_s
+    )
+    if (await confirm).redemption.state != common_pb2.REDEMPTION_STATE_CONFIRMED:
+        raise CallFailed("NOT_CONFIRMED")
+
+
 async def _prepare_two_step(ctx: ScenarioContext) -> CallFn:
-    stub = _stub(ctx)
-    prefix, cart, code = _transaction_ids(ctx), _cart(ctx.options), _code(ctx.options)
+    stub, prefix = _stub(ctx), transaction_prefix(ctx)
 
     async def call(seq: int) -> None:
-        transaction_id = f"{prefix}{seq}"
-        redeem = checkout_pb2.RedeemVoucherRequest(
-            transaction_id=transaction_id, voucher_code=code, cart=cart, user_agent=USER_AGENT
-        )
-        await stub.RedeemVoucher(redeem, timeout=ctx.timeout_s)
-        confirm = checkout_pb2.ConfirmRedemptionRequest(transaction_id=transaction_id)
-        await stub.ConfirmRedemption(confirm, timeout=ctx.timeout_s)
+        await two_step_checkout(stub, f"{prefix}{seq}", ctx.options, ctx.timeout_s)
 
     return call
 
 
 async def _prepare_replay(ctx: ScenarioContext) -> CallFn:
     stub = _stub(ctx)
-    prefix, cart, code = _transaction_ids(ctx), _cart(ctx.options), _code(ctx.options)
+    prefix, cart, code = transaction_prefix(ctx), _cart(ctx.options), _code(ctx.options)
 
     async def call(seq: int) -> None:
         request = checkout_pb2.RedeemVoucherRequest(
             transaction_id=f"{prefix}{seq}", voucher_code=code, cart=cart, confirm=True, user_agent=USER_AGENT
         )
-        await stub.RedeemVoucher(request, timeout=ctx.timeout_s)
+        first = stub.RedeemVoucher(request, timeout=ctx.timeout_s)
+        await first
+        if await is_replay(first):
+            raise CallFailed("UNEXPECTED_REPLAY")
         replay = stub.RedeemVoucher(request, timeout=ctx.timeout_s)
         await replay
-        trailers = await replay.trailing_metadata()
-        if ("x-idempotent-replay", "true") not in list(trailers or ()):
+        if not await is_replay(replay):
             raise CallFailed("NOT_REPLAYED")
 
     return call

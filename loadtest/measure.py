@@ -15,8 +15,9 @@ from typing import Any
 
 from loadtest import driver as python_driver
 from loadtest import h2load, scenarios
+from loadtest.driver import PidGroups, pid_groups
 from loadtest.frames import write_frame_file
-from loadtest.procstat import read_cpu_times
+from loadtest.procstat import CpuWindow
 from loadtest.result import RunResult, format_micros, markdown_row, median_summary
 from loadtest.verify import verify_unary
 
@@ -59,7 +60,7 @@ class LoadPlan:
 
 
 def h2load_once(
-    scenario: str, target: str, concurrency: int, plan: LoadPlan, server_pid: int | None
+    scenario: str, target: str, concurrency: int, plan: LoadPlan, server_pid: int | PidGroups | None
 ) -> RunResult:
     """Verify the fixed request with one gRPC call, warm up, then one measured h2load run."""
     fixed = scenarios.get(scenario).fixed_request
@@ -71,10 +72,12 @@ def h2load_once(
         frame = write_frame_file(Path(tmp) / "request.bin", request.message)
         url = f"http://{target}{request.method}"
         h2load.run(h2load.H2LoadPlan(url, frame, concurrency, H2LOAD_WARMUP_S, 0), verified_by=proof)
-        before = read_cpu_times(server_pid) if server_pid else None
+        window = CpuWindow(pid_groups(server_pid))
+        window.start()
         result = h2load.run(h2load.H2LoadPlan(url, frame, concurrency, plan.duration_s, 0), verified_by=proof)
-        if server_pid and before:
-            result.server_cpu_s = (read_cpu_times(server_pid) - before).total
+        cpu = window.stop()
+    result.server_cpu_s = cpu.pop("server", None)
+    result.other_cpu_s.update(cpu)
     return result
 
 
@@ -83,7 +86,7 @@ def measure(
     label: str,
     scenario: str,
     target: str,
-    server_pid: int | None,
+    server_pid: int | PidGroups | None,
     emit: Callable[[str], None] = print,
 ) -> list[dict[str, Any]]:
     """Every point of ``plan`` for one scenario; emits one Markdown row per point, returns the data."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,3 +56,31 @@ def read_cpu_times(pid: int) -> CpuTimes:
     except OSError as exc:
         raise ProcStatError(f"cannot read /proc/{pid}/stat: {exc.strerror}") from exc
     return parse_stat(line)
+
+
+def read_total_cpu(pids: Sequence[int]) -> float:
+    """CPU seconds of several processes together (the workers of one server), read now."""
+    return sum(read_cpu_times(pid).total for pid in pids)
+
+
+class CpuWindow:
+    """CPU seconds used by named groups of processes between ``start()`` and ``stop()``.
+
+    A group is e.g. ``"server"`` (the gateway, or all its workers) or ``"upstream"`` (the sandbox); the
+    per-call figures in the reports divide these by the successful calls of the same window.
+    """
+
+    def __init__(self, groups: Mapping[str, Sequence[int]]) -> None:
+        self._groups = {name: tuple(pids) for name, pids in groups.items() if pids}
+        self._before: dict[str, float] = {}
+
+    def start(self) -> None:
+        self._before = {name: read_total_cpu(pids) for name, pids in self._groups.items()}
+
+    def stop(self) -> dict[str, float]:
+        """Seconds per group since ``start``; empty when ``start`` was never called."""
+        return {
+            name: read_total_cpu(pids) - self._before[name]
+            for name, pids in self._groups.items()
+            if name in self._before
+        }

@@ -15,17 +15,18 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
+from google.protobuf.message import DecodeError
 
 CallFn = Callable[[int], Awaitable[None]]
 
 # Modules that register scenarios on import; a module whose dependencies are missing is skipped and
 # the reason is kept for `python -m loadtest list`.
-SCENARIO_MODULES = ("loadtest.baseline_scenarios", "loadtest.gateway_scenarios")
+SCENARIO_MODULES = ("loadtest.baseline_scenarios", "loadtest.gateway_scenarios", "loadtest.till_scenarios")
 
 
 class CallFailed(Exception):
@@ -77,6 +78,8 @@ class Scenario:
     fixed_request: Callable[[Mapping[str, str]], FixedRequest] | None = None
 
 
+STATUS_DETAILS_KEY = "grpc-status-details-bin"
+
 REGISTRY: dict[str, Scenario] = {}
 UNAVAILABLE: dict[str, str] = {}  # module -> why it registered nothing
 
@@ -111,14 +114,38 @@ def get(name: str) -> Scenario:
 
 
 def error_kind(exc: BaseException) -> str:
-    """The key an error is counted under in a run's ``errors``."""
+    """The key an error is counted under in a run's ``errors``.
+
+    A gRPC error is counted under its status name, followed by the ``google.rpc.ErrorInfo`` reason
+    when the server sent one (``FAILED_PRECONDITION/VOUCHER_USED``): a load test that fails must say
+    which rejection it hit, not only that it was rejected.
+    """
     if isinstance(exc, grpc.aio.AioRpcError):
-        return str(exc.code().name)
+        reason = error_reason(exc.trailing_metadata())
+        return f"{exc.code().name}/{reason}" if reason else str(exc.code().name)
     if isinstance(exc, CallFailed):
         return exc.kind
     if isinstance(exc, TimeoutError):
         return "CLIENT_TIMEOUT"
     return type(exc).__name__
+
+
+def error_reason(trailers: Iterable[tuple[str, str | bytes]] | None) -> str:
+    """The ErrorInfo reason in a call's ``grpc-status-details-bin`` trailer, or '' when there is none."""
+    from google.rpc import error_details_pb2, status_pb2
+
+    for key, value in trailers or ():
+        if key != STATUS_DETAILS_KEY or not isinstance(value, bytes):
+            continue
+        try:
+            status = status_pb2.Status.FromString(value)
+        except DecodeError:
+            return "UNREADABLE_DETAILS"
+        for detail in status.details:
+            info = error_details_pb2.ErrorInfo()
+            if detail.Unpack(info):
+                return str(info.reason)
+    return ""
 
 
 def parse_options(pairs: list[str] | None) -> dict[str, str]:
