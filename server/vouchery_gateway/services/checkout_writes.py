@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Final
 
 import grpc
@@ -41,6 +42,18 @@ from vouchery_gateway.upstream.errors import maybe_committed
 from vouchery_gateway.writes import IdempotentWrites, Unsettled
 
 IN_USE_MESSAGE: Final = "Transaction id is already used by another redemption"
+
+
+@dataclass(frozen=True, slots=True)
+class Goal:
+    """What a confirm or cancel aims for, and Vouchery's refusal saying it already holds."""
+
+    state: RedemptionState
+    done: RejectionReason
+
+
+CONFIRMED: Final = Goal(RedemptionState.CONFIRMED, RejectionReason.REDEMPTION_ALREADY_CONFIRMED)
+CANCELLED: Final = Goal(RedemptionState.CANCELLED, RejectionReason.REDEMPTION_ALREADY_CANCELLED)
 
 Settle = Callable[[str, float | None], Awaitable[Redemption]]
 """(transaction_id, remaining) -> Redemption: a confirm or cancel call of `CheckoutFlow`."""
@@ -120,7 +133,7 @@ class CheckoutWrites:
                 self._flow.confirm,
                 transaction_id,
                 self._budget(context),
-                done=RejectionReason.REDEMPTION_ALREADY_CONFIRMED,
+                goal=CONFIRMED,
                 suspect=attempt.takeover,
             )
             return pb.ConfirmRedemptionResponse(redemption=convert.redemption(redemption))
@@ -137,7 +150,7 @@ class CheckoutWrites:
                 self._flow.cancel,
                 transaction_id,
                 self._budget(context),
-                done=RejectionReason.REDEMPTION_ALREADY_CANCELLED,
+                goal=CANCELLED,
                 suspect=attempt.takeover,
             )
             return pb.CancelRedemptionResponse(redemption=convert.redemption(redemption))
@@ -176,14 +189,17 @@ class CheckoutWrites:
             raise Unsettled(exc if maybe_committed(exc) else lost) from exc
 
     async def settle_once(
-        self, write: Settle, transaction_id: str, budget: _Budget, *, done: RejectionReason, suspect: bool
+        self, write: Settle, transaction_id: str, budget: _Budget, *, goal: Goal, suspect: bool
     ) -> Redemption:
-        """Confirm or cancel; `done` (already confirmed / cancelled) after a suspect attempt is success."""
+        """Confirm or cancel. "Already confirmed / cancelled" is success when this request may have done
+        it (a suspect attempt, or a redemption that was not yet in that state when this attempt began,
+        since a lower layer may have re-sent the write after losing its answer); else it is the refusal."""
+        done_before = None if suspect else await self._state_is(transaction_id, goal.state, budget)
         for retry in (False, True):
             try:
                 return await write(transaction_id, budget.left())
             except Rejected as exc:
-                if not (suspect and exc.rejection.reason is done):
+                if exc.rejection.reason is not goal.done or not (suspect or done_before is False):
                     raise
                 return await self._read(transaction_id, budget)
             except GatewayError as exc:
@@ -194,6 +210,16 @@ class CheckoutWrites:
                     raise Unsettled(exc) from exc
                 raise
         raise AssertionError("unreachable: the second pass returns or raises")
+
+    async def _state_is(self, transaction_id: str, state: RedemptionState, budget: _Budget) -> bool | None:
+        """Whether the redemption is already in `state`; None when the read fails (then we cannot tell)."""
+        try:
+            found = await self._flow.get_redemption(transaction_id, budget.left())
+        except NotFound:
+            return False
+        except GatewayError:
+            return None  # the write itself will say what is wrong (and an outbox may still take it)
+        return found.state is state
 
     async def _post(self, request: RedemptionRequest, budget: _Budget, *, suspect: bool) -> Redemption:
         try:
