@@ -10,8 +10,9 @@ app.py builds one `GatewayMetrics` and plugs these adapters in:
     publish_breakers_closed(metrics)                    # every group shows 0 before its first call
     cache = AsyncTTLCache(..., on_event=cache_listener(metrics, "voucher"))
 
-The idempotency guard's events are counted by `writes.metrics_hook(metrics)`, next to the write layer
-that knows each call's operation.
+The checkout writes count the idempotency guard's events with `writes.metrics_hook(metrics)`, which
+knows each call's operation. A guard shared by several RPCs that reports only event names takes
+`guard_listener(metrics)`: the operation is then the name of the RPC method being served.
 
 Every label value comes from a closed set chosen by the code (route groups, cache names), never from a
 request.
@@ -21,10 +22,13 @@ from __future__ import annotations
 
 import typing
 from collections.abc import Callable, Iterable
+from contextvars import ContextVar
 from typing import Final
 
 from vouchery_gateway.cache import CacheEvent
 from vouchery_gateway.errors import UpstreamAuth
+from vouchery_gateway.idempotency.events import GuardEvent
+from vouchery_gateway.observability.context import current_call
 from vouchery_gateway.observability.metrics import BreakerState, GatewayMetrics
 from vouchery_gateway.resilience.breaker import BreakerState as ResilienceBreakerState
 from vouchery_gateway.resilience.breaker import StateListener
@@ -36,6 +40,7 @@ __all__ = [
     "UpstreamMetricsObserver",
     "breaker_listener",
     "cache_listener",
+    "guard_listener",
     "observed_policy",
     "publish_breakers_closed",
 ]
@@ -114,5 +119,45 @@ def cache_listener(metrics: GatewayMetrics, cache: str) -> Callable[[CacheEvent]
         count = counters.get(event)
         if count is not None:
             count(cache)
+
+    return listener
+
+
+# Whether the guard run in this task started waiting for the first call of its key. The guard emits
+# WAITED once when a duplicate starts to wait, then one concluding event, which names the wait's outcome
+# (the same outcome names as `writes.metrics_hook`).
+_WAITING: ContextVar[bool] = ContextVar("vouchery_gateway_idempotency_waiting", default=False)
+_WAIT_OUTCOMES: Final = {
+    GuardEvent.REPLAYED: "completed",  # the first call finished: its answer was returned
+    GuardEvent.CLAIMED: "took_over",  # the first call's lease lapsed: this one ran the operation
+    GuardEvent.KEY_REUSED: "key_reused",
+    GuardEvent.BUSY: "timeout",  # out of time: ABORTED with RetryInfo
+}
+
+
+def guard_listener(metrics: GatewayMetrics) -> Callable[[str], None]:
+    """An `IdempotencyGuard`'s `on_event` counting claims, key conflicts and waits by RPC method name.
+
+    Replays are not counted here: the write layer calls `mark_replay()`, which the metrics interceptor
+    counts per method. Outside an RPC the operation is "none".
+    """
+
+    def listener(name: str) -> None:
+        try:
+            event = GuardEvent(name)
+        except ValueError:
+            return  # an event added to the guard later is not counted until it has a metric
+        operation = current_call().method.rpartition("/")[2] or "none"
+        if event is GuardEvent.WAITED:
+            _WAITING.set(True)
+            return
+        if event is GuardEvent.CLAIMED:
+            metrics.idempotency_claim(operation)
+        elif event is GuardEvent.KEY_REUSED:
+            metrics.idempotency_key_conflict(operation)
+        outcome = _WAIT_OUTCOMES.get(event)
+        if outcome is not None and _WAITING.get():
+            _WAITING.set(False)
+            metrics.idempotency_wait(operation, outcome)
 
     return listener
