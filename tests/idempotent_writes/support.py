@@ -122,6 +122,23 @@ def closed_port() -> int:
     return port
 
 
+class Channels:
+    """gRPC channels to several gateways, opened on the running event loop and closed together."""
+
+    def __init__(self) -> None:
+        self._open: list[grpc.aio.Channel] = []
+
+    def stub(self, target: str) -> checkout_pb2_grpc.CheckoutServiceStub:
+        channel = grpc.aio.insecure_channel(target)
+        self._open.append(channel)
+        return checkout_pb2_grpc.CheckoutServiceStub(channel)
+
+    async def close(self) -> None:
+        for channel in self._open:
+            await channel.close()
+        self._open.clear()
+
+
 class GatewayProcess:
     """`vouchery-gateway serve` in a child process, pointed at a live sandbox and a given store."""
 
@@ -129,13 +146,6 @@ class GatewayProcess:
         self.sandbox, self.store, self.workdir, self.name = sandbox, store, workdir, name
         self.proc: subprocess.Popen[str] | None = None
         self.target = ""
-        self.channel: grpc.aio.Channel | None = None
-
-    @property
-    def stub(self) -> checkout_pb2_grpc.CheckoutServiceStub:
-        if self.channel is None:
-            self.channel = grpc.aio.insecure_channel(self.target)
-        return checkout_pb2_grpc.CheckoutServiceStub(self.channel)
 
     def __enter__(self) -> Self:
         env = {k: v for k, v in os.environ.items() if not k.startswith("VOUCHERY_GATEWAY_")}
@@ -176,11 +186,6 @@ class GatewayProcess:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGKILL)
             self.proc.wait(timeout=10)
-
-    async def aclose(self) -> None:
-        if self.channel is not None:
-            await self.channel.close()
-            self.channel = None
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
