@@ -39,8 +39,14 @@ from vouchery_gateway.resilience import Backoff, BreakerConfig
 from vouchery_gateway.upstream_policy import PolicySettings, UpstreamPolicy
 from vouchery_gateway.voucher_cache import VoucherReader, cached_voucher_lookup
 
-RELAY_LEASE = 30.0  # seconds an entry is held by one relay; its delivery gets this minus the margin
 RELAY_LEASE_MARGIN = 2.0
+RELAY_LEASE_CALLS = 3  # a delivery may take this many capped upstream attempts before its lease ends
+
+
+def relay_lease(settings: Settings) -> float:
+    """How long one relay holds an entry: long enough for its delivery (a few capped attempts), short
+    enough that entries held by a relay that died are picked up again soon after a restart."""
+    return RELAY_LEASE_CALLS * settings.upstream_timeout_cap + RELAY_LEASE_MARGIN
 
 
 def policy_settings(settings: Settings) -> PolicySettings:
@@ -101,7 +107,7 @@ class CheckoutPath:
             stores.outbox,
             {CONFIRM_KIND: delivery.confirm, CANCEL_KIND: delivery.cancel},
             interval=self.settings.outbox_relay_interval,
-            lease=RELAY_LEASE,
+            lease=relay_lease(self.settings),
             lease_margin=RELAY_LEASE_MARGIN,
             hooks=hooks,
         )
