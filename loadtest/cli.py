@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shlex
 import sys
 import time
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from loadtest import hop_bench, machine, measure, procs, scenarios
+from loadtest import hop_bench, machine, measure, procs, report, scenarios, soak, suite, suite_plan
 from loadtest.result import RunResult, markdown_header, markdown_row, median_summary
 
 RESULTS_DIR = Path(__file__).parent / "results"
@@ -111,6 +112,55 @@ def cmd_baseline(args: argparse.Namespace, command: str) -> None:
     print(f"\nresults: {_save('baseline', command, info, {'points': saved})}")
 
 
+def cmd_soak(args: argparse.Namespace, command: str) -> None:
+    info = machine.describe()
+    print(f"command: {command}\nmachine: {machine.one_line(info)}\n", flush=True)
+    plan = soak.SoakPlan(minutes=args.minutes, scenario=args.scenario, rate=args.rate)
+    verdict = soak.run_soak(plan, emit=lambda line: print(line, flush=True))
+    info["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    verdict["markdown"] = soak.markdown(verdict)
+    verdict["finished_at"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    print(verdict["markdown"])
+    print(f"\nresults: {_save('soak', command, info, verdict)}")
+    if not verdict["passed"]:
+        raise SystemExit(1)
+
+
+def latest_soak(directory: Path = RESULTS_DIR) -> dict[str, Any] | None:
+    """The newest saved soak result, or None when no soak has run on this checkout."""
+    files = sorted(directory.glob("soak-*.json"))
+    return json.loads(files[-1].read_text()) if files else None
+
+
+def cmd_suite(args: argparse.Namespace, command: str) -> None:
+    load = suite.Load(args.duration, args.warmup, args.repeats)
+    if args.quick:
+        load = suite.Load(duration_s=2.0, warmup_s=0.5, repeats=1)
+    stages = suite_plan.default_stages(args.workers)
+    if args.dry_run:
+        for stage in stages:
+            print(f"{stage.name} [{stage.layout}, {stage.latency_ms:g} ms]")
+            for point in stage.points:
+                how = f"half of {point.half_rate_of}" if point.half_rate_of else f"c={point.concurrency}"
+                print(f"  {point.key}: {point.scenario} on {point.server} via {point.driver}, {how}")
+        return
+    info = machine.describe()
+    print(f"command: {command}\nmachine: {machine.one_line(info)}", flush=True)
+    run = suite.run_suite(command, stages, load, info, emit=lambda line: print(line, flush=True))
+    if args.hop_bench:
+        run.hop_bench = _suite_hop_bench(load)
+    text = report.render(run, latest_soak(), args.workers)
+    Path(args.output).write_text(text)
+    print(text)
+    print(f"results: {_save('suite', command, info, suite.to_json(run))}\nwrote {args.output}")
+
+
+def _suite_hop_bench(load: suite.Load) -> list[dict[str, Any]]:
+    points = [hop_bench.parse_point(p) for p in ("none", "httpx", "httpx-aiohttp", "aiohttp")]
+    runs = hop_bench.run_all(points, [8], load.duration_s, load.repeats)
+    return [{"point": p.label, "c": c, "median": median_summary(r)} for (p, c), r in runs.items()]
+
+
 def _add_load_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--driver", choices=["python", "h2load"], default="python")
     parser.add_argument("--concurrency", type=_concurrencies, default=[8, 32], help="closed loop, e.g. 8,32")
@@ -143,6 +193,23 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--server-pid", type=int, help="read this process's CPU time over each run")
     _add_load_options(run)
     run.set_defaults(handler=cmd_run)
+
+    whole = sub.add_parser("suite", help="every scenario and baseline, then write BENCHMARKS.md")
+    whole.add_argument("--repeats", type=int, default=3, help="runs per point; tables give medians")
+    whole.add_argument("--duration", type=float, default=5.0, help="seconds per measured run")
+    whole.add_argument("--warmup", type=float, default=1.0, help="seconds of unrecorded calls first")
+    whole.add_argument("--quick", action="store_true", help="1 run of 2 s per point (about 2 minutes)")
+    whole.add_argument("--workers", type=int, default=2, help="serve --workers N for the scaling stage")
+    whole.add_argument("--hop-bench", action="store_true", help="also re-run a short hop-bench (c=8)")
+    whole.add_argument("--output", default="BENCHMARKS.md", help="where to write the report")
+    whole.add_argument("--dry-run", action="store_true", help="print the plan, start nothing")
+    whole.set_defaults(handler=cmd_suite)
+
+    soak_cmd = sub.add_parser("soak", help="half of peak load for minutes: RSS growth and errors")
+    soak_cmd.add_argument("--minutes", type=float, default=10.0, help="how long to hold the load")
+    soak_cmd.add_argument("--scenario", default="till-mix")
+    soak_cmd.add_argument("--rate", type=float, help="calls/s (default: half the peak measured first)")
+    soak_cmd.set_defaults(handler=cmd_soak)
 
     base = sub.add_parser("baseline", help="the bare grpc.aio echo server, started and measured")
     _add_load_options(base)

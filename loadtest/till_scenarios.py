@@ -84,7 +84,8 @@ async def _prepare_till(ctx: ScenarioContext) -> CallFn:
         request = loyalty_pb2.RecordTransactionRequest(
             transaction_id=f"{prefix}p{seq}", customer_id=customer, cart=cart
         )
-        return loyalty.RecordTransaction(request, timeout=timeout)
+        answer: Awaitable[object] = loyalty.RecordTransaction(request, timeout=timeout)
+        return answer
 
     kinds: dict[str, Callable[[int], Awaitable[object]]] = {
         "get-voucher": lambda seq: checkout.GetVoucher(get_voucher, timeout=timeout),
