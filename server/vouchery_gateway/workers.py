@@ -30,10 +30,11 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from multiprocessing.process import BaseProcess
 from pathlib import Path
-from typing import Final, TextIO
+from typing import Any, Final, TextIO
 
 from vouchery_gateway.config import Settings
 
@@ -134,16 +135,13 @@ class Supervisor:
 
         reset_multiproc_dir(self._multiproc_dir)
         os.environ[MULTIPROC_ENV] = str(self._multiproc_dir)  # inherited by every spawned worker
-        self._install_signal_handlers()
-        try:
-            reservation = reserve_port(self._settings.host, self._settings.port)
-        except OSError as exc:
-            print(f"vouchery-gateway serve: {exc}", file=sys.stderr)
-            return EXIT_ERROR
-        port = int(reservation.getsockname()[1])
-        worker_settings = dataclasses.replace(self._settings, port=port, metrics_port=0)
+        previous = self._install_signal_handlers()
+        reservation: socket.socket | None = None
         metrics = None
         try:
+            reservation = reserve_port(self._settings.host, self._settings.port)
+            port = int(reservation.getsockname()[1])
+            worker_settings = dataclasses.replace(self._settings, port=port, metrics_port=0)
             if not self._start_all(worker_settings):
                 return EXIT_ERROR
             if self._signals:  # asked to stop while the workers were starting
@@ -162,20 +160,30 @@ class Supervisor:
             self._stop_all()
             if metrics is not None:
                 metrics.close()
-            reservation.close()
-            signal.set_wakeup_fd(-1)
-            self._wake_r.close()
-            self._wake_w.close()
+            if reservation is not None:
+                reservation.close()
+            self._restore_signal_handlers(previous)
 
     # -- signals ---------------------------------------------------------------------------------------
 
-    def _install_signal_handlers(self) -> None:
+    def _install_signal_handlers(self) -> dict[int, Any]:
+        """Route stop signals to `_signals` (waking `wait` through the wakeup socket); returns old ones."""
         self._wake_w.setblocking(False)
         self._wake_r.setblocking(False)
-        signal.set_wakeup_fd(self._wake_w.fileno())  # wakes `wait` below the moment a signal lands
-        for signum in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(signum, self._on_signal)
-        signal.signal(signal.SIGHUP, self._forward_hup)
+        signal.set_wakeup_fd(self._wake_w.fileno())
+        handlers: dict[int, Callable[[int, Any], None]] = {
+            signal.SIGTERM: self._on_signal,
+            signal.SIGINT: self._on_signal,
+            signal.SIGHUP: self._forward_hup,
+        }
+        return {signum: signal.signal(signum, handler) for signum, handler in handlers.items()}
+
+    def _restore_signal_handlers(self, previous: dict[int, Any]) -> None:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        signal.set_wakeup_fd(-1)
+        self._wake_r.close()
+        self._wake_w.close()
 
     def _on_signal(self, signum: int, _frame: object) -> None:
         self._signals.append(signum)
@@ -219,14 +227,16 @@ class Supervisor:
         return False
 
     def _start_all(self, settings: Settings) -> bool:
-        for index in range(1, settings.workers + 1):
-            worker = self._spawn(settings, index)
-            if not self._await_ready(worker, START_TIMEOUT):
+        """Start every worker at once (imports dominate start-up), then wait for each to report ready."""
+        started = [self._spawn(settings, index) for index in range(1, settings.workers + 1)]
+        deadline = time.monotonic() + START_TIMEOUT
+        for worker in started:
+            if not self._await_ready(worker, deadline - time.monotonic()):
                 if self._signals:
                     return True  # asked to stop while starting: `run` exits cleanly
-                print(f"vouchery-gateway serve: worker {index} did not start", file=sys.stderr)
+                print(f"vouchery-gateway serve: worker {worker.index} did not start", file=sys.stderr)
                 return False
-            log.info("worker %d ready (pid %s)", index, worker.process.pid)
+            log.info("worker %d ready (pid %s)", worker.index, worker.process.pid)
         return True
 
     def _watch(self, settings: Settings) -> None:
