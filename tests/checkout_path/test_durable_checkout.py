@@ -135,3 +135,34 @@ async def test_minimum_budget_fails_fast_with_deadline_exceeded(durable_gateway:
             pb.ValidateVoucherRequest(voucher_code="SAVE10", cart=cart()), timeout=0.03
         )
     assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+async def test_confirm_whose_answer_was_lost_is_read_back_as_confirmed(
+    durable_gateway: RunningGateway, live_sandbox: SandboxServer
+) -> None:
+    """Vouchery commits the confirm and drops the answer; the retry's "already confirmed" is our success."""
+    stub = durable_gateway.stub
+    await stub.RedeemVoucher(
+        pb.RedeemVoucherRequest(transaction_id="L-1", voucher_code="SAVE10", cart=cart())
+    )
+    live_sandbox.admin.set_faults(
+        {"redemptions": {"drop_after_commit_rate": 1.0, "methods": ["PUT"], "times": 1}}
+    )
+    answer = await stub.ConfirmRedemption(pb.ConfirmRedemptionRequest(transaction_id="L-1"), timeout=5)
+    assert answer.redemption.state == common_pb2.REDEMPTION_STATE_CONFIRMED
+    assert answer.redemption.sync_state == SYNCED
+    ledger = live_sandbox.admin.ledger(transaction_id="L-1")["redemptions"]
+    assert [row["state"] for row in ledger] == ["confirmed"]
+
+
+async def test_confirm_of_a_redemption_made_elsewhere_still_reports_already_confirmed(
+    durable_gateway: RunningGateway,
+) -> None:
+    """Without an open reservation of ours, "already confirmed" stays a refusal (FAILED_PRECONDITION)."""
+    stub = durable_gateway.stub
+    await stub.RedeemVoucher(
+        pb.RedeemVoucherRequest(transaction_id="E-1", voucher_code="SAVE10", cart=cart(), confirm=True)
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as caught:
+        await stub.ConfirmRedemption(pb.ConfirmRedemptionRequest(transaction_id="E-1"))
+    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION

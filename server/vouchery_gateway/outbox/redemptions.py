@@ -141,6 +141,8 @@ class DurableCheckout:
                 raise
             left = timeout - (self._clock() - started)
             redemption = await self._read_back(kind, transaction_id, left)
+            if redemption.state is not _TARGET[kind]:
+                raise  # not ours after all (e.g. the sweeper's cancel won the race): the refusal stands
         except GatewayError as exc:
             if not unreachable(exc):
                 raise
@@ -151,8 +153,10 @@ class DurableCheckout:
         return redemption
 
     async def _ours_open(self, transaction_id: str) -> bool:
+        """Whether an earlier attempt of ours may be what made Vouchery say "already" (the record is
+        still open, and not because the sweeper is cancelling it)."""
         record = await (await self._state.reservations()).get(transaction_id)
-        return record is not None and record.open
+        return record is not None and record.open and record.state is not ReservationState.SWEEPING
 
     async def _read_back(self, kind: str, transaction_id: str, left: float) -> Redemption:
         if left >= MIN_READ_BACK:
