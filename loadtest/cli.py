@@ -14,7 +14,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from loadtest import hop_bench, machine, measure, procs, report, scenarios, soak, suite, suite_plan
+from loadtest import (
+    hop_bench,
+    machine,
+    measure,
+    procs,
+    profile,
+    report,
+    scenarios,
+    soak,
+    suite,
+    suite_plan,
+)
 from loadtest.result import RunResult, markdown_header, markdown_row, median_summary
 
 RESULTS_DIR = Path(__file__).parent / "results"
@@ -161,6 +172,20 @@ def _suite_hop_bench(load: suite.Load) -> list[dict[str, Any]]:
     return [{"point": p.label, "c": c, "median": median_summary(r)} for (p, c), r in runs.items()]
 
 
+def cmd_profile(args: argparse.Namespace, command: str) -> None:
+    result, found = profile.run_profile(args.scenario, args.driver, args.concurrency[0], args.seconds)
+    cpu = result.server_cpu_us_per_call
+    print(f"command: {command}\nmachine: {machine.one_line(machine.describe())}\n")
+    print(
+        f"{result.calls_per_s:,.0f} calls/s, gateway CPU {cpu or 0:,.0f} µs/call, errors {result.errors or 0}"
+    )
+    calls = round(result.calls_per_s * args.seconds)
+    print(f"{found.total} samples at {profile.RATE_HZ} Hz over ~{calls} calls\n")
+    print(profile.top(found, calls, limit=args.limit))
+    print()
+    print(profile.top(found, calls, limit=args.limit, by_self=True))
+
+
 def _add_load_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--driver", choices=["python", "h2load"], default="python")
     parser.add_argument("--concurrency", type=_concurrencies, default=[8, 32], help="closed loop, e.g. 8,32")
@@ -204,6 +229,14 @@ def build_parser() -> argparse.ArgumentParser:
     whole.add_argument("--output", default="BENCHMARKS.md", help="where to write the report")
     whole.add_argument("--dry-run", action="store_true", help="print the plan, start nothing")
     whole.set_defaults(handler=cmd_suite)
+
+    prof = sub.add_parser("profile", help="py-spy samples of a pinned gateway under one scenario")
+    prof.add_argument("scenario")
+    prof.add_argument("--driver", choices=["python", "h2load"], default="python")
+    prof.add_argument("--concurrency", type=_concurrencies, default=[32])
+    prof.add_argument("--seconds", type=float, default=8.0)
+    prof.add_argument("--limit", type=int, default=25, help="rows per table")
+    prof.set_defaults(handler=cmd_profile)
 
     soak_cmd = sub.add_parser("soak", help="half of peak load for minutes: RSS growth and errors")
     soak_cmd.add_argument("--minutes", type=float, default=10.0, help="how long to hold the load")

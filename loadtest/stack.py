@@ -51,6 +51,11 @@ class Managed:
     port: int
     pids: tuple[int, ...]
 
+    @property
+    def pid_main(self) -> int:
+        """The serving process: the only one, or the first worker of ``serve --workers``."""
+        return self.pids[1] if len(self.pids) > 1 else self.pids[0]
+
 
 def pinned(command: Sequence[str], cpus: str | None) -> list[str]:
     """``command`` run under ``taskset -c cpus`` (its children inherit the mask), or as it is."""
