@@ -41,7 +41,7 @@ from vouchery_gateway.config import Settings
 log = logging.getLogger("vouchery_gateway.workers")
 
 MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
-START_TIMEOUT: Final = 30.0  # seconds a worker may take to bind and report ready
+START_TIMEOUT: Final = 60.0  # seconds the workers may take to import, bind and report ready
 STOP_MARGIN: Final = 5.0  # seconds past the grace period before a worker is killed
 MIN_UPTIME: Final = 10.0  # a worker dying sooner than this after start is a crash loop: back off
 MAX_RESTART_DELAY: Final = 30.0
