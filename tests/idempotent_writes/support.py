@@ -148,24 +148,27 @@ class GatewayProcess:
         self.target = ""
 
     def __enter__(self) -> Self:
+        self.spawn()
+        return self.ready()
+
+    def spawn(self) -> None:
+        """Start the process (without waiting: several can boot at once)."""
         env = {k: v for k, v in os.environ.items() if not k.startswith("VOUCHERY_GATEWAY_")}
         env["VOUCHERY_GATEWAY_UPSTREAM_API_KEY"] = self.sandbox.api_key
-        env["PYTHONPATH"] = os.pathsep.join(
-            [
-                str(REPO / "server"),
-                str(REPO / "sandbox"),
-                str(REPO / "client_stubs"),
-                env.get("PYTHONPATH", ""),
-            ]
-        )
+        paths = [REPO / "server", REPO / "sandbox", REPO / "client_stubs"]
+        env["PYTHONPATH"] = os.pathsep.join([*map(str, paths), env.get("PYTHONPATH", "")])
         cmd = [
             sys.executable, "-m", "vouchery_gateway", "serve", "--host", "127.0.0.1", "--port", "0",
             "--metrics-port", "0", "--upstream-url", self.sandbox.api_url, "--store", self.store,
-            "--data-dir", str(self.workdir), "--upstream-transport", "httpx",
+            "--data-dir", str(self.workdir),
         ]  # fmt: skip
         log = (self.workdir / f"{self.name}.log").open("a")
         self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=env)
         log.close()
+
+    def ready(self) -> Self:
+        """Wait for the "listening on" line and remember the address."""
+        assert self.proc is not None
         assert self.proc.stdout is not None
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
