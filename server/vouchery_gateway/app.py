@@ -8,7 +8,8 @@
 Nothing else reads configuration or builds clients. With `settings.sandbox` and no transport given, the
 Vouchery sandbox runs in-process (httpx.ASGITransport) with its state in the data dir.
 
-Interceptor order (outermost first): access log (request id, one line per call), metrics. The error ->
+Interceptor order (outermost first): access log (request id, one line per call), metrics, the security
+gate (authentication, roles, per-caller limits; health is never gated), then any injected ones. The error ->
 status translation is the servicer decorator `services.errors.handle_errors`, so it runs innermost and
 the interceptors see the final status code.
 """
@@ -43,8 +44,10 @@ from vouchery_gateway.observability.hooks import (
 from vouchery_gateway.observability.metrics import GatewayMetrics
 from vouchery_gateway.observability.metrics_interceptor import MetricsInterceptor
 from vouchery_gateway.resilience.deadline import DeadlinePolicy
+from vouchery_gateway.security import CoarseningUpstream, Security, SecurityConfig, build_security
 from vouchery_gateway.services.checkout import CheckoutServicer
 from vouchery_gateway.services.checkout_writes import CheckoutWrites
+from vouchery_gateway.services.loyalty_wiring import SERVICE_NAMES, add_loyalty_services
 from vouchery_gateway.upstream.core import CallPolicy
 from vouchery_gateway.writes import IdempotentWrites, metrics_hook
 
@@ -83,6 +86,7 @@ class Gateway:
     port: int = 0
     metrics: MetricsServer | None = None
     gateway_metrics: GatewayMetrics | None = None
+    security: Security | None = None
     writes: IdempotentWrites | None = None
     checkout_path: CheckoutPath | None = None  # cache, retry/breaker, outbox relay, reservation sweeper
     _closers: list[Any] = field(default_factory=list)
@@ -103,7 +107,11 @@ class Gateway:
                 await self.checkout_path.start(store, self.upstream)
         target = f"{self.settings.host}:{self.settings.port}"
         try:
-            self.port = self.server.add_insecure_port(target)
+            credentials = self.security.credentials if self.security is not None else None
+            if credentials is not None:
+                self.port = self.server.add_secure_port(target, credentials)
+            else:
+                self.port = self.server.add_insecure_port(target)
         except RuntimeError as exc:
             raise OSError(f"cannot listen on {target} ({exc})") from None
         if self.port == 0:
@@ -153,6 +161,31 @@ def idempotent_writes(settings: Settings, metrics: GatewayMetrics) -> Idempotent
     )
 
 
+def security_config(settings: Settings) -> SecurityConfig:
+    return SecurityConfig(
+        keys_file=settings.keys_file,
+        keys_check_interval=settings.keys_check_interval,
+        tls_cert_file=settings.tls_cert_file,
+        tls_key_file=settings.tls_key_file,
+        tls_client_ca_file=settings.tls_client_ca_file,
+        tls_client_auth=settings.tls_client_auth,
+        rate_limit=settings.rate_limit,
+        rate_burst=settings.rate_burst,
+        max_inflight_per_caller=settings.max_inflight_per_caller,
+        guess_limit=settings.guess_limit,
+        guess_window=settings.guess_window,
+        guess_cooldown=settings.guess_cooldown,
+        coarsen_other_customer=settings.coarsen_other_customer,
+    )
+
+
+def upstream_verify(settings: Settings) -> bool | str:
+    """What the upstream client verifies Vouchery's certificate with: a CA bundle path, or on/off."""
+    if settings.upstream_verify_tls and settings.upstream_ca_bundle:
+        return settings.upstream_ca_bundle
+    return settings.upstream_verify_tls
+
+
 def sandbox_transport(settings: Settings, api_key: str) -> httpx.AsyncBaseTransport:
     """The Vouchery sandbox in-process, seeded, with its SQLite state in the data dir."""
     from vouchery_sandbox.app import create_app  # only the demo / test path needs the sandbox
@@ -188,14 +221,14 @@ def build_upstream(
     elif transport is None and settings.upstream_transport == "aiohttp":
         # Same httpx API and error mapping, about a third less CPU per upstream call (docs/performance.md).
         transport = aiohttp_transport(
-            max_connections=settings.upstream_max_connections, verify=settings.upstream_verify_tls
+            max_connections=settings.upstream_max_connections, verify=upstream_verify(settings)
         )
     return VoucheryClient(
         base_url,
         api_key,
         transport=transport,
         max_connections=settings.upstream_max_connections,
-        verify=settings.upstream_verify_tls,
+        verify=upstream_verify(settings),
         user_agent=settings.upstream_user_agent,
         observer=UpstreamMetricsObserver(metrics) if metrics is not None else None,
         policy=observed_policy(metrics, policy) if metrics is not None else policy,
@@ -221,19 +254,25 @@ def build_gateway(
         if upstream is not None
         else build_upstream(settings, upstream_transport, metrics, path.policy)
     )
+    security = build_security(security_config(settings), registry=registry)
+    if not security.authenticator.enabled and not settings.sandbox:
+        log.warning("no keys_file: caller authentication is off, every caller may use every method")
+    checkout_upstream = _as_checkout_upstream(client)
+    if security.coarsen_reasons:
+        checkout_upstream = CoarseningUpstream(checkout_upstream, security.coarsen_reasons)
     flow = CheckoutFlow(
-        path.durable(_as_checkout_upstream(client)),
+        path.durable(checkout_upstream),
         deadlines=deadline_policy(settings),
         voucher_lookup=path.voucher_lookup(client),
     )
     health = UpstreamHealth(
         lambda timeout: client.me(timeout=timeout),
-        [CHECKOUT_SERVICE],
+        [CHECKOUT_SERVICE, *SERVICE_NAMES],
         interval=settings.health_probe_interval,
         timeout=min(settings.upstream_timeout_cap, settings.health_probe_interval),
     )
     server = grpc.aio.server(
-        interceptors=[AccessLogInterceptor(), MetricsInterceptor(metrics), *interceptors],
+        interceptors=[AccessLogInterceptor(), MetricsInterceptor(metrics), security.gate, *interceptors],
         options=server_options(settings),
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
@@ -242,15 +281,20 @@ def build_gateway(
         flow, CheckoutWrites(flow, writes, default_budget=settings.upstream_timeout_default)
     )
     checkout_pb2_grpc.add_CheckoutServiceServicer_to_server(checkout, server)  # type: ignore[no-untyped-call]
-    health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
-    reflection.enable_server_reflection(
-        (
-            CHECKOUT_SERVICE,
-            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-            reflection.SERVICE_NAME,
-        ),
-        server,
+    loyalty = add_loyalty_services(
+        server, client, settings, deadlines=deadline_policy(settings), cache=path.cache
     )
+    health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
+    if settings.reflection:
+        reflection.enable_server_reflection(
+            (
+                CHECKOUT_SERVICE,
+                *loyalty.service_names,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ),
+            server,
+        )
     return Gateway(
         settings=settings,
         server=server,
@@ -258,8 +302,10 @@ def build_gateway(
         health=health,
         registry=registry,
         gateway_metrics=metrics,
+        security=security,
         writes=writes,
         checkout_path=path,
+        _closers=list(loyalty.closers),
     )
 
 

@@ -10,7 +10,7 @@ import pytest
 from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
-from tests.conftest import GatewayStarter, RunningGateway, SettingsFactory, cart
+from tests.conftest import GatewayStarter, RunningGateway, SettingsFactory
 from vouchery.gateway.v1 import checkout_pb2 as pb
 from vouchery_sandbox.testing import SandboxServer
 
@@ -74,16 +74,6 @@ async def test_dropped_connection_is_unavailable(
     live_sandbox.admin.set_faults({"vouchers": {"drop_rate": 1}})
     error = await get_voucher_error(gateway)
     assert error.code() == grpc.StatusCode.UNAVAILABLE
-
-
-async def test_reused_transaction_id_is_refused(gateway: RunningGateway) -> None:
-    """Vouchery's 422 must_be_unique on a transaction id is FAILED_PRECONDITION TRANSACTION_ID_IN_USE."""
-    request = pb.RedeemVoucherRequest(transaction_id="DUP-1", voucher_code="SAVE10", cart=cart())
-    await gateway.stub.RedeemVoucher(request)
-    with pytest.raises(grpc.aio.AioRpcError) as caught:
-        await gateway.stub.RedeemVoucher(request)
-    assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
-    assert details(caught.value)[0] == "TRANSACTION_ID_IN_USE"
 
 
 def free_port() -> int:

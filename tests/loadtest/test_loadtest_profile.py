@@ -5,9 +5,9 @@ from __future__ import annotations
 from loadtest.profile import parse_collapsed, top
 
 RAW = [
-    "process 12:\"python\";main (app.py);handle (svc.py);encode (json.py) 30",
-    "process 12:\"python\";main (app.py);handle (svc.py) 10",
-    "process 12:\"python\";main (app.py);handle (svc.py);handle (svc.py) 10",
+    'process 12:"python";main (app.py);handle (svc.py);encode (json.py) 30',
+    'process 12:"python";main (app.py);handle (svc.py) 10',
+    'process 12:"python";main (app.py);handle (svc.py);handle (svc.py) 10',
     "garbage line",
 ]
 
@@ -20,7 +20,7 @@ def test_inclusive_counts_a_function_once_per_stack_and_self_counts_the_leaf() -
     assert profile.own == {"encode (json.py)": 30, "handle (svc.py)": 20}
 
 
-def test_top_converts_samples_to_microseconds_per_call() -> None:
-    """30 samples at 100 Hz over 100 calls is 3,000 µs per call."""
-    table = top(parse_collapsed(RAW), calls=100, rate_hz=100, by_self=True)
-    assert "| 3,000 | 60% | `encode (json.py)` |" in table
+def test_top_attributes_the_cpu_per_call_by_share_of_samples() -> None:
+    """A leaf in 60% of the samples of a 1,000 µs/call server costs 600 µs per call."""
+    table = top(parse_collapsed(RAW), cpu_us_per_call=1000.0, by_self=True)
+    assert "| 600 | 60% | `encode (json.py)` |" in table
