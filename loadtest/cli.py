@@ -173,17 +173,18 @@ def _suite_hop_bench(load: suite.Load) -> list[dict[str, Any]]:
 
 
 def cmd_profile(args: argparse.Namespace, command: str) -> None:
-    result, found = profile.run_profile(args.scenario, args.driver, args.concurrency[0], args.seconds)
+    result, found = profile.run_profile(
+        args.scenario, args.driver, args.concurrency[0], args.seconds, keep=args.raw
+    )
     cpu = result.server_cpu_us_per_call
     print(f"command: {command}\nmachine: {machine.one_line(machine.describe())}\n")
     print(
         f"{result.calls_per_s:,.0f} calls/s, gateway CPU {cpu or 0:,.0f} µs/call, errors {result.errors or 0}"
     )
-    calls = round(result.calls_per_s * args.seconds)
-    print(f"{found.total} samples at {profile.RATE_HZ} Hz over ~{calls} calls\n")
-    print(profile.top(found, calls, limit=args.limit))
+    print(f"{found.total} samples (requested {profile.RATE_HZ} Hz)\n")
+    print(profile.top(found, cpu or 0.0, limit=args.limit))
     print()
-    print(profile.top(found, calls, limit=args.limit, by_self=True))
+    print(profile.top(found, cpu or 0.0, limit=args.limit, by_self=True))
 
 
 def _add_load_options(parser: argparse.ArgumentParser) -> None:
@@ -236,6 +237,7 @@ def build_parser() -> argparse.ArgumentParser:
     prof.add_argument("--concurrency", type=_concurrencies, default=[32])
     prof.add_argument("--seconds", type=float, default=8.0)
     prof.add_argument("--limit", type=int, default=25, help="rows per table")
+    prof.add_argument("--raw", type=Path, help="also save py-spy's collapsed stacks here")
     prof.set_defaults(handler=cmd_profile)
 
     soak_cmd = sub.add_parser("soak", help="half of peak load for minutes: RSS growth and errors")

@@ -143,8 +143,10 @@ async def _run_worker(spec: LoadSpec, index: int, start_wall: float) -> WorkerRe
         # One sequence for warm-up and measurement: a scenario deriving transaction ids from ``seq``
         # must never see a number twice, or its measured writes would be idempotent replays.
         seq = itertools.count()
-        await _closed_loop(call, seq, tasks, start, None)  # warm-up until the common start, unrecorded
+        # Late means not ready (imported, connected, prepared) by the start; a warm-up call still in
+        # flight at the start instant is not lateness, it only ends after the boundary.
         report.late_start_s = max(0.0, time.perf_counter() - start)
+        await _closed_loop(call, seq, tasks, start, None)  # warm-up until the common start, unrecorded
         end = start + spec.duration_s
         if spec.mode == "closed":
             await _closed_loop(call, seq, tasks, end, report)

@@ -7,9 +7,10 @@ The stack is the suite's pinned layout (gateway alone on CPU 1, sandbox and gene
 upstream). py-spy (``pip install py-spy``; a dev extra) samples the gateway's Python threads during the
 measured window only (it is started from the driver's sleep hook, or beside the h2load run), without
 stopping the process (``--nonblocking``). The report lists functions by inclusive and by self time as
-**µs per call**: samples / sampling rate / calls in the window. That is time on the Python threads;
-gRPC's C-core threads are not sampled, so the sum stays below the gateway's CPU per call, which is
-shown beside it.
+**µs per call**: the function's share of the samples times the gateway's CPU per call (from /proc
+over the same window). py-spy sees Python frames (``--native`` would add C frames, at a cost); time
+in C called from the event loop (uvloop, grpc's Cython layer) shows as the self time of
+``Runner.run``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import collections
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterable
@@ -59,19 +61,26 @@ def parse_collapsed(lines: Iterable[str]) -> Profile:
     return Profile(total, dict(inclusive), dict(own))
 
 
-def top(profile: Profile, calls: int, rate_hz: int = RATE_HZ, limit: int = 25, by_self: bool = False) -> str:
-    """A Markdown table of the heaviest functions in µs per call."""
+def top(profile: Profile, cpu_us_per_call: float, limit: int = 25, by_self: bool = False) -> str:
+    """A Markdown table of the heaviest functions: their share of the samples times the CPU per call.
+
+    py-spy drops samples when it is starved of CPU (it shares a core with the load generator), so
+    absolute sample counts undercount; the share of samples is unbiased, and the gateway's CPU per
+    call comes from /proc over the same window.
+    """
     counts = profile.own if by_self else profile.inclusive
     header = f"| {'self' if by_self else 'inclusive'} µs/call | share | function |\n|---|---|---|"
+    shares = [(frame, n / max(profile.total, 1)) for frame, n in counts.items()]
     rows = [
-        f"| {n * 1e6 / rate_hz / max(calls, 1):,.0f} | {n / max(profile.total, 1):.0%} | `{frame}` |"
-        for frame, n in sorted(counts.items(), key=lambda kv: -kv[1])[:limit]
+        f"| {share * cpu_us_per_call:,.0f} | {share:.0%} | `{frame}` |"
+        for frame, share in sorted(shares, key=lambda kv: -kv[1])[:limit]
     ]
     return "\n".join([header, *rows])
 
 
 def _spy(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
-    exe = shutil.which("py-spy")
+    beside = Path(sys.executable).parent / "py-spy"  # the venv's, when its bin/ is not on PATH
+    exe = str(beside) if beside.exists() else shutil.which("py-spy")
     if exe is None:
         raise RuntimeError("py-spy not found: pip install py-spy (it is in the dev extras)")
     command = [exe, "record", "--pid", str(pid), "--duration", str(round(seconds)), "--rate", str(RATE_HZ)]
@@ -80,7 +89,7 @@ def _spy(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
 
 
 def run_profile(
-    scenario: str, driver_name: str, concurrency: int, seconds: float
+    scenario: str, driver_name: str, concurrency: int, seconds: float, keep: Path | None = None
 ) -> tuple[RunResult, Profile]:
     """Drive ``scenario`` against a pinned gateway for ``seconds`` while py-spy samples it."""
     with stack.stack() as procs, tempfile.TemporaryDirectory(prefix="profile-") as tmp:
@@ -99,7 +108,10 @@ def run_profile(
                 plan.load_spec(scenario, target, concurrency), pids, sleep=_hook(gateway, seconds, out, spy)
             )
         spy[0].wait(timeout=seconds + 30)
-        profile = parse_collapsed(out.read_text().splitlines())
+        raw = out.read_text()
+        if keep is not None:
+            keep.write_text(raw)
+        profile = parse_collapsed(raw.splitlines())
     return result, profile
 
 
