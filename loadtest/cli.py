@@ -140,7 +140,12 @@ def cmd_soak(args: argparse.Namespace, command: str) -> None:
 def latest_soak(directory: Path = RESULTS_DIR) -> dict[str, Any] | None:
     """The newest saved soak result, or None when no soak has run on this checkout."""
     files = sorted(directory.glob("soak-*.json"))
-    return json.loads(files[-1].read_text()) if files else None
+    if not files:
+        return None
+    found: dict[str, Any] = json.loads(files[-1].read_text())
+    found.setdefault("finished_at", files[-1].stem.removeprefix("soak-"))  # results written before the field
+    found.setdefault("markdown", soak.markdown(found))
+    return found
 
 
 def cmd_suite(args: argparse.Namespace, command: str) -> None:

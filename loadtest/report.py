@@ -166,7 +166,10 @@ def _stage_section(suite: SuiteRun, stage: Stage) -> list[str]:
     cpus = CPUS[stage.layout]
     if stage.layout == "pinned":
         layout = (
-            f"server under test on CPU {cpus['gateway']}; sandbox and load generator on CPU {cpus['sandbox']}"
+            f"server under test on CPU {cpus['gateway']}; sandbox and load generator on CPU "
+            f"{cpus['sandbox']} "
+            f"(the direct httpx baselines' generator on CPU {cpus['http-client']}, where the gateway's "
+            "HTTP client runs in the other rows)"
         )
     else:
         layout = "nothing pinned: gateway(s), sandbox and load generator share both CPUs"

@@ -71,6 +71,7 @@ class Servers:
     """The processes of one stage, by role."""
 
     managed: dict[str, stack.Managed]
+    cpus: dict[str, str | None]
 
     def target(self, role: str) -> str:
         if role == SANDBOX:
@@ -100,9 +101,8 @@ def started(stage: Stage) -> Iterator[tuple[Servers, str]]:
                 GATEWAY_WORKERS, url, cpus[GATEWAY_WORKERS], workers=stage.workers
             )
         stack.set_upstream_latency(managed[SANDBOX], stage.latency_ms)
-        stack.pin_self(cpus["generator"])
         try:
-            yield Servers(managed), procs.upstream_key
+            yield Servers(managed, cpus), procs.upstream_key
         finally:
             stack.pin_self(None)
 
@@ -151,6 +151,7 @@ def _run_recorded(
     result: PointResult, servers: Servers, api_key: str, load: Load, emit: Callable[[str], None], repeat: int
 ) -> None:
     point = result.point
+    stack.pin_self(servers.cpus[point.generator])
     try:
         run = run_once(point, servers, api_key, load, result.rate)
     except Exception as exc:  # recorded and reported: the remaining points still run

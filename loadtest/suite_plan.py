@@ -7,8 +7,10 @@ CPU layout on this 2-core machine (see ``docs/performance.md``):
 
 * ``pinned``: the server under test (the gateway, or the echo baseline) alone on CPU 1; the sandbox
   and the load generator (Python processes or h2load) share CPU 0. The gateway gets one whole core,
-  the same core the echo baseline gets, so the ratio gateway/echo compares like with like, and the
-  direct httpx baseline talks to the same sandbox on the same core as the gateway does.
+  the same core the echo baseline gets, so the ratio gateway/echo compares like with like. Whatever
+  speaks HTTP to the sandbox sits on CPU 1: the gateway, or, for the direct httpx baselines, the
+  httpx generator itself (the gateway is idle then). Otherwise the direct client would share CPU 0
+  with the sandbox and look slower than the gateway path it is the baseline of.
 * ``shared``: nothing pinned. Used to compare one gateway process with ``serve --workers 2``: two
   workers can only scale if they may use both cores, and pinning one process to one core while
   giving two workers two would compare cores, not the gateway. Both run in the same layout, the
@@ -21,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 ECHO, SANDBOX, GATEWAY, GATEWAY_WORKERS = "echo", "sandbox", "gateway", "gateway-2w"
+HTTP_CLIENT = "http-client"  # pinning role of a generator that is itself the HTTP client of the sandbox
 VALIDATE_PEAK = "validate-voucher"  # its median calls/s is the peak the half-rate points use
 
 
@@ -36,6 +39,7 @@ class Point:
     concurrency: int = 32
     half_rate_of: str | None = None  # open loop at half the median calls/s of this point's key
     processes: int = 2
+    generator: str = "generator"  # the CPUS role the load generator is pinned as, for this point
 
     def __post_init__(self) -> None:
         if self.driver not in ("python", "h2load"):
@@ -60,8 +64,15 @@ class Stage:
 
 
 CPUS: dict[str, dict[str, str | None]] = {  # layout -> role -> taskset CPU list (None: not pinned)
-    "pinned": {ECHO: "1", GATEWAY: "1", SANDBOX: "0", "generator": "0"},
-    "shared": {ECHO: None, GATEWAY: None, GATEWAY_WORKERS: None, SANDBOX: None, "generator": None},
+    "pinned": {ECHO: "1", GATEWAY: "1", SANDBOX: "0", "generator": "0", "http-client": "1"},
+    "shared": {
+        ECHO: None,
+        GATEWAY: None,
+        GATEWAY_WORKERS: None,
+        SANDBOX: None,
+        "generator": None,
+        "http-client": None,
+    },
 }
 
 
@@ -73,8 +84,8 @@ def default_stages(workers: int = 2) -> tuple[Stage, ...]:
     """The suite: baselines and every scenario at 0 ms, the latency-sensitive ones at 40 ms, workers."""
     zero = (
         _p("0ms", "grpc echo (baseline)", "raw-call", ECHO, driver="h2load"),
-        _p("0ms", "httpx GET voucher (baseline)", "http-get-voucher", SANDBOX),
-        _p("0ms", "httpx PUT validate (baseline)", "http-validate-voucher", SANDBOX),
+        _p("0ms", "httpx GET voucher (baseline)", "http-get-voucher", SANDBOX, generator=HTTP_CLIENT),
+        _p("0ms", "httpx PUT validate (baseline)", "http-validate-voucher", SANDBOX, generator=HTTP_CLIENT),
         _p("0ms", "get-voucher-cached", "get-voucher-cached", GATEWAY, driver="h2load"),
         _p("0ms", VALIDATE_PEAK, "validate-voucher", GATEWAY, driver="h2load"),
         _p("0ms", "checkout-two-step", "checkout-two-step", GATEWAY),
@@ -94,10 +105,11 @@ def default_stages(workers: int = 2) -> tuple[Stage, ...]:
             "http-validate-voucher",
             SANDBOX,
             half_rate_of=f"0ms/{VALIDATE_PEAK}",
+            generator=HTTP_CLIENT,
         ),
     )
     slow = (
-        _p("40ms", "httpx PUT validate (baseline)", "http-validate-voucher", SANDBOX),
+        _p("40ms", "httpx PUT validate (baseline)", "http-validate-voucher", SANDBOX, generator=HTTP_CLIENT),
         _p("40ms", "validate-voucher", "validate-voucher", GATEWAY, driver="h2load"),
         _p("40ms", "get-voucher-cached", "get-voucher-cached", GATEWAY, driver="h2load"),
         _p("40ms", "checkout-two-step", "checkout-two-step", GATEWAY),
