@@ -116,3 +116,13 @@ def test_pinned_commands_run_under_taskset() -> None:
     """A CPU list puts taskset in front; none leaves the command alone."""
     assert stack.pinned(["python", "-m", "x"], "1") == ["taskset", "-c", "1", "python", "-m", "x"]
     assert stack.pinned(["python"], None) == ["python"]
+
+
+def test_direct_http_baselines_run_their_client_where_the_gateway_runs_its_own() -> None:
+    """Every point's generator role is pinned by its layout; direct HTTP clients sit on the gateway's core."""
+    for stage in suite_plan.default_stages(2):
+        cpus = suite_plan.CPUS[stage.layout]
+        for point in stage.points:
+            assert point.generator in cpus
+            if point.server == suite_plan.SANDBOX:
+                assert cpus[point.generator] == cpus[suite_plan.GATEWAY]
