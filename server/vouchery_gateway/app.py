@@ -47,7 +47,8 @@ from vouchery_gateway.resilience.deadline import DeadlinePolicy
 from vouchery_gateway.security import CoarseningUpstream, Security, SecurityConfig, build_security
 from vouchery_gateway.services.checkout import CheckoutServicer
 from vouchery_gateway.services.checkout_writes import CheckoutWrites
-from vouchery_gateway.services.loyalty_wiring import SERVICE_NAMES, add_loyalty_services
+from vouchery_gateway.services.loyalty_outbox import LoyaltyOutbox
+from vouchery_gateway.services.loyalty_wiring import SERVICE_NAMES, LoyaltyParts, add_loyalty_services
 from vouchery_gateway.upstream.core import CallPolicy
 from vouchery_gateway.writes import IdempotentWrites, metrics_hook
 
@@ -89,6 +90,7 @@ class Gateway:
     security: Security | None = None
     writes: IdempotentWrites | None = None
     checkout_path: CheckoutPath | None = None  # cache, retry/breaker, outbox relay, reservation sweeper
+    loyalty: LoyaltyParts | None = None
     _closers: list[Any] = field(default_factory=list)
 
     @property
@@ -105,6 +107,11 @@ class Gateway:
             )
             if self.checkout_path is not None:  # the outbox lives beside the idempotency records
                 await self.checkout_path.start(store, self.upstream)
+                relay = self.checkout_path.relay
+                if relay is not None and self.loyalty is not None:
+                    # Before the relay task's first pass (it has not run yet: nothing awaited since it
+                    # was started), so no queued loyalty entry is ever leased without its handler.
+                    self.loyalty.register_handlers(relay)
         target = f"{self.settings.host}:{self.settings.port}"
         try:
             credentials = self.security.credentials if self.security is not None else None
@@ -282,7 +289,13 @@ def build_gateway(
     )
     checkout_pb2_grpc.add_CheckoutServiceServicer_to_server(checkout, server)  # type: ignore[no-untyped-call]
     loyalty = add_loyalty_services(
-        server, client, settings, deadlines=deadline_policy(settings), cache=path.cache
+        server,
+        client,
+        settings,
+        deadlines=deadline_policy(settings),
+        writes=writes,
+        cache=path.cache,
+        outbox=loyalty_outbox(path),
     )
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
     if settings.reflection:
@@ -305,8 +318,20 @@ def build_gateway(
         security=security,
         writes=writes,
         checkout_path=path,
-        _closers=list(loyalty.closers),
+        loyalty=loyalty,
     )
+
+
+def loyalty_outbox(path: CheckoutPath) -> LoyaltyOutbox | None:
+    """Purchases and grants queued in the checkout path's outbox, relayed by its relay."""
+    if path.state is None:  # set by `path.durable`, before the loyalty services are built
+        return None
+
+    def wake() -> None:
+        if path.relay is not None:
+            path.relay.wake()
+
+    return LoyaltyOutbox(path.state.outbox, wake=wake)
 
 
 def _as_checkout_upstream(client: Any) -> CheckoutUpstream:

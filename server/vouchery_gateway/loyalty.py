@@ -8,11 +8,15 @@
   Vouchery answers it as a 422 validation error (``points`` / ``above_maximum``), which is read here;
 - `record_transaction` is safe to send twice: Vouchery's ``must_be_unique`` on the transaction id means
   it was recorded before (by an earlier attempt or the relay), which is success with
-  ``already_recorded``; and a purchase that cannot reach Vouchery goes to the outbox (`TransactionOutbox`)
-  and is answered as queued, because the sale has happened and its points must not be lost.
+  ``already_recorded``. A lost answer is therefore re-sent once at once; a purchase that still cannot
+  reach Vouchery goes to the outbox (`TransactionOutbox`) and is answered as queued, because the sale has
+  happened and its points must not be lost;
+- `find_movement` reads the newest movements of the activity log (never cached) for the reference a
+  points write carried in its reason (`services/loyalty_refs.py`): how a write whose answer was lost is
+  told apart from one that never landed.
 
-Idempotency of the writes (replays of the same `request_id`) is the servicer's wrapper around these
-methods; this module decides what a first attempt does.
+Idempotency of the writes (replays of the same `request_id`) and the reconciliation of lost answers are
+the servicer's layers around these methods; this module decides what one upstream attempt does.
 """
 
 # The upstream contract takes per-call timeouts (passed on to httpx), not asyncio.timeout scopes.
@@ -29,7 +33,7 @@ from datetime import datetime
 from typing import Any, Final, Protocol, TypeVar
 
 from vouchery_gateway.cache import AsyncTTLCache
-from vouchery_gateway.domain import Rejection, RejectionReason, SyncState
+from vouchery_gateway.domain import Rejection, RejectionReason, SyncState, Voucher
 from vouchery_gateway.errors import (
     DeadlineExceeded,
     GatewayError,
@@ -39,6 +43,7 @@ from vouchery_gateway.errors import (
     Unavailable,
 )
 from vouchery_gateway.resilience.deadline import DeadlineBudget, DeadlinePolicy, DeadlineTooShort
+from vouchery_gateway.upstream.errors import maybe_committed
 from vouchery_gateway.upstream.models import (
     Customer,
     Page,
@@ -55,6 +60,8 @@ log = logging.getLogger("vouchery_gateway.loyalty")
 T = TypeVar("T")
 
 MAX_EXPIRATIONS: Final = 100
+SCAN_PAGE: Final = 100  # movements per activity read when looking for a reference (Vouchery's maximum)
+MAX_SCAN_PAGES: Final = 5  # the newest 500 movements: far more than one customer makes while a write waits
 NOT_ENOUGH_POINTS_MESSAGE: Final = "Customer does not have enough loyalty points"
 _ABOVE_BALANCE: Final = "above_maximum"  # Vouchery's errors[].code for a revoke over the balance
 
@@ -87,8 +94,9 @@ class LoyaltyUpstream(Protocol):
         self, identifier: str, points: int, reason: str = "", *, timeout: float
     ) -> PointsChange: ...
     async def exchange_points(
-        self, identifier: str, campaign_id: int, *, timeout: float
+        self, identifier: str, campaign_id: int, reason: str = "", *, timeout: float
     ) -> PointsExchange: ...
+    async def get_voucher(self, code: str, *, timeout: float) -> Voucher: ...
     async def create_transaction(
         self, transaction: PurchaseTransaction, *, timeout: float
     ) -> TransactionRecord: ...
@@ -243,12 +251,14 @@ class LoyaltyFlow:
         finally:
             self.forget(revocation.customer_id)
 
-    async def exchange(self, customer_id: str, campaign_id: int, remaining: float | None) -> PointsExchange:
+    async def exchange(
+        self, customer_id: str, campaign_id: int, remaining: float | None, *, reason: str = ""
+    ) -> PointsExchange:
         """Spend points on a voucher of `campaign_id`; too few points is `Rejected(NOT_ENOUGH_POINTS)`."""
         budget = self.budget(remaining)
         try:
             return await self._upstream.exchange_points(
-                customer_id, campaign_id, timeout=next_timeout(budget)
+                customer_id, campaign_id, reason, timeout=next_timeout(budget)
             )
         finally:
             self.forget(customer_id)
@@ -259,6 +269,12 @@ class LoyaltyFlow:
         """Record a purchase for earning rules; queued (SyncState.QUEUED) when Vouchery is unreachable."""
         budget = self.budget(remaining)
         try:
+            try:
+                return await relay_transaction(self._upstream, transaction, timeout=next_timeout(budget))
+            except GatewayError as exc:
+                if not maybe_committed(exc):
+                    raise
+            # The answer was lost: sending again is safe (a second one is "already recorded").
             return await relay_transaction(self._upstream, transaction, timeout=next_timeout(budget))
         except GatewayError as exc:
             if self._outbox is None or not is_unreachable(exc):
@@ -269,6 +285,48 @@ class LoyaltyFlow:
         finally:
             if transaction.customer_id:
                 self.forget(transaction.customer_id)
+
+    async def send_transaction(self, transaction: PurchaseTransaction, timeout: float) -> TransactionOutcome:
+        """One attempt of the outbox relay: never queued again, safe to repeat."""
+        try:
+            return await relay_transaction(self._upstream, transaction, timeout=timeout)
+        finally:
+            if transaction.customer_id:
+                self.forget(transaction.customer_id)
+
+    async def find_movement(
+        self, customer_id: str, wanted: Callable[[PointsActivity], bool], remaining: float | None
+    ) -> PointsActivity | None:
+        """The newest movement `wanted` accepts among the customer's newest `SCAN_PAGE * MAX_SCAN_PAGES`
+        (read now, never from the cache); None when there is none."""
+        budget = self.budget(remaining)
+
+        async def read(number: int) -> Page[PointsActivity]:
+            return await self._upstream.points_activity(
+                customer_id, page=number, per_page=SCAN_PAGE, timeout=next_timeout(budget)
+            )
+
+        def match(page: Page[PointsActivity]) -> PointsActivity | None:
+            return next((a for a in reversed(page.items) if wanted(a)), None)
+
+        page = await read(1)
+        if page.total is None:  # no count to start from the end: walk from the oldest
+            for number in range(2, MAX_SCAN_PAGES + 1):
+                found = match(page)
+                if found is not None or not page.has_next:
+                    return found
+                page = await read(number)
+            return match(page)
+        last = max(1, -(-page.total // SCAN_PAGE))  # the log is oldest first: the newest are at its end
+        for number in range(last, max(last - MAX_SCAN_PAGES, 0), -1):
+            found = match(page if number == 1 else await read(number))
+            if found is not None:
+                return found
+        return None
+
+    async def voucher(self, code: str, remaining: float | None) -> Voucher:
+        """A voucher as Vouchery has it now (for the answer of an exchange found in the activity log)."""
+        return await self._upstream.get_voucher(code, timeout=next_timeout(self.budget(remaining)))
 
     def forget(self, customer_id: str) -> None:
         """Drop every cached read about the customer (after any write that may have changed it)."""

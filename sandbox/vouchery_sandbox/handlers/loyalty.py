@@ -58,11 +58,19 @@ def revoke(sb: Sandbox, req: Request) -> Response:
     return json_response(200, _answer(customer, -values["points"], balance, activity))
 
 
-_EXCHANGE = (Field("campaign_id", "int", required=True, minimum=1), Field("points", "int", minimum=1))
+_EXCHANGE = (
+    Field("campaign_id", "int", required=True, minimum=1),
+    Field("points", "int", minimum=1),
+    Field("reason", "str"),
+)
+EXCHANGE_REASON = "exchanged for a voucher"
 
 
 def exchange(sb: Sandbox, req: Request) -> Response:
-    """Buy a voucher of a campaign with a ``loyalty_points_price``; it is assigned to the customer."""
+    """Buy a voucher of a campaign with a ``loyalty_points_price``; it is assigned to the customer.
+
+    The ``use`` movement keeps the body's ``reason`` (inferred field), so a client can find its own
+    exchange in the activity log after a lost answer."""
     values = parse_object(req.json(), _EXCHANGE)
     conn = sb.conn
     with write_tx(conn):
@@ -85,7 +93,7 @@ def exchange(sb: Sandbox, req: Request) -> Response:
             price,
             sb.now(),
             kind="use",
-            reason="exchanged for a voucher",
+            reason=values.get("reason") or EXCHANGE_REASON,
             campaign_id=campaign["id"],
         )
         row = conn.execute("SELECT * FROM vouchers WHERE id = ?", (voucher_id,)).fetchone()
@@ -129,7 +137,9 @@ def activity(sb: Sandbox, req: Request) -> Response:
         "SELECT * FROM points_activity WHERE customer_id = ? ORDER BY id LIMIT ? OFFSET ?",
         (customer["id"], page.size, page.offset),
     ).fetchall()
-    return paged_response(req, page, total, [loyalty.activity_json(r) for r in found])
+    # voucher_code: the voucher a "use" movement bought (null for other movements).
+    items = [{**loyalty.activity_json(r), "voucher_code": r["voucher_code"]} for r in found]
+    return paged_response(req, page, total, items)
 
 
 def expirations(sb: Sandbox, req: Request) -> Response:

@@ -12,6 +12,7 @@ from typing import Final
 from vouchery.gateway.v1 import common_pb2, customer_pb2, loyalty_pb2
 from vouchery_gateway import convert, domain
 from vouchery_gateway.loyalty import LoyaltyAccount, PointsGrant, PointsRevocation, TransactionOutcome
+from vouchery_gateway.services.loyalty_refs import without_reference
 from vouchery_gateway.upstream.models import (
     Customer,
     PointsActivity,
@@ -78,7 +79,7 @@ def activity(value: PointsActivity) -> loyalty_pb2.PointsActivity:
         type_name=value.kind,
         points=value.points,
         balance=value.balance,
-        reason=value.reason,
+        reason=without_reference(value.reason),
         created_at=convert.timestamp(value.created_at),
     )
 
@@ -93,6 +94,13 @@ def points_change(value: PointsChange, customer_id: str) -> loyalty_pb2.PointsCh
     if value.activity_id is not None:
         message.activity_id = value.activity_id
     return message
+
+
+def queued_change(grant: PointsGrant) -> loyalty_pb2.PointsChange:
+    """A grant stored in the outbox: no balance (Vouchery has not applied it yet)."""
+    return loyalty_pb2.PointsChange(
+        customer_id=grant.customer_id, points=grant.points, sync_state=common_pb2.SYNC_STATE_QUEUED
+    )
 
 
 def exchange(value: PointsExchange) -> loyalty_pb2.ExchangePointsResponse:

@@ -227,13 +227,16 @@ class VoucheryClient(HttpCore):
         reply = await self._request(_REVOKE, timeout=timeout, path=path, body=body)
         return _one(reply, decode.points_change, "points")
 
-    async def exchange_points(self, identifier: str, campaign_id: int, *, timeout: float) -> PointsExchange:
-        """Spend points on a voucher of `campaign_id` (the price is the campaign's loyalty_points_price)."""
+    async def exchange_points(
+        self, identifier: str, campaign_id: int, reason: str = "", *, timeout: float
+    ) -> PointsExchange:
+        """Spend points on a voucher of `campaign_id` (the price is the campaign's loyalty_points_price);
+        `reason` is written on the movement in the activity log."""
         if isinstance(campaign_id, bool) or not isinstance(campaign_id, int) or campaign_id < 1:
             raise InvalidArgument([FieldViolation("campaign_id", "must be a positive integer")])
         path = {"identifier": _required("customer_id", identifier)}
         reply = await self._request(
-            _EXCHANGE, timeout=timeout, path=path, body=encode.exchange_body(campaign_id)
+            _EXCHANGE, timeout=timeout, path=path, body=encode.exchange_body(campaign_id, reason)
         )
         return _one(reply, decode.points_exchange, "exchange")
 

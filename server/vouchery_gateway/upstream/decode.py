@@ -265,6 +265,7 @@ def points_activity(data: Json) -> PointsActivity:
         balance=integer(data, "balance", where),
         reason=string(data, "reason", where),
         created_at=timestamp(data, "created_at", where),
+        voucher_code=string(data, "voucher_code", where),
     )
 
 

@@ -110,5 +110,8 @@ def points_body(points: int, reason: str, expires_at: datetime | None = None) ->
     return dumps(body)
 
 
-def exchange_body(campaign_id: int) -> bytes:
-    return dumps({Body.CAMPAIGN_ID: campaign_id})
+def exchange_body(campaign_id: int, reason: str = "") -> bytes:
+    body: dict[str, Any] = {Body.CAMPAIGN_ID: campaign_id}
+    if reason:
+        body[Body.REASON] = reason  # inferred: recorded on the "use" movement of the activity log
+    return dumps(body)

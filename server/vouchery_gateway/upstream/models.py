@@ -81,6 +81,7 @@ class PointsActivity:
     balance: int
     reason: str
     created_at: datetime | None
+    voucher_code: str = ""  # the voucher bought by a "use" movement (inferred field)
 
 
 @dataclass(frozen=True, slots=True)
