@@ -5,6 +5,17 @@
     vouchery-gateway call confirm --transaction-id T1
     vouchery-gateway call --json get-voucher --code GIFT-50
 
+A gateway that checks callers and encrypts its port (docs/security.md):
+
+    vouchery-gateway call --api-key-file till.key --tls-ca ca.pem --target gw.store-12:50051 confirm ...
+    VOUCHERY_GATEWAY_CALL_API_KEY="$(cat till.key)" vouchery-gateway call --tls-ca ca.pem ...
+    vouchery-gateway call --tls-ca ca.pem --tls-cert till.pem --tls-key till.key confirm ...    # mTLS
+
+The key is sent as `authorization: Bearer <key>`; it comes from `--api-key-file` (the file's first line),
+or `--api-key` (discouraged: a flag's value shows in process lists and shell history), else the
+environment variable `VOUCHERY_GATEWAY_CALL_API_KEY`. `--tls-ca` (or `--tls` for the system's trust store)
+switches to TLS; `--tls-cert` / `--tls-key` add a client certificate for mutual TLS.
+
 Amounts are typed as decimals in the currency's unit (25.00) and sent as exact minor units. Answers are
 printed readably, or as JSON with `--json`; an error prints its code, reason and message (and every bad
 field) and exits 1; a voucher that is not valid exits 3.
@@ -14,9 +25,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
-from typing import Any, TextIO
+from pathlib import Path
+from typing import Any, Final, TextIO
 
 import grpc
 from google.protobuf import json_format
@@ -36,6 +50,8 @@ from vouchery_gateway.money import MoneyError, to_decimal, to_minor
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_NOT_VALID = 3
+API_KEY_ENV: Final = "VOUCHERY_GATEWAY_CALL_API_KEY"
+MAX_KEY_FILE_BYTES: Final = 4096
 
 
 class UsageError(ValueError):
@@ -47,6 +63,7 @@ def add_call_parser(commands: Any) -> None:
     parser.add_argument("--target", default="127.0.0.1:50051", help="gateway address host:port")
     parser.add_argument("--timeout", type=float, default=5.0, help="deadline of the call, seconds")
     parser.add_argument("--json", action="store_true", help="print the answer (or error) as JSON")
+    add_auth_options(parser)
     rpcs = parser.add_subparsers(dest="rpc", required=True, metavar="RPC")
     for name, with_tx in (("validate", False), ("redeem", True)):
         sub = rpcs.add_parser(name, help=f"{name} a voucher for a cart")
@@ -67,6 +84,72 @@ def add_call_parser(commands: Any) -> None:
     sub.add_argument("--code", required=True, help="voucher code")
     add_loyalty_rpcs(rpcs)
     parser.set_defaults(handler=cmd_call)
+
+
+def add_auth_options(parser: Any) -> None:
+    """Caller key and TLS options (see the module docstring)."""
+    auth = parser.add_argument_group("caller authentication and TLS")
+    auth.add_argument(
+        "--api-key-file", metavar="FILE", help=f"file holding the caller's API key (or env {API_KEY_ENV})"
+    )
+    auth.add_argument(
+        "--api-key", metavar="KEY", help="the API key itself: discouraged (visible to other users)"
+    )
+    auth.add_argument("--tls", action="store_true", help="use TLS, trusting the system's CAs")
+    auth.add_argument("--tls-ca", metavar="FILE", help="use TLS, trusting this CA certificate (PEM)")
+    auth.add_argument("--tls-cert", metavar="FILE", help="client certificate for mutual TLS (PEM)")
+    auth.add_argument("--tls-key", metavar="FILE", help="private key of --tls-cert (PEM)")
+    auth.add_argument("--tls-server-name", metavar="NAME", help="name expected in the gateway's certificate")
+
+
+def read_file(path: str, what: str, *, limit: int | None = None) -> bytes:
+    try:
+        data = Path(path).read_bytes()
+    except OSError as exc:
+        raise UsageError(f"{what} {path!r} cannot be read ({exc.strerror or exc})") from None
+    if not data.strip() or (limit is not None and len(data) > limit):
+        raise UsageError(f"{what} {path!r} is empty or too large")
+    return data
+
+
+def api_key(args: argparse.Namespace, environ: Mapping[str, str]) -> str | None:
+    """The caller's key: --api-key-file or --api-key, else the environment; None to call without one."""
+    if args.api_key_file and args.api_key:
+        raise UsageError("give the API key once: --api-key-file or --api-key, not both")
+    if args.api_key_file:
+        lines = read_file(args.api_key_file, "--api-key-file", limit=MAX_KEY_FILE_BYTES).splitlines()
+        key = next((line.strip() for line in lines if line.strip()), b"")
+        try:
+            text = key.decode("ascii")
+        except UnicodeDecodeError:
+            raise UsageError(f"--api-key-file {args.api_key_file!r} does not hold a key") from None
+    else:
+        text = (args.api_key or environ.get(API_KEY_ENV) or "").strip()
+    if not text.isprintable() or " " in text:
+        raise UsageError("the API key holds characters a key cannot have")  # never echo the key
+    return text or None
+
+
+def channel_credentials(args: argparse.Namespace) -> grpc.ChannelCredentials | None:
+    """TLS credentials from the --tls* options, or None for a plaintext channel."""
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise UsageError("--tls-cert and --tls-key go together")
+    if not (args.tls or args.tls_ca or args.tls_cert):
+        if args.tls_server_name:
+            raise UsageError("--tls-server-name needs TLS (--tls or --tls-ca)")
+        return None
+    ca = read_file(args.tls_ca, "--tls-ca") if args.tls_ca else None
+    cert = read_file(args.tls_cert, "--tls-cert") if args.tls_cert else None
+    key = read_file(args.tls_key, "--tls-key") if args.tls_key else None
+    return grpc.ssl_channel_credentials(root_certificates=ca, private_key=key, certificate_chain=cert)
+
+
+def open_channel(args: argparse.Namespace) -> grpc.Channel:
+    credentials = channel_credentials(args)
+    if credentials is None:
+        return grpc.insecure_channel(args.target)
+    options = [("grpc.ssl_target_name_override", args.tls_server_name)] if args.tls_server_name else []
+    return grpc.secure_channel(args.target, credentials, options=options)
 
 
 def amount(text: str, currency: str, what: str) -> int:
@@ -132,16 +215,19 @@ def request_for(args: argparse.Namespace) -> tuple[str, Message]:
     return method, message_type(transaction_id=args.transaction_id)
 
 
-def cmd_call(args: argparse.Namespace, out: TextIO) -> int:
+def cmd_call(args: argparse.Namespace, out: TextIO, environ: Mapping[str, str] | None = None) -> int:
     try:
         method, request = request_for(args)
+        key = api_key(args, os.environ if environ is None else environ)
+        channel = open_channel(args)
     except UsageError as exc:
         print(f"vouchery-gateway call: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    with grpc.insecure_channel(args.target) as channel:
+    metadata = (("authorization", f"Bearer {key}"),) if key else ()
+    with channel:
         stub = stub_for(method, channel) or checkout_pb2_grpc.CheckoutServiceStub(channel)  # type: ignore[no-untyped-call]
         try:
-            answer = getattr(stub, method)(request, timeout=args.timeout)
+            answer = getattr(stub, method)(request, timeout=args.timeout, metadata=metadata)
         except grpc.RpcError as exc:
             print_error(exc, args.json, out)
             return EXIT_ERROR
