@@ -1,7 +1,7 @@
 """The outbox's data: entries, their states, and what a delivery attempt can conclude.
 
 An entry is one write that must reach Vouchery: a `kind` (which handler delivers it, e.g.
-``redemption.confirm`` or a loyalty colleague's ``loyalty.transaction``), a `subject` (the ordering key:
+``redemption.confirm`` or ``loyalty.transaction``), a `subject` (the ordering key:
 entries of one subject are delivered one at a time, oldest first, e.g. ``redemption:<transaction id>``)
 and a JSON `payload` the handler understands.
 

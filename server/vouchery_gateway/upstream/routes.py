@@ -104,7 +104,8 @@ ROUTES: Final[MappingProxyType[str, Route]] = MappingProxyType(
                    "customers", "confirmed", not_found=_CUSTOMER_404),
             Route("customer_redemptions", "GET", "/customers/{identifier}/redemptions", "redemptions",
                    "confirmed", not_found=_CUSTOMER_404),
-            # loyalty
+            # loyalty. Points writes end their `reason` with the gateway's reference ("[ref:<hex>]"),
+            # found again in the activity log after a lost answer (docs/loyalty.md, loyalty_refs.py).
             Route("grant_points", "POST", "/loyalty-points/{identifier}/grant", "loyalty", "inferred",
                    not_found=_CUSTOMER_404),
             Route("revoke_points", "POST", "/loyalty-points/{identifier}/revoke", "loyalty", "inferred",
