@@ -17,6 +17,8 @@ import time
 from collections.abc import Mapping
 from typing import IO, Any, Final
 
+import orjson
+
 __all__ = ["JsonFormatter", "RedactionFilter", "configure_logging", "redact", "redact_value"]
 
 REDACTED: Final = "[REDACTED]"
@@ -32,6 +34,12 @@ _RECORD_ATTRS: Final = frozenset(vars(logging.LogRecord("", 0, "", 0, "", None, 
     "taskName",
 }
 _CORE_KEYS: Final = ("ts", "level", "logger", "msg")
+_PLAIN_SCALARS: Final = frozenset({int, float, bool})
+_EXTRAS_ATTR: Final = "_redacted_extras"  # the filter's result, handed to the formatter on the record
+_JSON_OPTIONS: Final = orjson.OPT_NON_STR_KEYS
+# httpx logs every request at INFO ("HTTP Request: GET ..."): one line per upstream call on the hot path,
+# saying less than the gateway's own upstream metrics. They speak at WARNING unless DEBUG is asked for.
+_CHATTY_LIBRARIES: Final = ("httpx", "httpcore")
 
 
 def redact(text: str) -> str:
@@ -43,6 +51,8 @@ def redact(text: str) -> str:
 
 def redact_value(value: Any, _depth: int = 0) -> Any:
     """A copy of value with every string redacted and secret-named mapping entries dropped."""
+    if value is None or type(value) in _PLAIN_SCALARS:
+        return value  # the common case first (an access-log line is mostly these)
     if isinstance(value, str):
         return redact(value)
     if _depth >= _MAX_DEPTH:
@@ -73,8 +83,11 @@ class RedactionFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = redact(record.getMessage())
         record.args = None
-        for key, value in _extra_fields(record).items():
-            setattr(record, key, REDACTED if _SECRET_NAME.search(key) else redact_value(value))
+        extras = _extra_fields(record)
+        for key, value in extras.items():
+            extras[key] = safe = REDACTED if _SECRET_NAME.search(key) else redact_value(value)
+            setattr(record, key, safe)
+        setattr(record, _EXTRAS_ATTR, extras)  # spares the formatter walking the record again
         if record.exc_info and not record.exc_text:
             record.exc_text = self._traceback_formatter.formatException(record.exc_info)
         if record.exc_text:
@@ -92,7 +105,8 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "msg": record.getMessage(),
         }
-        for key, value in _extra_fields(record).items():
+        extras = record.__dict__.get(_EXTRAS_ATTR)
+        for key, value in (extras if extras is not None else _extra_fields(record)).items():
             # An extra field never overwrites a core one; it keeps its value under a suffixed name.
             out[f"{key}_" if key in _CORE_KEYS else key] = value
         if record.exc_info and not record.exc_text:
@@ -101,13 +115,24 @@ class JsonFormatter(logging.Formatter):
             out["exc"] = record.exc_text
         if record.stack_info:
             out["stack"] = self.formatStack(record.stack_info)
-        return json.dumps(out, ensure_ascii=False, separators=(",", ":"), default=str)
+        try:
+            return orjson.dumps(out, default=str, option=_JSON_OPTIONS).decode()
+        except (TypeError, orjson.JSONEncodeError):  # e.g. an int beyond 64 bits: the slow, general way
+            return json.dumps(out, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+# (second, "YYYY-MM-DDTHH:MM:SS") of the last line: one strftime per second, not per line. One tuple,
+# read and replaced whole, so threads logging at once never mix a second with another's prefix.
+_SECOND: list[tuple[int, str]] = [(-1, "")]
 
 
 def _iso_utc(created: float) -> str:
     seconds = int(created)
     millis = int((created - seconds) * 1000)
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{millis:03d}Z"
+    cached = _SECOND[0]
+    if cached[0] != seconds:
+        cached = _SECOND[0] = (seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)))
+    return f"{cached[1]}.{millis:03d}Z"
 
 
 def configure_logging(level: int | str = logging.INFO, stream: IO[str] | None = None) -> logging.Handler:
@@ -123,4 +148,7 @@ def configure_logging(level: int | str = logging.INFO, stream: IO[str] | None = 
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level)
+    quiet = logging.DEBUG if root.getEffectiveLevel() <= logging.DEBUG else logging.WARNING
+    for name in _CHATTY_LIBRARIES:
+        logging.getLogger(name).setLevel(quiet)
     return handler
