@@ -17,6 +17,7 @@ import grpc
 __all__ = [
     "Finish",
     "HandlerCache",
+    "InitialMetadata",
     "Start",
     "code_after",
     "grpc_type_of",

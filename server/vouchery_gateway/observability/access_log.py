@@ -20,7 +20,7 @@ from urllib.parse import unquote
 
 import grpc
 
-from vouchery_gateway.observability._rpc import HandlerCache, wrap_handler
+from vouchery_gateway.observability._rpc import Finish, HandlerCache, InitialMetadata, Start, wrap_handler
 from vouchery_gateway.observability.context import CallInfo, begin_call, current_call
 from vouchery_gateway.observability.request_id import REQUEST_ID_KEY, new_request_id, request_id_from
 
@@ -38,6 +38,7 @@ _SERVER_FAULTS: Final = frozenset(
     }
 )
 
+AccessState = tuple[float, CallInfo]
 Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]]
 
 
@@ -72,23 +73,39 @@ class AccessLogInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
     ) -> grpc.RpcMethodHandler | None:
         method: str = handler_call_details.method
-        info = begin_call(method)
-        # Set before the inner interceptors run, so the auth interceptor's log lines carry it too.
-        info.request_id = request_id_from(handler_call_details.invocation_metadata) or self._new_id()
+        info = self.begin(handler_call_details)
         handler = await continuation(handler_call_details)
         if handler is None:
-            self._log.info(
-                "rpc unimplemented",
-                extra={
-                    "method": method[:_MAX_LOGGED_METHOD],
-                    "code": grpc.StatusCode.UNIMPLEMENTED.name,
-                    "request_id": info.request_id,
-                },
-            )
+            self.unimplemented(method, info)
             return None
         return self._handlers.get(method, handler, self._wrap)
 
+    def begin(self, handler_call_details: grpc.HandlerCallDetails) -> CallInfo:
+        """Bind the call's `CallInfo` with its request id (before the inner interceptors run, so the
+        auth interceptor's log lines carry it too)."""
+        info = begin_call(handler_call_details.method)
+        info.request_id = request_id_from(handler_call_details.invocation_metadata) or self._new_id()
+        return info
+
+    def unimplemented(self, method: str, info: CallInfo) -> None:
+        """The line of a call no handler exists for."""
+        self._log.info(
+            "rpc unimplemented",
+            extra={
+                "method": method[:_MAX_LOGGED_METHOD],
+                "code": grpc.StatusCode.UNIMPLEMENTED.name,
+                "request_id": info.request_id,
+            },
+        )
+
     def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        start, finish, echo_id = self.hooks(method)
+        return wrap_handler(handler, start, finish, initial_metadata=echo_id)
+
+    def hooks(
+        self, method: str
+    ) -> tuple[Start[AccessState], Finish[AccessState], InitialMetadata[AccessState]]:
+        """What runs around one call of `method`: note the start, echo the request id, log the line."""
         log, clock = self._log, self._clock
 
         def start(_context: grpc.aio.ServicerContext) -> tuple[float, CallInfo]:
@@ -119,4 +136,4 @@ class AccessLogInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 },
             )
 
-        return wrap_handler(handler, start, finish, initial_metadata=echo_id)
+        return start, finish, echo_id

@@ -18,7 +18,14 @@ from collections.abc import Awaitable, Callable
 
 import grpc
 
-from vouchery_gateway.observability._rpc import HandlerCache, grpc_type_of, split_method, wrap_handler
+from vouchery_gateway.observability._rpc import (
+    Finish,
+    HandlerCache,
+    Start,
+    grpc_type_of,
+    split_method,
+    wrap_handler,
+)
 from vouchery_gateway.observability.context import CallInfo, begin_call, current_call
 from vouchery_gateway.observability.metrics import GatewayMetrics
 
@@ -26,6 +33,7 @@ __all__ = ["MetricsInterceptor"]
 
 _OK = grpc.StatusCode.OK
 
+MetricsState = tuple[float, CallInfo]
 Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]]
 
 
@@ -49,6 +57,13 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         return self._handlers.get(method, handler, self._wrap)
 
     def _wrap(self, full_method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        start, finish = self.hooks(full_method, handler)
+        return wrap_handler(handler, start, finish)
+
+    def hooks(
+        self, full_method: str, handler: grpc.RpcMethodHandler
+    ) -> tuple[Start[MetricsState], Finish[MetricsState]]:
+        """What runs around one call of `handler`: count it started, then handled, timed."""
         service, name = split_method(full_method)
         per_method = self._metrics.method_metrics(grpc_type_of(handler), service, name)
         metrics, clock = self._metrics, self._clock
@@ -74,4 +89,4 @@ class MetricsInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             if info.replay:
                 metrics.record_replay(service, name)
 
-        return wrap_handler(handler, start, finish)
+        return start, finish

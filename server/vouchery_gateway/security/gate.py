@@ -70,11 +70,19 @@ class GateInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     ) -> grpc.RpcMethodHandler | None:
         handler = await continuation(handler_call_details)
         method: str = handler_call_details.method
-        if handler is None or method.startswith(OPEN_SERVICES):
+        if handler is None or not self.gates(method):
             return handler
         return self._handlers.get(method, handler, self._wrap)
 
-    async def _admit(self, method: str, context: grpc.aio.ServicerContext) -> str:
+    def gates(self, method: str) -> bool:
+        """Whether calls of `method` pass the gate (all but the open services)."""
+        return not method.startswith(OPEN_SERVICES)
+
+    def wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        """`handler` gated (when `method` is gated), for a caller combining interceptors itself."""
+        return self._wrap(method, handler) if self.gates(method) else handler
+
+    async def admit(self, method: str, context: grpc.aio.ServicerContext) -> str:
         """The admitted caller's id; otherwise abort the call with the refusal's status."""
         try:
             auth_context = context.auth_context() if self._use_certificates else None
@@ -92,7 +100,7 @@ class GateInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             raise AssertionError("abort_with_status returned") from refusal  # it always raises
         return caller.client_id
 
-    def _done(self, caller: str, method: str, code: grpc.StatusCode) -> None:
+    def done(self, caller: str, method: str, code: grpc.StatusCode) -> None:
         self._inflight.release(caller)
         if method in CODE_LOOKUP_METHODS:
             outcome = outcome_of(code, current_call().rejection_reason)
@@ -114,13 +122,13 @@ class GateInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
     def _coroutine(self, method: str, inner: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
         async def behavior(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            caller = await self._admit(method, context)
+            caller = await self.admit(method, context)
             try:
                 response = await inner(request, context)
             except BaseException as exc:
-                self._done(caller, method, code_after(context, exc))
+                self.done(caller, method, code_after(context, exc))
                 raise
-            self._done(caller, method, code_after(context, None))
+            self.done(caller, method, code_after(context, None))
             return response
 
         return behavior
@@ -129,13 +137,13 @@ class GateInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         self, method: str, inner: Callable[..., AsyncIterator[Any]]
     ) -> Callable[..., AsyncIterator[Any]]:
         async def behavior(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
-            caller = await self._admit(method, context)
+            caller = await self.admit(method, context)
             try:
                 async for item in inner(request, context):
                     yield item
             except BaseException as exc:
-                self._done(caller, method, code_after(context, exc))
+                self.done(caller, method, code_after(context, exc))
                 raise
-            self._done(caller, method, code_after(context, None))
+            self.done(caller, method, code_after(context, None))
 
         return behavior

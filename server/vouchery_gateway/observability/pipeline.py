@@ -1,0 +1,103 @@
+"""One interceptor running the access log, the metrics and the gate around each call, in one frame.
+
+Chained as three interceptors, every call pays three `intercept_service` coroutines and three wrapper
+frames (each with its own try/except, status mapping and clock reads): ~50 µs of the ~550 µs a cached
+GetVoucher costs. `CallPipeline` asks each part for its hooks once per method and runs them in one
+wrapper, in the order the chain had them (access log outermost, then metrics, then the gate):
+
+    access-log start, metrics start, echo the request id, gate admit
+        ... the handler ...
+    gate done, metrics finish, access-log finish
+
+Each part keeps its job and stays usable alone (tests, other servers); this module only composes. Kinds
+other than async unary-response handlers get the three wrappers stacked as before.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import grpc
+
+from vouchery_gateway.observability._rpc import HandlerCache, code_after, wrap_handler
+from vouchery_gateway.observability.access_log import AccessLogInterceptor
+from vouchery_gateway.observability.metrics_interceptor import MetricsInterceptor
+
+__all__ = ["CallGate", "CallPipeline"]
+
+Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]]
+
+
+class CallGate(Protocol):
+    """The admission part (`security.gate.GateInterceptor`)."""
+
+    def gates(self, method: str) -> bool: ...
+    async def admit(self, method: str, context: grpc.aio.ServicerContext) -> str: ...
+    def done(self, caller: str, method: str, code: grpc.StatusCode) -> None: ...
+    def wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler: ...
+
+
+class CallPipeline(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Access log, metrics and gate in one wrapper per call (see the module docstring)."""
+
+    def __init__(self, access: AccessLogInterceptor, metrics: MetricsInterceptor, gate: CallGate) -> None:
+        self._access = access
+        self._metrics = metrics
+        self._gate = gate
+        self._handlers = HandlerCache()
+
+    async def intercept_service(
+        self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
+    ) -> grpc.RpcMethodHandler | None:
+        method: str = handler_call_details.method
+        info = self._access.begin(handler_call_details)
+        handler = await continuation(handler_call_details)
+        if handler is None:
+            self._access.unimplemented(method, info)
+            return None
+        return self._handlers.get(method, handler, self._wrap)
+
+    def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        kind = "unary_unary" if handler.unary_unary is not None else "stream_unary"
+        inner = getattr(handler, kind)
+        if inner is None or not inspect.iscoroutinefunction(inner):
+            return self._stacked(method, handler)
+        a_start, a_finish, echo_id = self._access.hooks(method)
+        m_start, m_finish = self._metrics.hooks(method, handler)
+        gate = self._gate if self._gate.gates(method) else None
+
+        async def behavior(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            a_state = a_start(context)
+            m_state = m_start(context)
+            try:
+                await context.send_initial_metadata(echo_id(a_state))
+                if gate is None:
+                    response = await inner(request, context)
+                else:
+                    caller = await gate.admit(method, context)
+                    try:
+                        response = await inner(request, context)
+                    except BaseException as exc:
+                        gate.done(caller, method, code_after(context, exc))
+                        raise
+                    gate.done(caller, method, code_after(context, None))
+            except BaseException as exc:
+                code = code_after(context, exc)
+                m_finish(m_state, context, code)
+                a_finish(a_state, context, code)
+                raise
+            code = code_after(context, None)
+            m_finish(m_state, context, code)
+            a_finish(a_state, context, code)
+            return response
+
+        return handler._replace(**{kind: behavior})
+
+    def _stacked(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        """The three wrappers one inside the other, as the chained interceptors would build them."""
+        gated = self._gate.wrap(method, handler)
+        counted = wrap_handler(gated, *self._metrics.hooks(method, handler))
+        a_start, a_finish, echo_id = self._access.hooks(method)
+        return wrap_handler(counted, a_start, a_finish, initial_metadata=echo_id)
