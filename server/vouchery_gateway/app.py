@@ -43,6 +43,7 @@ from vouchery_gateway.observability.hooks import (
 )
 from vouchery_gateway.observability.metrics import GatewayMetrics
 from vouchery_gateway.observability.metrics_interceptor import MetricsInterceptor
+from vouchery_gateway.observability.pipeline import CallPipeline
 from vouchery_gateway.resilience.deadline import DeadlinePolicy
 from vouchery_gateway.security import CoarseningUpstream, Security, SecurityConfig, build_security
 from vouchery_gateway.services.checkout import CheckoutServicer
@@ -267,10 +268,13 @@ def build_gateway(
     checkout_upstream = _as_checkout_upstream(client)
     if security.coarsen_reasons:
         checkout_upstream = CoarseningUpstream(checkout_upstream, security.coarsen_reasons)
+    lookup = path.voucher_lookup(client)
+    durable = path.durable(checkout_upstream)
     flow = CheckoutFlow(
-        path.durable(checkout_upstream),
+        durable,
         deadlines=deadline_policy(settings),
-        voucher_lookup=path.voucher_lookup(client),
+        voucher_lookup=lookup,
+        campaign_lookup=path.campaign_lookup(lookup),
     )
     health = UpstreamHealth(
         lambda timeout: client.me(timeout=timeout),
@@ -279,14 +283,22 @@ def build_gateway(
         timeout=min(settings.upstream_timeout_cap, settings.health_probe_interval),
     )
     server = grpc.aio.server(
-        interceptors=[AccessLogInterceptor(), MetricsInterceptor(metrics), security.gate, *interceptors],
+        # Access log, metrics and the gate, in that order, composed into one wrapper per call.
+        interceptors=[
+            CallPipeline(AccessLogInterceptor(), MetricsInterceptor(metrics), security.gate),
+            *interceptors,
+        ],
         options=server_options(settings),
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
     writes = idempotent_writes(settings, metrics)
-    checkout = CheckoutServicer(
-        flow, CheckoutWrites(flow, writes, default_budget=settings.upstream_timeout_default)
+    checkout_writes = CheckoutWrites(
+        flow,
+        writes,
+        default_budget=settings.upstream_timeout_default,
+        reconciled_below=durable.reconciles_already,
     )
+    checkout = CheckoutServicer(flow, checkout_writes)
     checkout_pb2_grpc.add_CheckoutServiceServicer_to_server(checkout, server)  # type: ignore[no-untyped-call]
     loyalty = add_loyalty_services(
         server,

@@ -7,8 +7,9 @@ the gateway's own rules:
 - a voucher code Vouchery does not know is a business answer (`VOUCHER_NOT_FOUND`): `valid = false` from
   a validation, a `Rejected` error from a redemption, `NotFound` only from `GetVoucher`;
 - a cart whose currency differs from the voucher's campaign is refused (`CURRENCY_MISMATCH`). For a
-  redemption this is decided *before* the POST (from the voucher, through `voucher_lookup`, the cache's
-  seam), because a confirmed redemption in the wrong currency could not be taken back.
+  redemption this is decided *before* the POST (from the voucher's campaign, through `campaign_lookup`,
+  the campaign cache's seam), because a confirmed redemption in the wrong currency could not be taken
+  back.
 
 Everything else slots in by constructor injection without touching this module's callers: retries and
 the breaker wrap `upstream` (any object with the `CheckoutUpstream` methods), the cache is
@@ -26,6 +27,7 @@ from dataclasses import replace
 from typing import Final, Protocol
 
 from vouchery_gateway.domain import (
+    CampaignSummary,
     Redemption,
     RedemptionRequest,
     Rejection,
@@ -54,6 +56,10 @@ class CheckoutUpstream(Protocol):
 VoucherLookup = Callable[[str, float], Awaitable[Voucher]]
 """(code, timeout) -> Voucher: the upstream read, or a cache in front of it."""
 
+CampaignLookup = Callable[[str, float], Awaitable[CampaignSummary | None]]
+"""(code, timeout) -> the voucher's campaign summary (None if Vouchery gives none); `NotFound` for an
+unknown code. A redemption never changes it, so it may be cached longer than the voucher."""
+
 
 def currency_rejection(cart_currency: str, campaign_currency: str) -> Rejection:
     return Rejection(
@@ -80,11 +86,13 @@ class CheckoutFlow:
         *,
         deadlines: DeadlinePolicy,
         voucher_lookup: VoucherLookup | None = None,
+        campaign_lookup: CampaignLookup | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._upstream = upstream
         self._deadlines = deadlines
         self._lookup = voucher_lookup or self._read_voucher
+        self._campaign = campaign_lookup or self._voucher_campaign
         self._clock = clock
 
     def budget(self, remaining: float | None) -> DeadlineBudget:
@@ -114,10 +122,9 @@ class CheckoutFlow:
         """Create a pending (or, with `confirm`, confirmed) redemption; a refusal raises `Rejected`."""
         budget = self.budget(remaining)
         try:
-            voucher = await self._lookup(request.voucher_code, _timeout(budget))
+            campaign = await self._campaign(request.voucher_code, _timeout(budget))
         except NotFound as exc:
             raise Rejected(not_found_rejection()) if _is_unknown_code(exc) else exc from None
-        campaign = voucher.campaign
         if campaign is not None and campaign.currency and campaign.currency != request.cart.currency:
             raise Rejected(currency_rejection(request.cart.currency, campaign.currency))
         try:
@@ -145,6 +152,9 @@ class CheckoutFlow:
 
     async def _voucher(self, code: str, budget: DeadlineBudget) -> Voucher:
         return await self._lookup(code, _timeout(budget))
+
+    async def _voucher_campaign(self, code: str, timeout: float) -> CampaignSummary | None:
+        return (await self._lookup(code, timeout)).campaign
 
     async def _read_voucher(self, code: str, timeout: float) -> Voucher:
         return await self._upstream.get_voucher(code, timeout=timeout)

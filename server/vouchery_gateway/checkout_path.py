@@ -2,12 +2,15 @@
 
     path = CheckoutPath(settings, metrics)
     client = VoucheryClient(..., policy=observed_policy(metrics, path.policy))
-    flow = CheckoutFlow(path.durable(upstream), deadlines=..., voucher_lookup=path.voucher_lookup(client))
+    lookup = path.voucher_lookup(client)
+    flow = CheckoutFlow(path.durable(upstream), deadlines=..., voucher_lookup=lookup,
+                        campaign_lookup=path.campaign_lookup(lookup))
     await path.start(idempotency_store, client)     # at Gateway.start, once the store is open
     await path.stop()                                # at Gateway.stop, after the drain
 
 What it holds: the retry + breaker policy of the upstream client (`upstream_policy`), the one lookup
-cache (vouchers here; the loyalty and customer flows use the same object, `path.cache`), the outbox and
+cache (vouchers here; the loyalty and customer flows use the same object, `path.cache`), the longer-lived
+campaign cache of the redemption's currency check (`path.campaigns`, never dropped by writes), the outbox and
 reservation records opened beside the idempotency store (`outbox.DurableState`), the relay that
 delivers queued confirms and cancels, and the reservation sweeper. Metrics go through `GatewayMetrics`
 when one is given; counts are also kept on the parts (`cache.stats`, `relay.stats`).
@@ -18,7 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from vouchery_gateway.cache import AsyncTTLCache
-from vouchery_gateway.checkout import CheckoutUpstream, VoucherLookup
+from vouchery_gateway.checkout import CampaignLookup, CheckoutUpstream, VoucherLookup
 from vouchery_gateway.config import Settings
 from vouchery_gateway.idempotency import IdempotencyStore
 from vouchery_gateway.observability.hooks import breaker_listener, cache_listener
@@ -37,7 +40,12 @@ from vouchery_gateway.outbox import (
 from vouchery_gateway.reservations import ReservationSweeper
 from vouchery_gateway.resilience import Backoff, BreakerConfig
 from vouchery_gateway.upstream_policy import PolicySettings, UpstreamPolicy
-from vouchery_gateway.voucher_cache import VoucherReader, cached_voucher_lookup
+from vouchery_gateway.voucher_cache import (
+    VoucherReader,
+    cached_campaign_lookup,
+    cached_voucher_lookup,
+    campaign_ttl,
+)
 
 RELAY_LEASE_MARGIN = 2.0
 RELAY_LEASE_CALLS = 3  # a delivery may take this many capped upstream attempts before its lease ends
@@ -78,6 +86,11 @@ class CheckoutPath:
             ttl=settings.cache_ttl,
             on_event=cache_listener(metrics, "lookup") if metrics is not None else None,
         )
+        self.campaigns: AsyncTTLCache[Any] = AsyncTTLCache(
+            maxsize=settings.cache_size,
+            ttl=campaign_ttl(settings.cache_ttl),
+            on_event=cache_listener(metrics, "campaign") if metrics is not None else None,
+        )
         self.state: DurableState | None = None
         self.relay: OutboxRelay | None = None
         self.sweeper: ReservationSweeper | None = None
@@ -85,6 +98,9 @@ class CheckoutPath:
 
     def voucher_lookup(self, upstream: VoucherReader) -> VoucherLookup:
         return cached_voucher_lookup(self.cache, upstream)
+
+    def campaign_lookup(self, vouchers: VoucherLookup) -> CampaignLookup:
+        return cached_campaign_lookup(self.campaigns, vouchers)
 
     def durable(self, upstream: CheckoutUpstream) -> DurableCheckout:
         """The flow's upstream with reservations, the outbox and cache invalidation (opened at start)."""
@@ -132,6 +148,7 @@ class CheckoutPath:
         if self.sweeper is not None:
             await self.sweeper.stop()
         await self.cache.aclose()
+        await self.campaigns.aclose()
 
     def _wake(self) -> None:
         if self.relay is not None:

@@ -10,11 +10,13 @@ customer's tag when there is one (points earned, vouchers used). Validation and 
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from vouchery_gateway.cache import AsyncTTLCache
-from vouchery_gateway.checkout import VoucherLookup
-from vouchery_gateway.domain import Voucher
+from vouchery_gateway.checkout import CampaignLookup, VoucherLookup
+from vouchery_gateway.domain import CampaignSummary, Voucher
+
+CAMPAIGN_TTL_FLOOR: Final = 300.0  # s: an edited campaign currency is seen within minutes
 
 
 def voucher_key(code: str) -> str:
@@ -39,6 +41,29 @@ def cached_voucher_lookup(cache: AsyncTTLCache[Any], upstream: VoucherReader) ->
             voucher_key(code), lambda: upstream.get_voucher(code, timeout=timeout)
         )
         return voucher
+
+    return lookup
+
+
+def campaign_key(code: str) -> str:
+    return f"campaign:{code}"
+
+
+def campaign_ttl(lookup_ttl: float) -> float:
+    """The campaign cache's lifetime: minutes, or 0 (off) when the operator turned lookup caching off."""
+    return max(lookup_ttl, CAMPAIGN_TTL_FLOOR) if lookup_ttl > 0 else 0.0
+
+
+def cached_campaign_lookup(cache: AsyncTTLCache[Any], vouchers: VoucherLookup) -> CampaignLookup:
+    """`CheckoutFlow`'s `campaign_lookup`: the code's campaign summary, read through `vouchers` (the
+    voucher cache) on a miss and kept in `cache`, which the gateway's writes never invalidate."""
+
+    async def lookup(code: str, timeout: float) -> CampaignSummary | None:
+        async def load() -> CampaignSummary | None:
+            return (await vouchers(code, timeout)).campaign
+
+        campaign: CampaignSummary | None = await cache.get_or_load(campaign_key(code), load)
+        return campaign
 
     return lookup
 

@@ -152,6 +152,12 @@ class DurableCheckout:
             await outbox.supersede(latest.id)
         return redemption
 
+    async def reconciles_already(self, transaction_id: str) -> bool:
+        """Whether this layer itself turns Vouchery's "already confirmed / cancelled" for the transaction
+        into the success of an earlier attempt of ours (its record is open): `CheckoutWrites` then need
+        not read the redemption before confirming or cancelling it."""
+        return await self._ours_open(transaction_id)
+
     async def _ours_open(self, transaction_id: str) -> bool:
         """Whether an earlier attempt of ours may be what made Vouchery say "already" (the record is
         still open, and not because the sweeper is cancelling it)."""

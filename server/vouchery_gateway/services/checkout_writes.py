@@ -13,8 +13,11 @@ redemption by transaction id first:
 
 Vouchery's 422 must_be_unique on a suspect POST is read back the same way. Confirm and cancel are
 retried once after a lost answer; "already confirmed" / "already cancelled" after a suspect attempt is
-the success it stands for, answered by reading the redemption. A transient failure of a suspect attempt
-is raised as `Unsettled`, so the record stays for the next attempt to reconcile.
+the success it stands for, answered by reading the redemption. For a transaction the layer below holds
+open (`reconciled_below`: DurableCheckout's reservation record), that layer judges an "already" answer
+itself, so the state is not read before the write; otherwise it is (see `settle_once`). A transient
+failure of a suspect attempt is raised as `Unsettled`, so the record stays for the next attempt to
+reconcile.
 """
 
 from __future__ import annotations
@@ -103,11 +106,15 @@ class CheckoutWrites:
         writes: IdempotentWrites,
         *,
         default_budget: float = 10.0,
+        reconciled_below: Callable[[str], Awaitable[bool]] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        """`default_budget`: the whole time a call without a deadline may spend upstream."""
+        """`default_budget`: the whole time a call without a deadline may spend upstream.
+        `reconciled_below(transaction_id)`: whether the flow's upstream turns an "already confirmed /
+        cancelled" caused by its own re-sent write into success for this transaction by itself."""
         self._flow = flow
         self._writes = writes
+        self._reconciled_below = reconciled_below
         self._default_budget = default_budget
         self._clock = clock
 
@@ -194,7 +201,7 @@ class CheckoutWrites:
         """Confirm or cancel. "Already confirmed / cancelled" is success when this request may have done
         it (a suspect attempt, or a redemption that was not yet in that state when this attempt began,
         since a lower layer may have re-sent the write after losing its answer); else it is the refusal."""
-        done_before = None if suspect else await self._state_is(transaction_id, goal.state, budget)
+        done_before = None if suspect else await self._done_before(transaction_id, goal.state, budget)
         for retry in (False, True):
             try:
                 return await write(transaction_id, budget.left())
@@ -210,6 +217,14 @@ class CheckoutWrites:
                     raise Unsettled(exc) from exc
                 raise
         raise AssertionError("unreachable: the second pass returns or raises")
+
+    async def _done_before(self, transaction_id: str, state: RedemptionState, budget: _Budget) -> bool | None:
+        """Whether the redemption was in `state` before this attempt; None when we cannot tell, or need
+        not: a refusal that passed a layer reconciling "already" itself is that layer's verdict, so
+        reading first would only add an upstream call to every confirm."""
+        if self._reconciled_below is not None and await self._reconciled_below(transaction_id):
+            return None
+        return await self._state_is(transaction_id, state, budget)
 
     async def _state_is(self, transaction_id: str, state: RedemptionState, budget: _Budget) -> bool | None:
         """Whether the redemption is already in `state`; None when the read fails (then we cannot tell)."""
