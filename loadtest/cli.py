@@ -177,6 +177,25 @@ def _suite_hop_bench(load: suite.Load) -> list[dict[str, Any]]:
     return [{"point": p.label, "c": c, "median": median_summary(r)} for (p, c), r in runs.items()]
 
 
+def cmd_stores(args: argparse.Namespace, command: str) -> None:
+    from loadtest import stores
+
+    info = machine.describe()
+    print(f"command: {command}\nmachine: {machine.one_line(info)}\n", flush=True)
+    rows = stores.run_stores(
+        repeats=args.repeats,
+        duration_s=args.duration,
+        warmup_s=args.warmup,
+        redis_url=args.redis_url,
+        emit=lambda line: print(line, flush=True),
+    )
+    info["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    table = stores.markdown(rows)
+    print("\n" + table)
+    saved = {"rows": [{"store": r.store, "scenario": r.scenario, "median": r.median} for r in rows]}
+    print(f"\nresults: {_save('stores', command, info, {**saved, 'markdown': table})}")
+
+
 def cmd_profile(args: argparse.Namespace, command: str) -> None:
     result, found = profile.run_profile(
         args.scenario, args.driver, args.concurrency[0], args.seconds, keep=args.raw
@@ -250,6 +269,13 @@ def build_parser() -> argparse.ArgumentParser:
     soak_cmd.add_argument("--scenario", default="till-mix")
     soak_cmd.add_argument("--rate", type=float, help="calls/s (default: half the peak measured first)")
     soak_cmd.set_defaults(handler=cmd_soak)
+
+    st = sub.add_parser("stores", help="a redeem and its replay on the memory, SQLite and Redis stores")
+    st.add_argument("--repeats", type=int, default=3)
+    st.add_argument("--duration", type=float, default=5.0)
+    st.add_argument("--warmup", type=float, default=1.0)
+    st.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
+    st.set_defaults(handler=cmd_stores)
 
     base = sub.add_parser("baseline", help="the bare grpc.aio echo server, started and measured")
     _add_load_options(base)

@@ -156,6 +156,58 @@ async def _prepare_replay(ctx: ScenarioContext) -> CallFn:
     return call
 
 
+def _redeem_request(transaction_id: str, options: Mapping[str, str]) -> checkout_pb2.RedeemVoucherRequest:
+    return checkout_pb2.RedeemVoucherRequest(
+        transaction_id=transaction_id,
+        voucher_code=_code(options),
+        cart=_cart(options),
+        confirm=True,
+        user_agent=USER_AGENT,
+    )
+
+
+async def _prepare_redeem_confirmed(ctx: ScenarioContext) -> CallFn:
+    stub, prefix = _stub(ctx), transaction_prefix(ctx)
+
+    async def call(seq: int) -> None:
+        answer = stub.RedeemVoucher(_redeem_request(f"{prefix}{seq}", ctx.options), timeout=ctx.timeout_s)
+        if (await answer).redemption.state != common_pb2.REDEMPTION_STATE_CONFIRMED:
+            raise CallFailed("NOT_CONFIRMED")
+        if await is_replay(answer):
+            raise CallFailed("UNEXPECTED_REPLAY")
+
+    return call
+
+
+async def _prepare_redeem_replay(ctx: ScenarioContext) -> CallFn:
+    """One redemption made in prepare; every measured call is its identical retry, from the store."""
+    stub = _stub(ctx)
+    request = _redeem_request(f"{transaction_prefix(ctx)}replayed", ctx.options)
+    await stub.RedeemVoucher(request, timeout=ctx.timeout_s)
+
+    async def call(seq: int) -> None:
+        answer = stub.RedeemVoucher(request, timeout=ctx.timeout_s)
+        await answer
+        if not await is_replay(answer):
+            raise CallFailed("NOT_REPLAYED")
+
+    return call
+
+
+register(
+    Scenario(
+        name="redeem-confirmed",
+        description="RedeemVoucher in one step (confirm=true), a fresh transaction each call",
+        prepare=_prepare_redeem_confirmed,
+    )
+)
+register(
+    Scenario(
+        name="redeem-replay",
+        description="the identical retry of one redemption, answered from the idempotency store alone",
+        prepare=_prepare_redeem_replay,
+    )
+)
 register(
     Scenario(
         name="validate-voucher",

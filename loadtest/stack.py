@@ -141,14 +141,18 @@ class Stack:
             "sandbox", command, SANDBOX_BANNER, {"VOUCHERY_SANDBOX_API_KEY": self.upstream_key}
         )
 
-    def gateway(self, name: str, upstream_url: str, cpus: str | None, workers: int = 1) -> Managed:
-        """``vouchery-gateway serve`` in production mode against ``upstream_url`` (its SQLite store)."""
+    def gateway(
+        self, name: str, upstream_url: str, cpus: str | None, workers: int = 1, extra: Sequence[str] = ()
+    ) -> Managed:
+        """``vouchery-gateway serve`` in production mode against ``upstream_url`` (its SQLite store unless
+        ``extra`` flags say otherwise)."""
         data_dir = self.workdir / f"{name}-data"
         data_dir.mkdir()
         command = [
             *[sys.executable, "-m", "vouchery_gateway", "serve", "--host", "127.0.0.1", "--port", "0"],
             *["--metrics-port", "0", "--upstream-url", upstream_url, "--data-dir", str(data_dir)],
             *(["--workers", str(workers)] if workers > 1 else []),
+            *extra,
         ]
         env = {"VOUCHERY_GATEWAY_UPSTREAM_API_KEY": self.upstream_key}
         return self._start(name, pinned(command, cpus), GATEWAY_BANNER, env)

@@ -14,6 +14,8 @@ GATEWAY_SCENARIOS = [
     "get-voucher-cached",
     "checkout-two-step",
     "idempotent-replay",
+    "redeem-confirmed",
+    "redeem-replay",
     "loyalty-grant",
     "till-mix",
 ]
