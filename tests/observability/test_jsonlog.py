@@ -120,3 +120,28 @@ def test_emails_and_bearer_tokens_are_masked_in_every_field(
 def test_redact_masks_only_what_looks_like_a_secret(text: str, expected: str) -> None:
     """Voucher codes and plain text pass; e-mails and bearer tokens do not."""
     assert redact(text) == expected
+
+
+def test_integers_beyond_64_bits_are_still_one_json_line(logged: tuple[logging.Logger, io.StringIO]) -> None:
+    """A value the fast encoder refuses falls back to the general one; the line is still written."""
+    log, out = logged
+    log.info("big", extra={"n": 2**70})
+    assert json.loads(out.getvalue().splitlines()[-1])["n"] == 2**70
+
+
+@pytest.mark.parametrize(
+    ("level", "expected"), [(logging.INFO, logging.WARNING), (logging.DEBUG, logging.DEBUG)]
+)
+def test_http_client_request_lines_are_quiet_unless_debugging(level: int, expected: int) -> None:
+    """httpx's per-request INFO line is off at INFO (one per upstream call) and on at DEBUG."""
+    root, libraries = logging.getLogger(), [logging.getLogger("httpx"), logging.getLogger("httpcore")]
+    saved_handlers, saved_level = list(root.handlers), root.level
+    saved_libraries = [library.level for library in libraries]
+    try:
+        configure_logging(level, io.StringIO())
+        assert [library.level for library in libraries] == [expected, expected]
+    finally:
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+        for library, saved in zip(libraries, saved_libraries, strict=True):
+            library.setLevel(saved)
