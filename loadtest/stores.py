@@ -80,14 +80,16 @@ def run_stores(
 def _repeat(
     scenario: str, target: str, concurrency: int, pid: int, repeats: int, duration_s: float, warmup_s: float
 ) -> list[RunResult]:
-    plan = LoadPlan(
-        concurrencies=(concurrency,),
-        duration_s=duration_s,
-        warmup_s=warmup_s,
-        repeats=repeats,
-        options={"run": secrets.token_hex(4)},
-    )
-    return [driver.run(plan.load_spec(scenario, target, concurrency), pid) for _ in range(repeats)]
+    runs = []
+    for _ in range(repeats):  # a fresh run prefix each time: transaction ids never repeat across runs
+        plan = LoadPlan(
+            concurrencies=(concurrency,),
+            duration_s=duration_s,
+            warmup_s=warmup_s,
+            options={"run": secrets.token_hex(4)},
+        )
+        runs.append(driver.run(plan.load_spec(scenario, target, concurrency), pid))
+    return runs
 
 
 def _line(median: dict[str, Any]) -> str:
