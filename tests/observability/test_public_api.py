@@ -1,4 +1,4 @@
-"""The observability package's public surface is pinned: colleagues import these names."""
+"""The observability package's public surface is pinned: other modules import these names."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """Every metric the gateway exports, owned by one `GatewayMetrics` on an injected registry.
 
 gRPC server metrics use the go-grpc-prometheus names, so stock dashboards and alerts work; everything
-else is prefixed `vouchery_gateway_`. Colleagues call the small methods below instead of touching
+else is prefixed `vouchery_gateway_`. Other modules call the small methods below instead of touching
 metric objects; label values are names chosen by the code and are bounded by `BoundedChildren`.
 
 Multiprocess mode (several workers on one port, PROMETHEUS_MULTIPROC_DIR set before prometheus_client
