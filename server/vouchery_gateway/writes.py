@@ -36,7 +36,7 @@ from google.protobuf.message import Message
 from google.rpc import status_pb2
 from grpc_status import rpc_status
 
-from vouchery_gateway.errors import DeadlineExceeded, GatewayError, Rejected, to_status_proto
+from vouchery_gateway.errors import DeadlineExceeded, GatewayError, NotFound, Rejected, to_status_proto
 from vouchery_gateway.idempotency import (
     ClaimInfo,
     GuardEvent,
@@ -75,6 +75,63 @@ class Unsettled(Exception):
     def __init__(self, error: GatewayError) -> None:
         super().__init__(str(error))
         self.error = error
+
+
+T = TypeVar("T")
+
+
+async def write_once(
+    send: Callable[[bool], Awaitable[T]],
+    look: Callable[[], Awaitable[T | None]],
+    *,
+    suspect: bool,
+) -> T:
+    """Send a write that Vouchery cannot deduplicate at most once per landing.
+
+    `look` finds the effect of an earlier send (None: it did not land); it runs before sending when an
+    earlier attempt may have landed (`suspect`) and after a send whose answer was lost, so the write is
+    sent at most twice per call and never after it was found. `send(suspect)` tells the send whether an
+    earlier send of this request may have landed (for answers such as `must_be_unique`). A failure that
+    leaves the outcome unknown is `Unsettled`, so the record stays for the next attempt to reconcile.
+    """
+    if suspect:
+        found = await look_for_landing(look, None)
+        if found is not None:
+            return found
+    try:
+        return await send(suspect)
+    except Rejected:
+        raise
+    except GatewayError as exc:
+        if not maybe_committed(exc):
+            if suspect:
+                raise Unsettled(exc) from exc
+            raise
+        lost = exc
+    found = await look_for_landing(look, lost)  # the answer was lost after sending: look first
+    if found is not None:
+        return found
+    try:
+        return await send(True)
+    except Rejected:
+        raise
+    except GatewayError as exc:
+        raise Unsettled(exc if maybe_committed(exc) else lost) from exc
+
+
+async def look_for_landing(look: Callable[[], Awaitable[T | None]], lost: GatewayError | None) -> T | None:
+    """`look()`, where NOT_FOUND means "did not land" and any other failure leaves the outcome unknown.
+
+    A business refusal from `look` (e.g. the transaction holds another redemption) passes through.
+    """
+    try:
+        return await look()
+    except Rejected:
+        raise
+    except NotFound:
+        return None
+    except GatewayError as exc:
+        raise Unsettled(lost or exc) from exc
 
 
 def might_have_landed(exc: BaseException) -> bool:

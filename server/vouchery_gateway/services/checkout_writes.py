@@ -42,7 +42,7 @@ from vouchery_gateway.domain import (
 from vouchery_gateway.errors import GatewayError, NotFound, Rejected
 from vouchery_gateway.idempotency import ClaimInfo, fingerprint
 from vouchery_gateway.upstream.errors import maybe_committed
-from vouchery_gateway.writes import IdempotentWrites, Unsettled
+from vouchery_gateway.writes import IdempotentWrites, Unsettled, look_for_landing, write_once
 
 IN_USE_MESSAGE: Final = "Transaction id is already used by another redemption"
 
@@ -170,30 +170,11 @@ class CheckoutWrites:
 
     async def redeem_once(self, request: RedemptionRequest, budget: _Budget, *, suspect: bool) -> Redemption:
         """Create the redemption exactly once, reading it back wherever an earlier POST may have landed."""
-        if suspect:
-            found = await self._read_back(request, budget)
-            if found is not None:
-                return found
-        try:
-            return await self._post(request, budget, suspect=suspect)
-        except Rejected:
-            raise
-        except GatewayError as exc:
-            if not maybe_committed(exc):
-                if suspect:
-                    raise Unsettled(exc) from exc
-                raise
-            lost = exc
-        # The answer was lost after the POST was sent: read before posting again (once).
-        found = await self._read_back(request, budget, lost=lost)
-        if found is not None:
-            return found
-        try:
-            return await self._post(request, budget, suspect=True)
-        except Rejected:
-            raise
-        except GatewayError as exc:
-            raise Unsettled(exc if maybe_committed(exc) else lost) from exc
+        return await write_once(
+            lambda suspect: self._post(request, budget, suspect=suspect),
+            lambda: self._find(request, budget),
+            suspect=suspect,
+        )
 
     async def settle_once(
         self, write: Settle, transaction_id: str, budget: _Budget, *, goal: Goal, suspect: bool
@@ -247,19 +228,14 @@ class CheckoutWrites:
                     return found
             raise
 
-    async def _read_back(
-        self, request: RedemptionRequest, budget: _Budget, *, lost: GatewayError | None = None
-    ) -> Redemption | None:
-        """The live redemption of this request, None if there is none; another one is refused.
+    async def _read_back(self, request: RedemptionRequest, budget: _Budget) -> Redemption | None:
+        """`_find` for a suspect attempt: a failed read leaves the record to be reconciled later."""
+        return await look_for_landing(lambda: self._find(request, budget), None)
 
-        Only called for suspect attempts, so a failed read leaves the record to be reconciled later.
-        """
-        try:
-            found = await self._flow.get_redemption(request.transaction_id, budget.left())
-        except NotFound:
-            return None
-        except GatewayError as exc:
-            raise Unsettled(lost or exc) from exc
+    async def _find(self, request: RedemptionRequest, budget: _Budget) -> Redemption | None:
+        """The live redemption of this request, None if there is none (NotFound passes up); another
+        live redemption on the transaction is refused as TRANSACTION_ID_IN_USE."""
+        found = await self._flow.get_redemption(request.transaction_id, budget.left())
         if found.state is RedemptionState.CANCELLED:
             return None
         if not matches(found, request):

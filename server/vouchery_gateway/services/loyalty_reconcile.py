@@ -22,16 +22,15 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Final, Protocol, TypeVar
 
-from vouchery_gateway.errors import GatewayError, NotFound, Rejected, Unavailable
+from vouchery_gateway.errors import GatewayError, Rejected, Unavailable
 from vouchery_gateway.idempotency import StoreUnavailable
 from vouchery_gateway.loyalty import LoyaltyFlow, PointsGrant, PointsRevocation, is_unreachable
 from vouchery_gateway.services.loyalty_refs import reference_in, with_reference
-from vouchery_gateway.upstream.errors import maybe_committed
 from vouchery_gateway.upstream.models import PointsActivity, PointsChange, PointsExchange
-from vouchery_gateway.writes import Unsettled
+from vouchery_gateway.writes import Unsettled, write_once
 
 log = logging.getLogger("vouchery_gateway.loyalty")
 
@@ -70,47 +69,6 @@ def change_of(found: PointsActivity, customer_id: str) -> PointsChange:
     return PointsChange(customer_id, found.points, found.balance, found.id)
 
 
-async def write_once(
-    send: Callable[[], Awaitable[T]],
-    look: Callable[[], Awaitable[T | None]],
-    *,
-    suspect: bool,
-) -> T:
-    """Send a write at most once per landing: look before sending when an earlier send may have landed."""
-    if suspect:
-        found = await _look(look, None)
-        if found is not None:
-            return found
-    try:
-        return await send()
-    except Rejected:
-        raise
-    except GatewayError as exc:
-        if not maybe_committed(exc):
-            if suspect:
-                raise Unsettled(exc) from exc
-            raise
-        lost = exc
-    found = await _look(look, lost)  # the answer was lost after sending: look before sending again
-    if found is not None:
-        return found
-    try:
-        return await send()
-    except Rejected:
-        raise
-    except GatewayError as exc:
-        raise Unsettled(exc if maybe_committed(exc) else lost) from exc
-
-
-async def _look(look: Callable[[], Awaitable[T | None]], lost: GatewayError | None) -> T | None:
-    try:
-        return await look()
-    except NotFound:
-        return None  # an unknown customer has no movement; the write itself says NOT_FOUND
-    except GatewayError as exc:
-        raise Unsettled(lost or exc) from exc
-
-
 class PointsWrites:
     """Grant, revoke and exchange with a reference each, reconciled (see the module docstring)."""
 
@@ -143,7 +101,7 @@ class PointsWrites:
             return None if found is None else change_of(found, grant.customer_id)
 
         try:
-            return await write_once(lambda: self._flow.grant(sent, budget.left()), look, suspect=suspect)
+            return await write_once(lambda _: self._flow.grant(sent, budget.left()), look, suspect=suspect)
         except (Unsettled, GatewayError) as exc:
             error = exc.error if isinstance(exc, Unsettled) else exc
             if self._outbox is None or isinstance(error, Rejected) or not is_unreachable(error):
@@ -171,7 +129,7 @@ class PointsWrites:
             return None if found is None else change_of(found, revocation.customer_id)
 
         try:
-            return await write_once(lambda: self._flow.revoke(sent, budget.left()), look, suspect=suspect)
+            return await write_once(lambda _: self._flow.revoke(sent, budget.left()), look, suspect=suspect)
         finally:
             self._flow.forget(revocation.customer_id)
 
@@ -186,7 +144,7 @@ class PointsWrites:
             )
             return None if found is None else await self._exchanged(found, budget)
 
-        async def send() -> PointsExchange:
+        async def send(_suspect: bool) -> PointsExchange:
             return await self._flow.exchange(customer_id, campaign_id, budget.left(), reason=reason)
 
         try:
