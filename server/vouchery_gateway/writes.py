@@ -48,6 +48,7 @@ from vouchery_gateway.idempotency import (
     run_sweeper,
 )
 from vouchery_gateway.observability.context import current_call, mark_rejection, mark_replay
+from vouchery_gateway.observability.request_id import abort_with_status
 from vouchery_gateway.upstream.errors import maybe_committed
 
 log = logging.getLogger(__name__)
@@ -284,8 +285,7 @@ class IdempotentWrites:
             context.set_trailing_metadata(REPLAY_METADATA)
         if result.outcome.kind == KIND_REJECTION:
             mark_rejection(result.outcome.metadata.get("reason", "OTHER"))
-            await context.abort_with_status(status_from(result.outcome, replay=result.replayed))
-            raise AssertionError("abort_with_status returned")  # it always raises
+            await abort_with_status(context, status_from(result.outcome, replay=result.replayed))
         return response_type.FromString(result.outcome.body)
 
     def _report(self, operation: str, events: list[str]) -> None:

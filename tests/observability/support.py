@@ -11,18 +11,21 @@ from typing import Any
 
 import grpc
 import httpx
+from google.rpc import code_pb2, status_pb2
+from grpc_status import rpc_status
 from prometheus_client.parser import text_string_to_metric_families
 
 from vouchery_gateway.observability import mark_rejection, mark_replay, set_caller
+from vouchery_gateway.observability.request_id import abort_with_status
 
 SERVICE = "test.v1.Probe"
 
 
-def _encode(obj: Any) -> bytes:
+def encode(obj: Any) -> bytes:
     return json.dumps(obj).encode()
 
 
-def _decode(data: bytes) -> Any:
+def decode(data: bytes) -> Any:
     return json.loads(data)
 
 
@@ -32,7 +35,13 @@ async def _ok(request: Any, context: grpc.aio.ServicerContext) -> Any:
 
 async def _reject(request: Any, context: grpc.aio.ServicerContext) -> Any:
     mark_rejection("VOUCHER_EXPIRED")
-    await context.abort(grpc.StatusCode.FAILED_PRECONDITION, "Voucher is expired")
+    status = rpc_status.to_status(status_pb2.Status(code=code_pb2.FAILED_PRECONDITION, message="expired"))
+    await abort_with_status(context, status)
+
+
+async def _tagged(request: Any, context: grpc.aio.ServicerContext) -> Any:
+    context.set_trailing_metadata((("x-idempotent-replay", "true"),))
+    return {"tagged": True}
 
 
 async def _boom(request: Any, context: grpc.aio.ServicerContext) -> Any:
@@ -69,15 +78,14 @@ def probe_handler() -> grpc.GenericRpcHandler:
         "NotFound": _not_found,
         "Replay": _replay,
         "Hang": _hang,
+        "Tagged": _tagged,
     }
     handlers = {
-        name: grpc.unary_unary_rpc_method_handler(
-            fn, request_deserializer=_decode, response_serializer=_encode
-        )
+        name: grpc.unary_unary_rpc_method_handler(fn, request_deserializer=decode, response_serializer=encode)
         for name, fn in unary.items()
     }
     handlers["Stream"] = grpc.unary_stream_rpc_method_handler(
-        _stream, request_deserializer=_decode, response_serializer=_encode
+        _stream, request_deserializer=decode, response_serializer=encode
     )
     return grpc.method_handlers_generic_handler(SERVICE, handlers)
 
@@ -101,6 +109,7 @@ class Outcome:
     code: grpc.StatusCode
     response: Any
     initial_metadata: dict[str, str]
+    trailing_metadata: dict[str, str]
 
 
 async def call(
@@ -112,7 +121,7 @@ async def call(
 ) -> Outcome:
     """One unary call; returns its status code instead of raising."""
     stub = channel.unary_unary(
-        f"/{SERVICE}/{method}", request_serializer=_encode, response_deserializer=_decode
+        f"/{SERVICE}/{method}", request_serializer=encode, response_deserializer=decode
     )
     rpc = stub(request, metadata=tuple(metadata), timeout=deadline_s)
     try:
@@ -122,7 +131,13 @@ async def call(
     else:
         code = grpc.StatusCode.OK
     initial = await rpc.initial_metadata()
-    return Outcome(code, response, {k: v for k, v in initial or () if isinstance(v, str)})
+    trailing = await rpc.trailing_metadata()
+    return Outcome(
+        code,
+        response,
+        {k: v for k, v in initial or () if isinstance(v, str)},
+        {k: v for k, v in trailing or () if isinstance(v, str)},
+    )
 
 
 async def scrape(port: int) -> str:

@@ -22,7 +22,7 @@ from vouchery_gateway.observability import (
     set_caller,
 )
 
-from .support import SERVICE, StepClock, call, serve
+from .support import SERVICE, StepClock, call, decode, encode, serve
 
 
 @pytest.fixture
@@ -86,16 +86,38 @@ async def test_one_json_line_per_rpc_with_its_outcome(
     ]
 
 
-async def test_valid_request_id_is_echoed_in_initial_metadata(
+async def test_valid_request_id_is_echoed_in_trailing_metadata(
     access_lines: Callable[[], list[dict[str, Any]]],
 ) -> None:
-    """A caller's x-request-id comes back in the response headers and in the log line, even on abort."""
+    """A caller's x-request-id comes back in the trailing metadata and in the log line, on every outcome:
+    OK, an abort with rich status (whose own metadata it joins), an unexpected exception, a stream."""
     async with serve([_interceptor()]) as channel:
         ok = await call(channel, "Ok", metadata=[("x-request-id", "pos-12:till-3.0001")])
         rejected = await call(channel, "Reject", metadata=[("x-request-id", "r-2")])
-    assert ok.initial_metadata["x-request-id"] == "pos-12:till-3.0001"
-    assert rejected.initial_metadata["x-request-id"] == "r-2"
-    assert [line["request_id"] for line in access_lines()] == ["pos-12:till-3.0001", "r-2"]
+        boom = await call(channel, "Boom", metadata=[("x-request-id", "b-3")])
+        stream = channel.unary_stream(
+            f"/{SERVICE}/Stream", request_serializer=encode, response_deserializer=decode
+        )
+        streamed = stream(None, metadata=(("x-request-id", "s-4"),), timeout=5.0)
+        items = [item async for item in streamed]
+        stream_trailers = dict(await streamed.trailing_metadata())
+    assert ok.trailing_metadata["x-request-id"] == "pos-12:till-3.0001"
+    assert "x-request-id" not in ok.initial_metadata  # no separate send before the handler
+    assert rejected.code is grpc.StatusCode.FAILED_PRECONDITION
+    assert rejected.trailing_metadata["x-request-id"] == "r-2"
+    assert boom.code is grpc.StatusCode.UNKNOWN
+    assert boom.trailing_metadata["x-request-id"] == "b-3"
+    assert items == [{"i": 0}, {"i": 1}, {"i": 2}]
+    assert stream_trailers["x-request-id"] == "s-4"
+    assert [line["request_id"] for line in access_lines()] == ["pos-12:till-3.0001", "r-2", "b-3", "s-4"]
+
+
+async def test_request_id_joins_the_handlers_own_trailing_metadata() -> None:
+    """A handler's trailing metadata (the replay flag) is kept; the request id is added beside it."""
+    async with serve([_interceptor()]) as channel:
+        tagged = await call(channel, "Tagged", metadata=[("x-request-id", "t-1")])
+    assert tagged.trailing_metadata["x-idempotent-replay"] == "true"
+    assert tagged.trailing_metadata["x-request-id"] == "t-1"
 
 
 @pytest.mark.parametrize(
@@ -109,7 +131,7 @@ async def test_unsafe_request_id_is_replaced_by_a_generated_one(
     async with serve([_interceptor(["fresh-id"])]) as channel:
         outcome = await call(channel, "Ok", metadata=[("x-request-id", bad_id)])
     assert outcome.code is grpc.StatusCode.OK
-    assert outcome.initial_metadata["x-request-id"] == "fresh-id"
+    assert outcome.trailing_metadata["x-request-id"] == "fresh-id"
     assert access_lines()[0]["request_id"] == "fresh-id"
 
 
@@ -118,8 +140,8 @@ async def test_generated_ids_are_distinct_per_call() -> None:
     async with serve([AccessLogInterceptor(logging.getLogger("test.access"))]) as channel:
         first = await call(channel, "Ok")
         second = await call(channel, "Ok")
-    assert len(first.initial_metadata["x-request-id"]) == 32
-    assert first.initial_metadata["x-request-id"] != second.initial_metadata["x-request-id"]
+    assert len(first.trailing_metadata["x-request-id"]) == 32
+    assert first.trailing_metadata["x-request-id"] != second.trailing_metadata["x-request-id"]
 
 
 async def test_unimplemented_method_is_logged(access_lines: Callable[[], list[dict[str, Any]]]) -> None:

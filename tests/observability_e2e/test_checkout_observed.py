@@ -196,12 +196,35 @@ async def test_checkout_access_log_lines(observed: RunningGateway, json_log: Jso
 
 
 async def test_request_id_is_echoed_to_the_caller(observed: RunningGateway) -> None:
-    """The caller's x-request-id comes back in the initial metadata of the answer."""
+    """The caller's x-request-id comes back in the trailing metadata of every answer: an OK, a business
+    rejection (beside its rich status details) and a replay (beside the replay flag)."""
     call = observed.stub.ValidateVoucher(
         pb.ValidateVoucherRequest(voucher_code="SAVE10", cart=cart(2500)), metadata=rid("echo")
     )
     await call
-    assert dict(await call.initial_metadata())["x-request-id"] == "e2e-echo"
+    assert dict(await call.trailing_metadata())["x-request-id"] == "e2e-echo"
+    assert "x-request-id" not in dict(await call.initial_metadata())
+
+    expired = observed.stub.RedeemVoucher(
+        pb.RedeemVoucherRequest(transaction_id="E2E-ECHO-2", voucher_code="EXPIRED-1", cart=cart(2500)),
+        metadata=rid("echo-expired"),
+    )
+    with pytest.raises(grpc.aio.AioRpcError) as refused:
+        await expired
+    assert refused.value.code() is grpc.StatusCode.FAILED_PRECONDITION
+    trailers = dict(refused.value.trailing_metadata())
+    assert trailers["x-request-id"] == "e2e-echo-expired"
+    assert "grpc-status-details-bin" in trailers
+
+    redeem = pb.RedeemVoucherRequest(transaction_id="E2E-ECHO-1", voucher_code="SAVE10", cart=cart(2500))
+    first = observed.stub.RedeemVoucher(redeem, metadata=rid("echo-redeem-1"))
+    await first
+    again = observed.stub.RedeemVoucher(redeem, metadata=rid("echo-redeem-2"))
+    await again
+    assert "x-idempotent-replay" not in dict(await first.trailing_metadata())
+    replay_trailers = dict(await again.trailing_metadata())
+    assert replay_trailers["x-idempotent-replay"] == "true"
+    assert replay_trailers["x-request-id"] == "e2e-echo-redeem-2"
 
 
 async def test_logs_hold_no_api_key_or_email(

@@ -17,8 +17,9 @@ import grpc
 __all__ = [
     "Finish",
     "HandlerCache",
-    "InitialMetadata",
+    "ResponseMetadata",
     "Start",
+    "add_trailing_metadata",
     "code_after",
     "grpc_type_of",
     "split_method",
@@ -28,7 +29,7 @@ __all__ = [
 S = TypeVar("S")
 Start = Callable[[grpc.aio.ServicerContext], S]
 Finish = Callable[[S, grpc.aio.ServicerContext, grpc.StatusCode], None]
-InitialMetadata = Callable[[S], Sequence[tuple[str, str]]]
+ResponseMetadata = Callable[[S], Sequence[tuple[str, str]]]
 
 _BY_NUMBER: Final = {code.value[0]: code for code in grpc.StatusCode}
 # When the caller's deadline passes, its cancel and the server's own deadline timer race: the server's
@@ -66,6 +67,22 @@ def code_after(context: grpc.aio.ServicerContext, exc: BaseException | None) -> 
     return grpc.StatusCode.UNKNOWN if code in (None, grpc.StatusCode.OK) else code
 
 
+def add_trailing_metadata(context: grpc.aio.ServicerContext, extra: Sequence[tuple[str, str]]) -> None:
+    """Append `extra` to the trailing metadata the handler set (`set_trailing_metadata` replaces it).
+
+    An `abort()` has already fixed its status and metadata by the time this could run, so callers that
+    abort put the same items in the aborted status themselves (`request_id.abort_with_status`).
+    """
+    context.set_trailing_metadata((*context.trailing_metadata(), *extra))
+
+
+def _after(
+    context: grpc.aio.ServicerContext, exc: BaseException | None, extra: Sequence[tuple[str, str]]
+) -> None:
+    if not isinstance(exc, grpc.aio.AbortError | asyncio.CancelledError | GeneratorExit):
+        add_trailing_metadata(context, extra)
+
+
 def split_method(full_method: str) -> tuple[str, str]:
     """'/pkg.Service/Method' -> ('pkg.Service', 'Method'); anything else -> ('unknown', 'unknown')."""
     _, sep, rest = full_method.partition("/")
@@ -90,21 +107,25 @@ def wrap_handler(
     handler: grpc.RpcMethodHandler,
     start: Start[S],
     finish: Finish[S],
-    initial_metadata: InitialMetadata[S] | None = None,
+    response_metadata: ResponseMetadata[S] | None = None,
 ) -> grpc.RpcMethodHandler:
     """Return `handler` with its behaviour run between `start` and `finish`.
+
+    `response_metadata(state)`, if given, is added to the call's trailing metadata when the behaviour
+    ends (trailing, not initial: initial metadata sent before the handler runs costs a send batch of
+    its own per call, while trailing metadata leaves with the status).
 
     Synchronous behaviours (run by grpc.aio in its thread pool) are returned unchanged: wrapping them
     in a coroutine would run them on the event loop. The gateway's servicers are all async.
     """
     if handler.unary_unary is not None:
-        return _replace_unary(handler, "unary_unary", start, finish, initial_metadata)
+        return _replace_unary(handler, "unary_unary", start, finish, response_metadata)
     if handler.stream_unary is not None:
-        return _replace_unary(handler, "stream_unary", start, finish, initial_metadata)
+        return _replace_unary(handler, "stream_unary", start, finish, response_metadata)
     if handler.unary_stream is not None:
-        return _replace_stream(handler, "unary_stream", start, finish, initial_metadata)
+        return _replace_stream(handler, "unary_stream", start, finish, response_metadata)
     if handler.stream_stream is not None:
-        return _replace_stream(handler, "stream_stream", start, finish, initial_metadata)
+        return _replace_stream(handler, "stream_stream", start, finish, response_metadata)
     return handler
 
 
@@ -113,7 +134,7 @@ def _replace_unary(
     kind: str,
     start: Start[S],
     finish: Finish[S],
-    initial_metadata: InitialMetadata[S] | None,
+    response_metadata: ResponseMetadata[S] | None,
 ) -> grpc.RpcMethodHandler:
     inner: Callable[[Any, grpc.aio.ServicerContext], Awaitable[Any]] = getattr(handler, kind)
     if not inspect.iscoroutinefunction(inner):
@@ -122,12 +143,14 @@ def _replace_unary(
     async def behavior(request: Any, context: grpc.aio.ServicerContext) -> Any:
         state = start(context)
         try:
-            if initial_metadata is not None:
-                await context.send_initial_metadata(initial_metadata(state))
             response = await inner(request, context)
         except BaseException as exc:
+            if response_metadata is not None:
+                _after(context, exc, response_metadata(state))
             finish(state, context, code_after(context, exc))
             raise
+        if response_metadata is not None:
+            add_trailing_metadata(context, response_metadata(state))
         finish(state, context, code_after(context, None))
         return response
 
@@ -139,25 +162,27 @@ def _replace_stream(
     kind: str,
     start: Start[S],
     finish: Finish[S],
-    initial_metadata: InitialMetadata[S] | None,
+    response_metadata: ResponseMetadata[S] | None,
 ) -> grpc.RpcMethodHandler:
     inner: Callable[..., Any] = getattr(handler, kind)
     if inspect.iscoroutinefunction(inner):
         # A coroutine streaming handler writes with context.write() and returns None.
-        return _replace_unary(handler, kind, start, finish, initial_metadata)
+        return _replace_unary(handler, kind, start, finish, response_metadata)
     if not inspect.isasyncgenfunction(inner):
         return handler
 
     async def behavior(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
         state = start(context)
         try:
-            if initial_metadata is not None:
-                await context.send_initial_metadata(initial_metadata(state))
             async for item in inner(request, context):
                 yield item
         except BaseException as exc:
+            if response_metadata is not None:
+                _after(context, exc, response_metadata(state))
             finish(state, context, code_after(context, exc))
             raise
+        if response_metadata is not None:
+            add_trailing_metadata(context, response_metadata(state))
         finish(state, context, code_after(context, None))
 
     return handler._replace(**{kind: behavior})

@@ -1,10 +1,12 @@
 """The access-log interceptor: one JSON log line per RPC, and the request id of the call.
 
 It does one thing for every call: give it a request id (the caller's valid `x-request-id`, or a new
-one), send that id back in the response's initial metadata, and when the call ends log one line with
+one), send that id back in the response's trailing metadata, and when the call ends log one line with
 the method, status code, duration, rejection reason, replay flag, request id, caller id and the
-peer's address without its port. Servicers therefore must not call `send_initial_metadata`
-themselves; per-call response facts go in trailing metadata (as `x-idempotent-replay` does).
+peer's address without its port. Per-call response facts all travel in trailing metadata (as
+`x-idempotent-replay` does): sending initial metadata before the handler runs would cost every call a
+send batch of its own. Servicers abort through `request_id.abort_with_status` so an error's trailing
+metadata keeps the id (grpc's abort replaces the trailing metadata set before it).
 
 Server faults (UNKNOWN, INTERNAL, UNAVAILABLE, DATA_LOSS, DEADLINE_EXCEEDED) log at WARNING, everything
 else at INFO, so a business rejection is visible without paging anyone.
@@ -20,7 +22,7 @@ from urllib.parse import unquote
 
 import grpc
 
-from vouchery_gateway.observability._rpc import Finish, HandlerCache, InitialMetadata, Start, wrap_handler
+from vouchery_gateway.observability._rpc import Finish, HandlerCache, ResponseMetadata, Start, wrap_handler
 from vouchery_gateway.observability.context import CallInfo, begin_call, current_call
 from vouchery_gateway.observability.request_id import REQUEST_ID_KEY, new_request_id, request_id_from
 
@@ -56,7 +58,7 @@ def peer_host(peer: str | None) -> str:
 
 
 class AccessLogInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Assigns and echoes the request id, and writes one access-log line per RPC."""
+    """Assigns and echoes (in trailing metadata) the request id, and writes one access-log line per RPC."""
 
     def __init__(
         self,
@@ -100,11 +102,11 @@ class AccessLogInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
 
     def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         start, finish, echo_id = self.hooks(method)
-        return wrap_handler(handler, start, finish, initial_metadata=echo_id)
+        return wrap_handler(handler, start, finish, response_metadata=echo_id)
 
     def hooks(
         self, method: str
-    ) -> tuple[Start[AccessState], Finish[AccessState], InitialMetadata[AccessState]]:
+    ) -> tuple[Start[AccessState], Finish[AccessState], ResponseMetadata[AccessState]]:
         """What runs around one call of `method`: note the start, echo the request id, log the line."""
         log, clock = self._log, self._clock
 

@@ -5,9 +5,9 @@ frames (each with its own try/except, status mapping and clock reads): ~50 µs o
 GetVoucher costs. `CallPipeline` asks each part for its hooks once per method and runs them in one
 wrapper, in the order the chain had them (access log outermost, then metrics, then the gate):
 
-    access-log start, metrics start, echo the request id, gate admit
+    access-log start, metrics start, gate admit
         ... the handler ...
-    gate done, metrics finish, access-log finish
+    gate done, request id into the trailing metadata, metrics finish, access-log finish
 
 Each part keeps its job and stays usable alone (tests, other servers); this module only composes. Kinds
 other than async unary-response handlers get the three wrappers stacked as before.
@@ -15,13 +15,14 @@ other than async unary-response handlers get the three wrappers stacked as befor
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 import grpc
 
-from vouchery_gateway.observability._rpc import HandlerCache, code_after, wrap_handler
+from vouchery_gateway.observability._rpc import HandlerCache, add_trailing_metadata, code_after, wrap_handler
 from vouchery_gateway.observability.access_log import AccessLogInterceptor
 from vouchery_gateway.observability.metrics_interceptor import MetricsInterceptor
 
@@ -72,7 +73,6 @@ class CallPipeline(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             a_state = a_start(context)
             m_state = m_start(context)
             try:
-                await context.send_initial_metadata(echo_id(a_state))
                 if gate is None:
                     response = await inner(request, context)
                 else:
@@ -84,10 +84,13 @@ class CallPipeline(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                         raise
                     gate.done(caller, method, code_after(context, None))
             except BaseException as exc:
+                if not isinstance(exc, grpc.aio.AbortError | asyncio.CancelledError):
+                    add_trailing_metadata(context, echo_id(a_state))  # an abort carries it already
                 code = code_after(context, exc)
                 m_finish(m_state, context, code)
                 a_finish(a_state, context, code)
                 raise
+            add_trailing_metadata(context, echo_id(a_state))
             code = code_after(context, None)
             m_finish(m_state, context, code)
             a_finish(a_state, context, code)
@@ -100,4 +103,4 @@ class CallPipeline(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         gated = self._gate.wrap(method, handler)
         counted = wrap_handler(gated, *self._metrics.hooks(method, handler))
         a_start, a_finish, echo_id = self._access.hooks(method)
-        return wrap_handler(counted, a_start, a_finish, initial_metadata=echo_id)
+        return wrap_handler(counted, a_start, a_finish, response_metadata=echo_id)

@@ -29,6 +29,7 @@ import grpc
 from vouchery_gateway.errors import GatewayError, to_status
 from vouchery_gateway.observability._rpc import HandlerCache, code_after
 from vouchery_gateway.observability.context import current_call, set_caller
+from vouchery_gateway.observability.request_id import abort_with_status
 from vouchery_gateway.security.auth import Authenticator
 from vouchery_gateway.security.guessing import CODE_LOOKUP_METHODS, GuessingGuard, outcome_of
 from vouchery_gateway.security.inflight import InflightLimit
@@ -96,8 +97,7 @@ class GateInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         except GatewayError as refusal:
             if self._metrics is not None:
                 self._metrics.refused(refusal.reason)
-            await context.abort_with_status(to_status(refusal))
-            raise AssertionError("abort_with_status returned") from refusal  # it always raises
+            await abort_with_status(context, to_status(refusal))
         return caller.client_id
 
     def done(self, caller: str, method: str, code: grpc.StatusCode) -> None:

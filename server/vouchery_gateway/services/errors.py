@@ -29,6 +29,7 @@ from vouchery_gateway.errors import (
 )
 from vouchery_gateway.idempotency.errors import IdempotencyError
 from vouchery_gateway.observability.context import mark_rejection
+from vouchery_gateway.observability.request_id import abort_with_status
 
 log = logging.getLogger("vouchery_gateway.services")
 
@@ -74,7 +75,6 @@ def handle_errors(method: Handler[Req, Resp]) -> Handler[Req, Resp]:
                 log.exception("unexpected error in %s", method.__qualname__)
             elif isinstance(error, Rejected):
                 mark_rejection(error.rejection.reason)
-            await context.abort_with_status(to_status(error))
-            raise AssertionError("abort_with_status returned") from exc  # it always raises
+            await abort_with_status(context, to_status(error))
 
     return wrapper
