@@ -13,11 +13,13 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from vouchery_gateway.observability import (
+    ACCESS_LOGGER,
     AccessLogInterceptor,
     GatewayMetrics,
     JsonFormatter,
     MetricsInterceptor,
     RedactionFilter,
+    configure_logging,
     current_call,
     set_caller,
 )
@@ -190,3 +192,46 @@ async def test_inner_interceptors_and_servicers_share_one_call_info(
         {"grpc_service": SERVICE, "grpc_method": "Reject", "reason": "VOUCHER_EXPIRED"},
     )
     assert rejected == 1
+
+
+async def test_production_logging_writes_the_access_line_without_a_log_record() -> None:
+    """With the handler `configure_logging` installs as the only destination, each RPC's line is written
+    from its fields (no LogRecord is built: counted through the record factory), with the same content
+    the logging path gives; a warning-level line (UNKNOWN) goes the same way."""
+    root = logging.getLogger()
+    saved_handlers, saved_level, saved_factory = (
+        list(root.handlers),
+        root.level,
+        logging.getLogRecordFactory(),
+    )
+    stream = io.StringIO()
+    installed = configure_logging(logging.INFO, stream)
+    built: list[str] = []
+
+    def counting_factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = saved_factory(*args, **kwargs)
+        built.append(record.name)
+        return record
+
+    logging.setLogRecordFactory(counting_factory)
+    try:
+        root.handlers[:] = [installed]  # without the capture handler pytest adds for this test
+        clock = StepClock(0.0125)
+        async with serve([AccessLogInterceptor(clock=clock, new_id=lambda: "rid")]) as channel:
+            await call(channel, "Ok", {"n": 1})
+            await call(channel, "Boom", {"n": 1})
+    finally:
+        logging.setLogRecordFactory(saved_factory)
+        root.handlers[:] = saved_handlers
+        root.setLevel(saved_level)
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    access = [line for line in lines if line["logger"] == ACCESS_LOGGER]
+    assert [(line["method"], line["code"], line["level"]) for line in access] == [
+        (f"/{SERVICE}/Ok", "OK", "info"),
+        (f"/{SERVICE}/Boom", "UNKNOWN", "warning"),
+    ]
+    assert access[0]["duration_ms"] == 12.5
+    assert access[0]["request_id"] == "rid"
+    assert access[0]["peer"] == "127.0.0.1"
+    assert access[0]["msg"] == "rpc completed"
+    assert ACCESS_LOGGER not in built

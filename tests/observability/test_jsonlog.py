@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from vouchery_gateway.observability import configure_logging, redact
+from vouchery_gateway.observability import JsonFormatter, configure_logging, redact
+from vouchery_gateway.observability.jsonlog import JsonLineHandler, direct_json_handler
 
 
 @pytest.fixture
@@ -145,3 +146,94 @@ def test_http_client_request_lines_are_quiet_unless_debugging(level: int, expect
         root.setLevel(saved_level)
         for library, saved in zip(libraries, saved_libraries, strict=True):
             library.setLevel(saved)
+
+
+def _only_the_installed_handler() -> None:
+    """Drop the capture handler pytest adds to the root logger for each test phase, leaving the one
+    `configure_logging` installed (as in production, where nothing else is there)."""
+    root = logging.getLogger()
+    root.handlers[:] = [h for h in root.handlers if isinstance(h, JsonLineHandler)]
+
+
+_TRICKY_FIELDS: dict[str, Any] = {
+    "method": "/vouchery.gateway.v1.CheckoutService/GetVoucher",
+    "caller_id": "till-7@store.example",  # an e-mail where none was meant
+    "note": "sent Bearer abc.def/+== upstream",
+    "api_key": "k-123",  # a secret-named field: dropped whole
+    "level": "a field named like a core key",
+    "nested": {"password": "p", "list": ["ann@example.com", 1.5, None, True]},
+    "big": 2**70,
+    "unicode": "Gutschein für Ærø ✓",
+    "none": None,
+    "flag": False,
+}
+
+
+@pytest.mark.parametrize("level", [logging.INFO, logging.WARNING])
+def test_a_line_written_from_fields_is_the_line_a_record_gives(
+    logged: tuple[logging.Logger, io.StringIO], level: int
+) -> None:
+    """JsonLineHandler.write_fields writes what logging + JsonFormatter + RedactionFilter write for the
+    same message and extra fields: same keys in the same order, same redaction, same fallbacks."""
+    log, out = logged
+    _only_the_installed_handler()
+    handler = direct_json_handler(log, level)
+    assert isinstance(handler, JsonLineHandler)
+    handler.write_fields(level, log.name, "rpc completed for ann@example.com", _TRICKY_FIELDS)
+    log.log(level, "rpc completed for ann@example.com", extra=_TRICKY_FIELDS)
+    direct, via_record = (json.loads(line) for line in out.getvalue().splitlines())
+    assert direct.pop("ts")[:4] == via_record.pop("ts")[:4]
+    assert list(direct.items()) == list(via_record.items())
+    assert direct["msg"] == "rpc completed for [EMAIL]"
+    assert direct["caller_id"] == "[EMAIL]"
+    assert direct["api_key"] == "[REDACTED]"
+    assert direct["note"] == "sent Bearer [REDACTED] upstream"
+    assert direct["level_"] == "a field named like a core key"
+    assert direct["nested"] == {"password": "[REDACTED]", "list": ["[EMAIL]", 1.5, None, True]}
+    assert direct["big"] == 2**70
+    assert direct["unicode"] == "Gutschein für Ærø ✓"
+    assert direct["level"] == logging.getLevelName(level).lower()
+
+
+def test_direct_lines_only_where_the_one_json_handler_is_the_only_destination(
+    logged: tuple[logging.Logger, io.StringIO],
+) -> None:
+    """Anything else a record would meet (another handler, a text format, a filter, a level) means the
+    usual logging path, so no configured behaviour is skipped."""
+    from vouchery_gateway.observability.textlog import TextFormatter
+
+    log, _ = logged
+    _only_the_installed_handler()
+    root = logging.getLogger()
+    (installed,) = root.handlers
+    assert direct_json_handler(log, logging.INFO) is installed
+
+    capture = logging.StreamHandler(io.StringIO())
+    root.addHandler(capture)
+    assert direct_json_handler(log, logging.INFO) is None  # a second destination
+    capture.setLevel(logging.ERROR)
+    assert direct_json_handler(log, logging.INFO) is installed  # ... that would not take INFO
+    root.removeHandler(capture)
+
+    log.addFilter(logging.Filter("elsewhere"))
+    assert direct_json_handler(log, logging.INFO) is None  # the logger's own filter must run
+    log.filters.clear()
+
+    installed.addFilter(logging.Filter())
+    assert direct_json_handler(log, logging.INFO) is None  # a filter beside the redaction
+    installed.filters.pop()
+
+    installed.setFormatter(TextFormatter())
+    assert direct_json_handler(log, logging.INFO) is None  # --log-format text
+    installed.setFormatter(JsonFormatter())
+
+    installed.setLevel(logging.WARNING)
+    assert direct_json_handler(log, logging.INFO) is None  # the handler would drop it
+    assert direct_json_handler(log, logging.WARNING) is installed
+    installed.setLevel(logging.NOTSET)
+
+    log.propagate = False
+    try:
+        assert direct_json_handler(log, logging.INFO) is None  # the record reaches no handler at all
+    finally:
+        log.propagate = True

@@ -24,11 +24,13 @@ import grpc
 
 from vouchery_gateway.observability._rpc import Finish, HandlerCache, ResponseMetadata, Start, wrap_handler
 from vouchery_gateway.observability.context import CallInfo, begin_call, current_call
+from vouchery_gateway.observability.jsonlog import direct_json_handler
 from vouchery_gateway.observability.request_id import REQUEST_ID_KEY, new_request_id, request_id_from
 
 __all__ = ["ACCESS_LOGGER", "AccessLogInterceptor", "peer_host"]
 
 ACCESS_LOGGER: Final = "vouchery_gateway.access"
+_COMPLETED: Final = "rpc completed"
 _MAX_LOGGED_METHOD: Final = 200
 _SERVER_FAULTS: Final = frozenset(
     {
@@ -123,19 +125,20 @@ class AccessLogInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             level = logging.WARNING if code in _SERVER_FAULTS else logging.INFO
             if not log.isEnabledFor(level):
                 return
-            log.log(
-                level,
-                "rpc completed",
-                extra={
-                    "method": method,
-                    "code": code.name,
-                    "duration_ms": round((clock() - started_at) * 1000.0, 3),
-                    "rejection_reason": info.rejection_reason,
-                    "replay": info.replay,
-                    "request_id": info.request_id,
-                    "caller_id": info.caller_id,
-                    "peer": peer_host(context.peer()),
-                },
-            )
+            fields = {
+                "method": method,
+                "code": code.name,
+                "duration_ms": round((clock() - started_at) * 1000.0, 3),
+                "rejection_reason": info.rejection_reason,
+                "replay": info.replay,
+                "request_id": info.request_id,
+                "caller_id": info.caller_id,
+                "peer": peer_host(context.peer()),
+            }
+            direct = direct_json_handler(log, level)
+            if direct is not None:  # the same line, without building a LogRecord (see jsonlog)
+                direct.write_fields(level, log.name, _COMPLETED, fields)
+            else:
+                log.log(level, _COMPLETED, extra=fields)
 
         return start, finish, echo_id

@@ -5,10 +5,17 @@ then the traceback if any. `RedactionFilter` sits on the handler (so it sees rec
 and masks e-mail addresses and bearer tokens in the message, the extra fields (nested ones too) and the
 traceback, and drops the whole value of fields whose name says they hold a secret. The gateway never
 means to log such things; this is the net under the code, not the plan.
+
+`configure_logging` installs one `JsonLineHandler`: a StreamHandler with that formatter and filter,
+which also writes a line straight from its fields (`write_fields`), the same line a LogRecord would
+have produced, redaction included. The access log uses it for its line per RPC when that handler is
+the only place the line would go (`direct_json_handler`): building, filtering and formatting a
+LogRecord cost ~50 µs of the ~500 µs a cached GetVoucher takes; the direct line costs a fraction.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -19,7 +26,15 @@ from typing import IO, Any, Final
 
 import orjson
 
-__all__ = ["JsonFormatter", "RedactionFilter", "configure_logging", "redact", "redact_value"]
+__all__ = [
+    "JsonFormatter",
+    "JsonLineHandler",
+    "RedactionFilter",
+    "configure_logging",
+    "direct_json_handler",
+    "redact",
+    "redact_value",
+]
 
 REDACTED: Final = "[REDACTED]"
 _EMAIL: Final = re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+")
@@ -46,6 +61,8 @@ def redact(text: str) -> str:
     """text with e-mail addresses and bearer tokens masked."""
     if "@" in text:
         text = _EMAIL.sub("[EMAIL]", text)
+    if "bearer" not in text.lower():  # a substring test is cheaper than the regex that cannot match
+        return text
     return _BEARER.sub(r"\1 " + REDACTED, text)
 
 
@@ -71,6 +88,12 @@ def redact_value(value: Any, _depth: int = 0) -> Any:
     return redact(str(value))
 
 
+@functools.lru_cache(maxsize=1024)
+def _secret_name(key: str) -> bool:
+    """Whether a field called `key` holds a secret (field names come from code: few, and cached)."""
+    return _SECRET_NAME.search(key) is not None
+
+
 def _extra_fields(record: logging.LogRecord) -> dict[str, Any]:
     return {k: v for k, v in vars(record).items() if k not in _RECORD_ATTRS and not k.startswith("_")}
 
@@ -85,7 +108,7 @@ class RedactionFilter(logging.Filter):
         record.args = None
         extras = _extra_fields(record)
         for key, value in extras.items():
-            extras[key] = safe = REDACTED if _SECRET_NAME.search(key) else redact_value(value)
+            extras[key] = safe = REDACTED if _secret_name(key) else redact_value(value)
             setattr(record, key, safe)
         setattr(record, _EXTRAS_ATTR, extras)  # spares the formatter walking the record again
         if record.exc_info and not record.exc_text:
@@ -115,10 +138,78 @@ class JsonFormatter(logging.Formatter):
             out["exc"] = record.exc_text
         if record.stack_info:
             out["stack"] = self.formatStack(record.stack_info)
+        return _dumps(out)
+
+
+def _dumps(out: dict[str, Any]) -> str:
+    try:
+        return orjson.dumps(out, default=str, option=_JSON_OPTIONS).decode()
+    except (TypeError, orjson.JSONEncodeError):  # e.g. an int beyond 64 bits: the slow, general way
+        return json.dumps(out, ensure_ascii=False, separators=(",", ":"), default=str)
+
+
+class JsonLineHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """A StreamHandler of JSON lines through the `RedactionFilter`, that can also write a line from its
+    fields without a LogRecord (`write_fields`)."""
+
+    def __init__(self, stream: IO[str] | None = None) -> None:
+        super().__init__(stream if stream is not None else sys.stderr)
+        self.setFormatter(JsonFormatter())
+        self.addFilter(RedactionFilter())
+
+    def write_fields(self, level: int, logger_name: str, msg: str, fields: Mapping[str, Any]) -> None:
+        """The line `JsonFormatter` writes for a record of `logger_name` at `level` with message `msg`
+        and `extra=fields`, after the `RedactionFilter`; written and flushed under the handler's lock."""
+        out: dict[str, Any] = {
+            "ts": _iso_utc(time.time()),
+            "level": logging.getLevelName(level).lower(),
+            "logger": logger_name,
+            "msg": redact(msg),
+        }
+        for key, value in fields.items():
+            safe = REDACTED if _secret_name(key) else redact_value(value)
+            out[f"{key}_" if key in _CORE_KEYS else key] = safe
+        line = _dumps(out) + self.terminator
         try:
-            return orjson.dumps(out, default=str, option=_JSON_OPTIONS).decode()
-        except (TypeError, orjson.JSONEncodeError):  # e.g. an int beyond 64 bits: the slow, general way
-            return json.dumps(out, ensure_ascii=False, separators=(",", ":"), default=str)
+            self.acquire()
+            try:
+                self.stream.write(line)
+                self.flush()
+            finally:
+                self.release()
+        except RecursionError:
+            raise
+        except Exception:
+            self.handleError(logging.makeLogRecord({"name": logger_name, "levelno": level, "msg": msg}))
+
+
+def direct_json_handler(logger: logging.Logger, level: int) -> JsonLineHandler | None:
+    """The handler a record of `logger` at `level` would reach, if that is exactly one `JsonLineHandler`
+    still writing JSON through the `RedactionFilter` alone and `logger` has no filter of its own; else
+    None, and the caller logs the usual way (a text format, a test's capture handler, an extra filter).
+
+    Mirrors `Logger.handle` / `callHandlers`: only the originating logger's filters apply, handlers of
+    every ancestor up to the first that does not propagate, each with its own level.
+    """
+    if logger.disabled or logger.filters:
+        return None
+    found: logging.Handler | None = None
+    current: logging.Logger | None = logger
+    while current is not None:
+        for handler in current.handlers:
+            if level >= handler.level:
+                if found is not None:
+                    return None
+                found = handler
+        if not current.propagate:
+            break
+        current = current.parent
+    if type(found) is not JsonLineHandler or type(found.formatter) is not JsonFormatter:
+        return None
+    filters = found.filters
+    if len(filters) != 1 or type(filters[0]) is not RedactionFilter:
+        return None
+    return found
 
 
 # (second, "YYYY-MM-DDTHH:MM:SS") of the last line: one strftime per second, not per line. One tuple,
@@ -140,9 +231,7 @@ def configure_logging(level: int | str = logging.INFO, stream: IO[str] | None = 
 
     Replaces the root logger's handlers; returns the handler so a caller can remove it again.
     """
-    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
-    handler.setFormatter(JsonFormatter())
-    handler.addFilter(RedactionFilter())
+    handler = JsonLineHandler(stream)
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)
