@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 
 import pytest
 
@@ -16,6 +17,7 @@ from vouchery_gateway.idempotency import (
     RecordState,
     StoredOutcome,
 )
+from vouchery_gateway.idempotency.guard import new_owner_token
 
 from .conftest import FakeClock, FakeSleep
 
@@ -341,3 +343,28 @@ async def test_broken_event_hook_does_not_break_the_request(
     guard = IdempotencyGuard(store, sleep=sleep, on_event=broken)
     result = await guard.run(KEY, FP, deadline=None, operation=Operation())
     assert result.outcome == OK
+
+
+def _owner_tokens_of_a_fork(count: int) -> list[str]:
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: the generator state it inherited must have been reseeded
+        try:
+            os.write(write, " ".join(new_owner_token() for _ in range(count)).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as answer:
+        tokens = answer.read().split()
+    os.waitpid(pid, 0)
+    return tokens
+
+
+def test_owner_tokens_differ_between_forked_workers() -> None:
+    """`serve --workers N` forks after import: each worker's claim owners must still be its own."""
+    new_owner_token()  # the parent has used the generator before forking, as a running gateway has
+    first, second = _owner_tokens_of_a_fork(50), _owner_tokens_of_a_fork(50)
+    parent = [new_owner_token() for _ in range(50)]
+    assert len(first) == len(second) == 50
+    assert all(len(token) == 32 and int(token, 16) >= 0 for token in first + second + parent)
+    assert len(set(first) | set(second) | set(parent)) == 150
