@@ -8,10 +8,23 @@
 * ``http-validate-voucher``: a direct ``PUT /vouchers/{code}/validate`` with the body the gateway sends
   for ``ValidateVoucher`` of the same cart (options ``code``, ``total``): the baseline the gateway's
   added latency is measured against.
+
+The HTTP baselines hold one plain ``httpx.AsyncClient`` per generator process with a pool of
+``connections`` (option, default 8) and never hand it more requests than that at once: a call waits
+for a free connection in the scenario (an ``asyncio.Semaphore``, FIFO), not in httpx's pool. The reason
+is httpcore's pool (1.0, ``_assign_requests_to_connections``): every request added or finished walks
+all its connections (and, for each connection, the connections again to count the idle ones) and
+every queued request, so its CPU per call grows with the connections open and the requests queued.
+An open-loop generator that fell behind for a moment (the shared machine, a GC pause) used to open up
+to 64 connections and queue up to 256 requests per process, get slower per call, fall further behind
+and end in ``PoolTimeout``: that was the baseline's collapse, not the sandbox's. Waiting in the
+semaphore costs the same whatever the backlog, the wait still counts in the latency (measured from
+the intended send time), and a generator that fell behind can catch up.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping
 
 import httpx
@@ -38,11 +51,11 @@ async def _prepare_raw_call(ctx: ScenarioContext) -> CallFn:
 
 async def _prepare_http_get(ctx: ScenarioContext) -> CallFn:
     code = ctx.option("code", DEFAULT_CODE)
-    client = _http_client(ctx)
-    await ctx.resources.enter_async_context(client)
+    client, free = await _http_client(ctx)
 
     async def call(seq: int) -> None:
-        response = await client.get(f"/vouchers/{code}")
+        async with free:
+            response = await client.get(f"/vouchers/{code}")
         if response.status_code != 200:
             raise CallFailed(f"HTTP_{response.status_code}")
         response.json()
@@ -60,11 +73,11 @@ async def _prepare_http_validate(ctx: ScenarioContext) -> CallFn:
         f'"confirmed":false,"user_agent":"loadtest/1"}}'
     ).encode()
     headers = {"Content-Type": "application/json"}
-    client = _http_client(ctx)
-    await ctx.resources.enter_async_context(client)
+    client, free = await _http_client(ctx)
 
     async def call(seq: int) -> None:
-        response = await client.put(f"/vouchers/{code}/validate", content=body, headers=headers)
+        async with free:
+            response = await client.put(f"/vouchers/{code}/validate", content=body, headers=headers)
         if response.status_code != 200:
             raise CallFailed(f"HTTP_{response.status_code}")
         response.json()
@@ -72,11 +85,17 @@ async def _prepare_http_validate(ctx: ScenarioContext) -> CallFn:
     return call
 
 
-def _http_client(ctx: ScenarioContext) -> httpx.AsyncClient:
-    """One pooled httpx client per generator process, as a POS calling Vouchery directly would hold."""
+async def _http_client(ctx: ScenarioContext) -> tuple[httpx.AsyncClient, asyncio.Semaphore]:
+    """One pooled httpx client per generator process, as a POS calling Vouchery directly would hold,
+    and the semaphore that keeps its in-flight requests within its connections (see the module doc)."""
+    connections = int(ctx.option("connections", "8"))
+    if connections < 1:
+        raise ValueError(f"option connections must be >= 1, got {connections}")
     headers = {"Authorization": f"Bearer {ctx.option('api_key', 'sandbox-pos-key')}"}
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    return httpx.AsyncClient(base_url=ctx.target, headers=headers, limits=limits, timeout=ctx.timeout_s)
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    client = httpx.AsyncClient(base_url=ctx.target, headers=headers, limits=limits, timeout=ctx.timeout_s)
+    await ctx.resources.enter_async_context(client)
+    return client, asyncio.Semaphore(connections)
 
 
 register(

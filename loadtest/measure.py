@@ -17,7 +17,7 @@ from loadtest import driver as python_driver
 from loadtest import h2load, scenarios
 from loadtest.driver import PidGroups, pid_groups
 from loadtest.frames import write_frame_file
-from loadtest.procstat import CpuWindow
+from loadtest.procstat import CpuWindow, Probe
 from loadtest.result import RunResult, format_micros, markdown_row, median_summary
 from loadtest.verify import verify_unary
 
@@ -36,6 +36,9 @@ class LoadPlan:
     warmup_s: float = 1.0
     repeats: int = 1
     options: dict[str, str] = field(default_factory=dict)
+    # TCP connections to the server in all: h2load's -c (at most the concurrency), or split evenly over
+    # the Python processes. None: h2load min(c, 8), Python one per process.
+    connections: int | None = None
 
     def __post_init__(self) -> None:
         if self.driver not in ("python", "h2load"):
@@ -44,6 +47,13 @@ class LoadPlan:
             raise ValueError("h2load is driven closed-loop here; use the python driver for a rate")
         if self.repeats < 1:
             raise ValueError("repeats must be >= 1")
+        if self.connections is not None:
+            if self.connections < 1:
+                raise ValueError(f"connections must be >= 1, got {self.connections}")
+            if self.driver == "python" and self.connections % self.processes:
+                raise ValueError(
+                    f"{self.connections} connections do not split evenly over {self.processes} processes"
+                )
 
     def load_spec(self, scenario: str, target: str, concurrency: int) -> python_driver.LoadSpec:
         return python_driver.LoadSpec(
@@ -55,14 +65,26 @@ class LoadPlan:
             processes=self.processes,
             duration_s=self.duration_s,
             warmup_s=self.warmup_s,
+            connections=self.connections // self.processes if self.connections else 1,
             options=self.options,
         )
 
+    def h2load_plan(self, url: str, frame: Path, concurrency: int, duration_s: float) -> h2load.H2LoadPlan:
+        connections = min(self.connections, concurrency) if self.connections else 8
+        return h2load.H2LoadPlan(url, frame, concurrency, duration_s, 0, max_connections=connections)
+
 
 def h2load_once(
-    scenario: str, target: str, concurrency: int, plan: LoadPlan, server_pid: int | PidGroups | None
+    scenario: str,
+    target: str,
+    concurrency: int,
+    plan: LoadPlan,
+    server_pid: int | PidGroups | None,
+    probes: dict[str, Probe] | None = None,
 ) -> RunResult:
-    """Verify the fixed request with one gRPC call, warm up, then one measured h2load run."""
+    """Verify the fixed request with one gRPC call, warm up, then one measured h2load run.
+
+    ``probes`` are counters read at the edges of the measured run too (``RunResult.counters``)."""
     fixed = scenarios.get(scenario).fixed_request
     if fixed is None:
         raise ValueError(f"scenario {scenario!r} has no fixed request: h2load cannot drive it")
@@ -71,13 +93,14 @@ def h2load_once(
     with tempfile.TemporaryDirectory(prefix="loadtest-") as tmp:
         frame = write_frame_file(Path(tmp) / "request.bin", request.message)
         url = f"http://{target}{request.method}"
-        h2load.run(h2load.H2LoadPlan(url, frame, concurrency, H2LOAD_WARMUP_S, 0), verified_by=proof)
-        window = CpuWindow(pid_groups(server_pid))
+        h2load.run(plan.h2load_plan(url, frame, concurrency, H2LOAD_WARMUP_S), verified_by=proof)
+        window = CpuWindow(pid_groups(server_pid), probes)
         window.start()
-        result = h2load.run(h2load.H2LoadPlan(url, frame, concurrency, plan.duration_s, 0), verified_by=proof)
+        result = h2load.run(plan.h2load_plan(url, frame, concurrency, plan.duration_s), verified_by=proof)
         cpu = window.stop()
     result.server_cpu_s = cpu.pop("server", None)
     result.other_cpu_s.update(cpu)
+    result.counters.update(window.counters)
     return result
 
 

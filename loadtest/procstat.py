@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -63,24 +63,46 @@ def read_total_cpu(pids: Sequence[int]) -> float:
     return sum(read_cpu_times(pid).total for pid in pids)
 
 
+Probe = Callable[[], Mapping[str, float]]  # counters read now, e.g. a cgroup's throttling (cpushare)
+
+
 class CpuWindow:
     """CPU seconds used by named groups of processes between ``start()`` and ``stop()``.
 
     A group is e.g. ``"server"`` (the gateway, or all its workers) or ``"upstream"`` (the sandbox); the
-    per-call figures in the reports divide these by the successful calls of the same window.
+    per-call figures in the reports divide these by the successful calls of the same window. ``probes``
+    are other monotonic counters read at the same two instants (a cgroup's throttled periods); their
+    differences are in ``counters`` after ``stop()``, as ``"<probe>:<counter>"``.
     """
 
-    def __init__(self, groups: Mapping[str, Sequence[int]]) -> None:
+    def __init__(
+        self, groups: Mapping[str, Sequence[int]], probes: Mapping[str, Probe] | None = None
+    ) -> None:
         self._groups = {name: tuple(pids) for name, pids in groups.items() if pids}
+        self._probes = dict(probes or {})
         self._before: dict[str, float] = {}
+        self._counters_before: dict[str, float] = {}
+        self.counters: dict[str, float] = {}
 
     def start(self) -> None:
         self._before = {name: read_total_cpu(pids) for name, pids in self._groups.items()}
+        self._counters_before = self._read_counters()
 
     def stop(self) -> dict[str, float]:
         """Seconds per group since ``start``; empty when ``start`` was never called."""
-        return {
+        spent = {
             name: read_total_cpu(pids) - self._before[name]
             for name, pids in self._groups.items()
             if name in self._before
+        }
+        if self._counters_before:
+            after = self._read_counters()
+            self.counters = {k: after[k] - v for k, v in self._counters_before.items() if k in after}
+        return spent
+
+    def _read_counters(self) -> dict[str, float]:
+        return {
+            f"{name}:{key}": float(value)
+            for name, probe in self._probes.items()
+            for key, value in probe().items()
         }

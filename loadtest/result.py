@@ -25,7 +25,8 @@ class RunResult:
     errors: dict[str, int] = field(default_factory=dict)  # gRPC status name -> count
     rate: float | None = None  # open loop: the target calls/s
     server_cpu_s: float | None = None  # utime + stime of the server process during the run
-    other_cpu_s: dict[str, float] = field(default_factory=dict)  # e.g. the upstream's CPU
+    other_cpu_s: dict[str, float] = field(default_factory=dict)  # e.g. the upstream's CPU, each worker's
+    counters: dict[str, float] = field(default_factory=dict)  # e.g. "gateway:nr_throttled" in the window
     max_send_lag_us: int | None = None  # open loop: how late the generator sent (client saturation)
     verified_by: str = ""  # h2load: how grpc-status OK was proven
 

@@ -56,6 +56,9 @@ def test_concurrency_splits_evenly_over_processes(total: int, parts: int, shares
         ({"mode": "sideways"}, "mode"),
         ({"mode": "open"}, "rate"),
         ({"concurrency": 1, "processes": 2}, "concurrency"),
+        ({"connections": 0}, "connections"),
+        ({"concurrency": 8, "processes": 2, "connections": 8}, "connections would carry no calls"),
+        ({"warmup_s": -1.0}, "warm-up"),
     ],
 )
 def test_invalid_load_specs_are_rejected(kwargs: dict[str, object], message: str) -> None:

@@ -13,7 +13,7 @@ from google.protobuf import any_pb2
 from google.rpc import error_details_pb2, status_pb2
 
 from loadtest import scenarios, soak
-from loadtest.driver import _closed_loop
+from loadtest.driver import WorkerReport, _closed_loop
 from loadtest.till_scenarios import TILL_CYCLE, till_kind
 
 
@@ -87,22 +87,35 @@ def test_error_kind_joins_status_and_reason() -> None:
 
 
 async def test_warm_up_and_measurement_never_repeat_a_call_number() -> None:
-    """Call numbers continue from the warm-up, so write scenarios never reuse a transaction id."""
-    seen: list[int] = []
+    """One loop: calls sent before the start are warm-up (unrecorded), later ones are measured, and the
+    call numbers continue across both, so write scenarios never reuse a transaction id. The tasks take
+    turns over the process's connections (one call function per connection)."""
+    seen: list[tuple[str, int]] = []
     enough = asyncio.Event()
 
-    async def call(seq: int) -> None:
-        seen.append(seq)
-        if len(seen) % 20 == 0:
-            enough.set()
-        await asyncio.sleep(0)
+    def connection(name: str) -> scenarios.CallFn:
+        async def call(seq: int) -> None:
+            seen.append((name, seq))
+            if len(seen) % 40 == 0:
+                enough.set()
+            await asyncio.sleep(0)
 
+        return call
+
+    calls = [connection("a"), connection("b")]
     seq = itertools.count()
-    for _phase in ("warm-up", "measurement"):  # sharing one sequence, as the driver does
+    recorded = []
+    for start in (time.perf_counter() + 3600, 0.0):  # all before the start, then all after it
+        report = WorkerReport()
         enough.clear()
-        task = asyncio.ensure_future(_closed_loop(call, seq, 4, time.perf_counter() + 3600, None))
+        task = asyncio.ensure_future(_closed_loop(calls, seq, 4, start, time.perf_counter() + 3600, report))
         await enough.wait()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-    assert len(seen) == len(set(seen)) >= 40
+        recorded.append(report.calls)
+    numbers = [number for _, number in seen]
+    assert len(numbers) == len(set(numbers)) >= 80
+    assert recorded[0] == 0
+    assert recorded[1] > 0
+    assert {name for name, _ in seen} == {"a", "b"}
