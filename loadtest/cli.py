@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from loadtest import (
+    cpushare,
     hop_bench,
     machine,
     measure,
@@ -101,6 +102,7 @@ def _plan(args: argparse.Namespace) -> measure.LoadPlan:
             warmup_s=args.warmup,
             repeats=args.repeats,
             options=scenarios.parse_options(args.option),
+            connections=args.connections,
         )
     except ValueError as exc:
         raise SystemExit(f"error: {exc}") from None
@@ -152,13 +154,13 @@ def cmd_suite(args: argparse.Namespace, command: str) -> None:
     load = suite.Load(args.duration, args.warmup, args.repeats)
     if args.quick:
         load = suite.Load(duration_s=2.0, warmup_s=0.5, repeats=1)
-    stages = suite_plan.default_stages(args.workers)
+    try:
+        suite_plan.check_share(args.worker_cpu, args.workers, os.cpu_count() or 1)
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    stages = suite_plan.default_stages(args.workers, args.worker_cpu)
     if args.dry_run:
-        for stage in stages:
-            print(f"{stage.name} [{stage.layout}, {stage.latency_ms:g} ms]")
-            for point in stage.points:
-                how = f"half of {point.half_rate_of}" if point.half_rate_of else f"c={point.concurrency}"
-                print(f"  {point.key}: {point.scenario} on {point.server} via {point.driver}, {how}")
+        print(dry_run(stages))
         return
     info = machine.describe()
     print(f"command: {command}\nmachine: {machine.one_line(info)}", flush=True)
@@ -169,6 +171,31 @@ def cmd_suite(args: argparse.Namespace, command: str) -> None:
     Path(args.output).write_text(text)
     print(text)
     print(f"results: {_save('suite', command, info, suite.to_json(run))}\nwrote {args.output}")
+
+
+def dry_run(stages: Sequence[suite_plan.Stage]) -> str:
+    """The plan as text: each stage with its planned CPU split, each point with its load."""
+    lines = []
+    for stage in stages:
+        lines.append(f"{stage.name} [{stage.layout}, {stage.latency_ms:g} ms]")
+        if stage.cpu_quota is not None:
+            quota = cpushare.quota_for(stage.cpu_quota).describe()
+            lines.append(
+                f"  CPUs: a cgroup per gateway process (each worker apart) of {quota}; nothing pinned"
+            )
+        else:
+            lines.append(f"  CPUs: {suite.layout_text(stage, None).text}")
+        for point in stage.points:
+            how = f"half of {point.half_rate_of}" if point.half_rate_of else f"c={point.concurrency}"
+            if point.driver == "python":
+                how += f", {point.processes} processes"
+            if point.connections:
+                how += f", {point.connections} connections"
+            versus = f", vs {point.versus}" if point.versus else ""
+            lines.append(
+                f"  {point.key}: {point.scenario} on {point.server} via {point.driver}, {how}{versus}"
+            )
+    return "\n".join(lines)
 
 
 def _suite_hop_bench(load: suite.Load) -> list[dict[str, Any]]:
@@ -222,6 +249,11 @@ def _add_load_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--warmup", type=float, default=1.0, help="seconds of unrecorded calls first")
     parser.add_argument("--repeats", type=int, default=1, help="runs per point; the report gives medians")
     parser.add_argument("--option", action="append", help="scenario option key=value (repeatable)")
+    parser.add_argument(
+        "--connections",
+        type=int,
+        help="TCP connections to the server in all (h2load -c; Python: split over --processes)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -249,7 +281,13 @@ def build_parser() -> argparse.ArgumentParser:
     whole.add_argument("--duration", type=float, default=5.0, help="seconds per measured run")
     whole.add_argument("--warmup", type=float, default=1.0, help="seconds of unrecorded calls first")
     whole.add_argument("--quick", action="store_true", help="1 run of 2 s per point (about 2 minutes)")
-    whole.add_argument("--workers", type=int, default=2, help="serve --workers N for the scaling stage")
+    whole.add_argument("--workers", type=int, default=2, help="serve --workers N for the scaling stages")
+    whole.add_argument(
+        "--worker-cpu",
+        type=float,
+        default=suite_plan.DEFAULT_WORKER_CPU,
+        help="CPU quota per gateway process (and per worker) in the scaling stage (cgroup; default 0.5)",
+    )
     whole.add_argument("--hop-bench", action="store_true", help="also re-run a short hop-bench (c=8)")
     whole.add_argument("--output", default="BENCHMARKS.md", help="where to write the report")
     whole.add_argument("--dry-run", action="store_true", help="print the plan, start nothing")

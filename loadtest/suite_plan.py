@@ -3,7 +3,8 @@
 Kept apart from the runner so the plan can be read, tested and printed (``suite --dry-run``)
 without starting anything.
 
-CPU layout on this 2-core machine (see ``docs/performance.md``):
+CPU layouts on this 2-core machine (see ``docs/performance.md``; the report states the one each stage
+actually ran with):
 
 * ``pinned``: the server under test (the gateway, or the echo baseline) alone on CPU 1; the sandbox
   and the load generator (Python processes or h2load) share CPU 0. The gateway gets one whole core,
@@ -11,15 +12,20 @@ CPU layout on this 2-core machine (see ``docs/performance.md``):
   speaks HTTP to the sandbox sits on CPU 1: the gateway, or, for the direct httpx baselines, the
   httpx generator itself (the gateway is idle then). Otherwise the direct client would share CPU 0
   with the sandbox and look slower than the gateway path it is the baseline of.
-* ``shared``: nothing pinned. Used to compare one gateway process with ``serve --workers 2``: two
-  workers can only scale if they may use both cores, and pinning one process to one core while
-  giving two workers two would compare cores, not the gateway. Both run in the same layout, the
-  sandbox and the generator compete with them, so the ratio is what a second worker buys on a
-  machine that also runs its load (a lower bound for a host with dedicated cores).
+* ``quota``: nothing pinned, but every gateway process in a cgroup of its own with a CPU quota
+  (``Stage.cpu_quota``, ``cpushare``): one process gets e.g. 0.5 CPU, each of N workers 0.5 (N x 0.5 in
+  all), and the sandbox and the generator keep the rest (at least one core). This is the layout the
+  workers target is judged on: 1 process and N workers get the same share per process, and neither
+  competes with the load for it. When no cgroup can be written the stage runs as ``shared`` and the
+  report says so.
+* ``shared``: nothing pinned or limited, the "whole machine" comparison: two workers may use both
+  cores, and the sandbox and the generator compete with them, so the ratio is what a second worker
+  buys on a machine that also runs its load (one grpc.aio process already takes ~1.2-1.4 cores here).
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 ECHO, SANDBOX, GATEWAY, GATEWAY_WORKERS = "echo", "sandbox", "gateway", "gateway-2w"
@@ -40,12 +46,16 @@ class Point:
     half_rate_of: str | None = None  # open loop at half the median calls/s of this point's key
     processes: int = 2
     generator: str = "generator"  # the CPUS role the load generator is pinned as, for this point
+    connections: int | None = None  # TCP connections to the server in all (None: the driver's default)
+    versus: str | None = None  # key of the point this one's calls/s are compared with (1 process)
 
     def __post_init__(self) -> None:
         if self.driver not in ("python", "h2load"):
             raise ValueError(f"driver must be python or h2load, got {self.driver!r}")
         if self.half_rate_of and self.driver != "python":
             raise ValueError("an open-loop point needs the python driver")
+        if self.connections is not None and self.driver == "python" and self.connections % self.processes:
+            raise ValueError(f"{self.connections} connections do not split over {self.processes} processes")
 
 
 @dataclass(frozen=True)
@@ -53,10 +63,17 @@ class Stage:
     """Processes started once, a latency set on the sandbox, and the points measured on them."""
 
     name: str
-    layout: str  # "pinned" or "shared"
+    layout: str  # "pinned", "quota" or "shared"
     latency_ms: float
     points: tuple[Point, ...]
     workers: int = 1  # >1 also starts a ``serve --workers N`` gateway beside the one-process one
+    cpu_quota: float | None = None  # "quota": CPUs per gateway process (each worker separately)
+
+    def __post_init__(self) -> None:
+        if self.layout not in CPUS:
+            raise ValueError(f"layout must be one of {', '.join(CPUS)}, got {self.layout!r}")
+        if (self.layout == "quota") != (self.cpu_quota is not None):
+            raise ValueError("a CPU quota goes with the quota layout, and the quota layout needs one")
 
     @property
     def servers(self) -> set[str]:
@@ -65,23 +82,40 @@ class Stage:
 
 CPUS: dict[str, dict[str, str | None]] = {  # layout -> role -> taskset CPU list (None: not pinned)
     "pinned": {ECHO: "1", GATEWAY: "1", SANDBOX: "0", "generator": "0", "http-client": "1"},
-    "shared": {
-        ECHO: None,
-        GATEWAY: None,
-        GATEWAY_WORKERS: None,
-        SANDBOX: None,
-        "generator": None,
-        "http-client": None,
-    },
+    "shared": dict.fromkeys((ECHO, GATEWAY, GATEWAY_WORKERS, SANDBOX, "generator", HTTP_CLIENT)),
+    "quota": dict.fromkeys((ECHO, GATEWAY, GATEWAY_WORKERS, SANDBOX, "generator", HTTP_CLIENT)),
 }
+DEFAULT_WORKER_CPU = 0.5
+SCALING_CONNECTIONS = 32  # SO_REUSEPORT spreads connections, not calls: 32 leave no worker idle by chance
+SCALING_SCENARIOS = (
+    ("get-voucher-cached", "h2load"),
+    ("validate-voucher", "h2load"),
+    ("checkout-two-step", "python"),
+)
+WHOLE_MACHINE = "whole machine"
+
+
+def check_share(worker_cpu: float, workers: int, cpus: int) -> None:
+    """Refuse a quota that would leave the sandbox and the load generator less than one CPU."""
+    if not math.isfinite(worker_cpu) or worker_cpu <= 0:
+        raise ValueError(f"--worker-cpu must be a positive number of CPUs, got {worker_cpu!r}")
+    if workers < 2:
+        raise ValueError(f"--workers must be at least 2 to compare with one process, got {workers}")
+    left = cpus - workers * worker_cpu
+    if left < 1.0 - 1e-9:
+        raise ValueError(
+            f"--worker-cpu {worker_cpu:g} x {workers} workers = {workers * worker_cpu:g} CPU leaves "
+            f"{left:g} of {cpus} CPUs to the sandbox and the load generator; they need at least 1"
+        )
 
 
 def _p(stage: str, name: str, scenario: str, server: str, **kw: object) -> Point:
     return Point(key=f"{stage}/{name}", label=name, scenario=scenario, server=server, **kw)  # type: ignore[arg-type]
 
 
-def default_stages(workers: int = 2) -> tuple[Stage, ...]:
-    """The suite: baselines and every scenario at 0 ms, the latency-sensitive ones at 40 ms, workers."""
+def default_stages(workers: int = 2, worker_cpu: float = DEFAULT_WORKER_CPU) -> tuple[Stage, ...]:
+    """The suite: baselines and every scenario at 0 ms, the latency-sensitive ones at 40 ms, then
+    1 process vs ``workers`` workers with ``worker_cpu`` CPUs per process, and on the whole machine."""
     zero = (
         _p("0ms", "grpc echo (baseline)", "raw-call", ECHO, driver="h2load"),
         _p("0ms", "httpx GET voucher (baseline)", "http-get-voucher", SANDBOX, generator=HTTP_CLIENT),
@@ -99,6 +133,8 @@ def default_stages(workers: int = 2) -> tuple[Stage, ...]:
             GATEWAY,
             half_rate_of=f"0ms/{VALIDATE_PEAK}",
         ),
+        # One generator process: it is pinned to one CPU, where a second process adds its own event
+        # loop and context switches and no parallelism.
         _p(
             "0ms",
             "httpx PUT validate @ same rate (baseline)",
@@ -106,6 +142,7 @@ def default_stages(workers: int = 2) -> tuple[Stage, ...]:
             SANDBOX,
             half_rate_of=f"0ms/{VALIDATE_PEAK}",
             generator=HTTP_CLIENT,
+            processes=1,
         ),
     )
     slow = (
@@ -114,17 +151,43 @@ def default_stages(workers: int = 2) -> tuple[Stage, ...]:
         _p("40ms", "get-voucher-cached", "get-voucher-cached", GATEWAY, driver="h2load"),
         _p("40ms", "checkout-two-step", "checkout-two-step", GATEWAY),
     )
-    scaling = tuple(
-        _p(f"{tag}", name, scenario, server, driver=drv, processes=4)
-        for tag, server in (("1 process", GATEWAY), (f"{workers} workers", GATEWAY_WORKERS))
-        for name, scenario, drv in (
-            ("get-voucher-cached", "get-voucher-cached", "h2load"),
-            ("validate-voucher", "validate-voucher", "h2load"),
-            ("checkout-two-step", "checkout-two-step", "python"),
-        )
-    )
     return (
         Stage("one process, 0 ms upstream", "pinned", 0.0, zero),
         Stage("one process, 40 ms upstream", "pinned", 40.0, slow),
-        Stage(f"1 process vs {workers} workers, 0 ms upstream", "shared", 0.0, scaling, workers=workers),
+        scaling_stage(workers, worker_cpu),
+        scaling_stage(workers, None, scenarios=("get-voucher-cached",)),
     )
+
+
+def scaling_stage(workers: int, worker_cpu: float | None, scenarios: tuple[str, ...] | None = None) -> Stage:
+    """One process vs ``serve --workers N``: with ``worker_cpu`` CPUs per gateway process (quota), or
+    on the whole machine (nothing limited). Every connection-balanced point opens 32 connections."""
+    suffix = "" if worker_cpu is not None else f", {WHOLE_MACHINE}"
+    wanted = [(s, d) for s, d in SCALING_SCENARIOS if scenarios is None or s in scenarios]
+    points = []
+    for scenario, drv in wanted:
+        one = Point(
+            key=f"1 process{suffix}/{scenario}",
+            label=f"1 process: {scenario}",
+            scenario=scenario,
+            server=GATEWAY,
+            driver=drv,
+            processes=4,
+            connections=SCALING_CONNECTIONS,
+        )
+        many = Point(
+            key=f"{workers} workers{suffix}/{scenario}",
+            label=f"{workers} workers: {scenario}",
+            scenario=scenario,
+            server=GATEWAY_WORKERS,
+            driver=drv,
+            processes=4,
+            connections=SCALING_CONNECTIONS,
+            versus=one.key,
+        )
+        points += [one, many]
+    if worker_cpu is None:
+        name = f"1 process vs {workers} workers, {WHOLE_MACHINE}, 0 ms upstream"
+        return Stage(name, "shared", 0.0, tuple(points), workers=workers)
+    name = f"1 process vs {workers} workers, {worker_cpu:g} CPU per process, 0 ms upstream"
+    return Stage(name, "quota", 0.0, tuple(points), workers=workers, cpu_quota=worker_cpu)
