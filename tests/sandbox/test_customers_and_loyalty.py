@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import httpx
+
+from vouchery_sandbox import db
+from vouchery_sandbox.state import customers, loyalty
 
 from .conftest import Clock
 
@@ -197,3 +202,36 @@ async def test_customer_read_shows_expired_points_written_off(api: httpx.AsyncCl
     clock.advance(days=2)
     assert (await api.get("/customers/carol")).json()["loyalty_points"] == 0
     assert (await api.get("/loyalty-points/carol/expirations")).json() == []
+
+
+def _work_of_expiry_checks(earn_lots: int) -> int:
+    """SQLite VM steps (in hundreds, counted by the progress handler) that the expiry check before a
+    loyalty read and the expiration list take for a customer with one expiring lot and `earn_lots`
+    lots that cannot expire (points earned on purchases)."""
+    conn = db.connect(":memory:")
+    now = datetime(2030, 6, 1, tzinfo=UTC)
+    customer_id = customers.create(conn, {"identifier": "erin"}, "2030-06-01T00:00:00.000Z")
+    customer = customers.get_row(conn, "erin")
+    with db.write_tx(conn):
+        loyalty.credit(conn, customer, 5, now, expires_at=datetime(2031, 1, 1, tzinfo=UTC))
+        for i in range(earn_lots):
+            loyalty.credit(conn, customer, 1, now, kind="earn", transaction_id=f"T-{i}")
+    steps = [0]
+
+    def count() -> int:
+        steps[0] += 1
+        return 0
+
+    conn.set_progress_handler(count, 100)
+    loyalty.expire_now(conn, customer, now)
+    listed = loyalty.expirations(conn, customer_id)
+    conn.set_progress_handler(None, 0)
+    assert listed == [{"points": 5, "expires_at": "2031-01-01T00:00:00.000Z"}]
+    return steps[0]
+
+
+def test_expiry_checks_do_not_grow_with_the_purchase_history() -> None:
+    """Earned lots never expire, so the check before every loyalty call and the expiration list read
+    only the lots that can (an index on them): a customer with 2,000 purchases costs what one with 10
+    does, where scanning every movement made each call slower as the history grew."""
+    assert _work_of_expiry_checks(2_000) <= _work_of_expiry_checks(10) + 2
