@@ -67,20 +67,17 @@ def code_after(context: grpc.aio.ServicerContext, exc: BaseException | None) -> 
     return grpc.StatusCode.UNKNOWN if code in (None, grpc.StatusCode.OK) else code
 
 
-def add_trailing_metadata(context: grpc.aio.ServicerContext, extra: Sequence[tuple[str, str]]) -> None:
-    """Append `extra` to the trailing metadata the handler set (`set_trailing_metadata` replaces it).
-
-    An `abort()` has already fixed its status and metadata by the time this could run, so callers that
-    abort put the same items in the aborted status themselves (`request_id.abort_with_status`).
-    """
-    context.set_trailing_metadata((*context.trailing_metadata(), *extra))
-
-
-def _after(
-    context: grpc.aio.ServicerContext, exc: BaseException | None, extra: Sequence[tuple[str, str]]
+def add_trailing_metadata(
+    context: grpc.aio.ServicerContext, extra: Sequence[tuple[str, str]], exc: BaseException | None = None
 ) -> None:
-    if not isinstance(exc, grpc.aio.AbortError | asyncio.CancelledError | GeneratorExit):
-        add_trailing_metadata(context, extra)
+    """Append `extra` to the trailing metadata the handler set (`set_trailing_metadata` replaces it),
+    unless the behaviour ended in `exc` that leaves nothing to add to: an `abort()`, which has already
+    fixed its status and metadata (callers that abort put the same items in the aborted status
+    themselves, `request_id.abort_with_status`), or a cancellation, whose caller hears no status.
+    """
+    if isinstance(exc, grpc.aio.AbortError | asyncio.CancelledError | GeneratorExit):
+        return
+    context.set_trailing_metadata((*context.trailing_metadata(), *extra))
 
 
 def split_method(full_method: str) -> tuple[str, str]:
@@ -146,7 +143,7 @@ def _replace_unary(
             response = await inner(request, context)
         except BaseException as exc:
             if response_metadata is not None:
-                _after(context, exc, response_metadata(state))
+                add_trailing_metadata(context, response_metadata(state), exc)
             finish(state, context, code_after(context, exc))
             raise
         if response_metadata is not None:
@@ -178,7 +175,7 @@ def _replace_stream(
                 yield item
         except BaseException as exc:
             if response_metadata is not None:
-                _after(context, exc, response_metadata(state))
+                add_trailing_metadata(context, response_metadata(state), exc)
             finish(state, context, code_after(context, exc))
             raise
         if response_metadata is not None:

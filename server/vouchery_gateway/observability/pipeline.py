@@ -15,7 +15,6 @@ other than async unary-response handlers get the three wrappers stacked as befor
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
@@ -84,8 +83,7 @@ class CallPipeline(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                         raise
                     gate.done(caller, method, code_after(context, None))
             except BaseException as exc:
-                if not isinstance(exc, grpc.aio.AbortError | asyncio.CancelledError):
-                    add_trailing_metadata(context, echo_id(a_state))  # an abort carries it already
+                add_trailing_metadata(context, echo_id(a_state), exc)  # not after an abort: it has the id
                 code = code_after(context, exc)
                 m_finish(m_state, context, code)
                 a_finish(a_state, context, code)
