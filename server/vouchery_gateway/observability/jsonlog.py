@@ -94,6 +94,16 @@ def _secret_name(key: str) -> bool:
     return _SECRET_NAME.search(key) is not None
 
 
+def _redacted_field(key: str, value: Any) -> Any:
+    """An extra field's value as written: dropped whole under a secret-looking name, else redacted."""
+    return REDACTED if _secret_name(key) else redact_value(value)
+
+
+def _line_key(key: str) -> str:
+    """An extra field's name in the line: one that collides with a core key keeps a suffixed name."""
+    return f"{key}_" if key in _CORE_KEYS else key
+
+
 def _extra_fields(record: logging.LogRecord) -> dict[str, Any]:
     return {k: v for k, v in vars(record).items() if k not in _RECORD_ATTRS and not k.startswith("_")}
 
@@ -108,7 +118,7 @@ class RedactionFilter(logging.Filter):
         record.args = None
         extras = _extra_fields(record)
         for key, value in extras.items():
-            extras[key] = safe = REDACTED if _secret_name(key) else redact_value(value)
+            extras[key] = safe = _redacted_field(key, value)
             setattr(record, key, safe)
         setattr(record, _EXTRAS_ATTR, extras)  # spares the formatter walking the record again
         if record.exc_info and not record.exc_text:
@@ -131,7 +141,7 @@ class JsonFormatter(logging.Formatter):
         extras = record.__dict__.get(_EXTRAS_ATTR)
         for key, value in (extras if extras is not None else _extra_fields(record)).items():
             # An extra field never overwrites a core one; it keeps its value under a suffixed name.
-            out[f"{key}_" if key in _CORE_KEYS else key] = value
+            out[_line_key(key)] = value
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
         if record.exc_text:
@@ -167,8 +177,7 @@ class JsonLineHandler(logging.StreamHandler):  # type: ignore[type-arg]
             "msg": redact(msg),
         }
         for key, value in fields.items():
-            safe = REDACTED if _secret_name(key) else redact_value(value)
-            out[f"{key}_" if key in _CORE_KEYS else key] = safe
+            out[_line_key(key)] = _redacted_field(key, value)
         line = _dumps(out) + self.terminator
         try:
             self.acquire()
