@@ -25,6 +25,7 @@ actually ran with):
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -175,14 +176,11 @@ def scaling_stage(workers: int, worker_cpu: float | None, scenarios: tuple[str, 
             processes=4,
             connections=SCALING_CONNECTIONS,
         )
-        many = Point(
+        many = dataclasses.replace(
+            one,
             key=f"{workers} workers{suffix}/{scenario}",
             label=f"{workers} workers: {scenario}",
-            scenario=scenario,
             server=GATEWAY_WORKERS,
-            driver=drv,
-            processes=4,
-            connections=SCALING_CONNECTIONS,
             versus=one.key,
         )
         points += [one, many]
