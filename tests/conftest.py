@@ -11,7 +11,7 @@ import grpc
 import pytest
 
 from vouchery.gateway.v1 import checkout_pb2_grpc, common_pb2
-from vouchery_gateway.app import Gateway, build_gateway
+from vouchery_gateway.app.gateway import Gateway, build_gateway
 from vouchery_gateway.config import Settings
 from vouchery_sandbox.testing import SandboxServer
 

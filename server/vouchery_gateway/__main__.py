@@ -2,6 +2,6 @@
 
 import sys
 
-from vouchery_gateway.cli import main
+from vouchery_gateway.cli.commands import main
 
 sys.exit(main())

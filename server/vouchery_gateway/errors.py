@@ -126,6 +126,80 @@ class Internal(GatewayError):
     default_reason = "INTERNAL"
 
 
+# -- The one classification of failures -----------------------------------------------------------------
+# Every feature asks these questions of a failure, and only these: did the upstream refuse (`Rejected`),
+# may the request have landed (`maybe_committed`, `might_have_landed`), and is Vouchery unreachable, so a
+# write that must not be lost is queued (`unreachable`)? The retry policy's own predicates (what may be
+# sent again) live with it in `upstream.policy`, built on these.
+
+
+class UpstreamBadResponse(Unavailable):
+    """Vouchery answered something the gateway cannot read (not JSON, wrong types, missing fields)."""
+
+    default_reason = "UPSTREAM_BAD_RESPONSE"
+
+    def __init__(self, detail: str) -> None:
+        # `detail` names the field that was wrong, never its value.
+        super().__init__(f"unexpected answer from Vouchery ({detail})")
+        self.detail = detail
+
+
+class UpstreamAmbiguous(Unavailable):
+    """The connection failed after the request was sent: Vouchery may or may not have applied it."""
+
+    default_reason = "UPSTREAM_CONNECTION_LOST"
+    maybe_committed: bool = True
+
+
+class UpstreamTimeout(DeadlineExceeded):
+    """The call's time budget ran out; `maybe_committed` tells whether the request could have landed."""
+
+    default_reason = "UPSTREAM_TIMEOUT"
+
+    def __init__(self, message: str, *, maybe_committed: bool) -> None:
+        super().__init__(message)
+        self.maybe_committed = maybe_committed
+
+
+def maybe_committed(error: BaseException) -> bool:
+    """True when a write failed in a way that may still have changed Vouchery's state."""
+    return bool(getattr(error, "maybe_committed", False))
+
+
+class Unsettled(Exception):
+    """Raised by a write that cannot tell whether its effect landed upstream.
+
+    The guard keeps the record for the next attempt to reconcile; the caller sees `error`.
+    """
+
+    def __init__(self, error: GatewayError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def might_have_landed(exc: BaseException) -> bool:
+    """Whether a failed write may have changed upstream state (then its record is reconciled later).
+
+    Only a gateway error that says nothing was sent (a refused connection, a 5xx, a rate limit) lets a
+    retry start afresh; anything unforeseen (a cancelled call, a bug) is treated as maybe-sent.
+    """
+    if isinstance(exc, Unsettled):
+        return True
+    if isinstance(exc, GatewayError):
+        return maybe_committed(exc)
+    return True
+
+
+def unreachable(error: BaseException) -> bool:
+    """True when Vouchery did not answer definitively (an open breaker, spent retries on 5xx / 429 /
+    dropped connections, a timed-out attempt, or no time left to send): a write the till cannot take
+    back (a confirm after payment, a purchase, a grant) is queued rather than lost. An answer the
+    gateway cannot read is not unreachable: it would not become readable by queueing."""
+    if isinstance(error, UpstreamBadResponse):
+        return False
+    return isinstance(error, Unavailable | RateLimited | DeadlineExceeded)
+
+
 def _pack(message: object) -> any_pb2.Any:
     packed = any_pb2.Any()
     packed.Pack(message)  # type: ignore[arg-type]

@@ -6,16 +6,11 @@ from __future__ import annotations
 
 import pytest
 
+from vouchery_gateway.checkout.durable import CONFIRM_KIND, subject_of
+from vouchery_gateway.checkout.reservations import ReservationSweeper
 from vouchery_gateway.domain import Redemption, RedemptionState, Rejection, RejectionReason
 from vouchery_gateway.errors import NotFound, Rejected, Unavailable
-from vouchery_gateway.outbox import (
-    CONFIRM_KIND,
-    MemoryOutbox,
-    MemoryReservations,
-    ReservationState,
-    subject_of,
-)
-from vouchery_gateway.reservations import ReservationSweeper
+from vouchery_gateway.outbox import MemoryOutbox, MemoryReservations, ReservationState
 
 from .conftest import FakeClock
 

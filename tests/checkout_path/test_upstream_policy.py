@@ -15,19 +15,21 @@ from vouchery_gateway.errors import (
     RateLimited,
     Rejected,
     Unavailable,
+    UpstreamAmbiguous,
+    UpstreamBadResponse,
+    UpstreamTimeout,
+    unreachable,
 )
 from vouchery_gateway.resilience import Backoff, BreakerConfig, BreakerState
 from vouchery_gateway.upstream.core import Reply
-from vouchery_gateway.upstream.errors import UpstreamAmbiguous, UpstreamBadResponse, UpstreamTimeout
-from vouchery_gateway.upstream.routes import ROUTES
-from vouchery_gateway.upstream_policy import (
+from vouchery_gateway.upstream.policy import (
     CIRCUIT_OPEN_REASON,
     PolicySettings,
     UpstreamPolicy,
     is_upstream_failure,
     retryable,
-    unreachable,
 )
+from vouchery_gateway.upstream.routes import ROUTES
 
 OK = Reply(200, b"{}", {})
 REJECTED = Rejected(Rejection(RejectionReason.VOUCHER_EXPIRED, "1001", "Voucher is expired"))

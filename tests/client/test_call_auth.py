@@ -15,7 +15,7 @@ from tests.conftest import GatewayStarter, RunningGateway, SettingsFactory
 from tests.security.pki import OPENSSL, Pki, make_pki
 from tests.security.support import cert_entry, key_entry, new_key, write_keys
 from vouchery_gateway import cli
-from vouchery_gateway.callcli import API_KEY_ENV
+from vouchery_gateway.cli.call import API_KEY_ENV
 
 TILL = new_key()
 VALIDATE = ("validate", "--code", "SAVE10", "--total", "25.00")

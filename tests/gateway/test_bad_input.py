@@ -10,7 +10,7 @@ from grpc_status import rpc_status
 from tests.conftest import RunningGateway, cart, eur
 from vouchery.gateway.v1 import checkout_pb2 as pb
 from vouchery.gateway.v1 import common_pb2
-from vouchery_gateway import validation
+from vouchery_gateway.edge import validation
 from vouchery_gateway.errors import InvalidArgument
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import RunningGateway
-from vouchery_gateway import cli
+from vouchery_gateway.cli import commands as cli
 
 ENV_CLEAN = {k: v for k, v in os.environ.items() if not k.startswith("VOUCHERY_GATEWAY_")}
 

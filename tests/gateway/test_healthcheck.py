@@ -6,7 +6,7 @@ import asyncio
 import socket
 
 from tests.conftest import RunningGateway
-from vouchery_gateway.healthcheck import check
+from vouchery_gateway.cli.healthcheck import check
 
 
 async def test_healthcheck_reports_serving_gateway(embedded_gateway: RunningGateway) -> None:

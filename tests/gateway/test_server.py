@@ -12,8 +12,8 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from tests.conftest import GatewayStarter, RunningGateway, cart
 from vouchery.gateway.v1 import checkout_pb2 as pb
-from vouchery_gateway.app import CHECKOUT_SERVICE
-from vouchery_gateway.services.errors import GENERIC_MESSAGE
+from vouchery_gateway.app.gateway import CHECKOUT_SERVICE
+from vouchery_gateway.edge.errors import GENERIC_MESSAGE
 from vouchery_sandbox.testing import SandboxServer
 
 SERVING = health_pb2.HealthCheckResponse.SERVING

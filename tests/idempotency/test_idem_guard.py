@@ -123,7 +123,7 @@ async def test_reused_key_with_other_content_is_refused(
     await first
     with pytest.raises(KeyReused):
         await guard.run(KEY, OTHER_FP, deadline=None, operation=Operation())
-    assert (running.value.grpc_code, running.value.reason) == (
+    assert (running.value.error_type.code.name, running.value.reason) == (
         "FAILED_PRECONDITION",
         "IDEMPOTENCY_KEY_REUSED",
     )
@@ -178,7 +178,7 @@ async def test_duplicate_with_too_short_deadline_is_told_to_retry(
     held.gate.set()
     await first
     assert 0.05 <= busy.value.retry_after <= 2.0
-    assert busy.value.grpc_code == "ABORTED"
+    assert busy.value.error_type.code.name == "ABORTED"
     assert sleep.delays == []
     assert events.counts["busy"] == 1
 

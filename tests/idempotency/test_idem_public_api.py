@@ -22,7 +22,10 @@ def test_public_names_are_exactly_the_documented_ones() -> None:
 
 def test_errors_carry_their_grpc_mapping() -> None:
     """Each error names the gRPC code and ErrorInfo reason the gateway answers with."""
-    mapping = {cls.__name__: (cls.grpc_code, cls.reason) for cls in (StoreUnavailable, KeyReused, InProgress)}
+    mapping = {
+        cls.__name__: (cls.error_type.code.name, cls.reason)
+        for cls in (StoreUnavailable, KeyReused, InProgress)
+    }
     assert mapping == {
         "StoreUnavailable": ("UNAVAILABLE", "IDEMPOTENCY_STORE_UNAVAILABLE"),
         "KeyReused": ("FAILED_PRECONDITION", "IDEMPOTENCY_KEY_REUSED"),

@@ -28,7 +28,7 @@ async def test_redis_at_a_closed_port_is_store_unavailable(clock: FakeClock) -> 
     finally:
         await store.close()
     assert "s3cret-pw" not in str(claim_error.value)
-    assert claim_error.value.grpc_code == "UNAVAILABLE"
+    assert claim_error.value.error_type.code.name == "UNAVAILABLE"
 
 
 async def test_guard_fails_closed_without_running_the_write(clock: FakeClock) -> None:

@@ -25,7 +25,7 @@ from tests.idempotent_writes.support import (
 )
 from vouchery.gateway.v1 import checkout_pb2 as pb
 from vouchery_gateway.idempotency import RecordState, SqliteStore
-from vouchery_gateway.writes import idempotency_key
+from vouchery_gateway.idempotency.writes import idempotency_key
 from vouchery_sandbox.testing import SandboxServer
 
 FIRST_DEADLINE = 2.0  # the crashed call's deadline: its lease ends with it

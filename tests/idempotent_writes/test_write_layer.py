@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from google.rpc import status_pb2
 
+from vouchery_gateway.checkout.writes import matches, redeem_fingerprint
 from vouchery_gateway.config import Settings
 from vouchery_gateway.domain import (
     Cart,
@@ -18,17 +19,16 @@ from vouchery_gateway.domain import (
     Rejection,
     RejectionReason,
 )
-from vouchery_gateway.errors import NotFound, Rejected, Unavailable
-from vouchery_gateway.idempotency import open_store
-from vouchery_gateway.services.checkout_writes import matches, redeem_fingerprint
-from vouchery_gateway.upstream.errors import UpstreamAmbiguous
-from vouchery_gateway.writes import (
+from vouchery_gateway.errors import (
+    NotFound,
+    Rejected,
+    Unavailable,
     Unsettled,
-    idempotency_key,
+    UpstreamAmbiguous,
     might_have_landed,
-    rejection_outcome,
-    status_from,
 )
+from vouchery_gateway.idempotency import open_store
+from vouchery_gateway.idempotency.writes import idempotency_key, rejection_outcome, status_from
 
 REQUEST = RedemptionRequest(voucher_code="SAVE10", cart=Cart("EUR", 4000), transaction_id="T-1")
 FOUND = Redemption(

@@ -5,9 +5,15 @@ from __future__ import annotations
 import pytest
 
 from vouchery_gateway.domain import Rejection, RejectionReason
-from vouchery_gateway.errors import GatewayError, NotFound, Rejected, Unavailable
-from vouchery_gateway.upstream.errors import UpstreamAmbiguous
-from vouchery_gateway.writes import Unsettled, write_once
+from vouchery_gateway.errors import (
+    GatewayError,
+    NotFound,
+    Rejected,
+    Unavailable,
+    Unsettled,
+    UpstreamAmbiguous,
+)
+from vouchery_gateway.idempotency.writes import write_once
 
 LOST = UpstreamAmbiguous("connection lost after sending")
 DOWN = Unavailable("connection refused")  # nothing was sent

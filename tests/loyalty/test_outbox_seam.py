@@ -8,7 +8,7 @@ import pytest
 
 from vouchery_gateway.domain import Cart, SyncState
 from vouchery_gateway.errors import Unavailable
-from vouchery_gateway.loyalty import LoyaltyFlow, relay_transaction
+from vouchery_gateway.loyalty.flow import LoyaltyFlow, relay_transaction
 from vouchery_gateway.resilience.deadline import DeadlinePolicy
 from vouchery_gateway.upstream.client import VoucheryClient
 from vouchery_gateway.upstream.models import PurchaseTransaction

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from vouchery_gateway.errors import InvalidArgument
-from vouchery_gateway.services.page_tokens import (
+from vouchery_gateway.edge.page_tokens import (
     DEFAULT_PAGE_SIZE,
     PageRequest,
     encode_token,
     next_token,
     page_request,
 )
+from vouchery_gateway.errors import InvalidArgument
 
 
 def test_first_page_defaults_to_25() -> None:

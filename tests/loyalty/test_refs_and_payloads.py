@@ -7,23 +7,23 @@ from datetime import UTC, datetime
 import pytest
 
 from vouchery_gateway.domain import Cart, CartLine, Category
-from vouchery_gateway.loyalty import PointsGrant
-from vouchery_gateway.outbox import OutboxEntry, Refused
-from vouchery_gateway.outbox.model import EntryState
-from vouchery_gateway.services.loyalty_outbox import (
+from vouchery_gateway.loyalty.flow import PointsGrant
+from vouchery_gateway.loyalty.queued import (
     LoyaltyDelivery,
     grant_from,
     grant_payload,
     purchase_from,
     purchase_payload,
 )
-from vouchery_gateway.services.loyalty_refs import (
+from vouchery_gateway.loyalty.refs import (
     VOUCHERY_REASON_CHARS,
     reference_for,
     reference_in,
     with_reference,
     without_reference,
 )
+from vouchery_gateway.outbox import OutboxEntry, Refused
+from vouchery_gateway.outbox.model import EntryState
 from vouchery_gateway.upstream.models import PurchaseTransaction
 
 REF = reference_for("anonymous:GrantPoints:R1")

@@ -10,9 +10,9 @@ from typing import TypeVar
 import pytest
 from prometheus_client import CollectorRegistry
 
+from vouchery_gateway.app.observed import guard_listener
 from vouchery_gateway.idempotency import ClaimInfo, IdempotencyGuard, KeyReused, MemoryStore, StoredOutcome
 from vouchery_gateway.observability import GatewayMetrics, begin_call
-from vouchery_gateway.observability.hooks import guard_listener
 
 GRANT = "/vouchery.gateway.v1.LoyaltyService/GrantPoints"
 T = TypeVar("T")

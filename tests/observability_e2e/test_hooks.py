@@ -12,15 +12,14 @@ from prometheus_client import CollectorRegistry
 from tests.conftest import GatewayStarter, SettingsFactory, cart
 from tests.observability.support import sample, scrape
 from vouchery.gateway.v1 import checkout_pb2 as pb
-from vouchery_gateway.cache import AsyncTTLCache
-from vouchery_gateway.errors import Unavailable, UpstreamAuth
-from vouchery_gateway.observability import GatewayMetrics
-from vouchery_gateway.observability.hooks import (
+from vouchery_gateway.app.observed import (
     UpstreamMetricsObserver,
     breaker_listener,
     cache_listener,
     observed_policy,
 )
+from vouchery_gateway.errors import Unavailable, UpstreamAuth
+from vouchery_gateway.observability import GatewayMetrics
 from vouchery_gateway.resilience import (
     BreakerConfig,
     BreakerRegistry,
@@ -28,6 +27,7 @@ from vouchery_gateway.resilience import (
     RetryPolicy,
     call_with_retry,
 )
+from vouchery_gateway.resilience.cache import AsyncTTLCache
 from vouchery_gateway.upstream.client import VoucheryClient
 from vouchery_gateway.upstream.core import Reply, Send
 from vouchery_gateway.upstream.routes import Route

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from vouchery_gateway.cli import configure_logging
+from vouchery_gateway.app.serve import configure_logging
 from vouchery_gateway.config import Settings, load_settings
 from vouchery_gateway.observability import ACCESS_LOGGER
 from vouchery_gateway.observability.textlog import logfmt_value

@@ -194,7 +194,7 @@ def test_a_crashed_worker_is_restarted_and_its_counts_are_kept(workers: Workers)
 
 def test_workers_refuse_the_embedded_sandbox(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     """--workers 2 with --sandbox stops at start-up: the in-process sandbox cannot be shared."""
-    from vouchery_gateway.cli import main
+    from vouchery_gateway.cli.commands import main
 
     assert main(["serve", "--workers", "2", "--sandbox", "--data-dir", str(tmp_path)]) == 2
     err = capsys.readouterr().err

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from vouchery_gateway.cache import AsyncTTLCache, CacheEvent, CacheStats
+from vouchery_gateway.resilience.cache import AsyncTTLCache, CacheEvent, CacheStats
 
 from .fakes import FakeClock
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import ast
 import pathlib
 
-import vouchery_gateway.cache as cache
 import vouchery_gateway.resilience as resilience
+import vouchery_gateway.resilience.cache as cache
 
 
 def test_resilience_exports_are_pinned() -> None:

@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from vouchery.gateway.v1 import checkout_pb2, customer_pb2, loyalty_pb2
-from vouchery_gateway.app import build_gateway
+from vouchery_gateway.app.gateway import build_gateway
 from vouchery_gateway.config import Settings
 
 SERVICES = [

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from vouchery_gateway.cli import main as cli_main
+from vouchery_gateway.cli.commands import main as cli_main
+from vouchery_gateway.cli.keys import keys_file_entry
 from vouchery_gateway.security import (
     KeyFile,
     KeysFileError,
@@ -19,7 +20,6 @@ from vouchery_gateway.security import (
     new_key,
     parse_key_ring,
 )
-from vouchery_gateway.security.keycli import keys_file_entry
 
 
 class Clock:

@@ -13,10 +13,9 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from vouchery_gateway.domain import Cart, CartLine, Category, RedemptionRequest, RedemptionState
-from vouchery_gateway.errors import InvalidArgument
+from vouchery_gateway.errors import InvalidArgument, UpstreamBadResponse
 from vouchery_gateway.money import MAX_MINOR_UNITS, currency_exponent, to_decimal, to_minor
 from vouchery_gateway.upstream import decode, encode
-from vouchery_gateway.upstream.errors import UpstreamBadResponse
 from vouchery_gateway.upstream.models import PurchaseTransaction
 
 CART = Cart(

@@ -21,13 +21,13 @@ from vouchery_gateway.errors import (
     Rejected,
     Unavailable,
     UpstreamAuth,
+    UpstreamBadResponse,
 )
 from vouchery_gateway.upstream.errors import (
     DEFAULT_RATE_LIMIT_RETRY_AFTER,
     DEFAULT_UNAVAILABLE_RETRY_AFTER,
     ERROR_TABLE,
     FALLBACK_RULE,
-    UpstreamBadResponse,
     error_from_response,
     match_rule,
     parse_envelope,

@@ -8,14 +8,17 @@ import httpx
 import pytest
 
 from vouchery_gateway.domain import Rejection, RejectionReason
-from vouchery_gateway.errors import DeadlineExceeded, Internal, Rejected, Unavailable
-from vouchery_gateway.upstream.errors import (
+from vouchery_gateway.errors import (
+    DeadlineExceeded,
+    Internal,
+    Rejected,
+    Unavailable,
     UpstreamAmbiguous,
     UpstreamBadResponse,
     UpstreamTimeout,
-    error_from_exception,
     maybe_committed,
 )
+from vouchery_gateway.upstream.errors import error_from_exception
 from vouchery_gateway.upstream.routes import ROUTES, Route
 
 WRITE = ROUTES["create_redemption"]

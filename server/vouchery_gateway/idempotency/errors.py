@@ -1,19 +1,26 @@
-"""The exceptions of the idempotency layer, each carrying the gRPC answer it stands for.
+"""The exceptions of the idempotency layer, each naming the gateway error it reaches the caller as.
 
-The gateway's error interceptor maps these in one place (python-api-core keeps the code table on the
-exception classes in the same way): `grpc_code` is the `grpc.StatusCode` name and `reason` the
-`google.rpc.ErrorInfo` reason. Messages never contain a store URL or password; keys are the caller's
-opaque idempotency keys, which hold no secrets.
+`error_type` is the `errors.GatewayError` class (and so the gRPC code) the caller sees, and `reason` the
+`google.rpc.ErrorInfo` reason: `edge.errors.as_gateway_error` builds that error by type, the way
+python-api-core keeps its code table on the exception classes. They are not GatewayErrors themselves, so
+a failing store is never mistaken for an upstream failure (nothing here is "unreachable" or queued).
+Messages never contain a store URL or password; keys are the caller's opaque idempotency keys, which
+hold no secrets.
 """
 
 from __future__ import annotations
+
+from typing import ClassVar
+
+from vouchery_gateway import errors
 
 
 class IdempotencyError(Exception):
     """Base class of every error raised by the idempotency layer."""
 
-    grpc_code: str = "INTERNAL"
-    reason: str = "IDEMPOTENCY_ERROR"
+    error_type: ClassVar[type[errors.GatewayError]] = errors.Internal
+    reason: ClassVar[str] = "IDEMPOTENCY_ERROR"
+    retry_after: float | None = None
 
 
 class StoreUnavailable(IdempotencyError):
@@ -22,14 +29,14 @@ class StoreUnavailable(IdempotencyError):
     The gateway fails closed: a write never runs without its idempotency record.
     """
 
-    grpc_code = "UNAVAILABLE"
+    error_type = errors.Unavailable
     reason = "IDEMPOTENCY_STORE_UNAVAILABLE"
 
 
 class KeyReused(IdempotencyError):
     """The idempotency key was already used for a request with different content."""
 
-    grpc_code = "FAILED_PRECONDITION"
+    error_type = errors.KeyReused
     reason = "IDEMPOTENCY_KEY_REUSED"
 
     def __init__(self, key: str) -> None:
@@ -43,7 +50,7 @@ class InProgress(IdempotencyError):
     `retry_after` (seconds) is the hint for `google.rpc.RetryInfo`.
     """
 
-    grpc_code = "ABORTED"
+    error_type = errors.InProgress
     reason = "IDEMPOTENT_REQUEST_IN_PROGRESS"
 
     def __init__(self, key: str, retry_after: float) -> None:

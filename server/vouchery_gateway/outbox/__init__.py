@@ -8,12 +8,11 @@
 
 Entries of one `subject` are delivered one at a time, in order; a handler returns `Delivered`, returns
 `Refused(reason)` for a definitive refusal (kept as FAILED, counted, never dropped), or raises to be
-retried with backoff. `DurableCheckout` / `RedemptionDelivery` do this for redemption confirms and cancels.
+retried with backoff. `checkout.durable` does this for redemption confirms and cancels.
 """
 
 from .memory import MemoryOutbox, MemoryReservations
 from .model import Delivered, EntryState, OutboxEntry, Outcome, Refused
-from .redemptions import CANCEL_KIND, CONFIRM_KIND, DurableCheckout, RedemptionDelivery, overlay, subject_of
 from .redis import RedisOutbox, RedisReservations
 from .relay import Handler, OutboxRelay, RelayHooks, RelayStats
 from .reservation_store import Reservation, ReservationState, ReservationStore
@@ -22,10 +21,7 @@ from .state import DurableState, Stores, open_beside
 from .store import OutboxStore
 
 __all__ = [
-    "CANCEL_KIND",
-    "CONFIRM_KIND",
     "Delivered",
-    "DurableCheckout",
     "DurableState",
     "EntryState",
     "Handler",
@@ -35,7 +31,6 @@ __all__ = [
     "OutboxRelay",
     "OutboxStore",
     "Outcome",
-    "RedemptionDelivery",
     "RedisOutbox",
     "RedisReservations",
     "Refused",
@@ -48,6 +43,4 @@ __all__ = [
     "SqliteReservations",
     "Stores",
     "open_beside",
-    "overlay",
-    "subject_of",
 ]

@@ -8,7 +8,8 @@ Invariants:
 - the absolute deadline never moves once the budget exists;
 - a timeout handed out is always >= `min_timeout` and <= `max_call_timeout`;
 - when less than `min_timeout` is left, `DeadlineTooShort` is raised instead of starting a call that cannot
-  finish in time (the gateway maps it to DEADLINE_EXCEEDED).
+  finish in time; it is the gateway's `DeadlineExceeded`, so it reaches the caller as DEADLINE_EXCEEDED
+  without any translation on the way.
 """
 
 from __future__ import annotations
@@ -18,15 +19,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from vouchery_gateway.errors import DeadlineExceeded
+
 Clock = Callable[[], float]
 """A monotonic clock in seconds, e.g. `time.monotonic`; injected so tests control time."""
 
 
-class DeadlineTooShort(Exception):
-    """Less time is left than an upstream call needs; the RPC should end with DEADLINE_EXCEEDED."""
+class DeadlineTooShort(DeadlineExceeded):
+    """Less time is left than an upstream call needs: the RPC ends with DEADLINE_EXCEEDED, as it is."""
 
     def __init__(self, remaining: float, minimum: float) -> None:
-        super().__init__(f"deadline too short: {max(remaining, 0.0):.3f}s left, {minimum:.3f}s needed")
+        super().__init__("the call's deadline is too short to reach Vouchery")
+        self.detail = f"deadline too short: {max(remaining, 0.0):.3f}s left, {minimum:.3f}s needed"
         self.remaining = remaining
         self.minimum = minimum
 
@@ -36,6 +40,22 @@ def _check_seconds(name: str, value: float, *, positive: bool) -> None:
         raise ValueError(f"{name} must be a finite number of seconds, got {value!r}")
     if value < 0 or (positive and value == 0):
         raise ValueError(f"{name} must be {'> 0' if positive else '>= 0'}, got {value!r}")
+
+
+class Deadline:
+    """The caller's time as an absolute point on a monotonic clock, fixed once when a write starts and
+    spent across its several upstream calls (a read-back, the write, another read-back): each call is
+    given what is `left()`, and its flow turns that into a `DeadlineBudget` with the configured caps."""
+
+    __slots__ = ("_clock", "_until")
+
+    def __init__(self, remaining: float, clock: Clock = time.monotonic) -> None:
+        self._clock = clock
+        self._until = clock() + remaining
+
+    def left(self) -> float:
+        """Seconds left, never negative."""
+        return max(self._until - self._clock(), 0.0)
 
 
 @dataclass(frozen=True, slots=True)

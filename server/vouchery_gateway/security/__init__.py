@@ -5,12 +5,12 @@ Public surface (see docs/security.md for the threat model):
   TLS server credentials, the coarsened rejection reasons);
 - `caller_id()`: the authenticated client id of the current RPC, for idempotency scoping;
 - `GuessingGuard.record_lookup(caller, LookupOutcome)`: the hook for code-lookup outcomes;
-- `CoarseningUpstream`: answers VOUCHER_OTHER_CUSTOMER as VOUCHER_NOT_FOUND when configured;
-- `new_key()` / `hash_key()` and the `keys` command (`keycli`).
+- `new_key()` / `hash_key()` (the `keys` command is `cli.keys`).
+
+`checkout.coarsen.CoarseningUpstream` applies `Security.coarsen_reasons` to the checkout's answers.
 """
 
 from vouchery_gateway.security.auth import ANONYMOUS, Authenticator, Caller, caller_id
-from vouchery_gateway.security.coarsen import CoarseningUpstream, coarsen
 from vouchery_gateway.security.gate import GateInterceptor
 from vouchery_gateway.security.guessing import GuessingGuard, LookupOutcome, outcome_of
 from vouchery_gateway.security.inflight import InflightLimit
@@ -26,7 +26,6 @@ __all__ = [
     "ROLES",
     "Authenticator",
     "Caller",
-    "CoarseningUpstream",
     "GateInterceptor",
     "GuessingGuard",
     "InflightLimit",
@@ -44,7 +43,6 @@ __all__ = [
     "allowed",
     "build_security",
     "caller_id",
-    "coarsen",
     "hash_key",
     "key_id_of",
     "load_key_ring",

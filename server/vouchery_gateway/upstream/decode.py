@@ -27,8 +27,8 @@ from vouchery_gateway.domain import (
     RedemptionState,
     Voucher,
 )
+from vouchery_gateway.errors import UpstreamBadResponse
 from vouchery_gateway.money import MoneyError, is_known_currency, to_minor
-from vouchery_gateway.upstream.errors import UpstreamBadResponse
 from vouchery_gateway.upstream.models import (
     Customer,
     PointsActivity,

@@ -30,7 +30,6 @@ import orjson
 
 from vouchery_gateway.domain import Rejection, RejectionReason
 from vouchery_gateway.errors import (
-    DeadlineExceeded,
     FieldViolation,
     GatewayError,
     Internal,
@@ -39,7 +38,10 @@ from vouchery_gateway.errors import (
     RateLimited,
     Rejected,
     Unavailable,
+    UpstreamAmbiguous,
     UpstreamAuth,
+    UpstreamBadResponse,
+    UpstreamTimeout,
 )
 from vouchery_gateway.resilience.backoff import parse_retry_after
 from vouchery_gateway.upstream.rejections import REJECTION_REASONS, rejection_for_code
@@ -54,39 +56,6 @@ logger = logging.getLogger("vouchery_gateway.upstream")
 
 DEFAULT_RATE_LIMIT_RETRY_AFTER: Final = 1.0  # a 429 without a usable Retry-After
 DEFAULT_UNAVAILABLE_RETRY_AFTER: Final = 0.5  # a hint for 5xx and transport failures
-
-
-class UpstreamBadResponse(Unavailable):
-    """Vouchery answered something the gateway cannot read (not JSON, wrong types, missing fields)."""
-
-    default_reason = "UPSTREAM_BAD_RESPONSE"
-
-    def __init__(self, detail: str) -> None:
-        # `detail` names the field that was wrong, never its value.
-        super().__init__(f"unexpected answer from Vouchery ({detail})")
-        self.detail = detail
-
-
-class UpstreamAmbiguous(Unavailable):
-    """The connection failed after the request was sent: Vouchery may or may not have applied it."""
-
-    default_reason = "UPSTREAM_CONNECTION_LOST"
-    maybe_committed: bool = True
-
-
-class UpstreamTimeout(DeadlineExceeded):
-    """The call's time budget ran out; `maybe_committed` tells whether the request could have landed."""
-
-    default_reason = "UPSTREAM_TIMEOUT"
-
-    def __init__(self, message: str, *, maybe_committed: bool) -> None:
-        super().__init__(message)
-        self.maybe_committed = maybe_committed
-
-
-def maybe_committed(error: BaseException) -> bool:
-    """True when a write failed in a way that may still have changed Vouchery's state."""
-    return bool(getattr(error, "maybe_committed", False))
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,13 +277,9 @@ __all__ = [
     "REJECTION_REASONS",
     "Envelope",
     "ErrorRule",
-    "UpstreamAmbiguous",
-    "UpstreamBadResponse",
-    "UpstreamTimeout",
     "error_from_exception",
     "error_from_response",
     "match_rule",
-    "maybe_committed",
     "parse_envelope",
     "status_class",
 ]

@@ -1,0 +1,151 @@
+"""The checkout path's parts built from `Settings`, for the composition root (`app.build_gateway`).
+
+    path = CheckoutPath(settings, metrics)
+    client = VoucheryClient(..., policy=observed_policy(metrics, path.policy))
+    lookup = path.voucher_lookup(client)
+    flow = CheckoutFlow(path.durable(upstream), deadlines=..., voucher_lookup=lookup,
+                        campaign_lookup=path.campaign_lookup(lookup))
+    await path.start(idempotency_store, client)     # at Gateway.start, once the store is open
+    await path.stop()                                # at Gateway.stop, after the drain
+
+What it holds: the retry + breaker policy of the upstream client (`upstream_policy`), the one lookup
+cache (vouchers here; the loyalty and customer flows use the same object, `path.cache`), the longer-lived
+campaign cache of the redemption's currency check (`path.campaigns`, never dropped by writes), the outbox and
+reservation records opened beside the idempotency store (`outbox.DurableState`), the relay that
+delivers queued confirms and cancels, and the reservation sweeper. Metrics go through `GatewayMetrics`
+when one is given; counts are also kept on the parts (`cache.stats`, `relay.stats`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from vouchery_gateway.app.observed import breaker_listener, cache_listener
+from vouchery_gateway.checkout.durable import CANCEL_KIND, CONFIRM_KIND, DurableCheckout, RedemptionDelivery
+from vouchery_gateway.checkout.flow import CampaignLookup, CheckoutUpstream, VoucherLookup
+from vouchery_gateway.checkout.lookups import (
+    VoucherReader,
+    cached_campaign_lookup,
+    cached_voucher_lookup,
+    campaign_ttl,
+)
+from vouchery_gateway.checkout.reservations import ReservationSweeper
+from vouchery_gateway.config import Settings
+from vouchery_gateway.idempotency import IdempotencyStore
+from vouchery_gateway.observability.metrics import GatewayMetrics
+from vouchery_gateway.outbox import DurableState, OutboxRelay, RelayHooks, Stores, open_beside
+from vouchery_gateway.resilience import Backoff, BreakerConfig
+from vouchery_gateway.resilience.cache import AsyncTTLCache
+from vouchery_gateway.upstream.policy import PolicySettings, UpstreamPolicy
+
+RELAY_LEASE_MARGIN = 2.0
+RELAY_LEASE_CALLS = 3  # a delivery may take this many capped upstream attempts before its lease ends
+
+
+def relay_lease(settings: Settings) -> float:
+    """How long one relay holds an entry: long enough for its delivery (a few capped attempts), short
+    enough that entries held by a relay that died are picked up again soon after a restart."""
+    return RELAY_LEASE_CALLS * settings.upstream_timeout_cap + RELAY_LEASE_MARGIN
+
+
+def policy_settings(settings: Settings) -> PolicySettings:
+    return PolicySettings(
+        attempts=settings.retry_attempts,
+        backoff=Backoff(initial=0.05, multiplier=2.0, max_delay=1.0),
+        breaker=BreakerConfig(
+            consecutive_failures=settings.breaker_failures,
+            open_time=settings.breaker_open_time,
+            max_open_time=max(60.0, settings.breaker_open_time),
+        ),
+        attempt_cap=settings.upstream_timeout_cap,
+        min_timeout=min(settings.upstream_timeout_min, settings.upstream_timeout_cap),
+    )
+
+
+class CheckoutPath:
+    """Cache, retry/breaker policy, outbox, relay and sweeper (see the module docstring)."""
+
+    def __init__(self, settings: Settings, metrics: GatewayMetrics | None = None) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self.policy = UpstreamPolicy(
+            policy_settings(settings),
+            on_state_change=breaker_listener(metrics) if metrics is not None else None,
+        )
+        self.cache: AsyncTTLCache[Any] = AsyncTTLCache(
+            maxsize=settings.cache_size,
+            ttl=settings.cache_ttl,
+            on_event=cache_listener(metrics, "lookup") if metrics is not None else None,
+        )
+        self.campaigns: AsyncTTLCache[Any] = AsyncTTLCache(
+            maxsize=settings.cache_size,
+            ttl=campaign_ttl(settings.cache_ttl),
+            on_event=cache_listener(metrics, "campaign") if metrics is not None else None,
+        )
+        self.state: DurableState | None = None
+        self.relay: OutboxRelay | None = None
+        self.sweeper: ReservationSweeper | None = None
+        self._store: IdempotencyStore | None = None
+
+    def voucher_lookup(self, upstream: VoucherReader) -> VoucherLookup:
+        return cached_voucher_lookup(self.cache, upstream)
+
+    def campaign_lookup(self, vouchers: VoucherLookup) -> CampaignLookup:
+        return cached_campaign_lookup(self.campaigns, vouchers)
+
+    def durable(self, upstream: CheckoutUpstream) -> DurableCheckout:
+        """The flow's upstream with reservations, the outbox and cache invalidation (opened at start)."""
+        self.state = DurableState(self._open_state)
+        return DurableCheckout(upstream, self.state, cache=self.cache, wake_relay=self._wake)
+
+    async def start(self, store: IdempotencyStore, upstream: CheckoutUpstream) -> None:
+        """Open the outbox beside `store`, then start relaying and sweeping with `upstream` (raw client)."""
+        self._store = store
+        if self.state is None:
+            self.state = DurableState(self._open_state)
+        stores = await self.state.stores()
+        delivery = RedemptionDelivery(upstream, self.state, cache=self.cache)
+        hooks = RelayHooks()
+        if self.metrics is not None:
+            hooks = RelayHooks(
+                self.metrics.outbox_delivered, self.metrics.outbox_failed, self.metrics.set_outbox_backlog
+            )
+        self.relay = OutboxRelay(
+            stores.outbox,
+            {CONFIRM_KIND: delivery.confirm, CANCEL_KIND: delivery.cancel},
+            interval=self.settings.outbox_relay_interval,
+            lease=relay_lease(self.settings),
+            lease_margin=RELAY_LEASE_MARGIN,
+            hooks=hooks,
+        )
+        timeout = self.settings.reservation_timeout
+        self.sweeper = ReservationSweeper(
+            stores.reservations,
+            stores.outbox,
+            upstream,
+            timeout=timeout,
+            interval=min(60.0, max(timeout / 10, 0.5)),
+            call_timeout=self.settings.upstream_timeout_cap,
+            retention=self.settings.idempotency_retention,
+            cache=self.cache,
+            on_outcome=self.metrics.sweeper_cancellation if self.metrics is not None else None,
+        )
+        self.relay.start()
+        self.sweeper.start()
+
+    async def stop(self) -> None:
+        if self.relay is not None:
+            await self.relay.stop()
+        if self.sweeper is not None:
+            await self.sweeper.stop()
+        await self.cache.aclose()
+        await self.campaigns.aclose()
+
+    def _wake(self) -> None:
+        if self.relay is not None:
+            self.relay.wake()
+
+    async def _open_state(self) -> Stores:
+        if self._store is None:
+            raise RuntimeError("the checkout path's store is opened at Gateway.start")
+        return await open_beside(self._store)

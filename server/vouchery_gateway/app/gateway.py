@@ -1,0 +1,351 @@
+"""The composition root: every part of the gateway is built here, from `Settings` and injected parts.
+
+    gateway = build_gateway(settings)                  # production: the real Vouchery
+    gateway = build_gateway(settings, upstream_transport=httpx.ASGITransport(app))   # tests, demo
+    port = await gateway.start()                       # binds (port 0 picks one), probes the upstream
+    await gateway.stop(grace)                          # NOT_SERVING, drain in-flight calls, close
+
+Nothing else reads configuration or builds clients. With `settings.sandbox` and no transport given, the
+Vouchery sandbox runs in-process (httpx.ASGITransport) with its state in the data dir.
+
+Interceptor order (outermost first): access log (request id, one line per call), metrics, the security
+gate (authentication, roles, per-caller limits; health is never gated), then any injected ones. The error ->
+status translation is the servicer decorator `services.errors.handle_errors`, so it runs innermost and
+the interceptors see the final status code.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import grpc
+import httpx
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import CollectorRegistry
+
+from vouchery.gateway.v1 import checkout_pb2, checkout_pb2_grpc
+from vouchery_gateway.app.checkout import CheckoutPath
+from vouchery_gateway.app.health import UpstreamHealth
+from vouchery_gateway.app.loyalty import SERVICE_NAMES, LoyaltyParts, add_loyalty_services
+from vouchery_gateway.app.observed import (
+    UpstreamMetricsObserver,
+    observed_policy,
+    publish_breakers_closed,
+)
+from vouchery_gateway.checkout.coarsen import CoarseningUpstream
+from vouchery_gateway.checkout.flow import CheckoutFlow, CheckoutUpstream
+from vouchery_gateway.checkout.servicer import CheckoutServicer
+from vouchery_gateway.checkout.writes import CheckoutWrites
+from vouchery_gateway.config import Settings
+from vouchery_gateway.idempotency.writes import IdempotentWrites, metrics_hook
+from vouchery_gateway.loyalty.queued import LoyaltyOutbox
+from vouchery_gateway.observability.access_log import AccessLogInterceptor
+from vouchery_gateway.observability.exposition import MetricsServer, start_metrics_server
+from vouchery_gateway.observability.metrics import GatewayMetrics
+from vouchery_gateway.observability.metrics_interceptor import MetricsInterceptor
+from vouchery_gateway.observability.pipeline import CallPipeline
+from vouchery_gateway.resilience.deadline import DeadlinePolicy
+from vouchery_gateway.security import Security, SecurityConfig, build_security
+from vouchery_gateway.upstream.core import CallPolicy
+
+log = logging.getLogger("vouchery_gateway")
+
+CHECKOUT_SERVICE = checkout_pb2.DESCRIPTOR.services_by_name["CheckoutService"].full_name
+HEALTH_SERVICE = health_pb2.DESCRIPTOR.services_by_name["Health"].full_name
+SANDBOX_BASE_URL = "http://sandbox.local/api/v2.1"  # never resolved: the ASGI transport answers
+
+
+def server_options(settings: Settings) -> list[tuple[str, int]]:
+    """Channel arguments for POS clients: small messages, keepalive through store NATs and proxies."""
+    return [
+        ("grpc.max_receive_message_length", settings.max_receive_message_bytes),
+        ("grpc.max_send_message_length", settings.max_send_message_bytes),
+        ("grpc.keepalive_time_ms", int(settings.keepalive_time * 1000)),
+        ("grpc.keepalive_timeout_ms", int(settings.keepalive_timeout * 1000)),
+        # Tills keep idle channels open between customers; let their keepalive pings through.
+        ("grpc.keepalive_permit_without_calls", 1),
+        ("grpc.http2.min_ping_interval_without_data_ms", 10_000),
+        ("grpc.http2.max_pings_without_data", 0),
+        # Workers share one port (workers.py); a lone gateway refuses a port already taken instead.
+        ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
+    ]
+
+
+@dataclass
+class Gateway:
+    """A built, not yet started gateway; `start` binds and `stop` drains."""
+
+    settings: Settings
+    server: grpc.aio.Server
+    upstream: Any  # VoucheryClient (has `aclose`)
+    health: UpstreamHealth
+    registry: CollectorRegistry
+    port: int = 0
+    metrics: MetricsServer | None = None
+    gateway_metrics: GatewayMetrics | None = None
+    security: Security | None = None
+    writes: IdempotentWrites | None = None
+    checkout_path: CheckoutPath | None = None  # cache, retry/breaker, outbox relay, reservation sweeper
+    loyalty: LoyaltyParts | None = None
+    _closers: list[Any] = field(default_factory=list)
+
+    @property
+    def address(self) -> str:
+        host = self.settings.host
+        shown = "127.0.0.1" if host in ("0.0.0.0", "", "[::]", "::") else host  # noqa: S104 - a display value
+        return f"{shown}:{self.port}"
+
+    async def start(self) -> int:
+        """Bind the gRPC port, start serving, and publish the first health status; returns the port."""
+        if self.writes is not None:  # before serving: no write may run without its idempotency store
+            store = await self.writes.open(
+                self.settings.store_url, retention=self.settings.idempotency_retention
+            )
+            if self.checkout_path is not None:  # the outbox lives beside the idempotency records
+                await self.checkout_path.start(store, self.upstream)
+                relay = self.checkout_path.relay
+                if relay is not None and self.loyalty is not None:
+                    # Before the relay task's first pass (it has not run yet: nothing awaited since it
+                    # was started), so no queued loyalty entry is ever leased without its handler.
+                    self.loyalty.register_handlers(relay)
+        target = f"{self.settings.host}:{self.settings.port}"
+        try:
+            credentials = self.security.credentials if self.security is not None else None
+            if credentials is not None:
+                self.port = self.server.add_secure_port(target, credentials)
+            else:
+                self.port = self.server.add_insecure_port(target)
+        except RuntimeError as exc:
+            raise OSError(f"cannot listen on {target} ({exc})") from None
+        if self.port == 0:
+            raise OSError(f"cannot listen on {target}")
+        await self.server.start()
+        if self.settings.metrics_port:
+            self.metrics = start_metrics_server(self.settings.host, self.settings.metrics_port, self.registry)
+        await self.health.start()
+        log.info("gateway listening on %s", self.address)
+        return self.port
+
+    async def stop(self, grace: float | None = None) -> None:
+        """NOT_SERVING, refuse new calls, let in-flight calls finish within `grace` seconds, close."""
+        grace = self.settings.grace_period if grace is None else grace
+        await self.health.shutdown()
+        await self.server.stop(grace)
+        if self.checkout_path is not None:  # before the store closes: the relay may be recording
+            await self.checkout_path.stop()
+        if self.writes is not None:  # after the drain: in-flight writes still store their outcomes
+            await self.writes.close()
+        if self.metrics is not None:
+            self.metrics.close()
+            self.metrics = None
+        await self.upstream.aclose()
+        for close in reversed(self._closers):
+            await close()
+
+    async def wait_for_termination(self) -> None:
+        await self.server.wait_for_termination()
+
+
+def deadline_policy(settings: Settings) -> DeadlinePolicy:
+    return DeadlinePolicy(
+        margin=settings.upstream_timeout_margin,
+        max_call_timeout=settings.upstream_timeout_cap,
+        default_deadline=settings.upstream_timeout_default,
+        min_timeout=settings.upstream_timeout_min,
+    )
+
+
+def idempotent_writes(settings: Settings, metrics: GatewayMetrics) -> IdempotentWrites:
+    """The idempotent-write layer; its lease outlasts the whole upstream budget of a deadline-less call."""
+    return IdempotentWrites(
+        lease=settings.upstream_timeout_default + 5.0,
+        margin=settings.upstream_timeout_margin,
+        on_event=metrics_hook(metrics),
+    )
+
+
+def security_config(settings: Settings) -> SecurityConfig:
+    return SecurityConfig(
+        keys_file=settings.keys_file,
+        keys_check_interval=settings.keys_check_interval,
+        tls_cert_file=settings.tls_cert_file,
+        tls_key_file=settings.tls_key_file,
+        tls_client_ca_file=settings.tls_client_ca_file,
+        tls_client_auth=settings.tls_client_auth,
+        rate_limit=settings.rate_limit,
+        rate_burst=settings.rate_burst,
+        max_inflight_per_caller=settings.max_inflight_per_caller,
+        guess_limit=settings.guess_limit,
+        guess_window=settings.guess_window,
+        guess_cooldown=settings.guess_cooldown,
+        coarsen_other_customer=settings.coarsen_other_customer,
+    )
+
+
+def upstream_verify(settings: Settings) -> bool | str:
+    """What the upstream client verifies Vouchery's certificate with: a CA bundle path, or on/off."""
+    if settings.upstream_verify_tls and settings.upstream_ca_bundle:
+        return settings.upstream_ca_bundle
+    return settings.upstream_verify_tls
+
+
+def sandbox_transport(settings: Settings, api_key: str) -> httpx.AsyncBaseTransport:
+    """The Vouchery sandbox in-process, seeded, with its SQLite state in the data dir."""
+    from vouchery_sandbox.app import create_app  # only the demo / test path needs the sandbox
+    from vouchery_sandbox.config import SandboxConfig
+
+    data_dir = Path(settings.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    database = data_dir / "sandbox.db"
+    # Seed a new state only: a restart keeps the redemptions made so far (as the real Vouchery would).
+    seed = None if database.exists() else settings.sandbox_seed
+    config = SandboxConfig(api_keys={api_key: "admin"}, database=str(database), seed=seed)
+    return httpx.ASGITransport(app=create_app(config))
+
+
+def build_upstream(
+    settings: Settings,
+    transport: httpx.AsyncBaseTransport | None,
+    metrics: GatewayMetrics | None = None,
+    policy: CallPolicy | None = None,
+) -> Any:
+    """The VoucheryClient for the configured upstream (the in-process sandbox in sandbox mode).
+
+    With `metrics`, every attempt is timed by route group and status class, and retries and refused
+    API keys are counted (wrap a retry/breaker policy with `observed_policy(metrics, policy)`).
+    """
+    from vouchery_gateway.upstream.client import VoucheryClient, aiohttp_transport
+
+    base_url, api_key = settings.upstream_url, settings.upstream_api_key
+    if settings.sandbox and transport is None:
+        api_key = api_key or "sbx_" + secrets.token_urlsafe(24)
+        transport = sandbox_transport(settings, api_key)
+        base_url = SANDBOX_BASE_URL
+    elif transport is None and settings.upstream_transport == "aiohttp":
+        # Same httpx API and error mapping, about a third less CPU per upstream call (docs/performance.md).
+        transport = aiohttp_transport(
+            max_connections=settings.upstream_max_connections, verify=upstream_verify(settings)
+        )
+    return VoucheryClient(
+        base_url,
+        api_key,
+        transport=transport,
+        max_connections=settings.upstream_max_connections,
+        verify=upstream_verify(settings),
+        user_agent=settings.upstream_user_agent,
+        observer=UpstreamMetricsObserver(metrics) if metrics is not None else None,
+        policy=observed_policy(metrics, policy) if metrics is not None else policy,
+    )
+
+
+def build_gateway(
+    settings: Settings,
+    *,
+    upstream_transport: httpx.AsyncBaseTransport | None = None,
+    upstream: Any = None,
+    registry: CollectorRegistry | None = None,
+    interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
+) -> Gateway:
+    """Build (but do not start) the gateway. `upstream` replaces the VoucheryClient entirely (it must
+    have the `CheckoutUpstream` methods, `me(timeout=)` and `aclose()`); `interceptors` run innermost."""
+    registry = registry if registry is not None else CollectorRegistry()
+    metrics = GatewayMetrics(registry)  # the one instance: pass it to every part that counts something
+    publish_breakers_closed(metrics)
+    path = CheckoutPath(settings, metrics)
+    client = (
+        upstream
+        if upstream is not None
+        else build_upstream(settings, upstream_transport, metrics, path.policy)
+    )
+    security = build_security(security_config(settings), registry=registry)
+    if not security.authenticator.enabled and not settings.sandbox:
+        log.warning("no keys_file: caller authentication is off, every caller may use every method")
+    checkout_upstream = _as_checkout_upstream(client)
+    if security.coarsen_reasons:
+        checkout_upstream = CoarseningUpstream(checkout_upstream, security.coarsen_reasons)
+    lookup = path.voucher_lookup(client)
+    durable = path.durable(checkout_upstream)
+    flow = CheckoutFlow(
+        durable,
+        deadlines=deadline_policy(settings),
+        voucher_lookup=lookup,
+        campaign_lookup=path.campaign_lookup(lookup),
+    )
+    health = UpstreamHealth(
+        lambda timeout: client.me(timeout=timeout),
+        [CHECKOUT_SERVICE, *SERVICE_NAMES],
+        interval=settings.health_probe_interval,
+        timeout=min(settings.upstream_timeout_cap, settings.health_probe_interval),
+    )
+    server = grpc.aio.server(
+        # Access log, metrics and the gate, in that order, composed into one wrapper per call.
+        interceptors=[
+            CallPipeline(AccessLogInterceptor(), MetricsInterceptor(metrics), security.gate),
+            *interceptors,
+        ],
+        options=server_options(settings),
+        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
+    )
+    writes = idempotent_writes(settings, metrics)
+    checkout_writes = CheckoutWrites(
+        flow,
+        writes,
+        default_budget=settings.upstream_timeout_default,
+        reconciled_below=durable.reconciles_already,
+    )
+    checkout = CheckoutServicer(flow, checkout_writes)
+    checkout_pb2_grpc.add_CheckoutServiceServicer_to_server(checkout, server)  # type: ignore[no-untyped-call]
+    loyalty = add_loyalty_services(
+        server,
+        client,
+        settings,
+        deadlines=deadline_policy(settings),
+        writes=writes,
+        cache=path.cache,
+        outbox=loyalty_outbox(path),
+    )
+    health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
+    if settings.reflection:
+        reflection.enable_server_reflection(
+            (
+                CHECKOUT_SERVICE,
+                *loyalty.service_names,
+                health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+                reflection.SERVICE_NAME,
+            ),
+            server,
+        )
+    return Gateway(
+        settings=settings,
+        server=server,
+        upstream=client,
+        health=health,
+        registry=registry,
+        gateway_metrics=metrics,
+        security=security,
+        writes=writes,
+        checkout_path=path,
+        loyalty=loyalty,
+    )
+
+
+def loyalty_outbox(path: CheckoutPath) -> LoyaltyOutbox | None:
+    """Purchases and grants queued in the checkout path's outbox, relayed by its relay."""
+    if path.state is None:  # set by `path.durable`, before the loyalty services are built
+        return None
+
+    def wake() -> None:
+        if path.relay is not None:
+            path.relay.wake()
+
+    return LoyaltyOutbox(path.state.outbox, wake=wake)
+
+
+def _as_checkout_upstream(client: Any) -> CheckoutUpstream:
+    return client  # type: ignore[no-any-return]  # structural: checked by the end-to-end tests

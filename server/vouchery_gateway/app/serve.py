@@ -1,0 +1,93 @@
+"""The serve loop, written once: start a gateway, run until told to stop, drain, close.
+
+    gateway = await start_gateway(settings)          # StartupFailed(message, exit_code) when it cannot
+    await serve_until_stopped(gateway)                # SIGTERM / SIGINT stop it, SIGHUP rereads the keys
+
+`vouchery-gateway serve` runs it in the main process; each `--workers` process runs the same loop and also
+stops when its supervisor's end of `stop_when_readable` closes (app.workers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import Callable, Coroutine
+from typing import Any, Final
+
+from vouchery_gateway.app.gateway import Gateway, build_gateway
+from vouchery_gateway.config import Settings
+from vouchery_gateway.security import KeysFileError, TlsError
+
+EXIT_ERROR: Final = 1
+EXIT_USAGE: Final = 2
+
+
+class StartupFailed(Exception):
+    """The gateway could not start; `exit_code` is EXIT_USAGE for bad configuration, else EXIT_ERROR."""
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+def run_async(coro: Coroutine[Any, Any, int]) -> int:
+    """Run on uvloop when it is installed (measurably faster for grpc.aio), else on asyncio's loop."""
+    try:
+        import uvloop
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        return asyncio.run(coro)
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        return runner.run(coro)
+
+
+def configure_logging(settings: Settings) -> None:
+    """Once at start: one stderr handler for every logger, secrets and e-mails masked, JSON or text."""
+    from vouchery_gateway.observability.jsonlog import configure_logging as install
+    from vouchery_gateway.observability.textlog import TextFormatter
+
+    handler = install(settings.log_level)
+    if settings.log_format == "text":
+        handler.setFormatter(TextFormatter())
+
+
+async def start_gateway(settings: Settings) -> Gateway:
+    """Build and start the gateway; a keys or TLS file that cannot be used, or a port that cannot be
+    bound, is `StartupFailed` (nothing is left open)."""
+    try:
+        gateway = build_gateway(settings)
+    except (KeysFileError, TlsError) as exc:
+        raise StartupFailed(str(exc), EXIT_USAGE) from None
+    try:
+        await gateway.start()
+    except OSError as exc:
+        await gateway.upstream.aclose()
+        raise StartupFailed(str(exc), EXIT_ERROR) from None
+    return gateway
+
+
+async def serve_until_stopped(
+    gateway: Gateway,
+    *,
+    stop_when_readable: int | None = None,
+    on_stopping: Callable[[], None] | None = None,
+) -> None:
+    """Serve until SIGTERM / SIGINT (or `stop_when_readable` becomes readable), then drain and stop.
+
+    SIGHUP rereads the caller keys file (rotation without restart).
+    """
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    if stop_when_readable is not None:
+        loop.add_reader(stop_when_readable, stop.set)
+    if gateway.security is not None:
+        loop.add_signal_handler(signal.SIGHUP, gateway.security.reload_keys)
+    try:
+        await stop.wait()
+    finally:
+        if stop_when_readable is not None:
+            loop.remove_reader(stop_when_readable)
+    if on_stopping is not None:
+        on_stopping()
+    await gateway.stop(gateway.settings.grace_period)

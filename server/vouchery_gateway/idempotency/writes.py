@@ -1,0 +1,325 @@
+"""`IdempotentWrites`: run a write RPC at most once per idempotency key and replay its first answer.
+
+    answer = await writes.run(context, "RedeemVoucher", (transaction_id,), fp, RedeemVoucherResponse, call)
+
+`call(attempt)` produces the response message, or raises `Rejected` for a business refusal. Both are
+definitive: stored and replayed byte for byte (the serialized response, or the serialized
+`google.rpc.Status` of the refusal with its ErrorInfo / LocalizedMessage details). Any other failure is
+transient: it is not stored and the next attempt runs again. A replay carries the trailing metadata
+`x-idempotent-replay: true` and is counted through `mark_replay`.
+
+- Key: caller id (`current_call().caller_id`, "anonymous" until a caller is authenticated), operation
+  and the request's key parts (a transaction id, a client request id), so two callers or two operations
+  never share a record.
+- Ambiguity: a failure that may have reached upstream (`maybe_committed`, a cancelled call, an
+  unexpected exception, or `Unsettled`) keeps the record with a lapsed lease, so the next attempt is a
+  takeover (`attempt.takeover`) and must read upstream state before writing again.
+- Fail closed: with no store attached, or the store unreachable, `run` raises `StoreUnavailable`
+  (UNAVAILABLE) and `call` never runs.
+- Deadlines: the guard works on the store's wall clock; the caller's remaining time minus `margin`
+  becomes the lease and the longest a duplicate waits, so an ABORTED answer still reaches the caller.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Final, Protocol, TypeVar
+from urllib.parse import unquote
+
+import grpc
+from google.protobuf.message import Message
+from google.rpc import status_pb2
+from grpc_status import rpc_status
+
+from vouchery_gateway.errors import (
+    DeadlineExceeded,
+    GatewayError,
+    NotFound,
+    Rejected,
+    Unsettled,
+    maybe_committed,
+    might_have_landed,
+    to_status_proto,
+)
+from vouchery_gateway.idempotency import (
+    ClaimInfo,
+    GuardEvent,
+    IdempotencyGuard,
+    IdempotencyStore,
+    StoredOutcome,
+    StoreUnavailable,
+    open_store,
+    run_sweeper,
+)
+from vouchery_gateway.observability.context import current_call, mark_rejection, mark_replay
+from vouchery_gateway.observability.request_id import abort_with_status
+
+log = logging.getLogger(__name__)
+
+REPLAY_HEADER: Final = "x-idempotent-replay"
+REPLAY_METADATA: Final = ((REPLAY_HEADER, "true"),)
+STATUS_DETAILS_KEY: Final = "grpc-status-details-bin"
+ANONYMOUS_CALLER: Final = "anonymous"
+KIND_RESPONSE: Final = "response"
+KIND_REJECTION: Final = "rejection"
+DEFAULT_SWEEP_INTERVAL: Final = 600.0
+
+M = TypeVar("M", bound=Message)
+WriteCall = Callable[[ClaimInfo], Awaitable[M]]
+EventHook = Callable[[str, str], None]
+"""(operation, event) for every guard event of a call, plus "wait_<outcome>" once per duplicate."""
+
+
+T = TypeVar("T")
+
+
+async def write_once(
+    send: Callable[[bool], Awaitable[T]],
+    look: Callable[[], Awaitable[T | None]],
+    *,
+    suspect: bool,
+) -> T:
+    """Send a write that Vouchery cannot deduplicate at most once per landing.
+
+    `look` finds the effect of an earlier send (None: it did not land); it runs before sending when an
+    earlier attempt may have landed (`suspect`) and after a send whose answer was lost, so the write is
+    sent at most twice per call and never after it was found. `send(suspect)` tells the send whether an
+    earlier send of this request may have landed (for answers such as `must_be_unique`). A failure that
+    leaves the outcome unknown is `Unsettled`, so the record stays for the next attempt to reconcile.
+    """
+    if suspect:
+        found = await look_for_landing(look, None)
+        if found is not None:
+            return found
+    try:
+        return await send(suspect)
+    except Rejected:
+        raise
+    except GatewayError as exc:
+        if not maybe_committed(exc):
+            if suspect:
+                raise Unsettled(exc) from exc
+            raise
+        lost = exc
+    found = await look_for_landing(look, lost)  # the answer was lost after sending: look first
+    if found is not None:
+        return found
+    try:
+        return await send(True)
+    except Rejected:
+        raise
+    except GatewayError as exc:
+        raise Unsettled(exc if maybe_committed(exc) else lost) from exc
+
+
+async def look_for_landing(look: Callable[[], Awaitable[T | None]], lost: GatewayError | None) -> T | None:
+    """`look()`, where NOT_FOUND means "did not land" and any other failure leaves the outcome unknown.
+
+    A business refusal from `look` (e.g. the transaction holds another redemption) passes through.
+    """
+    try:
+        return await look()
+    except Rejected:
+        raise
+    except NotFound:
+        return None
+    except GatewayError as exc:
+        raise Unsettled(lost or exc) from exc
+
+
+def idempotency_key(operation: str, parts: Sequence[str], caller_id: str | None = None) -> str:
+    """`caller:operation:part...` with ':' and '%' escaped in each element, so keys cannot collide."""
+    elements = (caller_id or ANONYMOUS_CALLER, operation, *parts)
+    return ":".join(e.replace("%", "%25").replace(":", "%3A") for e in elements)
+
+
+def rejection_outcome(error: Rejected) -> StoredOutcome:
+    """A refusal as stored: its `google.rpc.Status`, serialized once, so every replay is identical."""
+    body = to_status_proto(error).SerializeToString(deterministic=True)
+    return StoredOutcome(
+        body=body, kind=KIND_REJECTION, status=error.code.name, metadata={"reason": error.reason}
+    )
+
+
+def status_from(outcome: StoredOutcome, *, replay: bool) -> grpc.Status:
+    """The stored refusal as the `grpc.Status` to abort with; its details are the stored bytes."""
+    proto = status_pb2.Status.FromString(outcome.body)
+    metadata = ((STATUS_DETAILS_KEY, outcome.body), *(REPLAY_METADATA if replay else ()))
+    # to_status picks the code and message; the details stay the stored bytes, not a re-serialization.
+    return rpc_status.to_status(proto)._replace(trailing_metadata=metadata)
+
+
+class IdempotentWrites:
+    """The idempotent-write layer of every write servicer (see the module docstring).
+
+    Built without a store (the composition root builds servicers synchronously); `open(url)` or
+    `attach(store)` at start-up, `close()` at shutdown. Until then every write fails closed.
+    """
+
+    def __init__(
+        self,
+        *,
+        lease: float = 15.0,
+        max_wait: float | None = None,
+        margin: float = 0.05,
+        on_event: EventHook | None = None,
+    ) -> None:
+        """`lease`: the claim's lease when the caller sent no deadline (longer than such a call's whole
+        upstream budget). `max_wait`: the longest a duplicate waits (default: `lease`). `margin`: kept
+        back from the caller's deadline to answer in time."""
+        if not (lease > 0 and margin >= 0 and (max_wait is None or max_wait >= 0)):
+            raise ValueError("lease must be positive, margin and max_wait non-negative")
+        self._lease = lease
+        self._max_wait = lease if max_wait is None else max_wait
+        self._margin = margin
+        self._on_event = on_event
+        self._rng = random.Random()  # poll jitter, not security
+        self._store: IdempotencyStore | None = None
+        self._sweeper: asyncio.Task[None] | None = None
+        self._stop = asyncio.Event()
+
+    @property
+    def store(self) -> IdempotencyStore | None:
+        """The attached store (shared with other durable components), or None before start-up."""
+        return self._store
+
+    def attach(self, store: IdempotencyStore) -> None:
+        self._store = store
+
+    async def open(
+        self, url: str, *, retention: float, sweep_interval: float = DEFAULT_SWEEP_INTERVAL
+    ) -> IdempotencyStore:
+        """Open the store `url` names, check it answers, and start sweeping expired records.
+
+        A bad URL or an unopenable SQLite file raises (the gateway must not start); a Redis that does
+        not answer yet is only logged: writes fail closed until it does, reads keep working.
+        """
+        _make_sqlite_parent(url)
+        store = await open_store(url, retention=retention)
+        try:
+            await store.ping()
+        except StoreUnavailable as exc:
+            log.warning(
+                "idempotency store not answering; writes fail with UNAVAILABLE until it does: %s", exc
+            )
+        self.attach(store)
+        self._stop = asyncio.Event()
+        self._sweeper = asyncio.create_task(run_sweeper(store, sweep_interval, self._stop))
+        return store
+
+    async def close(self) -> None:
+        """Stop the sweeper and close the store; later writes fail closed."""
+        store, self._store = self._store, None
+        if self._sweeper is not None:
+            self._stop.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._sweeper
+            self._sweeper = None
+        if store is not None:
+            await store.close()
+
+    async def run(
+        self,
+        context: grpc.aio.ServicerContext,
+        operation: str,
+        key_parts: Sequence[str],
+        fingerprint: str,
+        response_type: type[M],
+        call: WriteCall[M],
+    ) -> M:
+        """The answer of `call`, run at most once per key; a refusal ends the RPC with its stored status."""
+        store = self._store
+        if store is None:
+            raise StoreUnavailable("the idempotency store is not open")
+        remaining = context.time_remaining()
+        deadline = None if remaining is None else store.clock() + max(remaining - self._margin, 0.0)
+        key = idempotency_key(operation, key_parts, current_call().caller_id)
+        events: list[str] = []
+        guard = IdempotencyGuard(
+            store,
+            lease=self._lease,
+            max_wait=self._max_wait,
+            is_ambiguous=might_have_landed,
+            on_event=events.append,
+            rng=self._rng,
+        )
+
+        async def execute(attempt: ClaimInfo) -> StoredOutcome:
+            try:
+                message = await call(attempt)
+            except Rejected as exc:
+                return rejection_outcome(exc)
+            return StoredOutcome(body=message.SerializeToString(deterministic=True), kind=KIND_RESPONSE)
+
+        try:
+            result = await guard.run(key, fingerprint, deadline=deadline, operation=execute)
+        except Unsettled as exc:
+            raise exc.error from exc
+        except TimeoutError:
+            raise DeadlineExceeded("the call's deadline is too short to run the write") from None
+        finally:
+            self._report(operation, events)
+        if result.replayed:
+            mark_replay()
+            context.set_trailing_metadata(REPLAY_METADATA)
+        if result.outcome.kind == KIND_REJECTION:
+            mark_rejection(result.outcome.metadata.get("reason", "OTHER"))
+            await abort_with_status(context, status_from(result.outcome, replay=result.replayed))
+        return response_type.FromString(result.outcome.body)
+
+    def _report(self, operation: str, events: list[str]) -> None:
+        if self._on_event is None:
+            return
+        if GuardEvent.WAITED in events:
+            events.append("wait_" + _wait_outcome(events))
+        for event in events:
+            try:
+                self._on_event(operation, event)
+            except Exception:  # a broken metrics hook must not break a checkout
+                log.exception("idempotency event hook failed for %s", event)
+
+
+class IdempotencyMetrics(Protocol):
+    """The part of `observability.metrics.GatewayMetrics` the write layer feeds."""
+
+    def idempotency_claim(self, operation: str) -> None: ...
+    def idempotency_key_conflict(self, operation: str) -> None: ...
+    def idempotency_wait(self, operation: str, outcome: str) -> None: ...
+
+
+def metrics_hook(metrics: IdempotencyMetrics) -> EventHook:
+    """An `on_event` hook counting claims, key conflicts and duplicates' waits by operation."""
+
+    def hook(operation: str, event: str) -> None:
+        if event == GuardEvent.CLAIMED:
+            metrics.idempotency_claim(operation)
+        elif event == GuardEvent.KEY_REUSED:
+            metrics.idempotency_key_conflict(operation)
+        elif event.startswith("wait_"):
+            metrics.idempotency_wait(operation, event.removeprefix("wait_"))
+
+    return hook
+
+
+def _wait_outcome(events: list[str]) -> str:
+    if GuardEvent.REPLAYED in events:
+        return "completed"
+    if GuardEvent.CLAIMED in events:
+        return "took_over"
+    if GuardEvent.KEY_REUSED in events:
+        return "key_reused"
+    return "timeout"
+
+
+def _make_sqlite_parent(url: str) -> None:
+    """Create the directory of a SQLite store file (e.g. the data dir on a first start)."""
+    if not url.lower().startswith("sqlite:///"):
+        return
+    path = unquote(url[len("sqlite:///") :].partition("?")[0])
+    if path and path not in (":memory:", "/:memory:"):
+        Path(path).parent.mkdir(parents=True, exist_ok=True)

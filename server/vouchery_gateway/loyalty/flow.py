@@ -1,0 +1,328 @@
+"""The loyalty policy: what each LoyaltyService RPC asks of Vouchery, within the caller's deadline.
+
+`LoyaltyFlow` knows nothing of gRPC or HTTP (as `CheckoutFlow`). It adds to the upstream client:
+
+- a brief cache for reads (account, activity pages), tagged ``customer:<id>``; every points write drops
+  the tag at once, so the till never shows a balance older than its own last write;
+- revoking more than the balance is a business refusal (`NOT_ENOUGH_POINTS`), not a bad request:
+  Vouchery answers it as a 422 validation error (``points`` / ``above_maximum``), which is read here;
+- `record_transaction` is safe to send twice: Vouchery's ``must_be_unique`` on the transaction id means
+  it was recorded before (by an earlier attempt or the relay), which is success with
+  ``already_recorded``. A lost answer is therefore re-sent once at once; a purchase that still cannot
+  reach Vouchery goes to the outbox (`TransactionOutbox`) and is answered as queued, because the sale has
+  happened and its points must not be lost;
+- `find_movement` reads the newest movements of the activity log (never cached) for the reference a
+  points write carried in its reason (`services/loyalty_refs.py`): how a write whose answer was lost is
+  told apart from one that never landed.
+
+Idempotency of the writes (replays of the same `request_id`) and the reconciliation of lost answers are
+the servicer's layers around these methods; this module decides what one upstream attempt does.
+"""
+
+# The upstream contract takes per-call timeouts (passed on to httpx), not asyncio.timeout scopes.
+# ruff: noqa: ASYNC109
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Final, Protocol, TypeVar
+
+from vouchery_gateway.domain import Rejection, RejectionReason, SyncState, Voucher
+from vouchery_gateway.errors import (
+    GatewayError,
+    InvalidArgument,
+    Rejected,
+    maybe_committed,
+    unreachable,
+)
+from vouchery_gateway.resilience.cache import AsyncTTLCache, customer_tag
+from vouchery_gateway.resilience.deadline import DeadlineBudget, DeadlinePolicy
+from vouchery_gateway.upstream.models import (
+    Customer,
+    Page,
+    PointsActivity,
+    PointsChange,
+    PointsExchange,
+    PointsExpiration,
+    PurchaseTransaction,
+    TransactionRecord,
+)
+
+log = logging.getLogger("vouchery_gateway.loyalty.flow")
+
+T = TypeVar("T")
+
+MAX_EXPIRATIONS: Final = 100
+SCAN_PAGE: Final = 100  # movements per activity read when looking for a reference (Vouchery's maximum)
+MAX_SCAN_PAGES: Final = 5  # the newest 500 movements: far more than one customer makes while a write waits
+NOT_ENOUGH_POINTS_MESSAGE: Final = "Customer does not have enough loyalty points"
+_ABOVE_BALANCE: Final = "above_maximum"  # Vouchery's errors[].code for a revoke over the balance
+
+
+class LoyaltyUpstream(Protocol):
+    """The part of `upstream.client.VoucheryClient` the loyalty flow uses (timeouts in seconds)."""
+
+    async def get_customer(self, identifier: str, *, timeout: float) -> Customer: ...
+    async def points_expirations(
+        self, identifier: str, *, timeout: float
+    ) -> tuple[PointsExpiration, ...]: ...
+    async def points_activity(
+        self, identifier: str, *, page: int = 1, per_page: int = 25, timeout: float
+    ) -> Page[PointsActivity]: ...
+    async def grant_points(
+        self,
+        identifier: str,
+        points: int,
+        reason: str = "",
+        *,
+        expires_at: datetime | None = None,
+        timeout: float,
+    ) -> PointsChange: ...
+    async def revoke_points(
+        self, identifier: str, points: int, reason: str = "", *, timeout: float
+    ) -> PointsChange: ...
+    async def exchange_points(
+        self, identifier: str, campaign_id: int, reason: str = "", *, timeout: float
+    ) -> PointsExchange: ...
+    async def get_voucher(self, code: str, *, timeout: float) -> Voucher: ...
+    async def create_transaction(
+        self, transaction: PurchaseTransaction, *, timeout: float
+    ) -> TransactionRecord: ...
+
+
+class TransactionOutbox(Protocol):
+    """Durable queue for purchases that could not reach Vouchery; its relay calls `relay_transaction`."""
+
+    async def enqueue_transaction(self, transaction: PurchaseTransaction) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class LoyaltyAccount:
+    customer_id: str
+    balance: int
+    expirations: tuple[PointsExpiration, ...]  # soonest first
+
+    @property
+    def expiring_points(self) -> int:
+        return sum(e.points for e in self.expirations)
+
+
+@dataclass(frozen=True, slots=True)
+class PointsGrant:
+    customer_id: str
+    points: int
+    reason: str = ""
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PointsRevocation:
+    customer_id: str
+    points: int
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TransactionOutcome:
+    transaction_id: str
+    points_earned: int | None  # None: not known (queued, or recorded earlier)
+    sync_state: SyncState = SyncState.SYNCED
+    already_recorded: bool = False
+
+
+def not_enough_points() -> Rejection:
+    return Rejection(RejectionReason.NOT_ENOUGH_POINTS, "", NOT_ENOUGH_POINTS_MESSAGE)
+
+
+def is_above_balance(error: InvalidArgument) -> bool:
+    """Vouchery's answer to a revoke over the balance: a `points` violation with code above_maximum."""
+    return any(v.field == "points" and v.description.endswith(_ABOVE_BALANCE) for v in error.violations)
+
+
+async def relay_transaction(
+    upstream: LoyaltyUpstream, transaction: PurchaseTransaction, *, timeout: float
+) -> TransactionOutcome:
+    """Send one purchase; a transaction Vouchery already has counts as recorded (the relay's step too)."""
+    try:
+        record = await upstream.create_transaction(transaction, timeout=timeout)
+    except Rejected as exc:
+        if exc.rejection.reason is not RejectionReason.TRANSACTION_ID_IN_USE:
+            raise
+        return TransactionOutcome(transaction.transaction_id, None, already_recorded=True)
+    # Nobody earns on an anonymous purchase, whatever the earning rule computed for it.
+    earned = record.points_earned if transaction.customer_id else 0
+    return TransactionOutcome(record.transaction_id or transaction.transaction_id, earned)
+
+
+class LoyaltyFlow:
+    """Loyalty reads and writes (see the module docstring)."""
+
+    def __init__(
+        self,
+        upstream: LoyaltyUpstream,
+        *,
+        deadlines: DeadlinePolicy,
+        cache: AsyncTTLCache[Any] | None = None,
+        outbox: TransactionOutbox | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._upstream = upstream
+        self._deadlines = deadlines
+        self._cache = cache
+        self._outbox = outbox
+        self._clock = clock
+
+    def budget(self, remaining: float | None) -> DeadlineBudget:
+        return self._deadlines.start(remaining, clock=self._clock)
+
+    # ---- reads ------------------------------------------------------------------------------------------
+
+    async def account(self, customer_id: str, remaining: float | None) -> LoyaltyAccount:
+        """Balance and expiring points (both read at once, within one budget; cached briefly)."""
+        budget = self.budget(remaining)
+
+        async def load() -> LoyaltyAccount:
+            timeout = budget.next_timeout()
+            customer, expirations = await asyncio.gather(
+                self._upstream.get_customer(customer_id, timeout=timeout),
+                self._upstream.points_expirations(customer_id, timeout=timeout),
+            )
+            ordered = sorted(expirations, key=lambda e: e.expires_at)[:MAX_EXPIRATIONS]
+            return LoyaltyAccount(customer.identifier or customer_id, customer.loyalty_points, tuple(ordered))
+
+        return await self._cached(f"loyalty:account:{customer_id}", customer_id, load)
+
+    async def activity(
+        self, customer_id: str, page: int, per_page: int, remaining: float | None
+    ) -> Page[PointsActivity]:
+        budget = self.budget(remaining)
+
+        async def load() -> Page[PointsActivity]:
+            return await self._upstream.points_activity(
+                customer_id, page=page, per_page=per_page, timeout=budget.next_timeout()
+            )
+
+        key = f"loyalty:activity:{page}:{per_page}:{customer_id}"
+        return await self._cached(key, customer_id, load)
+
+    # ---- writes -----------------------------------------------------------------------------------------
+
+    async def grant(self, grant: PointsGrant, remaining: float | None) -> PointsChange:
+        budget = self.budget(remaining)
+        try:
+            return await self._upstream.grant_points(
+                grant.customer_id,
+                grant.points,
+                grant.reason,
+                expires_at=grant.expires_at,
+                timeout=budget.next_timeout(),
+            )
+        finally:
+            self.forget(grant.customer_id)
+
+    async def revoke(self, revocation: PointsRevocation, remaining: float | None) -> PointsChange:
+        """Take points away; more than the balance raises `Rejected(NOT_ENOUGH_POINTS)`."""
+        budget = self.budget(remaining)
+        try:
+            return await self._upstream.revoke_points(
+                revocation.customer_id, revocation.points, revocation.reason, timeout=budget.next_timeout()
+            )
+        except InvalidArgument as exc:
+            if is_above_balance(exc):
+                raise Rejected(not_enough_points()) from None
+            raise
+        finally:
+            self.forget(revocation.customer_id)
+
+    async def exchange(
+        self, customer_id: str, campaign_id: int, remaining: float | None, *, reason: str = ""
+    ) -> PointsExchange:
+        """Spend points on a voucher of `campaign_id`; too few points is `Rejected(NOT_ENOUGH_POINTS)`."""
+        budget = self.budget(remaining)
+        try:
+            return await self._upstream.exchange_points(
+                customer_id, campaign_id, reason, timeout=budget.next_timeout()
+            )
+        finally:
+            self.forget(customer_id)
+
+    async def record_transaction(
+        self, transaction: PurchaseTransaction, remaining: float | None
+    ) -> TransactionOutcome:
+        """Record a purchase for earning rules; queued (SyncState.QUEUED) when Vouchery is unreachable."""
+        budget = self.budget(remaining)
+        try:
+            try:
+                return await relay_transaction(self._upstream, transaction, timeout=budget.next_timeout())
+            except GatewayError as exc:
+                if not maybe_committed(exc):
+                    raise
+            # The answer was lost: sending again is safe (a second one is "already recorded").
+            return await relay_transaction(self._upstream, transaction, timeout=budget.next_timeout())
+        except GatewayError as exc:
+            if self._outbox is None or not unreachable(exc):
+                raise
+            await self._outbox.enqueue_transaction(transaction)
+            log.warning("purchase %s queued for Vouchery (%s)", transaction.transaction_id, exc.reason)
+            return TransactionOutcome(transaction.transaction_id, None, sync_state=SyncState.QUEUED)
+        finally:
+            if transaction.customer_id:
+                self.forget(transaction.customer_id)
+
+    async def send_transaction(self, transaction: PurchaseTransaction, timeout: float) -> TransactionOutcome:
+        """One attempt of the outbox relay: never queued again, safe to repeat."""
+        try:
+            return await relay_transaction(self._upstream, transaction, timeout=timeout)
+        finally:
+            if transaction.customer_id:
+                self.forget(transaction.customer_id)
+
+    async def find_movement(
+        self, customer_id: str, wanted: Callable[[PointsActivity], bool], remaining: float | None
+    ) -> PointsActivity | None:
+        """The newest movement `wanted` accepts among the customer's newest `SCAN_PAGE * MAX_SCAN_PAGES`
+        (read now, never from the cache); None when there is none."""
+        budget = self.budget(remaining)
+
+        async def read(number: int) -> Page[PointsActivity]:
+            return await self._upstream.points_activity(
+                customer_id, page=number, per_page=SCAN_PAGE, timeout=budget.next_timeout()
+            )
+
+        def match(page: Page[PointsActivity]) -> PointsActivity | None:
+            return next((a for a in reversed(page.items) if wanted(a)), None)
+
+        page = await read(1)
+        if page.total is None:  # no count to start from the end: walk from the oldest
+            for number in range(2, MAX_SCAN_PAGES + 1):
+                found = match(page)
+                if found is not None or not page.has_next:
+                    return found
+                page = await read(number)
+            return match(page)
+        last = max(1, -(-page.total // SCAN_PAGE))  # the log is oldest first: the newest are at its end
+        for number in range(last, max(last - MAX_SCAN_PAGES, 0), -1):
+            found = match(page if number == 1 else await read(number))
+            if found is not None:
+                return found
+        return None
+
+    async def voucher(self, code: str, remaining: float | None) -> Voucher:
+        """A voucher as Vouchery has it now (for the answer of an exchange found in the activity log)."""
+        return await self._upstream.get_voucher(code, timeout=self.budget(remaining).next_timeout())
+
+    def forget(self, customer_id: str) -> None:
+        """Drop every cached read about the customer (after any write that may have changed it)."""
+        if self._cache is not None:
+            self._cache.invalidate_tag(customer_tag(customer_id))
+
+    async def _cached(self, key: str, customer_id: str, load: Callable[[], Awaitable[T]]) -> T:
+        if self._cache is None:
+            return await load()
+        value: T = await self._cache.get_or_load(key, load, tags=(customer_tag(customer_id),))
+        return value
