@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from grpc_health.v1 import health, health_pb2
 
-log = logging.getLogger("vouchery_gateway.app.health")
+log = logging.getLogger("vouchery_gateway.health")
 
 Probe = Callable[[float], Awaitable[object]]
 """(timeout) -> anything; raises when the upstream does not answer well (e.g. VoucheryClient.me)."""

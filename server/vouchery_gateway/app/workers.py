@@ -38,7 +38,7 @@ from typing import Any, Final, TextIO
 
 from vouchery_gateway.config import Settings
 
-log = logging.getLogger("vouchery_gateway.app.workers")
+log = logging.getLogger("vouchery_gateway.workers")
 
 MULTIPROC_ENV: Final = "PROMETHEUS_MULTIPROC_DIR"
 START_TIMEOUT: Final = 60.0  # seconds the workers may take to import, bind and report ready

@@ -35,7 +35,7 @@ from vouchery_gateway.outbox.reservation_store import Reservation, ReservationSt
 from vouchery_gateway.outbox.store import OutboxStore
 from vouchery_gateway.resilience.cache import AsyncTTLCache
 
-log = logging.getLogger("vouchery_gateway.checkout.reservations")
+log = logging.getLogger("vouchery_gateway.reservations")
 
 DEFAULT_TIMEOUT = 1800.0
 

@@ -53,7 +53,7 @@ from vouchery_gateway.upstream.models import (
     TransactionRecord,
 )
 
-log = logging.getLogger("vouchery_gateway.loyalty.flow")
+log = logging.getLogger("vouchery_gateway.loyalty")
 
 T = TypeVar("T")
 

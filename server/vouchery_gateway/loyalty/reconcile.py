@@ -33,7 +33,7 @@ from vouchery_gateway.loyalty.refs import reference_in, with_reference
 from vouchery_gateway.resilience.deadline import Deadline
 from vouchery_gateway.upstream.models import PointsActivity, PointsChange, PointsExchange
 
-log = logging.getLogger("vouchery_gateway.loyalty.flow")
+log = logging.getLogger("vouchery_gateway.loyalty")
 
 T = TypeVar("T")
 
