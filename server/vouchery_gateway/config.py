@@ -100,6 +100,11 @@ class Settings:
         _choice("aiohttp", "httpx"),
     )
     upstream_user_agent: str = opt("vouchery-pos-gateway", "User-Agent sent to Vouchery")
+    upstream_routes_file: str = opt(
+        "",
+        "TOML file correcting the route table (paths, methods, field names, verified routes); "
+        "`vouchery-gateway doctor` suggests one (docs/vouchery-contract.md)",
+    )
     upstream_timeout_default: float = opt(
         10.0, "budget of a call that came without a deadline, s", _range(0.01)
     )

@@ -64,6 +64,9 @@ class InvalidArgument(GatewayError):
 class NotFound(GatewayError):
     code = grpc.StatusCode.NOT_FOUND
     default_reason = "NOT_FOUND"
+    # Whether the answer proves the thing does not exist: Vouchery's own not-found error on a route
+    # known to exist. Only a conclusive NotFound may say that a write did not land.
+    conclusive: bool = True
 
 
 class Rejected(GatewayError):
@@ -133,19 +136,34 @@ class Internal(GatewayError):
 # sent again) live with it in `upstream.policy`, built on these.
 
 
-class UpstreamBadResponse(Unavailable):
-    """Vouchery answered something the gateway cannot read (not JSON, wrong types, missing fields)."""
+class UpstreamContractMismatch(Unavailable):
+    """Vouchery answered in a shape the gateway was not built for: a 404 without Vouchery's error body
+    (the route is missing), a 405, an HTML page, a success without the fields relied on. The route
+    table (or its override file) is wrong for this Vouchery project; `route` names the entry to check.
+    Never read as "not found" or "did not land"."""
 
-    default_reason = "UPSTREAM_BAD_RESPONSE"
+    default_reason = "UPSTREAM_CONTRACT_MISMATCH"
 
-    def __init__(self, detail: str) -> None:
-        # `detail` names the field that was wrong, never its value.
-        super().__init__(f"unexpected answer from Vouchery ({detail})")
+    def __init__(self, detail: str, *, route: str = "", maybe_committed: bool = False) -> None:
+        # `detail` names the field or status that was wrong, never a value from the answer.
+        where = f"route {route}: " if route else ""
+        super().__init__(f"unexpected answer from Vouchery ({where}{detail})", retry_after=1.0)
         self.detail = detail
+        self.route = route
+        self.maybe_committed = maybe_committed
+
+    def on_route(self, route: str, *, maybe_committed: bool) -> UpstreamContractMismatch:
+        """The same mismatch, naming the route it happened on."""
+        return type(self)(self.detail, route=route, maybe_committed=maybe_committed)
+
+
+class UpstreamBadResponse(UpstreamContractMismatch):
+    """An answer the gateway cannot read (not JSON, wrong types, missing fields): a contract mismatch."""
 
 
 class UpstreamAmbiguous(Unavailable):
-    """The connection failed after the request was sent: Vouchery may or may not have applied it."""
+    """A write that is not safe to repeat failed in a way that leaves its outcome unknown (the connection
+    dropped after sending, a 5xx or a 408 from Vouchery or a proxy in front of it): it may have landed."""
 
     default_reason = "UPSTREAM_CONNECTION_LOST"
     maybe_committed: bool = True
@@ -193,9 +211,9 @@ def might_have_landed(exc: BaseException) -> bool:
 def unreachable(error: BaseException) -> bool:
     """True when Vouchery did not answer definitively (an open breaker, spent retries on 5xx / 429 /
     dropped connections, a timed-out attempt, or no time left to send): a write the till cannot take
-    back (a confirm after payment, a purchase, a grant) is queued rather than lost. An answer the
-    gateway cannot read is not unreachable: it would not become readable by queueing."""
-    if isinstance(error, UpstreamBadResponse):
+    back (a confirm after payment, a purchase, a grant) is queued rather than lost. An answer of a
+    shape the gateway cannot read is not unreachable: it would not become readable by queueing."""
+    if isinstance(error, UpstreamContractMismatch):
         return False
     return isinstance(error, Unavailable | RateLimited | DeadlineExceeded)
 

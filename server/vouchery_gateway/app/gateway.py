@@ -53,6 +53,8 @@ from vouchery_gateway.observability.pipeline import CallPipeline
 from vouchery_gateway.resilience.deadline import DeadlinePolicy
 from vouchery_gateway.security import Security, SecurityConfig, build_security
 from vouchery_gateway.upstream.core import CallPolicy
+from vouchery_gateway.upstream.overrides import load_routes_file
+from vouchery_gateway.upstream.routes import DEFAULT_TABLE, RouteTable
 
 log = logging.getLogger("vouchery_gateway")
 
@@ -223,6 +225,7 @@ def build_upstream(
     from vouchery_gateway.upstream.client import VoucheryClient, aiohttp_transport
 
     base_url, api_key = settings.upstream_url, settings.upstream_api_key
+    routes = route_table(settings)
     if settings.sandbox and transport is None:
         api_key = api_key or "sbx_" + secrets.token_urlsafe(24)
         transport = sandbox_transport(settings, api_key)
@@ -241,7 +244,17 @@ def build_upstream(
         user_agent=settings.upstream_user_agent,
         observer=UpstreamMetricsObserver(metrics) if metrics is not None else None,
         policy=observed_policy(metrics, policy) if metrics is not None else policy,
+        routes=routes,
     )
+
+
+def route_table(settings: Settings) -> RouteTable:
+    """The route table: the defaults, corrected by `upstream_routes_file`. The embedded sandbox
+    implements the table exactly, so every route of it is verified there."""
+    table = (
+        load_routes_file(settings.upstream_routes_file) if settings.upstream_routes_file else DEFAULT_TABLE
+    )
+    return table.trusting_all() if settings.sandbox else table
 
 
 def build_gateway(

@@ -63,6 +63,9 @@ class UpstreamMetricsObserver:
         status = int(first) * 100 if first.isdigit() and status_class[1:] == "xx" else None
         self._metrics.observe_upstream(route_group, status, seconds)
 
+    def on_contract_mismatch(self, route: str) -> None:
+        self._metrics.upstream_contract_mismatch(route)
+
 
 def observed_policy(metrics: GatewayMetrics, inner: CallPolicy | None = None) -> CallPolicy:
     """Wrap a retry/breaker `CallPolicy` (or none) to count retries and refused API keys per attempt.

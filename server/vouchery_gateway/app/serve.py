@@ -17,6 +17,7 @@ from typing import Any, Final
 from vouchery_gateway.app.gateway import Gateway, build_gateway
 from vouchery_gateway.config import Settings
 from vouchery_gateway.security import KeysFileError, TlsError
+from vouchery_gateway.upstream.overrides import RoutesFileError
 
 EXIT_ERROR: Final = 1
 EXIT_USAGE: Final = 2
@@ -55,7 +56,7 @@ async def start_gateway(settings: Settings) -> Gateway:
     bound, is `StartupFailed` (nothing is left open)."""
     try:
         gateway = build_gateway(settings)
-    except (KeysFileError, TlsError) as exc:
+    except (KeysFileError, TlsError, RoutesFileError) as exc:
         raise StartupFailed(str(exc), EXIT_USAGE) from None
     try:
         await gateway.start()

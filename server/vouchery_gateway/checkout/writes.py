@@ -202,8 +202,8 @@ class CheckoutWrites:
         """Whether the redemption is already in `state`; None when the read fails (then we cannot tell)."""
         try:
             found = await self._flow.get_redemption(transaction_id, budget.left())
-        except NotFound:
-            return False
+        except NotFound as exc:
+            return False if exc.conclusive else None
         except GatewayError:
             return None  # the write itself will say what is wrong (and an outbox may still take it)
         return found.state is state

@@ -166,6 +166,7 @@ def cmd_sandbox(args: argparse.Namespace, out: TextIO) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from vouchery_gateway.cli.call import add_call_parser
+    from vouchery_gateway.cli.doctor import add_doctor_parser
     from vouchery_gateway.cli.healthcheck import add_healthcheck_parser
     from vouchery_gateway.cli.keys import add_keys_parser
 
@@ -178,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_call_parser(commands)
     add_healthcheck_parser(commands)
     add_keys_parser(commands)
+    add_doctor_parser(commands)
     return parser
 
 

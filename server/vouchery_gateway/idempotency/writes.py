@@ -41,6 +41,7 @@ from vouchery_gateway.errors import (
     GatewayError,
     NotFound,
     Rejected,
+    Unavailable,
     Unsettled,
     maybe_committed,
     might_have_landed,
@@ -118,7 +119,8 @@ async def write_once(
 
 
 async def look_for_landing(look: Callable[[], Awaitable[T | None]], lost: GatewayError | None) -> T | None:
-    """`look()`, where NOT_FOUND means "did not land" and any other failure leaves the outcome unknown.
+    """`look()`, where a conclusive NOT_FOUND (Vouchery's own not-found answer on a verified route) means
+    "did not land" and any other failure, an inconclusive NOT_FOUND included, leaves the outcome unknown.
 
     A business refusal from `look` (e.g. the transaction holds another redemption) passes through.
     """
@@ -126,10 +128,22 @@ async def look_for_landing(look: Callable[[], Awaitable[T | None]], lost: Gatewa
         return await look()
     except Rejected:
         raise
-    except NotFound:
+    except NotFound as exc:
+        if not exc.conclusive:
+            raise Unsettled(lost or inconclusive_read()) from exc
         return None
     except GatewayError as exc:
         raise Unsettled(lost or exc) from exc
+
+
+def inconclusive_read() -> Unavailable:
+    """The answer when a read cannot say whether an earlier attempt landed: retry later."""
+    return Unavailable(
+        "cannot tell whether an earlier attempt reached Vouchery: its not-found answer is on a route that "
+        "is not verified (vouchery-gateway doctor)",
+        reason="UPSTREAM_RECONCILIATION_INCONCLUSIVE",
+        retry_after=1.0,
+    )
 
 
 def idempotency_key(operation: str, parts: Sequence[str], caller_id: str | None = None) -> str:

@@ -11,9 +11,10 @@
   ``already_recorded``. A lost answer is therefore re-sent once at once; a purchase that still cannot
   reach Vouchery goes to the outbox (`TransactionOutbox`) and is answered as queued, because the sale has
   happened and its points must not be lost;
-- `find_movement` reads the newest movements of the activity log (never cached) for the reference a
-  points write carried in its reason (`services/loyalty_refs.py`): how a write whose answer was lost is
-  told apart from one that never landed.
+- `find_movement` reads the activity log (never cached) for the reference a points write carried in its
+  reason (`loyalty/refs.py`): how a write whose answer was lost is told apart from one that never
+  landed. Only the reference is relied on, and only a verified route and a read that covers the write's
+  window may say "it did not land"; anything less is UNAVAILABLE, never a second write.
 
 Idempotency of the writes (replays of the same `request_id`) and the reconciliation of lost answers are
 the servicer's layers around these methods; this module decides what one upstream attempt does.
@@ -27,9 +28,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Final, Protocol, TypeVar
 
 from vouchery_gateway.domain import Rejection, RejectionReason, SyncState, Voucher
@@ -37,9 +38,12 @@ from vouchery_gateway.errors import (
     GatewayError,
     InvalidArgument,
     Rejected,
+    Unavailable,
+    Unsettled,
     maybe_committed,
     unreachable,
 )
+from vouchery_gateway.loyalty.refs import has_reference
 from vouchery_gateway.resilience.cache import AsyncTTLCache, customer_tag
 from vouchery_gateway.resilience.deadline import DeadlineBudget, DeadlinePolicy
 from vouchery_gateway.upstream.models import (
@@ -283,33 +287,50 @@ class LoyaltyFlow:
                 self.forget(transaction.customer_id)
 
     async def find_movement(
-        self, customer_id: str, wanted: Callable[[PointsActivity], bool], remaining: float | None
+        self,
+        customer_id: str,
+        reference: str,
+        remaining: float | None,
+        *,
+        since: datetime | None = None,
     ) -> PointsActivity | None:
-        """The newest movement `wanted` accepts among the customer's newest `SCAN_PAGE * MAX_SCAN_PAGES`
-        (read now, never from the cache); None when there is none."""
-        budget = self.budget(remaining)
+        """The movement whose reason carries `reference`, read from the activity log now (never cached).
 
-        async def read(number: int) -> Page[PointsActivity]:
-            return await self._upstream.points_activity(
+        Only the reference is relied on: not the movement's `type`, not the order of the log. None ("it
+        did not land") only when the answer proves it: the route is verified and the pages read cover
+        the write's window (the whole log, or, newest first, back to `since` less the clock skew).
+        Otherwise `Unsettled` (UNAVAILABLE): a write that may have landed is never sent again on a guess.
+        """
+        budget = self.budget(remaining)
+        pages: dict[int, Page[PointsActivity]] = {}
+
+        async def read(number: int) -> PointsActivity | None:
+            page = pages[number] = await self._upstream.points_activity(
                 customer_id, page=number, per_page=SCAN_PAGE, timeout=budget.next_timeout()
             )
+            return _carrying(page, reference)
 
-        def match(page: Page[PointsActivity]) -> PointsActivity | None:
-            return next((a for a in reversed(page.items) if wanted(a)), None)
-
-        page = await read(1)
-        if page.total is None:  # no count to start from the end: walk from the oldest
-            for number in range(2, MAX_SCAN_PAGES + 1):
-                found = match(page)
-                if found is not None or not page.has_next:
-                    return found
-                page = await read(number)
-            return match(page)
-        last = max(1, -(-page.total // SCAN_PAGE))  # the log is oldest first: the newest are at its end
-        for number in range(last, max(last - MAX_SCAN_PAGES, 0), -1):
-            found = match(page if number == 1 else await read(number))
+        found = await read(1)
+        if found is not None:
+            return found
+        first = pages[1]
+        last = None if first.total is None else max(1, -(-first.total // SCAN_PAGE))
+        newest_first = _newest_first(first)
+        if last is None or last <= MAX_SCAN_PAGES:
+            walk: range = range(2, (last or MAX_SCAN_PAGES) + 1)  # from the start, maybe to the end
+        elif newest_first is True:
+            walk = range(2, MAX_SCAN_PAGES + 1)
+        elif newest_first is False:
+            walk = range(last, last - MAX_SCAN_PAGES + 1, -1)  # newest first, from the end
+        else:
+            walk = range(0)  # too long to read whole, and no way to tell which end is newest
+        for number in walk:
+            if last is None and not pages[number - 1].has_next:
+                break
+            found = await read(number)
             if found is not None:
                 return found
+        _prove_absent(pages, last, newest_first, since)
         return None
 
     async def voucher(self, code: str, remaining: float | None) -> Voucher:
@@ -326,3 +347,67 @@ class LoyaltyFlow:
             return await load()
         value: T = await self._cache.get_or_load(key, load, tags=(customer_tag(customer_id),))
         return value
+
+
+SKEW: Final = timedelta(minutes=10)  # Vouchery's clock may differ from ours by this much
+
+
+def _carrying(page: Page[PointsActivity], reference: str) -> PointsActivity | None:
+    """The newest movement on the page whose reason carries the reference."""
+    matches = [entry for entry in page.items if has_reference(entry.reason, reference)]
+    return max(matches, key=lambda entry: entry.id) if matches else None
+
+
+def _prove_absent(
+    pages: Mapping[int, Page[PointsActivity]],
+    last: int | None,
+    newest_first: bool | None,
+    since: datetime | None,
+) -> None:
+    """Return when the pages read prove a movement missing from them is not in the log; else raise
+    `Unsettled`. Proof is: a verified route, and either the whole log read or, walking from its newest
+    end, movements older than the write's first attempt (`since`, less the clock skew)."""
+    if not all(page.conclusive for page in pages.values()):
+        raise _inconclusive("the activity route is not verified (see vouchery-gateway doctor)")
+    numbers = sorted(pages)
+    if last is None:
+        whole = not pages[numbers[-1]].has_next and numbers == list(range(1, len(numbers) + 1))
+    else:
+        whole = set(range(1, last + 1)) <= set(numbers)
+    if whole:
+        return
+    if since is not None and newest_first is not None:
+        run = _newest_run(numbers, last, newest_first)
+        stamps = [e.created_at for n in run for e in pages[n].items if e.created_at is not None]
+        if stamps and min(stamps) < since - SKEW:
+            return
+    raise _inconclusive("the activity log is too long to prove the write did not land")
+
+
+def _newest_run(numbers: list[int], last: int | None, newest_first: bool) -> list[int]:
+    """The pages read without a gap from the log's newest end."""
+    run: list[int] = []
+    expected = 1 if newest_first else last
+    step = 1 if newest_first else -1
+    while expected is not None and expected in numbers:
+        run.append(expected)
+        expected += step
+    return run
+
+
+def _newest_first(page: Page[PointsActivity]) -> bool | None:
+    """The log's order, from the timestamps of one page (None when they cannot tell)."""
+    stamps = [entry.created_at for entry in page.items if entry.created_at is not None]
+    if len(stamps) < 2 or stamps[0] == stamps[-1]:
+        return None
+    return stamps[0] > stamps[-1]
+
+
+def _inconclusive(why: str) -> Unsettled:
+    return Unsettled(
+        Unavailable(
+            f"cannot tell whether the points write reached Vouchery: {why}",
+            reason="UPSTREAM_RECONCILIATION_INCONCLUSIVE",
+            retry_after=1.0,
+        )
+    )

@@ -28,8 +28,6 @@ from typing import Any, Final
 from vouchery_gateway.domain import Cart, CartLine, Category
 from vouchery_gateway.errors import InvalidArgument, NotFound, Rejected
 from vouchery_gateway.loyalty.flow import LoyaltyFlow, PointsGrant
-from vouchery_gateway.loyalty.reconcile import GRANT_KIND as GRANT_MOVEMENT
-from vouchery_gateway.loyalty.reconcile import movement_of
 from vouchery_gateway.outbox import Delivered, OutboxEntry, OutboxStore, Outcome, Refused
 from vouchery_gateway.resilience.deadline import Deadline
 from vouchery_gateway.upstream.models import PurchaseTransaction
@@ -87,8 +85,9 @@ def purchase_from(payload: Mapping[str, Any]) -> PurchaseTransaction:
     )
 
 
-def grant_payload(grant: PointsGrant, reference: str) -> dict[str, Any]:
-    """The grant as sent (its reason already carries the reference), and the reference to look for."""
+def grant_payload(grant: PointsGrant, reference: str, *, suspect: bool = True) -> dict[str, Any]:
+    """The grant as sent (its reason already carries the reference), the reference to look for, and
+    whether an attempt before it was queued may have landed (then the relay reads the log first)."""
     expires = grant.expires_at.isoformat() if grant.expires_at is not None else None
     return {
         "customer_id": grant.customer_id,
@@ -96,6 +95,7 @@ def grant_payload(grant: PointsGrant, reference: str) -> dict[str, Any]:
         "reason": grant.reason,
         "expires_at": expires,
         "reference": reference,
+        "suspect": suspect,
     }
 
 
@@ -124,8 +124,9 @@ class LoyaltyOutbox:
         subject = transaction_subject(transaction.transaction_id)
         await self._enqueue(TRANSACTION_KIND, subject, purchase_payload(transaction))
 
-    async def enqueue_grant(self, grant: PointsGrant, reference: str) -> None:
-        await self._enqueue(GRANT_KIND, grant_subject(grant.customer_id), grant_payload(grant, reference))
+    async def enqueue_grant(self, grant: PointsGrant, reference: str, *, suspect: bool = True) -> None:
+        payload = grant_payload(grant, reference, suspect=suspect)
+        await self._enqueue(GRANT_KIND, grant_subject(grant.customer_id), payload)
 
     async def _enqueue(self, kind: str, subject: str, payload: dict[str, Any]) -> None:
         await (await self._outbox()).enqueue(kind, subject, payload)
@@ -159,12 +160,12 @@ class LoyaltyDelivery:
             return Refused("BAD_PAYLOAD", f"unreadable grant: {exc!r}")
         budget = Deadline(timeout)
         try:
-            # Always look first: an earlier attempt (the till's call, or a relay) may have landed.
-            found = await self._flow.find_movement(
-                grant.customer_id, movement_of(GRANT_MOVEMENT, reference), budget.left()
-            )
-            if found is not None:
-                return Delivered("already granted")
+            # Look first unless nothing can have landed yet: the till's attempts sent nothing and this is
+            # the relay's first attempt (a payload from before the flag existed is treated as suspect).
+            if entry.payload.get("suspect", True) is not False or entry.attempts > 0:
+                found = await self._flow.find_movement(grant.customer_id, reference, budget.left())
+                if found is not None:
+                    return Delivered("already granted")
             await self._flow.grant(grant, budget.left())
         except Rejected as exc:
             return Refused(exc.rejection.reason.name, exc.rejection.message)

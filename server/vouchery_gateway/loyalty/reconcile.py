@@ -23,13 +23,21 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Final, Protocol, TypeVar
 
-from vouchery_gateway.errors import GatewayError, Rejected, Unavailable, Unsettled, unreachable
+from vouchery_gateway.errors import (
+    GatewayError,
+    Rejected,
+    Unavailable,
+    Unsettled,
+    might_have_landed,
+    unreachable,
+)
 from vouchery_gateway.idempotency import StoreUnavailable
 from vouchery_gateway.idempotency.writes import write_once
 from vouchery_gateway.loyalty.flow import LoyaltyFlow, PointsGrant, PointsRevocation
-from vouchery_gateway.loyalty.refs import reference_in, with_reference
+from vouchery_gateway.loyalty.refs import with_reference
 from vouchery_gateway.resilience.deadline import Deadline
 from vouchery_gateway.upstream.models import PointsActivity, PointsChange, PointsExchange
 
@@ -46,12 +54,7 @@ EXCHANGE_REASON: Final = "exchanged for a voucher"  # the exchange's reason in t
 class GrantOutbox(Protocol):
     """Durable queue for grants that could not reach Vouchery (`loyalty_outbox.LoyaltyOutbox`)."""
 
-    async def enqueue_grant(self, grant: PointsGrant, reference: str) -> None: ...
-
-
-def movement_of(kind: str, reference: str) -> Callable[[PointsActivity], bool]:
-    """The activity-log filter for the movement one write with `reference` made."""
-    return lambda a: a.kind == kind and reference_in(a.reason) == reference
+    async def enqueue_grant(self, grant: PointsGrant, reference: str, *, suspect: bool = True) -> None: ...
 
 
 def change_of(found: PointsActivity, customer_id: str) -> PointsChange:
@@ -80,14 +83,13 @@ class PointsWrites:
         self, grant: PointsGrant, reference: str, budget: Deadline, *, suspect: bool
     ) -> PointsChange | None:
         """The grant's change, found or made; None when it was queued for the outbox relay."""
+        since = None if suspect else datetime.now(UTC)  # an earlier attempt's time is not known
         sent = PointsGrant(
             grant.customer_id, grant.points, with_reference(grant.reason, reference), grant.expires_at
         )
 
         async def look() -> PointsChange | None:
-            found = await self._flow.find_movement(
-                grant.customer_id, movement_of(GRANT_KIND, reference), budget.left()
-            )
+            found = await self._flow.find_movement(grant.customer_id, reference, budget.left(), since=since)
             return None if found is None else change_of(found, grant.customer_id)
 
         try:
@@ -97,7 +99,9 @@ class PointsWrites:
             if self._outbox is None or isinstance(error, Rejected) or not unreachable(error):
                 raise
             try:
-                await self._outbox.enqueue_grant(sent, reference)
+                # The relay reads the log first unless this call proved nothing was sent.
+                maybe_sent = isinstance(exc, Unsettled) or suspect or might_have_landed(error)
+                await self._outbox.enqueue_grant(sent, reference, suspect=maybe_sent)
             except StoreUnavailable:
                 raise exc from None  # nothing stored: the till must retry
             log.warning("grant for a customer queued for Vouchery (%s)", error.reason)
@@ -108,13 +112,14 @@ class PointsWrites:
     async def revoke(
         self, revocation: PointsRevocation, reference: str, budget: Deadline, *, suspect: bool
     ) -> PointsChange:
+        since = None if suspect else datetime.now(UTC)
         sent = PointsRevocation(
             revocation.customer_id, revocation.points, with_reference(revocation.reason, reference)
         )
 
         async def look() -> PointsChange | None:
             found = await self._flow.find_movement(
-                revocation.customer_id, movement_of(REVOKE_KIND, reference), budget.left()
+                revocation.customer_id, reference, budget.left(), since=since
             )
             return None if found is None else change_of(found, revocation.customer_id)
 
@@ -127,11 +132,10 @@ class PointsWrites:
         self, customer_id: str, campaign_id: int, reference: str, budget: Deadline, *, suspect: bool
     ) -> PointsExchange:
         reason = with_reference(EXCHANGE_REASON, reference)
+        since = None if suspect else datetime.now(UTC)
 
         async def look() -> PointsExchange | None:
-            found = await self._flow.find_movement(
-                customer_id, movement_of(EXCHANGE_KIND, reference), budget.left()
-            )
+            found = await self._flow.find_movement(customer_id, reference, budget.left(), since=since)
             return None if found is None else await self._exchanged(found, budget)
 
         async def send(_suspect: bool) -> PointsExchange:

@@ -35,6 +35,11 @@ def with_reference(reason: str, reference: str) -> str:
     return f"{text} {tag}" if text else tag
 
 
+def has_reference(reason: str, reference: str) -> bool:
+    """Whether `reason` carries the reference anywhere (Vouchery may add to or trim around it)."""
+    return f"[ref:{reference}]" in reason
+
+
 def reference_in(reason: str) -> str | None:
     """The reference at the end of a movement's reason, or None when it has none."""
     found = _TAGGED.search(reason)

@@ -168,6 +168,13 @@ class GatewayMetrics:
             "upstream_request_duration_seconds",
         )
         self._upstream_retries = _counter(r, "upstream_retries", "Upstream retries.", "route_group")
+        self._upstream_mismatch = _counter(
+            r,
+            "upstream_contract_mismatches",
+            "Answers of a shape the route table does not expect (missing route, 405, unreadable body), "
+            "by route: correct the route table or its override file (vouchery-gateway doctor).",
+            "route",
+        )
         self._upstream_auth = _counter(
             r,
             "upstream_auth_failures",
@@ -245,6 +252,10 @@ class GatewayMetrics:
 
     def upstream_auth_failure(self, route_group: str) -> None:
         self._upstream_auth.get(route_group).inc()
+
+    def upstream_contract_mismatch(self, route: str) -> None:
+        """An answer on `route` (a route-table name) that the gateway was not built to read."""
+        self._upstream_mismatch.get(route).inc()
 
     def set_breaker_state(self, route_group: str, state: BreakerState | str) -> None:
         """Publish a breaker's state without counting a transition (e.g. CLOSED at start-up)."""

@@ -10,6 +10,7 @@ methods and field names come from `routes`; bodies from `encode`; answers are re
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
@@ -24,7 +25,14 @@ from vouchery_gateway.domain import (
     Validation,
     Voucher,
 )
-from vouchery_gateway.errors import FieldViolation, InvalidArgument, NotFound, Rejected
+from vouchery_gateway.errors import (
+    FieldViolation,
+    InvalidArgument,
+    NotFound,
+    Rejected,
+    UpstreamContractMismatch,
+    UpstreamTimeout,
+)
 from vouchery_gateway.upstream import decode, encode
 from vouchery_gateway.upstream.core import HttpCore, Reply, tls_context
 from vouchery_gateway.upstream.models import (
@@ -38,32 +46,12 @@ from vouchery_gateway.upstream.models import (
     TransactionRecord,
     UpstreamIdentity,
 )
-from vouchery_gateway.upstream.routes import ROUTES, Header, Query
+from vouchery_gateway.upstream.routes import DEFAULT_TABLE, Header, Query, Route, RouteTable, rename_in
 
 T = TypeVar("T")
 
 MAX_PER_PAGE = 100
 VOUCHER_NOT_FOUND_MESSAGE = "Voucher not found"
-
-_ME = ROUTES["me"]
-_VALIDATE = ROUTES["validate_voucher"]
-_CREATE = ROUTES["create_redemption"]
-_CONFIRM = ROUTES["confirm_redemption"]
-_CANCEL = ROUTES["cancel_redemption"]
-_GET_BY_TRANSACTION = ROUTES["get_redemption"]
-_GET_BY_ID = ROUTES["get_redemption_by_id"]
-_GET_VOUCHER = ROUTES["get_voucher"]
-_GET_VOUCHER_EXTENDED = ROUTES["get_voucher_extended"]
-_GET_CUSTOMER = ROUTES["get_customer"]
-_CUSTOMER_VOUCHERS = ROUTES["customer_vouchers"]
-_AVAILABLE_VOUCHERS = ROUTES["available_vouchers"]
-_CUSTOMER_REDEMPTIONS = ROUTES["customer_redemptions"]
-_GRANT = ROUTES["grant_points"]
-_REVOKE = ROUTES["revoke_points"]
-_EXCHANGE = ROUTES["exchange_points"]
-_ACTIVITY = ROUTES["points_activity"]
-_EXPIRATIONS = ROUTES["points_expirations"]
-_TRANSACTION = ROUTES["create_transaction"]
 
 
 def _required(name: str, value: str) -> str:
@@ -89,118 +77,200 @@ def _positive_points(points: int) -> int:
     return points
 
 
-def _one(reply: Reply, read: Callable[[dict[str, Any]], T], where: str) -> T:
-    return read(decode.obj(decode.parse(reply.content), where))
+def _object(read: Callable[[dict[str, Any]], T], where: str) -> Callable[[Any], T]:
+    return lambda value: read(decode.obj(value, where))
 
 
-def _page(reply: Reply, read: Callable[[dict[str, Any]], T], where: str, query: Mapping[str, Any]) -> Page[T]:
-    return Page(
-        items=decode.items(decode.parse(reply.content), where, read),
-        page=int(query[Query.PAGE]),
-        per_page=int(query[Query.PER_PAGE]),
-        total=decode.total_count(reply.headers.get(Header.TOTAL_COUNT)),
-    )
+def _list(read: Callable[[dict[str, Any]], T], where: str) -> Callable[[Any], tuple[T, ...]]:
+    return lambda value: decode.items(value, where, read)
 
 
 class VoucheryClient(HttpCore):
-    """Typed calls to the Vouchery v2.1 API. Create one per process and share it; `aclose` at shutdown."""
+    """Typed calls to the Vouchery v2.1 API. Create one per process and share it; `aclose` at shutdown.
+
+    `routes` is the route table (the defaults, or an operator's override file applied). An answer the
+    gateway cannot read is an `UpstreamContractMismatch` naming the route; on a write that is not safe
+    to repeat it carries ``maybe_committed`` (the write was applied: read it back).
+    """
+
+    def __init__(self, *args: Any, routes: RouteTable = DEFAULT_TABLE, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.routes = routes
+        self._rejections = routes.rejections
+
+    async def _call(
+        self,
+        name: str,
+        read: Callable[[Any], T],
+        *,
+        timeout: float,
+        path: Mapping[str, str] | None = None,
+        query: Mapping[str, str | int] | None = None,
+        body: Callable[[Route], bytes] | None = None,
+    ) -> T:
+        """One call on the route `name`, its answer decoded by `read` (field renames applied first)."""
+        route = self.routes[name]
+        reply = await self._request(
+            route, timeout=timeout, path=path, query=query, body=None if body is None else body(route)
+        )
+        return self._decode(route, reply, read)
+
+    def _decode(self, route: Route, reply: Reply, read: Callable[[Any], T]) -> T:
+        try:
+            return read(rename_in(decode.parse(reply.content), route.answer_names))
+        except UpstreamContractMismatch as exc:
+            self.contract_mismatch(route)
+            raise exc.on_route(route.name, maybe_committed=route.is_write and not route.repeatable) from None
+
+    async def _page(
+        self,
+        name: str,
+        read: Callable[[dict[str, Any]], T],
+        where: str,
+        *,
+        identifier: str,
+        page: int,
+        per_page: int,
+        timeout: float,
+    ) -> Page[T]:
+        route = self.routes[name]
+        query = _paging(page, per_page)
+        path = {"identifier": _required("customer_id", identifier)}
+        reply = await self._request(route, timeout=timeout, path=path, query=query)
+        try:
+            total = decode.total_count(reply.headers.get(Header.TOTAL_COUNT))
+        except UpstreamContractMismatch as exc:
+            self.contract_mismatch(route)
+            raise exc.on_route(route.name, maybe_committed=False) from None
+        return Page(
+            items=self._decode(route, reply, _list(read, where)),
+            page=page,
+            per_page=per_page,
+            total=total,
+            conclusive=route.trusted,
+        )
 
     # ---- checkout -------------------------------------------------------------------------------------
 
     async def me(self, *, timeout: float) -> UpstreamIdentity:
         """Who our API key is; a cheap authenticated call for health checks."""
-        return _one(await self._request(_ME, timeout=timeout), decode.identity, "me")
+        return await self._call("me", decode.identity_answer, timeout=timeout)
 
     async def validate_voucher(self, request: RedemptionRequest, *, timeout: float) -> Validation:
         """Would this redemption be accepted? A business rejection (or an unknown code) is `valid=False`."""
         code = _required("voucher_code", request.voucher_code)
         try:
-            reply = await self._request(
-                _VALIDATE,
+            redemption = await self._call(
+                "validate_voucher",
+                self._redemption_reader(request.cart.currency, code),
                 timeout=timeout,
                 path={"code": code},
-                body=encode.redemption_body(request, confirmed=False),
+                body=lambda route: encode.redemption_body(
+                    request, confirmed=False, names=route.request_names
+                ),
             )
         except Rejected as exc:
             return Validation(valid=False, redemption=None, rejection=exc.rejection)
         except NotFound:
             rejection = Rejection(RejectionReason.VOUCHER_NOT_FOUND, "", VOUCHER_NOT_FOUND_MESSAGE)
             return Validation(valid=False, redemption=None, rejection=rejection)
-        redemption = self._redemption(reply, request.cart.currency, code)
         return Validation(valid=True, redemption=redemption, rejection=None)
 
     async def create_redemption(self, request: RedemptionRequest, *, timeout: float) -> Redemption:
         """Reserve (or, with `request.confirm`, redeem) the voucher; `Rejected` on a business refusal.
 
-        A failure carrying ``maybe_committed`` (see `upstream.errors.maybe_committed`) means the POST may
-        have landed: read it back with `get_redemption` before posting again.
+        A failure carrying ``maybe_committed`` (see `errors.maybe_committed`) means the POST may have
+        landed: read it back with `get_redemption` before posting again.
         """
         code = _required("voucher_code", request.voucher_code)
         _required("transaction_id", request.transaction_id)
-        body = encode.redemption_body(request, confirmed=request.confirm)
-        reply = await self._request(_CREATE, timeout=timeout, path={"code": code}, body=body)
-        return self._redemption(reply, request.cart.currency, code)
+        return await self._call(
+            "create_redemption",
+            self._redemption_reader(request.cart.currency, code),
+            timeout=timeout,
+            path={"code": code},
+            body=lambda route: encode.redemption_body(
+                request, confirmed=request.confirm, names=route.request_names
+            ),
+        )
 
     async def confirm_redemption(self, transaction_id: str, *, timeout: float) -> Redemption:
         query = {Query.TRANSACTION_ID: _required("transaction_id", transaction_id)}
-        return self._redemption(await self._request(_CONFIRM, timeout=timeout, query=query))
+        return await self._call("confirm_redemption", self._redemption_reader(), timeout=timeout, query=query)
 
     async def cancel_redemption(self, transaction_id: str, *, timeout: float) -> Redemption:
+        """Cancel by transaction id. An answer without a body (204, or an empty 200, as v2.0 answered)
+        is read back by transaction id within the same time budget."""
         query = {Query.TRANSACTION_ID: _required("transaction_id", transaction_id)}
-        return self._redemption(await self._request(_CANCEL, timeout=timeout, query=query))
+        route = self.routes["cancel_redemption"]
+        started = time.monotonic()
+        reply = await self._request(route, timeout=timeout, query=query)
+        if reply.content.strip():
+            return self._decode(route, reply, self._redemption_reader())
+        left = timeout - (time.monotonic() - started)
+        if left <= 0:
+            raise UpstreamTimeout("Vouchery did not answer in time", maybe_committed=False)
+        return await self.get_redemption(transaction_id, timeout=left)
 
     async def get_redemption(self, transaction_id: str, *, timeout: float) -> Redemption:
-        """The latest redemption with this transaction id; `NotFound` (REDEMPTION_NOT_FOUND) if none."""
+        """The latest redemption with this transaction id; `NotFound` (REDEMPTION_NOT_FOUND) if none.
+
+        The NotFound is `conclusive` only when the route is verified (`routes.Route.verified`)."""
         query = {Query.TRANSACTION_ID: _required("transaction_id", transaction_id)}
-        return self._redemption(await self._request(_GET_BY_TRANSACTION, timeout=timeout, query=query))
+        return await self._call("get_redemption", self._redemption_reader(), timeout=timeout, query=query)
 
     async def get_redemption_by_id(self, redemption_id: int, *, timeout: float) -> Redemption:
         if isinstance(redemption_id, bool) or not isinstance(redemption_id, int) or redemption_id < 1:
             raise InvalidArgument([FieldViolation("redemption_id", "must be a positive integer")])
         path = {"id": str(redemption_id)}
-        return self._redemption(await self._request(_GET_BY_ID, timeout=timeout, path=path))
+        return await self._call("get_redemption_by_id", self._redemption_reader(), timeout=timeout, path=path)
 
     async def get_voucher(self, code: str, *, timeout: float) -> Voucher:
         path = {"code": _required("voucher_code", code)}
-        return _one(await self._request(_GET_VOUCHER, timeout=timeout, path=path), decode.voucher, "voucher")
+        return await self._call("get_voucher", _object(decode.voucher, "voucher"), timeout=timeout, path=path)
 
     async def get_voucher_extended(self, code: str, *, timeout: float) -> Voucher:
         path = {"code": _required("voucher_code", code)}
-        reply = await self._request(_GET_VOUCHER_EXTENDED, timeout=timeout, path=path)
-        return _one(reply, decode.voucher, "voucher")
+        read = _object(decode.voucher, "voucher")
+        return await self._call("get_voucher_extended", read, timeout=timeout, path=path)
 
     @staticmethod
-    def _redemption(reply: Reply, currency: str = "", voucher_code: str = "") -> Redemption:
-        data = decode.obj(decode.parse(reply.content), "redemption")
-        return decode.redemption(data, currency=currency, voucher_code=voucher_code)
+    def _redemption_reader(currency: str = "", voucher_code: str = "") -> Callable[[Any], Redemption]:
+        def read(value: Any) -> Redemption:
+            data = decode.obj(value, "redemption")
+            return decode.redemption(data, currency=currency, voucher_code=voucher_code)
+
+        return read
 
     # ---- customers ------------------------------------------------------------------------------------
 
     async def get_customer(self, identifier: str, *, timeout: float) -> Customer:
         path = {"identifier": _required("customer_id", identifier)}
-        return _one(
-            await self._request(_GET_CUSTOMER, timeout=timeout, path=path), decode.customer, "customer"
+        return await self._call(
+            "get_customer", _object(decode.customer, "customer"), timeout=timeout, path=path
         )
 
     async def list_customer_vouchers(
         self, identifier: str, *, page: int = 1, per_page: int = 25, timeout: float
     ) -> Page[Voucher]:
-        path, query = {"identifier": _required("customer_id", identifier)}, _paging(page, per_page)
-        reply = await self._request(_CUSTOMER_VOUCHERS, timeout=timeout, path=path, query=query)
-        return _page(reply, decode.voucher, "vouchers", query)
+        return await self._page(
+            "customer_vouchers", decode.voucher, "vouchers",
+            identifier=identifier, page=page, per_page=per_page, timeout=timeout,
+        )  # fmt: skip
 
     async def list_available_vouchers(self, identifier: str, *, timeout: float) -> tuple[Voucher, ...]:
         """Vouchers the customer could use now (an unknown customer gets campaign-level vouchers)."""
         path = {"identifier": _required("customer_id", identifier)}
-        reply = await self._request(_AVAILABLE_VOUCHERS, timeout=timeout, path=path)
-        return decode.items(decode.parse(reply.content), "vouchers", decode.voucher)
+        read = _list(decode.voucher, "vouchers")
+        return await self._call("available_vouchers", read, timeout=timeout, path=path)
 
     async def list_customer_redemptions(
         self, identifier: str, *, page: int = 1, per_page: int = 25, timeout: float
     ) -> Page[Redemption]:
-        path, query = {"identifier": _required("customer_id", identifier)}, _paging(page, per_page)
-        reply = await self._request(_CUSTOMER_REDEMPTIONS, timeout=timeout, path=path, query=query)
-        return _page(reply, decode.redemption, "redemptions", query)
+        return await self._page(
+            "customer_redemptions", decode.redemption, "redemptions",
+            identifier=identifier, page=page, per_page=per_page, timeout=timeout,
+        )  # fmt: skip
 
     # ---- loyalty --------------------------------------------------------------------------------------
 
@@ -214,18 +284,28 @@ class VoucheryClient(HttpCore):
         timeout: float,
     ) -> PointsChange:
         path = {"identifier": _required("customer_id", identifier)}
-        body = encode.points_body(_positive_points(points), reason, expires_at)
-        reply = await self._request(_GRANT, timeout=timeout, path=path, body=body)
-        return _one(reply, decode.points_change, "points")
+        amount = _positive_points(points)
+        return await self._call(
+            "grant_points",
+            _object(decode.points_change, "points"),
+            timeout=timeout,
+            path=path,
+            body=lambda route: encode.points_body(amount, reason, expires_at, names=route.request_names),
+        )
 
     async def revoke_points(
         self, identifier: str, points: int, reason: str = "", *, timeout: float
     ) -> PointsChange:
         """Take points away; more than the balance is `InvalidArgument` (Vouchery: points above_maximum)."""
         path = {"identifier": _required("customer_id", identifier)}
-        body = encode.points_body(_positive_points(points), reason)
-        reply = await self._request(_REVOKE, timeout=timeout, path=path, body=body)
-        return _one(reply, decode.points_change, "points")
+        amount = _positive_points(points)
+        return await self._call(
+            "revoke_points",
+            _object(decode.points_change, "points"),
+            timeout=timeout,
+            path=path,
+            body=lambda route: encode.points_body(amount, reason, names=route.request_names),
+        )
 
     async def exchange_points(
         self, identifier: str, campaign_id: int, reason: str = "", *, timeout: float
@@ -235,31 +315,40 @@ class VoucheryClient(HttpCore):
         if isinstance(campaign_id, bool) or not isinstance(campaign_id, int) or campaign_id < 1:
             raise InvalidArgument([FieldViolation("campaign_id", "must be a positive integer")])
         path = {"identifier": _required("customer_id", identifier)}
-        reply = await self._request(
-            _EXCHANGE, timeout=timeout, path=path, body=encode.exchange_body(campaign_id, reason)
+        return await self._call(
+            "exchange_points",
+            _object(decode.points_exchange, "exchange"),
+            timeout=timeout,
+            path=path,
+            body=lambda route: encode.exchange_body(campaign_id, reason, names=route.request_names),
         )
-        return _one(reply, decode.points_exchange, "exchange")
 
     async def points_activity(
         self, identifier: str, *, page: int = 1, per_page: int = 25, timeout: float
     ) -> Page[PointsActivity]:
-        path, query = {"identifier": _required("customer_id", identifier)}, _paging(page, per_page)
-        reply = await self._request(_ACTIVITY, timeout=timeout, path=path, query=query)
-        return _page(reply, decode.points_activity, "activity", query)
+        """One page of the activity log; `Page.conclusive` says whether the route is verified, so an
+        entry missing from it may mean a write did not land."""
+        return await self._page(
+            "points_activity", decode.points_activity, "activity",
+            identifier=identifier, page=page, per_page=per_page, timeout=timeout,
+        )  # fmt: skip
 
     async def points_expirations(self, identifier: str, *, timeout: float) -> tuple[PointsExpiration, ...]:
         path = {"identifier": _required("customer_id", identifier)}
-        reply = await self._request(_EXPIRATIONS, timeout=timeout, path=path)
-        return decode.items(decode.parse(reply.content), "expirations", decode.points_expiration)
+        read = _list(decode.points_expiration, "expirations")
+        return await self._call("points_expirations", read, timeout=timeout, path=path)
 
     async def create_transaction(
         self, transaction: PurchaseTransaction, *, timeout: float
     ) -> TransactionRecord:
         """Record a purchase so Vouchery's earning rules can award points."""
         _required("transaction_id", transaction.transaction_id)
-        body = encode.transaction_body(transaction)
-        reply = await self._request(_TRANSACTION, timeout=timeout, body=body)
-        return _one(reply, decode.transaction_record, "transaction")
+        return await self._call(
+            "create_transaction",
+            _object(decode.transaction_record, "transaction"),
+            timeout=timeout,
+            body=lambda route: encode.transaction_body(transaction, names=route.request_names),
+        )
 
 
 def aiohttp_transport(*, max_connections: int = 100, verify: bool | str = True) -> httpx.AsyncBaseTransport:

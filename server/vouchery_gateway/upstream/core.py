@@ -33,9 +33,9 @@ from urllib.parse import urlencode, urlsplit
 
 import httpx
 
-from vouchery_gateway.errors import FieldViolation, InvalidArgument, UpstreamAuth
+from vouchery_gateway.errors import FieldViolation, InvalidArgument, UpstreamAuth, UpstreamContractMismatch
 from vouchery_gateway.upstream.errors import error_from_exception, error_from_response, status_class
-from vouchery_gateway.upstream.routes import Route
+from vouchery_gateway.upstream.routes import Route, rename_out
 
 logger = logging.getLogger("vouchery_gateway.upstream")
 
@@ -48,6 +48,8 @@ class UpstreamObserver(Protocol):
     """Receives one event per upstream attempt (metrics). `status_class`: "2xx".."5xx", "timeout", "error"."""
 
     def on_response(self, route_group: str, status_class: str, seconds: float) -> None: ...
+    def on_contract_mismatch(self, route: str) -> None:
+        """An answer on `route` of a shape the route table does not expect (`UpstreamContractMismatch`)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +126,7 @@ class HttpCore:
         self._observer = observer
         self._policy = policy
         self._timeouts: dict[int, dict[str, float | None]] = {}
+        self._rejections: Mapping[str, str] = {}  # rejection codes mapped by the routes override file
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -141,7 +144,7 @@ class HttpCore:
         budget = check_timeout(timeout)
         url = self._prefix + (route.path_for(**path) if path else route.path)
         if query:
-            url += "?" + urlencode(query)
+            url += "?" + urlencode(rename_out(dict(query), route.query_names))
 
         def send(attempt_timeout: float) -> Awaitable[Reply]:
             return self._send_once(route, url, body, attempt_timeout)
@@ -173,7 +176,9 @@ class HttpCore:
         self._observe(route, status_class(status), started)
         if 200 <= status < 300:
             return Reply(status, response.content, response.headers)
-        error = error_from_response(route, status, response.headers, response.content)
+        error = error_from_response(route, status, response.headers, response.content, self._rejections)
+        if isinstance(error, UpstreamContractMismatch):
+            self.contract_mismatch(route)
         if isinstance(error, UpstreamAuth):
             # An operator problem: say so loudly, but never with the key or the response body.
             logger.error("Vouchery refused the gateway's API key: HTTP %d on route %s", status, route.name)
@@ -189,6 +194,15 @@ class HttpCore:
         if cached is None:
             cached = self._timeouts[key] = httpx.Timeout(key + TIMEOUT_SLACK).as_dict()
         return cached
+
+    def contract_mismatch(self, route: Route) -> None:
+        """Count an answer on `route` that does not fit the route table, and say which route."""
+        logger.warning("Vouchery answered route %s in a shape the route table does not expect", route.name)
+        if self._observer is not None:
+            try:
+                self._observer.on_contract_mismatch(route.name)
+            except Exception:  # metrics must never fail a checkout
+                logger.exception("upstream observer failed")
 
     def _observe(self, route: Route, label: str, started: float) -> None:
         if self._observer is not None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 import orjson
 
@@ -144,10 +144,14 @@ def _currency(summary: CampaignSummary | None, fallback: str, where: str) -> str
 
 
 def _customer_identifier(data: Json, where: str) -> str:
+    """The customer's identifier, nested (``customer.identifier``, v2.1) or top-level
+    (``customer_identifier``, as v2.0 answered): either placement is read."""
     customer = data.get("customer")
-    if customer is None:
-        return ""
-    return string(obj(customer, f"{where}.customer"), "identifier", f"{where}.customer")
+    if customer is not None:
+        nested = string(obj(customer, f"{where}.customer"), "identifier", f"{where}.customer")
+        if nested:
+            return nested
+    return string(data, "customer_identifier", where)
 
 
 def redemption(data: Json, *, currency: str = "", voucher_code: str = "") -> Redemption:
@@ -203,6 +207,20 @@ def voucher(data: Json, *, currency: str = "") -> Voucher:
         gift_card_value_left_minor=amount(data, "value_left", money, where) if money else None,
         description=string(obj(data.get("campaign") or {}, where), "description", f"{where}.campaign"),
     )
+
+
+ME_WRAPPERS: Final = ("data", "user", "me")
+
+
+def identity_answer(value: Any) -> UpstreamIdentity:
+    """``GET /me``: the user object itself, or one nested under a wrapper key (``{"data": {...}}``)."""
+    data = obj(value, "me")
+    if "id" not in data:
+        for key in ME_WRAPPERS:
+            inner = data.get(key)
+            if isinstance(inner, dict) and "id" in inner:
+                return identity(inner)
+    return identity(data)
 
 
 def identity(data: Json) -> UpstreamIdentity:

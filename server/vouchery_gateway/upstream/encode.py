@@ -9,9 +9,11 @@ validator accepts.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Final
 
 import orjson
 
@@ -19,7 +21,11 @@ from vouchery_gateway.domain import Cart, CartLine, Category, RedemptionRequest
 from vouchery_gateway.errors import FieldViolation, InvalidArgument
 from vouchery_gateway.money import MoneyError, to_decimal
 from vouchery_gateway.upstream.models import PurchaseTransaction
-from vouchery_gateway.upstream.routes import Body
+from vouchery_gateway.upstream.routes import Body, rename_out
+
+Names = Mapping[str, str]
+"""The route's request field renames (ours -> Vouchery's), from the routes override file."""
+NO_NAMES: Final[Names] = MappingProxyType({})
 
 
 def _default(value: object) -> orjson.Fragment:
@@ -68,7 +74,7 @@ def _cart_fields(cart: Cart) -> dict[str, Any]:
     return body
 
 
-def redemption_body(request: RedemptionRequest, *, confirmed: bool) -> bytes:
+def redemption_body(request: RedemptionRequest, *, confirmed: bool, names: Names = NO_NAMES) -> bytes:
     """The body of create-redemption and validate (the contract's "Redemption body")."""
     body = _cart_fields(request.cart)
     body[Body.CONFIRMED] = confirmed
@@ -78,10 +84,10 @@ def redemption_body(request: RedemptionRequest, *, confirmed: bool) -> bytes:
         body[Body.CUSTOMER_IDENTIFIER] = request.customer_id
     if request.user_agent:
         body[Body.USER_AGENT] = request.user_agent
-    return dumps(body)
+    return dumps(rename_out(body, names))
 
 
-def transaction_body(transaction: PurchaseTransaction) -> bytes:
+def transaction_body(transaction: PurchaseTransaction, names: Names = NO_NAMES) -> bytes:
     body = _cart_fields(transaction.cart)
     del body[Body.ADDITIONAL_CATEGORIES]  # not a field of POST /transactions
     body[Body.TRANSACTION_ID] = transaction.transaction_id
@@ -90,7 +96,7 @@ def transaction_body(transaction: PurchaseTransaction) -> bytes:
         body[Body.CUSTOMER_IDENTIFIER] = transaction.customer_id
     if transaction.discount_applied is not None:
         body[Body.DISCOUNT_APPLIED] = transaction.discount_applied
-    return dumps(body)
+    return dumps(rename_out(body, names))
 
 
 def format_timestamp(moment: datetime) -> str:
@@ -101,17 +107,19 @@ def format_timestamp(moment: datetime) -> str:
     return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
 
 
-def points_body(points: int, reason: str, expires_at: datetime | None = None) -> bytes:
+def points_body(
+    points: int, reason: str, expires_at: datetime | None = None, names: Names = NO_NAMES
+) -> bytes:
     body: dict[str, Any] = {Body.POINTS: points}
     if reason:
         body[Body.REASON] = reason
     if expires_at is not None:
         body[Body.EXPIRES_AT] = format_timestamp(expires_at)
-    return dumps(body)
+    return dumps(rename_out(body, names))
 
 
-def exchange_body(campaign_id: int, reason: str = "") -> bytes:
+def exchange_body(campaign_id: int, reason: str = "", names: Names = NO_NAMES) -> bytes:
     body: dict[str, Any] = {Body.CAMPAIGN_ID: campaign_id}
     if reason:
         body[Body.REASON] = reason  # inferred: recorded on the "use" movement of the activity log
-    return dumps(body)
+    return dumps(rename_out(body, names))

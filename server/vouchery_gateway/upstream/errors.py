@@ -41,6 +41,7 @@ from vouchery_gateway.errors import (
     UpstreamAmbiguous,
     UpstreamAuth,
     UpstreamBadResponse,
+    UpstreamContractMismatch,
     UpstreamTimeout,
 )
 from vouchery_gateway.resilience.backoff import parse_retry_after
@@ -56,6 +57,7 @@ logger = logging.getLogger("vouchery_gateway.upstream")
 
 DEFAULT_RATE_LIMIT_RETRY_AFTER: Final = 1.0  # a 429 without a usable Retry-After
 DEFAULT_UNAVAILABLE_RETRY_AFTER: Final = 0.5  # a hint for 5xx and transport failures
+_NO_OVERRIDES: Final[Mapping[str, str]] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +70,7 @@ class ErrorRule:
     code: str | None = None  # the envelope's top-level "code"
     detail: str | None = None  # one of errors[].code
     attribute: str | None = None  # that entry's "attribute"
+    envelope: bool | None = None  # True: only with Vouchery's error body; False: only without it
     doc: str = field(default="", compare=False)
 
 
@@ -80,9 +83,11 @@ ERROR_TABLE: Final[tuple[ErrorRule, ...]] = (
     E(_status(400), Internal, "UPSTREAM_BAD_REQUEST", doc="Vouchery could not read our request: our bug"),
     E(_status(401), UpstreamAuth, "UPSTREAM_AUTH", doc="our API key is missing or unknown"),
     E(_status(403), UpstreamAuth, "UPSTREAM_AUTH", doc="our API key's role may not use the route"),
-    E(_status(404), NotFound, "", doc="reason from the route: voucher, redemption, customer"),
-    E(_status(405), Internal, "UPSTREAM_BAD_REQUEST", doc="the route table names a wrong method"),
-    E(_status(408), Unavailable, "UPSTREAM_UNAVAILABLE", doc="a proxy gave up before Vouchery answered"),
+    E(_status(404), NotFound, "", envelope=True,
+      doc="Vouchery's not-found body; reason from the route (voucher, ...)"),
+    E(_status(404), UpstreamContractMismatch, "", doc="a 404 without Vouchery's body: a missing route"),
+    E(_status(405), UpstreamContractMismatch, "", doc="the route table names a wrong method"),
+    E(_status(408), Unavailable, "UPSTREAM_UNAVAILABLE", doc="a proxy gave up; a write may have landed"),
     E(_status(413), Internal, "UPSTREAM_BAD_REQUEST", doc="body over 1 MiB: the edge limits failed"),
     E(_status(422), Rejected, "", code="redemption_rejected", doc="business rejection with a digit code"),
     E(_status(422), Rejected, "REDEMPTION_ALREADY_CONFIRMED", detail="already_confirmed"),
@@ -92,7 +97,7 @@ ERROR_TABLE: Final[tuple[ErrorRule, ...]] = (
     E(_status(422), Rejected, "TRANSACTION_ID_IN_USE", detail="must_be_unique", attribute="transaction_id"),
     E(_status(422), InvalidArgument, "", doc="other validation failures, one violation per entry"),
     E(_status(429), RateLimited, "RATE_LIMITED", doc="Retry-After becomes RetryInfo"),
-    E(_status(500, 599), Unavailable, "UPSTREAM_UNAVAILABLE", doc="server fault: retry later"),
+    E(_status(500, 599), Unavailable, "UPSTREAM_UNAVAILABLE", doc="server fault; a write may have landed"),
     E(_status(100, 599), Internal, "UPSTREAM_UNEXPECTED_STATUS", doc="the catch-all: never silent"),
 )  # fmt: skip
 FALLBACK_RULE: Final = ERROR_TABLE[-1]
@@ -130,6 +135,10 @@ def match_rule(status: int, envelope: Envelope | None) -> ErrorRule:
     for rule in ERROR_TABLE:
         if status not in rule.statuses or (rule.code is not None and rule.code != body.code):
             continue
+        if rule.envelope is not None and rule.envelope != (
+            envelope is not None and envelope.code is not None
+        ):
+            continue
         if rule.detail is None or any(_entry_matches(rule, e) for e in body.errors):
             return rule
     return FALLBACK_RULE
@@ -142,34 +151,44 @@ def _entry_matches(rule: ErrorRule, entry: Mapping[str, Any]) -> bool:
 
 
 def error_from_response(
-    route: Route, status: int, headers: Mapping[str, str], content: bytes
+    route: Route,
+    status: int,
+    headers: Mapping[str, str],
+    content: bytes,
+    rejections: Mapping[str, str] = _NO_OVERRIDES,
 ) -> GatewayError:
     """The gateway error for a non-2xx answer from Vouchery on `route`."""
     envelope = parse_envelope(content)
     rule = match_rule(status, envelope)
     if rule.error is Rejected:
         if envelope is None:  # matched on the status alone cannot happen: Rejected rows need a code
-            return UpstreamBadResponse("rejection without an error body")
-        return Rejected(_rejection(rule, envelope))
+            return UpstreamContractMismatch(f"HTTP {status} without an error body", route=route.name)
+        return Rejected(_rejection(rule, envelope, rejections))
     if rule.error is InvalidArgument:
         if envelope is None:
-            return UpstreamBadResponse("validation failure without an error body")
+            return UpstreamContractMismatch(f"HTTP {status} without an error body", route=route.name)
         return InvalidArgument(_violations(envelope), "Vouchery refused the request as invalid")
     if rule.error is NotFound:
         reason, message = route.not_found
-        return NotFound(message, reason=reason)
+        found = NotFound(message, reason=reason)
+        found.conclusive = route.trusted
+        return found
+    if rule.error is UpstreamContractMismatch:
+        what = "method not allowed" if status == 405 else "404 without Vouchery's error body"
+        return UpstreamContractMismatch(f"{what}: is the route's method or path right?", route=route.name)
     if rule.error is RateLimited:
         wait = parse_retry_after(headers.get(Header.RETRY_AFTER))
         return RateLimited(
             "Vouchery rate limit reached", retry_after=_or(wait, DEFAULT_RATE_LIMIT_RETRY_AFTER)
         )
     if rule.error is Unavailable:
-        wait = parse_retry_after(headers.get(Header.RETRY_AFTER))
-        return Unavailable(
-            "Vouchery is unavailable",
-            reason=rule.reason,
-            retry_after=_or(wait, DEFAULT_UNAVAILABLE_RETRY_AFTER),
-        )
+        wait = _or(parse_retry_after(headers.get(Header.RETRY_AFTER)), DEFAULT_UNAVAILABLE_RETRY_AFTER)
+        if route.is_write and not route.repeatable:
+            # A 5xx or 408 proves nothing about a POST: a proxy may answer it after Vouchery applied it.
+            return UpstreamAmbiguous(
+                "Vouchery failed; the write may have been applied", reason=rule.reason, retry_after=wait
+            )
+        return Unavailable("Vouchery is unavailable", reason=rule.reason, retry_after=wait)
     if rule.error is UpstreamAuth:
         return UpstreamAuth("the gateway is not authorized at Vouchery", reason=rule.reason)
     return Internal("unexpected answer from Vouchery", reason=rule.reason)
@@ -179,7 +198,7 @@ def _or(value: float | None, default: float) -> float:
     return default if value is None else value
 
 
-def _rejection(rule: ErrorRule, envelope: Envelope) -> Rejection:
+def _rejection(rule: ErrorRule, envelope: Envelope, rejections: Mapping[str, str]) -> Rejection:
     if rule.reason:  # a redemption-state rejection (already confirmed, ...), one fixed reason
         reason = RejectionReason[rule.reason]
         return Rejection(reason, "", _STATE_MESSAGES[reason])
@@ -187,7 +206,7 @@ def _rejection(rule: ErrorRule, envelope: Envelope) -> Rejection:
     code = first.get("code")
     message = first.get("message") or envelope.message
     return rejection_for_code(
-        code if isinstance(code, str) else "", message if isinstance(message, str) else ""
+        code if isinstance(code, str) else "", message if isinstance(message, str) else "", rejections
     )
 
 
@@ -228,7 +247,9 @@ def error_from_exception(route: Route, exc: Exception) -> GatewayError:
     if isinstance(exc, httpx.TransportError):
         return _transport_error(route, exc)
     if isinstance(exc, httpx.DecodingError):
-        return UpstreamBadResponse("undecodable content encoding")
+        return UpstreamBadResponse("undecodable content encoding").on_route(
+            route.name, maybe_committed=route.is_write and not route.repeatable
+        )
     logger.error("unexpected failure calling Vouchery route %s: %s", route.name, type(exc).__name__)
     return Internal("unexpected failure calling Vouchery")
 

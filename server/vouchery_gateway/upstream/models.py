@@ -33,6 +33,7 @@ class Page(Generic[T]):
     page: int
     per_page: int
     total: int | None
+    conclusive: bool = True  # the route is verified: what the list lacks, Vouchery does not have
 
     @property
     def has_next(self) -> bool:

@@ -36,7 +36,7 @@ from vouchery_gateway.errors import (
     DeadlineExceeded,
     RateLimited,
     Unavailable,
-    UpstreamBadResponse,
+    UpstreamContractMismatch,
     UpstreamTimeout,
 )
 from vouchery_gateway.resilience import (
@@ -59,14 +59,13 @@ from vouchery_gateway.upstream.routes import Route
 log = logging.getLogger("vouchery_gateway.upstream")
 
 CIRCUIT_OPEN_REASON: Final = "UPSTREAM_CIRCUIT_OPEN"
-# Routes that may be sent again after an unknown outcome: reads, and writes keyed by transaction id.
-IDEMPOTENT_WRITES: Final = frozenset({"validate_voucher", "confirm_redemption", "cancel_redemption"})
 NOTHING_SENT_REASONS: Final = frozenset({"UPSTREAM_UNREACHABLE", "UPSTREAM_POOL_EXHAUSTED"})
 
 
 def is_idempotent(route: Route) -> bool:
-    """True when sending the call twice has the effect of sending it once."""
-    return not route.is_write or route.name in IDEMPOTENT_WRITES
+    """True when sending the call twice has the effect of sending it once (`Route.repeatable`: reads,
+    and writes keyed by transaction id)."""
+    return not route.is_write or route.repeatable
 
 
 def nothing_sent(exc: BaseException) -> bool:
@@ -78,8 +77,8 @@ def nothing_sent(exc: BaseException) -> bool:
 
 def is_transient(exc: BaseException) -> bool:
     """5xx, dropped connections, timeouts and 429s: another attempt may succeed."""
-    if isinstance(exc, UpstreamBadResponse):
-        return False  # an answer we cannot read will not become readable
+    if isinstance(exc, UpstreamContractMismatch):
+        return False  # an answer of the wrong shape will not change shape by asking again
     return isinstance(exc, Unavailable | UpstreamTimeout | RateLimited)
 
 
@@ -92,7 +91,7 @@ def retryable(route: Route) -> Callable[[BaseException], bool]:
 
 def is_upstream_failure(exc: BaseException) -> bool:
     """The breaker's classifier: errors that mean Vouchery is unhealthy."""
-    if isinstance(exc, UpstreamBadResponse | RateLimited):
+    if isinstance(exc, UpstreamContractMismatch | RateLimited):
         return False
     return isinstance(exc, Unavailable | UpstreamTimeout)
 

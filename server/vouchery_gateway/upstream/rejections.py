@@ -1,14 +1,18 @@
 """Vouchery's rejection codes (422 ``redemption_rejected``) as the gateway's `RejectionReason`.
 
-Known codes get the contract's verbatim message, so what a cashier reads does not depend on what
-else an upstream message might hold. A code the gateway does not know yet becomes
-`RejectionReason.OTHER`, keeping the code and Vouchery's message (shortened, control characters and
-e-mail-like words removed) so it is still readable at the till and visible in logs.
+Codes confirmed by Vouchery's docs (`CONFIRMED_CODES`) get their reason and the contract's verbatim
+message, so what a cashier reads does not depend on what else an upstream message might hold. The other
+numbers in the table are the contract's guesses: one maps to its reason only when Vouchery's message is
+the one the guess was made from, so a number Vouchery uses otherwise never shows the cashier a wrong
+reason. An operator can map any code (`[rejections]` in the routes override file). Every other code
+becomes `RejectionReason.OTHER`, keeping the code and Vouchery's own message (shortened, control
+characters and e-mail-like words removed) so it is still readable at the till and visible in logs.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from types import MappingProxyType
 from typing import Final
 
@@ -57,6 +61,7 @@ REJECTION_REASONS: Final[MappingProxyType[str, tuple[RejectionReason, str]]] = M
     }
 )
 
+CONFIRMED_CODES: Final = frozenset({"1001", "1002", "1003", "1004", "1005", "1006", "2001", "2002"})
 MAX_MESSAGE_LENGTH: Final = 200
 UNKNOWN_REJECTION_MESSAGE: Final = "Voucher was rejected"
 _EMAIL_LIKE: Final = re.compile(r"\S+@\S+")
@@ -70,10 +75,21 @@ def clean_message(text: str) -> str:
     return text[:MAX_MESSAGE_LENGTH]
 
 
-def rejection_for_code(code: str, message: str) -> Rejection:
-    """The `Rejection` for a Vouchery rejection code; unknown codes keep their (cleaned) message."""
+def rejection_for_code(code: str, message: str, overrides: Mapping[str, str] | None = None) -> Rejection:
+    """The `Rejection` for a Vouchery rejection code (see the module docstring); `overrides` maps a code
+    to a `RejectionReason` name; unknown codes keep their (cleaned) message."""
+    if overrides and code in overrides:
+        reason = RejectionReason[overrides[code]]
+        known = REJECTION_REASONS.get(code)
+        text = known[1] if known is not None and known[0] is reason else clean_message(message)
+        return Rejection(reason, code, text or UNKNOWN_REJECTION_MESSAGE)
     known = REJECTION_REASONS.get(code)
-    if known is not None:
+    if known is not None and (code in CONFIRMED_CODES or _same_text(message, known[1])):
         return Rejection(known[0], code, known[1])
     safe_code = code if _CODE.fullmatch(code) else ""
     return Rejection(RejectionReason.OTHER, safe_code, clean_message(message) or UNKNOWN_REJECTION_MESSAGE)
+
+
+def _same_text(found: str, expected: str) -> bool:
+    """Vouchery's message is the one a guessed number was made from (case and spacing aside)."""
+    return " ".join(found.split()).casefold().rstrip(".") == expected.casefold()
