@@ -10,6 +10,7 @@ from typing import Any
 import grpc
 import pytest
 
+from tests.support.routes import verified_routes_file
 from vouchery.gateway.v1 import checkout_pb2_grpc, common_pb2
 from vouchery_gateway.app.gateway import Gateway, build_gateway
 from vouchery_gateway.config import Settings
@@ -40,7 +41,9 @@ def cart(total: int = 2500, currency: str = "EUR", **fields: Any) -> common_pb2.
 
 @pytest.fixture
 def gateway_settings(tmp_path: Path) -> SettingsFactory:
-    """Settings for tests: loopback, port 0, no metrics port, state in tmp_path; override any field."""
+    """Settings for tests: loopback, port 0, no metrics port, state in tmp_path; override any field. A
+    gateway given an upstream URL (the live sandbox) gets the verified route table (support/routes.py)
+    unless the test passes its own `upstream_routes_file`."""
 
     def make(**overrides: Any) -> Settings:
         values: dict[str, Any] = {
@@ -52,6 +55,8 @@ def gateway_settings(tmp_path: Path) -> SettingsFactory:
             "health_probe_interval": 60.0,  # tests probe explicitly through gateway.health.check_once()
         }
         values.update(overrides)
+        if values.get("upstream_url") and "upstream_routes_file" not in overrides:
+            values["upstream_routes_file"] = verified_routes_file(tmp_path)
         return Settings(**values)
 
     return make

@@ -27,10 +27,9 @@ import grpc
 import httpx
 from google.rpc import error_details_pb2, status_pb2
 
+from tests.support.routes import verified_routes_file
 from vouchery.gateway.v1 import checkout_pb2 as pb
 from vouchery.gateway.v1 import checkout_pb2_grpc, common_pb2
-from vouchery_gateway.upstream.overrides import render_routes
-from vouchery_gateway.upstream.routes import DEFAULT_TABLE
 from vouchery_sandbox.config import new_api_key
 from vouchery_sandbox.testing import SandboxAdmin, SandboxProcess
 
@@ -104,14 +103,10 @@ class GatewayProcess:
             "PYTHONUNBUFFERED": "1",
             "VOUCHERY_GATEWAY_UPSTREAM_API_KEY": self.sandbox.api_key,
         }
-        # The sandbox implements the route table exactly: every route is verified, as after `doctor`.
-        routes = self.data_dir / "routes.toml"
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        routes.write_text(render_routes(DEFAULT_TABLE.trusting_all()))
         args = {
             "host": "127.0.0.1", "port": str(self.port), "metrics-port": "0",
             "data-dir": str(self.data_dir), "upstream-url": self.sandbox.api_url,
-            "upstream-routes-file": str(routes),
+            "upstream-routes-file": verified_routes_file(self.data_dir),
             "upstream-timeout-cap": "1.0", "outbox-relay-interval": "0.2", "grace-period": "1",
             "log-level": "WARNING", "health-probe-interval": "60",
         }  # fmt: skip

@@ -96,7 +96,7 @@ async def test_connection_refused_is_unavailable_and_not_serving(
 async def test_malformed_json_is_unavailable_bad_response(
     start_gateway: GatewayStarter, gateway_settings: SettingsFactory
 ) -> None:
-    """An answer that is not JSON is UNAVAILABLE (UPSTREAM_BAD_RESPONSE), never a crash or UNKNOWN."""
+    """An answer that is not JSON is UNAVAILABLE (UPSTREAM_CONTRACT_MISMATCH), never a crash or UNKNOWN."""
 
     def garbage(request: httpx.Request) -> httpx.Response:
         return httpx.Response(200, content=b"{not json", headers={"content-type": "application/json"})
@@ -105,7 +105,7 @@ async def test_malformed_json_is_unavailable_bad_response(
     running = await start_gateway(settings, upstream_transport=httpx.MockTransport(garbage))
     error = await get_voucher_error(running)
     assert error.code() == grpc.StatusCode.UNAVAILABLE
-    assert details(error)[0] == "UPSTREAM_BAD_RESPONSE"
+    assert details(error)[0] == "UPSTREAM_CONTRACT_MISMATCH"
 
 
 async def test_wrong_api_key_is_internal_upstream_auth(

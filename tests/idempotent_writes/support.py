@@ -22,6 +22,7 @@ from grpc_status import rpc_status
 from redis import Redis
 from redis.exceptions import RedisError
 
+from tests.support.routes import verified_routes_file
 from vouchery.gateway.v1 import checkout_pb2_grpc
 from vouchery_sandbox.testing import SandboxServer
 
@@ -160,6 +161,7 @@ class GatewayProcess:
         cmd = [
             sys.executable, "-m", "vouchery_gateway", "serve", "--host", "127.0.0.1", "--port", "0",
             "--metrics-port", "0", "--upstream-url", self.sandbox.api_url, "--store", self.store,
+            "--upstream-routes-file", verified_routes_file(self.workdir),
             "--data-dir", str(self.workdir),
         ]  # fmt: skip
         log = (self.workdir / f"{self.name}.log").open("a")

@@ -158,7 +158,7 @@ def fixed(body: bytes, *, status: bytes = b"200 OK", content_type: bytes = b"app
     [b"{not json", b"<html>maintenance</html>", b'{"code": 5, "active": "yes"}', b"[]", b""],
 )
 async def test_malformed_answers_are_bad_responses(body: bytes) -> None:
-    """A 200 whose body is not a readable voucher is UNAVAILABLE/UPSTREAM_BAD_RESPONSE, never a crash."""
+    """A 200 whose body is not a readable voucher is UNAVAILABLE/UPSTREAM_CONTRACT_MISMATCH, never a crash."""
     async with tiny_server(fixed(body)) as url:
         vouchery = VoucheryClient(url, "k")
         with pytest.raises(UpstreamBadResponse):

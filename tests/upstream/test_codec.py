@@ -222,12 +222,12 @@ def test_broken_redemption_is_a_bad_response_naming_the_field(
     with pytest.raises(UpstreamBadResponse) as caught:
         decode.redemption({**REDEMPTION, **change})
     assert field in caught.value.message
-    assert caught.value.reason == "UPSTREAM_BAD_RESPONSE"
+    assert caught.value.reason == "UPSTREAM_CONTRACT_MISMATCH"
 
 
 @pytest.mark.parametrize("content", [b"", b"<html>", b"{", b"\xff\xfe", b"NaN"])
 def test_non_json_body_is_a_bad_response(content: bytes) -> None:
-    """A body that is not JSON is UPSTREAM_BAD_RESPONSE."""
+    """A body that is not JSON is UPSTREAM_CONTRACT_MISMATCH."""
     with pytest.raises(UpstreamBadResponse):
         decode.parse(content)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 from typing import Any
@@ -20,8 +21,10 @@ from vouchery_gateway.errors import (
     RateLimited,
     Rejected,
     Unavailable,
+    UpstreamAmbiguous,
     UpstreamAuth,
-    UpstreamBadResponse,
+    UpstreamContractMismatch,
+    maybe_committed,
 )
 from vouchery_gateway.upstream.errors import (
     DEFAULT_RATE_LIMIT_RETRY_AFTER,
@@ -32,7 +35,7 @@ from vouchery_gateway.upstream.errors import (
     match_rule,
     parse_envelope,
 )
-from vouchery_gateway.upstream.rejections import REJECTION_REASONS
+from vouchery_gateway.upstream.rejections import CONFIRMED_CODES, REJECTION_REASONS
 from vouchery_gateway.upstream.routes import ROUTES, Route
 
 CREATE = ROUTES["create_redemption"]
@@ -65,8 +68,8 @@ def answer(
         (400, "invalid", Internal, "UPSTREAM_BAD_REQUEST", grpc.StatusCode.INTERNAL),
         (401, "not_authorized", UpstreamAuth, "UPSTREAM_AUTH", grpc.StatusCode.INTERNAL),
         (403, "forbidden", UpstreamAuth, "UPSTREAM_AUTH", grpc.StatusCode.INTERNAL),
-        (404, "not_found", NotFound, "VOUCHER_NOT_FOUND", grpc.StatusCode.NOT_FOUND),
-        (405, "invalid", Internal, "UPSTREAM_BAD_REQUEST", grpc.StatusCode.INTERNAL),
+        (404, "not_found", NotFound, "REDEMPTION_NOT_FOUND", grpc.StatusCode.NOT_FOUND),
+        (405, "invalid", UpstreamContractMismatch, "UPSTREAM_CONTRACT_MISMATCH", grpc.StatusCode.UNAVAILABLE),
         (413, "invalid", Internal, "UPSTREAM_BAD_REQUEST", grpc.StatusCode.INTERNAL),
         (429, "rate_limited", RateLimited, "RATE_LIMITED", grpc.StatusCode.RESOURCE_EXHAUSTED),
         (500, "unknown_error", Unavailable, "UPSTREAM_UNAVAILABLE", grpc.StatusCode.UNAVAILABLE),
@@ -80,8 +83,9 @@ def answer(
 def test_status_maps_to_error_class_reason_and_grpc_code(
     status: int, code: str, expected: type[GatewayError], reason: str, grpc_code: grpc.StatusCode
 ) -> None:
-    """Each HTTP status of the contract becomes the gateway error, reason and gRPC code the design names."""
-    error = answer(CREATE, status, envelope(code))
+    """Each HTTP status of the contract becomes the gateway error, reason and gRPC code the design names
+    (on a route that is safe to send twice: a 5xx on a redemption POST is tested below)."""
+    error = answer(CONFIRM, status, envelope(code))
     assert type(error) is expected
     assert error.reason == reason
     assert error.code == grpc_code
@@ -109,8 +113,10 @@ def test_not_found_reason_comes_from_the_route(route: str, reason: str) -> None:
 
 @pytest.mark.parametrize(("code", "known"), sorted(REJECTION_REASONS.items()))
 def test_every_known_rejection_code_maps_to_its_reason(code: str, known: tuple[RejectionReason, str]) -> None:
-    """Each digit code of the contract's rejection table is a specific reason with the contract's message."""
-    body = envelope("redemption_rejected", "x", [{"code": code, "message": "upstream words"}])
+    """Each digit code of the contract's rejection table is a specific reason with the contract's message,
+    when Vouchery sends it with that message (a confirmed code: whatever its words)."""
+    words = "upstream words" if code in CONFIRMED_CODES else f"  {known[1].upper()}. "
+    body = envelope("redemption_rejected", "x", [{"code": code, "message": words}])
     error = answer(CREATE, 422, body)
     assert isinstance(error, Rejected)
     assert error.rejection.reason is known[0]
@@ -119,6 +125,63 @@ def test_every_known_rejection_code_maps_to_its_reason(code: str, known: tuple[R
     assert error.message == known[1]
     assert error.code == grpc.StatusCode.FAILED_PRECONDITION
     assert error.metadata == {"vouchery_code": code}
+
+
+@pytest.mark.parametrize("code", sorted(set(REJECTION_REASONS) - CONFIRMED_CODES))
+def test_an_inferred_rejection_number_with_other_words_is_other(code: str) -> None:
+    """A number the contract only inferred, sent with another message, is OTHER with Vouchery's own
+    message: the cashier never reads a reason Vouchery did not give."""
+    body = envelope("redemption_rejected", "x", [{"code": code, "message": "Store closed for inventory"}])
+    error = answer(CREATE, 422, body)
+    assert isinstance(error, Rejected)
+    assert error.rejection.reason is RejectionReason.OTHER
+    assert error.rejection.vouchery_code == code
+    assert error.message == "Store closed for inventory"
+
+
+def test_an_operator_mapping_names_the_reason_of_a_code() -> None:
+    """`[rejections]` in the routes file maps a code to a reason, whatever its words."""
+    body = envelope("redemption_rejected", "x", [{"code": "3001", "message": "Kampagne ist nicht aktiv"}])
+    response = httpx.Response(422, content=body)
+    error = error_from_response(CREATE, 422, response.headers, body, {"3001": "CAMPAIGN_INACTIVE"})
+    assert isinstance(error, Rejected)
+    assert error.rejection.reason is RejectionReason.CAMPAIGN_INACTIVE
+    assert error.message == "Campaign is not active"
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504, 408])
+def test_a_5xx_or_408_on_a_write_not_safe_to_repeat_may_have_landed(status: int) -> None:
+    """A proxy may answer 5xx / 408 after Vouchery applied a POST: the error says it may have landed."""
+    for route in (CREATE, ROUTES["grant_points"], ROUTES["create_transaction"]):
+        error = answer(route, status, envelope("unknown_error"))
+        assert isinstance(error, UpstreamAmbiguous)
+        assert maybe_committed(error)
+        assert error.code == grpc.StatusCode.UNAVAILABLE
+    assert not maybe_committed(answer(CONFIRM, status, envelope("unknown_error")))
+    assert not maybe_committed(answer(ROUTES["get_voucher"], status, envelope("unknown_error")))
+
+
+@pytest.mark.parametrize("body", [b"", b"<html><body>Not Found</body></html>", b'{"status": 404}'])
+def test_a_404_without_voucherys_error_body_is_a_contract_mismatch(body: bytes) -> None:
+    """A 404 that is not Vouchery's envelope means the route is missing: never "not found"."""
+    error = answer(ROUTES["get_redemption"], 404, body)
+    assert isinstance(error, UpstreamContractMismatch)
+    assert error.reason == "UPSTREAM_CONTRACT_MISMATCH"
+    assert "get_redemption" in error.message
+    assert error.code == grpc.StatusCode.UNAVAILABLE
+
+
+def test_a_not_found_is_conclusive_only_on_a_verified_route() -> None:
+    """Vouchery's not-found on an inferred route cannot tell a missing route from a missing thing."""
+    inferred = answer(ROUTES["get_redemption"], 404, envelope("not_found"))
+    confirmed = answer(ROUTES["get_voucher"], 404, envelope("not_found"))
+    verified = answer(replace(ROUTES["get_redemption"], verified=True), 404, envelope("not_found"))
+    assert isinstance(inferred, NotFound)
+    assert not inferred.conclusive
+    assert isinstance(confirmed, NotFound)
+    assert confirmed.conclusive
+    assert isinstance(verified, NotFound)
+    assert verified.conclusive
 
 
 def test_rejection_table_covers_the_contract_codes() -> None:
@@ -243,13 +306,13 @@ def test_auth_failure_message_is_generic() -> None:
 
 @pytest.mark.parametrize("body", [b"", b"not json", b"[1,2]", b'"text"', b'{"code": 5}'])
 def test_422_without_a_readable_envelope_is_a_bad_response(body: bytes) -> None:
-    """A 422 whose body cannot be read is UNAVAILABLE/UPSTREAM_BAD_RESPONSE, never a crash."""
+    """A 422 whose body cannot be read is UNAVAILABLE/UPSTREAM_CONTRACT_MISMATCH, never a crash."""
     error = answer(CREATE, 422, body)
     if body == b'{"code": 5}':  # an object without a usable code reads as a validation failure
         assert isinstance(error, InvalidArgument)
     else:
-        assert isinstance(error, UpstreamBadResponse)
-        assert error.reason == "UPSTREAM_BAD_RESPONSE"
+        assert isinstance(error, UpstreamContractMismatch)
+        assert error.reason == "UPSTREAM_CONTRACT_MISMATCH"
         assert error.code == grpc.StatusCode.UNAVAILABLE
 
 
@@ -268,5 +331,7 @@ def test_every_row_but_the_last_is_reachable() -> None:
     for rule in ERROR_TABLE[:-1]:
         entry = {"code": rule.detail, "attribute": rule.attribute or "x"} if rule.detail else None
         body = parse_envelope(envelope(rule.code or "invalid", "m", [entry] if entry else []))
+        if rule.statuses.start == 404 and rule.envelope is None:
+            body = None  # the row after Vouchery's own not-found: a 404 without its error body
         assert match_rule(rule.statuses.start, body) is rule
     assert match_rule(299, None) is FALLBACK_RULE

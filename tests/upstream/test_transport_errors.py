@@ -112,7 +112,7 @@ def test_local_protocol_errors_are_internal() -> None:
 
 
 def test_bad_content_encoding_is_a_bad_response() -> None:
-    """An undecodable gzip body is UPSTREAM_BAD_RESPONSE."""
+    """An undecodable gzip body is UPSTREAM_CONTRACT_MISMATCH."""
     assert isinstance(error_from_exception(READ, httpx.DecodingError("bad gzip")), UpstreamBadResponse)
 
 

@@ -46,7 +46,7 @@ from vouchery_gateway.upstream.models import (
     TransactionRecord,
     UpstreamIdentity,
 )
-from vouchery_gateway.upstream.routes import DEFAULT_TABLE, Header, Query, Route, RouteTable, rename_in
+from vouchery_gateway.upstream.routes import Header, Query, Route, rename_in
 
 T = TypeVar("T")
 
@@ -92,11 +92,6 @@ class VoucheryClient(HttpCore):
     gateway cannot read is an `UpstreamContractMismatch` naming the route; on a write that is not safe
     to repeat it carries ``maybe_committed`` (the write was applied: read it back).
     """
-
-    def __init__(self, *args: Any, routes: RouteTable = DEFAULT_TABLE, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self.routes = routes
-        self._rejections = routes.rejections
 
     async def _call(
         self,

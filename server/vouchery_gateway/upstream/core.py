@@ -35,7 +35,7 @@ import httpx
 
 from vouchery_gateway.errors import FieldViolation, InvalidArgument, UpstreamAuth, UpstreamContractMismatch
 from vouchery_gateway.upstream.errors import error_from_exception, error_from_response, status_class
-from vouchery_gateway.upstream.routes import Route, rename_out
+from vouchery_gateway.upstream.routes import DEFAULT_TABLE, Route, RouteTable, rename_out
 
 logger = logging.getLogger("vouchery_gateway.upstream")
 
@@ -93,11 +93,13 @@ class HttpCore:
         user_agent: str = "vouchery-pos-gateway",
         observer: UpstreamObserver | None = None,
         policy: CallPolicy | None = None,
+        routes: RouteTable = DEFAULT_TABLE,
     ) -> None:
         """base_url: Vouchery's API root (``https://{project}.vouchery.app/api/v2.1``); api_key: sent once
         as ``Authorization: Bearer``. `max_connections` and `verify` (True, False or a CA bundle path)
         shape the default transport; an injected `transport` brings its own (see `aiohttp_transport`).
         `observer` receives per-attempt metrics; `policy` runs each call's attempts (retry, breaker).
+        `routes` is the route table: the defaults, or with an operator's override file applied.
         """
         self._prefix = _check_base_url(base_url)
         if not api_key or any(ch.isspace() or not ch.isprintable() for ch in api_key):
@@ -126,7 +128,8 @@ class HttpCore:
         self._observer = observer
         self._policy = policy
         self._timeouts: dict[int, dict[str, float | None]] = {}
-        self._rejections: Mapping[str, str] = {}  # rejection codes mapped by the routes override file
+        self.routes = routes
+        self._rejections = routes.rejections  # rejection codes mapped by the routes override file
 
     async def aclose(self) -> None:
         await self._http.aclose()

@@ -1,0 +1,1 @@
+"""Shared test support: one place for what many test folders need."""
