@@ -24,6 +24,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--faults", help="fault document as JSON, or @path/to/faults.json")
     parser.add_argument(
+        "--contract", help="contract switches as JSON, or @path/to/switches.json (see contract.py)"
+    )
+    parser.add_argument(
         "--extra-key",
         action="append",
         default=[],
@@ -58,6 +61,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         api_key=os.environ.get("VOUCHERY_SANDBOX_API_KEY") or None,
         database=args.database,
         faults=_json_arg(args.faults) if args.faults else None,
+        contract=_json_arg(args.contract) if args.contract else None,
         extra_keys=extra,
     )
 

@@ -14,6 +14,8 @@ from urllib.parse import parse_qsl
 
 from .config import SandboxConfig
 from .context import Sandbox
+from .contract import CURRENT, switch
+from .db import write_tx
 from .errors import ApiError, status_error
 from .faults import Decision
 from .handlers import admin
@@ -39,6 +41,13 @@ class SandboxApp:
     def __init__(self, config: SandboxConfig) -> None:
         self.sandbox = Sandbox(config)
         self._keys = dict(config.api_keys)
+        self.sandbox.route_keys = frozenset(f"{r.method} {r.pattern}" for r in ROUTER.routes)
+        try:
+            with write_tx(self.sandbox.conn):
+                switch(self.sandbox, config.contract)
+        except ApiError as err:  # a bad document in the configuration is a configuration error
+            details = "; ".join(f"{e.attribute}: {e.message}" for e in err.errors)
+            raise ValueError(f"bad contract switches: {details}") from err
         if config.seed is not None:
             apply_seed(self.sandbox, config.seed)
 
@@ -65,7 +74,9 @@ class SandboxApp:
 
     async def _api(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         method: str = scope["method"]
-        found = ROUTER.match(method, path)
+        contract = self.sandbox.contract
+        routed = contract.route_path(method, path)
+        found = ROUTER.match(method, routed) if routed is not None else None
         group = found[0].group if found else ROUTER.group_of(path)
         decision = self.sandbox.faults.decide(group, method)
         faulty = decision.action != "none" or decision.delay_s
@@ -75,17 +86,30 @@ class SandboxApp:
         if role is None:
             raise ApiError(401, "not_authorized", "Invalid or missing API key")
         if found is None:
-            raise ApiError(404, "not_found", "Route not found")
+            page, content_type = contract.missing_route_answer()
+            await _send(send, Response(404, page, content_type=content_type))
+            return
         route, params = found
         if not route.allows(role):
             raise ApiError(403, "forbidden", "This API key may not use this resource")
         body = await _read_body(receive, self.sandbox.config.max_body_bytes, scope)
-        req = _request(scope, path, body, API_PREFIX)
+        req = _request(scope, routed or path, body, API_PREFIX)
         req.params, req.role = params, role
-        response = _run(lambda: route.handler(self.sandbox, req))
+        token = CURRENT.set(contract)
+        try:
+            response = _run(lambda: route.handler(self.sandbox, req))
+        finally:
+            CURRENT.reset(token)
+        response.status, response.body = contract.answer(
+            f"{route.method} {route.pattern}", response.status, response.body
+        )
         if decision.action == "drop_after_commit":
             await drop_connection(send)
             return
+        if decision.action == "error_after_commit":
+            response = error_response(status_error(decision.status, "unknown_error"))
+        elif decision.action == "garble_after_commit" and response.status < 300:
+            response = Response(response.status, b"<html>Bad gateway</html>", content_type=b"text/html")
         await _send(send, response)
 
 

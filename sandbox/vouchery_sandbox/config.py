@@ -39,6 +39,7 @@ class SandboxConfig:
     max_body_bytes: int = MAX_BODY_BYTES
     hang_seconds: float = 30.0
     project_name: str = "Sandbox project"
+    contract: Mapping[str, Any] | None = None  # contract switches (contract.py); None: the defaults
 
     def __post_init__(self) -> None:
         if not self.api_keys:

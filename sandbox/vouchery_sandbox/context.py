@@ -7,6 +7,7 @@ from datetime import datetime
 
 from . import db
 from .config import SandboxConfig
+from .contract import ContractSwitches
 from .errors import ApiError
 from .faults import FaultPlan
 from .jsonio import format_ts
@@ -18,6 +19,8 @@ class Sandbox:
     def __init__(self, config: SandboxConfig) -> None:
         self.config = config
         self.conn: sqlite3.Connection = db.connect(config.database)
+        self.contract = ContractSwitches()  # contract.switch changes it (the app, the admin API)
+        self.route_keys: frozenset[str] = frozenset()  # "METHOD /pattern" of every route, set by the app
         try:
             self.faults = FaultPlan(config.faults)
         except ApiError as err:  # a bad document in the configuration is a configuration error

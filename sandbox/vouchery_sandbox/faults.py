@@ -21,7 +21,16 @@ from .errors import ApiError, FieldError, invalid_many
 from .validation import Field, parse_object
 
 GROUPS: Final = ("redemptions", "vouchers", "customers", "loyalty", "campaigns", "me", "*")
-Action = Literal["none", "hang", "drop", "rate_limit", "error", "drop_after_commit"]
+Action = Literal[
+    "none",
+    "hang",
+    "drop",
+    "rate_limit",
+    "error",
+    "drop_after_commit",
+    "error_after_commit",
+    "garble_after_commit",
+]
 
 _SPEC_FIELDS: Final = (
     Field("latency_ms", "int", minimum=0, maximum=60_000),
@@ -33,6 +42,8 @@ _SPEC_FIELDS: Final = (
     Field("hang_rate", "money", minimum=0, maximum=1),
     Field("drop_rate", "money", minimum=0, maximum=1),
     Field("drop_after_commit_rate", "money", minimum=0, maximum=1),
+    Field("error_after_commit_rate", "money", minimum=0, maximum=1),
+    Field("garble_after_commit_rate", "money", minimum=0, maximum=1),
     Field("methods", "str_list", maximum=7),
     Field("times", "int", minimum=1),
 )
@@ -52,6 +63,8 @@ class FaultSpec:
     hang_rate: float = 0.0
     drop_rate: float = 0.0
     drop_after_commit_rate: float = 0.0
+    error_after_commit_rate: float = 0.0  # applied, then a 5xx (a proxy that gave up on the answer)
+    garble_after_commit_rate: float = 0.0  # applied, then a 2xx whose body is not JSON
     methods: tuple[str, ...] = ()
     times: int | None = None
 
@@ -151,4 +164,8 @@ class FaultPlan:
             return "error", rnd.choice(spec.error_statuses)
         if spec.drop_after_commit_rate and rnd.random() < spec.drop_after_commit_rate:
             return "drop_after_commit", 0
+        if spec.error_after_commit_rate and rnd.random() < spec.error_after_commit_rate:
+            return "error_after_commit", rnd.choice(spec.error_statuses)
+        if spec.garble_after_commit_rate and rnd.random() < spec.garble_after_commit_rate:
+            return "garble_after_commit", 0
         return "none", 0

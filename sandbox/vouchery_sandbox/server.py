@@ -62,20 +62,25 @@ def run_sandbox(
     database: str = ":memory:",
     faults: Mapping[str, Any] | None = None,
     extra_keys: Mapping[str, Role] | None = None,
+    contract: Mapping[str, Any] | None = None,
     out: TextIO = sys.stdout,
 ) -> int:
     """What ``vouchery-gateway sandbox`` and ``python -m vouchery_sandbox`` call: print how to reach the
     sandbox (base URL, API key, demo codes), then serve until stopped. Returns an exit status."""
     key = api_key or new_api_key()
     config = SandboxConfig(
-        api_keys={key: "admin", **(extra_keys or {})}, database=database, seed=seed, faults=faults
+        api_keys={key: "admin", **(extra_keys or {})},
+        database=database,
+        seed=seed,
+        faults=faults,
+        contract=contract,
     )
     listener = bind(host, port)
     url = base_url_of(listener)
     print(f"Vouchery sandbox listening on {url}", file=out)
     print(f"  API base URL : {url}/api/v2.1", file=out)
     print(f"  API key      : {key}", file=out)
-    print(f"  Admin        : {url}/__sandbox/ (health, ledger, reset, seed, faults)", file=out)
+    print(f"  Admin        : {url}/__sandbox/ (health, ledger, reset, seed, faults, contract)", file=out)
     if seed == "demo":
         print("  Demo codes   :", file=out)
         for code, description in DEMO_CODES.items():

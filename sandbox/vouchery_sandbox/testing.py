@@ -62,6 +62,13 @@ class SandboxAdmin:
     def clear_faults(self) -> None:
         self._call("DELETE", "/faults")
 
+    def set_contract(self, switches: Mapping[str, Any]) -> dict[str, Any]:
+        """Play another Vouchery (contract.py): every switch not named goes back to its default."""
+        return self._call("PUT", "/contract", dict(switches))  # type: ignore[no-any-return]
+
+    def clear_contract(self) -> None:
+        self._call("DELETE", "/contract")
+
     def close(self) -> None:
         self.http.close()
 
@@ -74,6 +81,7 @@ class SandboxServer:
         *,
         seed: str | Mapping[str, Any] | None = "demo",
         faults: Mapping[str, Any] | None = None,
+        contract: Mapping[str, Any] | None = None,
         database: str = ":memory:",
         hang_seconds: float = 30.0,
         clock: Callable[[], datetime] = utc_now,
@@ -84,6 +92,7 @@ class SandboxServer:
             database=database,
             seed=seed,
             faults=faults,
+            contract=contract,
             hang_seconds=hang_seconds,
             clock=clock,
         )
@@ -110,7 +119,7 @@ class SandboxServer:
             target=server.run, kwargs={"sockets": [listener]}, daemon=True, name="vouchery-sandbox"
         )
         self._thread.start()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60  # a loaded machine may take long to start a thread
         while not server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("sandbox server did not start")
@@ -161,7 +170,7 @@ class SandboxProcess:
             self._proc.kill()
             raise RuntimeError(f"sandbox process did not start: {first!r}")
         self.base_url = first.rsplit(" ", 1)[1].strip()
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 60  # a loaded machine may take long to start a thread
         while True:  # the socket is bound before the line is printed; wait until it answers
             try:
                 httpx.get(f"{self.base_url}/__sandbox/health", timeout=1).raise_for_status()

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
+from .contract import drops_unknown_fields
 from .errors import ApiError, FieldError, bad_request, invalid_many
 from .jsonio import parse_ts
 
@@ -52,7 +53,7 @@ def parse_object(
     errors = [
         FieldError(prefix + key, "unknown_attribute", "is not a known attribute")
         for key in obj
-        if key not in known
+        if key not in known and not drops_unknown_fields()
     ]
     out: dict[str, Any] = {}
     for spec in fields:

@@ -12,6 +12,8 @@ from typing import Any
 
 from .. import db
 from ..context import Sandbox
+from ..contract import switch
+from ..db import write_tx
 from ..errors import ApiError, not_found
 from ..http import Request, Response, json_response
 from ..seeding import apply_seed, fixture_names
@@ -167,6 +169,22 @@ def delete_faults(sb: Sandbox, req: Request) -> Response:
     return json_response(200, sb.faults.to_json())
 
 
+def get_contract(sb: Sandbox, req: Request) -> Response:
+    return json_response(200, sb.contract.to_json())
+
+
+def put_contract(sb: Sandbox, req: Request) -> Response:
+    with write_tx(sb.conn):
+        switches = switch(sb, req.json())
+    return json_response(200, switches.to_json())
+
+
+def delete_contract(sb: Sandbox, req: Request) -> Response:
+    with write_tx(sb.conn):
+        switches = switch(sb, None)
+    return json_response(200, switches.to_json())
+
+
 _ROUTES = {
     ("GET", "/health"): health,
     ("GET", "/ledger"): ledger,
@@ -175,4 +193,7 @@ _ROUTES = {
     ("GET", "/faults"): get_faults,
     ("PUT", "/faults"): put_faults,
     ("DELETE", "/faults"): delete_faults,
+    ("GET", "/contract"): get_contract,
+    ("PUT", "/contract"): put_contract,
+    ("DELETE", "/contract"): delete_contract,
 }

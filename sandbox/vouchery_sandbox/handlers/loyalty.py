@@ -133,8 +133,9 @@ def activity(sb: Sandbox, req: Request) -> Response:
     (total,) = sb.conn.execute(
         "SELECT COUNT(*) FROM points_activity WHERE customer_id = ?", (customer["id"],)
     ).fetchone()
+    order = "DESC" if sb.contract.activity_order == "newest_first" else "ASC"
     found = sb.conn.execute(
-        "SELECT * FROM points_activity WHERE customer_id = ? ORDER BY id LIMIT ? OFFSET ?",
+        f"SELECT * FROM points_activity WHERE customer_id = ? ORDER BY id {order} LIMIT ? OFFSET ?",
         (customer["id"], page.size, page.offset),
     ).fetchall()
     # voucher_code: the voucher a "use" movement bought (null for other movements).

@@ -29,7 +29,8 @@ def create(sb: Sandbox, req: Request) -> Response:
     now = sb.now()
     conn = sb.conn
     with write_tx(conn):
-        if rows.live_transaction_exists(conn, values.get("transaction_id")):
+        scope = sb.contract.transaction_uniqueness
+        if rows.transaction_taken(conn, values.get("transaction_id"), code, scope):
             raise invalid("transaction_id", "must_be_unique", "Transaction must be unique")
         judged = redeem.judge(conn, code, values, now)
         if isinstance(judged.result, engine.Rejection):

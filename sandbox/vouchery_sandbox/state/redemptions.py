@@ -131,6 +131,21 @@ def get_by_transaction(conn: sqlite3.Connection, transaction_id: str | None, *, 
     return latest  # type: ignore[no-any-return]
 
 
+def transaction_taken(conn: sqlite3.Connection, transaction_id: str | None, code: str, scope: str) -> bool:
+    """Whether a new redemption of `code` may not use `transaction_id`: another live redemption has it
+    in the project (`scope` "project"), on the same voucher ("voucher"), or never ("none")."""
+    if scope == "none" or transaction_id is None:
+        return False
+    if scope == "voucher":
+        found = conn.execute(
+            "SELECT 1 FROM redemptions r JOIN vouchers v ON v.id = r.voucher_id "
+            "WHERE r.transaction_id = ? AND r.cancelled_at IS NULL AND v.code = ?",
+            (transaction_id, code),
+        ).fetchone()
+        return found is not None
+    return live_transaction_exists(conn, transaction_id)
+
+
 def live_transaction_exists(conn: sqlite3.Connection, transaction_id: str | None) -> bool:
     if transaction_id is None:
         return False
