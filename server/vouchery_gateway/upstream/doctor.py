@@ -540,16 +540,23 @@ class Doctor:
                 renames[name] = theirs
             elif name in required:
                 lacking.append(name)
+        if "customer.identifier" in wanted and "customer" not in data and "customer_identifier" in data:
+            lacking_nested = f"the customer only as top-level customer_identifier, as v2.0 ({TOLERATED})"
+        else:
+            lacking_nested = ""
         override: dict[str, Any] = {"answer": renames} if renames else {}
         if verify:
             override.update(self._verify(route))
         notes = [how] if how else []
         if renames:
             notes.append("named otherwise: " + ", ".join(f"{k} is {v!r}" for k, v in renames.items()))
+        if lacking_nested:
+            notes.append(lacking_nested)
         if lacking:
             notes.append("lacks " + ", ".join(lacking))
             return self._find(route, sent, got, "differs", "; ".join(notes), **override)
-        return self._find(route, sent, got, "differs" if renames else "matches", "; ".join(notes), **override)
+        verdict: Verdict = "differs" if renames or lacking_nested else "matches"
+        return self._find(route, sent, got, verdict, "; ".join(notes), **override)
 
 
 class WriteChecks:
