@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import sys
 from collections.abc import Mapping
@@ -11,6 +12,7 @@ import uvicorn
 
 from .app import create_app
 from .config import Role, SandboxConfig, new_api_key
+from .contract import ContractSwitches
 from .demo import DEMO_CODES
 
 
@@ -63,23 +65,31 @@ def run_sandbox(
     faults: Mapping[str, Any] | None = None,
     extra_keys: Mapping[str, Role] | None = None,
     out: TextIO = sys.stdout,
+    contract: ContractSwitches | Mapping[str, Any] | None = None,
 ) -> int:
     """What ``vouchery-gateway sandbox`` and ``python -m vouchery_sandbox`` call: print how to reach the
     sandbox (base URL, API key, demo codes), then serve until stopped. Returns an exit status."""
     key = api_key or new_api_key()
     config = SandboxConfig(
-        api_keys={key: "admin", **(extra_keys or {})}, database=database, seed=seed, faults=faults
+        api_keys={key: "admin", **(extra_keys or {})},
+        database=database,
+        seed=seed,
+        faults=faults,
+        contract=contract,
     )
+    changed = ContractSwitches.from_json(contract).changed()
     listener = bind(host, port)
     url = base_url_of(listener)
     print(f"Vouchery sandbox listening on {url}", file=out)
     print(f"  API base URL : {url}/api/v2.1", file=out)
     print(f"  API key      : {key}", file=out)
-    print(f"  Admin        : {url}/__sandbox/ (health, ledger, reset, seed, faults)", file=out)
+    print(f"  Admin        : {url}/__sandbox/ (health, ledger, reset, seed, faults, contract)", file=out)
     if seed == "demo":
         print("  Demo codes   :", file=out)
         for code, description in DEMO_CODES.items():
             print(f"    {code:<12} {description}", file=out)
+    if changed:  # only a non-default contract adds a line (after the demo codes)
+        print(f"  Contract     : {json.dumps(changed, sort_keys=True)}", file=out)
     out.flush()
     serve(config, sock=listener)
     return 0

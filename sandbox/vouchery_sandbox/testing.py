@@ -9,10 +9,14 @@ event loop; it is stopped and joined on exit. `SandboxProcess` runs one in a chi
         sb.api_url    # http://127.0.0.1:PORT/api/v2.1
         sb.api_key    # admin key; sb.pos_key / sb.reader_key for the other roles
         sb.admin.ledger(transaction_id="T-1"); sb.admin.set_faults({...}); sb.admin.reset()
+        sb.admin.set_contract({"transaction_id_scope": "none"}); sb.admin.clear_contract()
+
+`contract=` (a `ContractSwitches` or a switch document) starts the server with those behaviour switches.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -27,6 +31,7 @@ import httpx
 import uvicorn
 
 from .config import SandboxConfig, new_api_key, utc_now
+from .contract import ContractSwitches
 from .server import base_url_of, bind, build_server
 
 __all__ = ["SandboxAdmin", "SandboxProcess", "SandboxServer"]
@@ -62,6 +67,19 @@ class SandboxAdmin:
     def clear_faults(self) -> None:
         self._call("DELETE", "/faults")
 
+    def contract(self) -> dict[str, Any]:
+        """Every behaviour switch with its current value."""
+        return self._call("GET", "/contract")  # type: ignore[no-any-return]
+
+    def set_contract(self, switches: ContractSwitches | Mapping[str, Any]) -> dict[str, Any]:
+        """Replace the switches (those not named return to their defaults); answers all of them."""
+        body = switches.to_json() if isinstance(switches, ContractSwitches) else dict(switches)
+        return self._call("PUT", "/contract", body)  # type: ignore[no-any-return]
+
+    def clear_contract(self) -> None:
+        """Every switch back to its default."""
+        self._call("DELETE", "/contract")
+
     def close(self) -> None:
         self.http.close()
 
@@ -77,6 +95,7 @@ class SandboxServer:
         database: str = ":memory:",
         hang_seconds: float = 30.0,
         clock: Callable[[], datetime] = utc_now,
+        contract: ContractSwitches | Mapping[str, Any] | None = None,
     ) -> None:
         self.api_key, self.pos_key, self.reader_key = new_api_key(), new_api_key(), new_api_key()
         self.config = SandboxConfig(
@@ -86,6 +105,7 @@ class SandboxServer:
             faults=faults,
             hang_seconds=hang_seconds,
             clock=clock,
+            contract=contract,
         )
         self.base_url = ""
         self._server: uvicorn.Server | None = None
@@ -132,8 +152,16 @@ class SandboxServer:
 class SandboxProcess:
     """A sandbox server in a child process (``python -m vouchery_sandbox --port 0``)."""
 
-    def __init__(self, *, database: str, api_key: str, seed: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        database: str,
+        api_key: str,
+        seed: str | None = None,
+        contract: ContractSwitches | Mapping[str, Any] | None = None,
+    ) -> None:
         self.database, self.api_key, self.seed = database, api_key, seed
+        self.contract = ContractSwitches.from_json(contract).changed()
         self.base_url = ""
         self._proc: subprocess.Popen[str] | None = None
 
@@ -154,6 +182,8 @@ class SandboxProcess:
             "--seed",
             self.seed or "none",
         ]
+        if self.contract:
+            cmd += ["--contract", json.dumps(self.contract)]
         self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)  # noqa: S603
         assert self._proc.stdout is not None
         first = self._proc.stdout.readline()

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from .. import engine
+from ..contract import TransactionIdScope
 from ..errors import FieldError, bad_request, invalid, invalid_many, not_found
 from ..jsonio import loads
 from ..validation import Field, parse_items, parse_object
@@ -131,13 +132,27 @@ def get_by_transaction(conn: sqlite3.Connection, transaction_id: str | None, *, 
     return latest  # type: ignore[no-any-return]
 
 
-def live_transaction_exists(conn: sqlite3.Connection, transaction_id: str | None) -> bool:
-    if transaction_id is None:
+def tx_scope_key(scope: TransactionIdScope, voucher_id: int) -> str | None:
+    """The stored ``tx_scope`` of a redemption: what its transaction id must be unique within."""
+    if scope == "project":
+        return ""
+    return str(voucher_id) if scope == "voucher" else None
+
+
+def live_transaction_exists(
+    conn: sqlite3.Connection,
+    transaction_id: str | None,
+    scope: TransactionIdScope = "project",
+    voucher_id: int | None = None,
+) -> bool:
+    """Whether `transaction_id` is taken by a live redemption within `scope` (``none``: never)."""
+    if transaction_id is None or scope == "none":
         return False
-    found = conn.execute(
-        "SELECT 1 FROM redemptions WHERE transaction_id = ? AND cancelled_at IS NULL", (transaction_id,)
-    ).fetchone()
-    return found is not None
+    sql = "SELECT 1 FROM redemptions WHERE transaction_id = ? AND cancelled_at IS NULL"
+    args: tuple[Any, ...] = (transaction_id,)
+    if scope == "voucher":
+        sql, args = sql + " AND voucher_id = ?", (transaction_id, voucher_id)
+    return conn.execute(sql, args).fetchone() is not None
 
 
 def redemption_json(conn: sqlite3.Connection, row: sqlite3.Row | dict[str, Any]) -> dict[str, Any]:
