@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import ROLES, Role
+from .contract import ContractError, ContractSwitches
 from .server import run_sandbox
 
 
@@ -24,7 +25,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--faults", help="fault document as JSON, or @path/to/faults.json")
     parser.add_argument(
-        "--contract", help="contract switches as JSON, or @path/to/switches.json (see contract.py)"
+        "--contract",
+        help="behaviour switches as JSON, or @path/to/contract.json (see sandbox/README.md)",
     )
     parser.add_argument(
         "--extra-key",
@@ -53,6 +55,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"--extra-key wants KEY:ROLE with ROLE one of {', '.join(ROLES)}", file=sys.stderr)
             return 2
         extra[key] = role
+    try:
+        contract = ContractSwitches.from_json(_json_arg(args.contract)) if args.contract else None
+    except (ContractError, ValueError, OSError) as exc:
+        print(f"--contract: {exc}", file=sys.stderr)
+        return 2
     return run_sandbox(
         host=args.host,
         port=args.port,
@@ -61,8 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         api_key=os.environ.get("VOUCHERY_SANDBOX_API_KEY") or None,
         database=args.database,
         faults=_json_arg(args.faults) if args.faults else None,
-        contract=_json_arg(args.contract) if args.contract else None,
         extra_keys=extra,
+        contract=contract,
     )
 
 

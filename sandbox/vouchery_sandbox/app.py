@@ -8,21 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from typing import Any, Final
 from urllib.parse import parse_qsl
 
 from .config import SandboxConfig
 from .context import Sandbox
-from .contract import CURRENT, switch
-from .db import write_tx
 from .errors import ApiError, status_error
 from .faults import Decision
 from .handlers import admin
 from .http import Request, Response, error_response
-from .routes import ROUTER
+from .jsonio import dumps, loads
+from .routes import router_for
 from .seeding import apply_seed
+from .shaping import bare_not_found, rename_fields
 from .transport import drop_connection, wait_for_disconnect
+from .validation import UNKNOWN_ATTRIBUTES
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -39,15 +40,8 @@ class SandboxApp:
     """A Vouchery v2.1 emulator as an ASGI callable; `sandbox` exposes its state to tests."""
 
     def __init__(self, config: SandboxConfig) -> None:
-        self.sandbox = Sandbox(config)
+        self.sandbox = Sandbox(config, router_for)
         self._keys = dict(config.api_keys)
-        self.sandbox.route_keys = frozenset(f"{r.method} {r.pattern}" for r in ROUTER.routes)
-        try:
-            with write_tx(self.sandbox.conn):
-                switch(self.sandbox, config.contract)
-        except ApiError as err:  # a bad document in the configuration is a configuration error
-            details = "; ".join(f"{e.attribute}: {e.message}" for e in err.errors)
-            raise ValueError(f"bad contract switches: {details}") from err
         if config.seed is not None:
             apply_seed(self.sandbox, config.seed)
 
@@ -68,41 +62,51 @@ class SandboxApp:
                 req = _request(scope, path[len(ADMIN_PREFIX) :], body, ADMIN_PREFIX)
                 await _send(send, _run(lambda: admin.dispatch(self.sandbox, req)))
             else:
-                await _send(send, error_response(ApiError(404, "not_found", "Route not found")))
+                await _send(send, self._missing_route())
         except ApiError as err:
             await _send(send, error_response(err))
 
+    def _missing_route(self) -> Response:
+        """A path no route serves: Vouchery's envelope 404, or a bare one (contract ``missing_route``)."""
+        mode = self.sandbox.contract.missing_route
+        if mode == "envelope":
+            return error_response(ApiError(404, "not_found", "Route not found"))
+        return bare_not_found(mode)
+
     async def _api(self, scope: Scope, receive: Receive, send: Send, path: str) -> None:
         method: str = scope["method"]
-        contract = self.sandbox.contract
-        routed = contract.route_path(method, path)
-        found = ROUTER.match(method, routed) if routed is not None else None
-        group = found[0].group if found else ROUTER.group_of(path)
-        decision = self.sandbox.faults.decide(group, method)
+        sandbox = self.sandbox
+        router, contract = sandbox.router, sandbox.contract
+        found = router.match(method, path)
+        group = found[0].group if found else router.group_of(path)
+        decision = sandbox.faults.decide(group, method)
         faulty = decision.action != "none" or decision.delay_s
-        if faulty and await _pre_faults(decision, self.sandbox, receive, send):
+        if faulty and await _pre_faults(decision, sandbox, receive, send):
+            return
+        if found is None and contract.missing_route != "envelope":
+            await _send(send, self._missing_route())  # a router's 404: before any authentication
             return
         role = self._keys.get(_bearer(scope))
         if role is None:
             raise ApiError(401, "not_authorized", "Invalid or missing API key")
         if found is None:
-            page, content_type = contract.missing_route_answer()
-            await _send(send, Response(404, page, content_type=content_type))
-            return
+            raise ApiError(404, "not_found", "Route not found")
         route, params = found
         if not route.allows(role):
             raise ApiError(403, "forbidden", "This API key may not use this resource")
-        body = await _read_body(receive, self.sandbox.config.max_body_bytes, scope)
-        req = _request(scope, routed or path, body, API_PREFIX)
+        body = await _read_body(receive, sandbox.config.max_body_bytes, scope)
+        req = _request(scope, path, body, API_PREFIX)
+        for name in route.to_query:  # a moved route carrying a query parameter in its path
+            req.query[name] = params.pop(name)
         req.params, req.role = params, role
-        token = CURRENT.set(contract)
+        token = UNKNOWN_ATTRIBUTES.set(contract.unknown_fields)
         try:
-            response = _run(lambda: route.handler(self.sandbox, req))
+            response = _run(lambda: route.handler(sandbox, req))
         finally:
-            CURRENT.reset(token)
-        response.status, response.body = contract.answer(
-            f"{route.method} {route.pattern}", response.status, response.body
-        )
+            UNKNOWN_ATTRIBUTES.reset(token)
+        renames = contract.renamed_answer_fields.get(route.name)
+        if renames:
+            response = _renamed(response, renames)
         if decision.action == "drop_after_commit":
             await drop_connection(send)
             return
@@ -111,6 +115,14 @@ class SandboxApp:
         elif decision.action == "garble_after_commit" and response.status < 300:
             response = Response(response.status, b"<html>Bad gateway</html>", content_type=b"text/html")
         await _send(send, response)
+
+
+def _renamed(response: Response, renames: Mapping[str, str]) -> Response:
+    """Contract ``renamed_answer_fields`` of one route: only success answers with a JSON body change."""
+    if not 200 <= response.status < 300 or not response.body:
+        return response
+    response.body = dumps(rename_fields(renames, loads(response.body)))
+    return response
 
 
 def _run(call: Callable[[], Response]) -> Response:

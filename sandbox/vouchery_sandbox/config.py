@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
+from .contract import ContractSwitches
+
 Role = Literal["admin", "point_of_sale", "reader"]
 ROLES: Final[tuple[Role, ...]] = ("admin", "point_of_sale", "reader")
 MAX_BODY_BYTES: Final = 1024 * 1024
@@ -29,6 +31,8 @@ class SandboxConfig:
     api_keys: Bearer key → role. seed: a fixture name (``"demo"``), a fixture object, or None.
     faults: a fault document as accepted by ``PUT /__sandbox/faults`` (see `faults.FaultPlan`).
     hang_seconds: how long the ``hang`` fault holds a request (it ends early if the client leaves).
+    contract: the behaviour switches (`contract.ContractSwitches`, or a document as accepted by
+    ``PUT /__sandbox/contract``); None is the defaults. A bad one raises `contract.ContractError`.
     """
 
     api_keys: Mapping[str, Role] = field(default_factory=lambda: {new_api_key(): "admin"})
@@ -39,7 +43,7 @@ class SandboxConfig:
     max_body_bytes: int = MAX_BODY_BYTES
     hang_seconds: float = 30.0
     project_name: str = "Sandbox project"
-    contract: Mapping[str, Any] | None = None  # contract switches (contract.py); None: the defaults
+    contract: ContractSwitches | Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if not self.api_keys:

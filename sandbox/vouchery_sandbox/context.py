@@ -1,8 +1,9 @@
-"""The sandbox's live state: the database connection, the clock and the fault plan."""
+"""The sandbox's live state: the database connection, the clock, the fault plan and the contract switches."""
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Callable
 from datetime import datetime
 
 from . import db
@@ -11,21 +12,37 @@ from .contract import ContractSwitches
 from .errors import ApiError
 from .faults import FaultPlan
 from .jsonio import format_ts
+from .routing import Router
+
+RouterFactory = Callable[[ContractSwitches], Router]
 
 
 class Sandbox:
-    """What every handler receives. One per app instance (one per server process)."""
+    """What every handler receives. One per app instance (one per server process).
 
-    def __init__(self, config: SandboxConfig) -> None:
+    `router_for` builds the router a contract asks for (`routes.router_for`; injected because the route
+    table imports the handlers, which import this module). `contract` and `router` change together.
+    """
+
+    def __init__(self, config: SandboxConfig, router_for: RouterFactory) -> None:
         self.config = config
-        self.conn: sqlite3.Connection = db.connect(config.database)
-        self.contract = ContractSwitches()  # contract.switch changes it (the app, the admin API)
-        self.route_keys: frozenset[str] = frozenset()  # "METHOD /pattern" of every route, set by the app
+        self._router_for = router_for
         try:
             self.faults = FaultPlan(config.faults)
         except ApiError as err:  # a bad document in the configuration is a configuration error
             details = "; ".join(f"{e.attribute}: {e.message}" for e in err.errors)
             raise ValueError(f"bad fault configuration: {details}") from err
+        # A bad contract raises `ContractError` (a ValueError naming the switch) before any state exists.
+        self.contract = ContractSwitches.from_json(config.contract)
+        self.router = router_for(self.contract)
+        self.conn: sqlite3.Connection = db.connect(config.database)
+
+    def set_contract(self, document: object) -> ContractSwitches:
+        """Install a contract document atomically: a refused one (`ContractError`) changes nothing."""
+        contract = ContractSwitches.from_json(document)
+        router = self._router_for(contract)
+        self.contract, self.router = contract, router
+        return contract
 
     def now(self) -> datetime:
         return self.config.clock()

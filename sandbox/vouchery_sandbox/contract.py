@@ -1,307 +1,213 @@
-"""Contract switches: the sandbox playing a Vouchery that differs from the guesses in the docs.
+"""Contract switches ("behaviour profile"): where Vouchery's docs leave a behaviour open, which guess to play.
 
-Where Vouchery's documentation leaves a behaviour open (docs/vouchery-contract.md, source I), each
-plausible alternative is a switch, so the gateway can be tested against every one of them. The defaults
-are the sandbox's usual answers; a switch changes one thing:
+The defaults are the sandbox's own guesses (its behaviour before the switches existed). Each switch
+flips one open point to a plausible alternative, so the gateway can be tested against a Vouchery that
+differs from those guesses. A document (``PUT /__sandbox/contract``, ``--contract``, or
+``SandboxConfig(contract=...)``) names only the switches it changes::
 
-- ``transaction_uniqueness``: project (default), voucher, none. The scope of ``must_be_unique`` on live
-  redemptions: the whole project, one voucher, or never refused (a repeated POST redeems twice).
-- ``customer_placement``: nested (default), top_level. A redemption's customer as
-  ``customer.identifier``, or v2.0's top-level ``customer_identifier`` only.
-- ``cancel_answer``: json (default), empty, no_content. A cancel answers the redemption, an empty 200,
-  or 204 as v2.0 did.
-- ``me_shape``: flat (default), nested. ``GET /me`` answers the user, or ``{"data": user}``.
-- ``role_names``: v2.1 (default), v2.0. ``/me`` roles "Admin" / "Point of sale", or "admin" /
-  "point_of_sale".
-- ``unknown_fields``: refuse (default), drop. An unknown request field is a 422 ``unknown_attribute``, or
-  silently dropped (what the real API likely does; it hides a field-name mismatch).
-- ``activity_order``: oldest_first (default), newest_first. The points activity log's order.
-- ``activity_reason``: true (default), false. Activity entries carry ``reason``, or not.
-- ``activity_types``: {} (default). Renames of activity ``type`` values, e.g. ``{"grant": "earn"}``.
-- ``missing_route``: envelope (default), bare. An unknown path answers the JSON error envelope, or a bare
-  text/html 404 (as a proxy or a router would).
-- ``moved_routes``: {} (default). ``"METHOD /pattern"`` -> a new path: the route is served there, and its
-  old path is a missing route.
-- ``renamed_answer_fields``: {} (default). ``"METHOD /pattern"`` -> {field: new name} in that route's
-  JSON answers.
+    {"transaction_id_scope": "none", "cancel_answer": "no_content",
+     "moved_routes": {"get_redemption": "/vouchers/{code}/redemptions/{transaction_id}"},
+     "renamed_answer_fields": {"revoke_points": {"loyalty_points": "balance"}}}
 
-Patterns are the router's (``routes.ROUTES``), e.g. ``"GET /redemptions/transaction"`` or
-``"POST /loyalty-points/{identifier}/revoke"``. Set at start (`SandboxConfig.contract`,
-``--contract JSON|@file``) or at run time (``GET`` / ``PUT`` / ``DELETE /__sandbox/contract``).
+This module is the model and its structural validation (pure: no state, no routes). Whether a route
+name exists and a moved path keeps the route's parameters is checked by `routes.router_for`; the
+answers are reshaped by `shaping`. A refused document names the switch (`ContractError.switch`).
 """
 
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections.abc import Mapping
-from contextvars import ContextVar
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, fields
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Literal, get_args
 
-from .errors import ApiError, FieldError, invalid_many
-from .jsonio import dumps, loads
+TransactionIdScope = Literal["project", "voucher", "none"]
+RedemptionCustomer = Literal["both", "top_level", "nested"]
+CancelAnswer = Literal["redemption", "empty", "no_content"]
+MeRole = Literal["display", "snake_case"]
+MeShape = Literal["flat", "user", "data"]
+UnknownFields = Literal["refuse", "drop"]
+ActivityOrder = Literal["oldest_first", "newest_first"]
+ActivityReason = Literal["kept", "null", "omitted"]
+MissingRoute = Literal["envelope", "text", "html", "empty"]
 
-if TYPE_CHECKING:
-    from .context import Sandbox
-
-CHOICES: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
-    {
-        "transaction_uniqueness": ("project", "voucher", "none"),
-        "customer_placement": ("nested", "top_level"),
-        "cancel_answer": ("json", "empty", "no_content"),
-        "me_shape": ("flat", "nested"),
-        "role_names": ("v2.1", "v2.0"),
-        "unknown_fields": ("refuse", "drop"),
-        "activity_order": ("oldest_first", "newest_first"),
-        "missing_route": ("envelope", "bare"),
-    }
+#: The movement types the sandbox records (`state.loyalty`): credits, then debits.
+ACTIVITY_TYPES: Final = ("grant", "earn", "restore", "revoke", "use", "expire")
+#: ``activity_types: "earn_spend"``: every credit answered as ``earn``, every debit as ``spend``.
+EARN_SPEND: Final[Mapping[str, str]] = MappingProxyType(
+    {"grant": "earn", "earn": "earn", "restore": "earn", "revoke": "spend", "use": "spend", "expire": "spend"}
 )
-V20_ROLES: Final = MappingProxyType({"Admin": "admin", "Point of sale": "point_of_sale", "Reader": "reader"})
-_PLACEHOLDER: Final = re.compile(r"\{(\w+)(:int)?\}")
+#: Methods a moved route may be given (``"PATCH /vouchers/{code}/redemptions"``).
+MOVE_METHODS: Final = ("GET", "POST", "PUT", "PATCH", "DELETE")
+_SEGMENT: Final = r"(?:[A-Za-z0-9._~!$&'()*+,;=:@-]+|\{\w+\})"
+_TEMPLATE: Final = re.compile(rf"(?:/{_SEGMENT})+\Z")
+_FIELD_NAME: Final = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
+_EMPTY: Final[Mapping[str, Any]] = MappingProxyType({})
 
 
-@dataclass(frozen=True)
+class ContractError(ValueError):
+    """A refused contract document; `switch` names the offending switch (``moved_routes.get_redemption``)."""
+
+    def __init__(self, switch: str, message: str) -> None:
+        super().__init__(f"contract switch {switch!r}: {message}")
+        self.switch = switch
+        self.message = message
+
+
+def _choice(name: str, value: Any, kind: Any) -> None:
+    allowed: tuple[str, ...] = get_args(kind)
+    if not isinstance(value, str) or value not in allowed:
+        raise ContractError(name, f"{value!r} is not one of: {', '.join(allowed)}")
+
+
+def _frozen_str_map(name: str, value: Any, check: Any) -> Mapping[str, str]:
+    if not isinstance(value, Mapping):
+        raise ContractError(name, "must be an object")
+    out: dict[str, str] = {}
+    for key, item in value.items():
+        if not isinstance(key, str) or not key:
+            raise ContractError(name, f"key {key!r} must be a non-empty string")
+        check(f"{name}.{key}", item)
+        out[key] = item
+    return MappingProxyType(out)
+
+
+def _template(switch: str, value: Any) -> None:
+    if not isinstance(value, str):
+        raise ContractError(switch, "must be a path template string such as '/redemptions/by/{id}'")
+    method, _, path = value.rpartition(" ")
+    if method and method not in MOVE_METHODS:
+        raise ContractError(switch, f"method {method!r} is not one of: {', '.join(MOVE_METHODS)}")
+    if not _TEMPLATE.match(path):
+        raise ContractError(
+            switch, f"{path!r} is not a path template ('/segment/{{param}}/…', relative to /api/v2.1)"
+        )
+
+
+def _renames(switch: str, value: Any) -> None:
+    if not isinstance(value, Mapping) or not value:
+        raise ContractError(switch, "must be a non-empty object {answer field: new name}")
+    for old, new in value.items():
+        for name in (old, new):
+            if not isinstance(name, str) or not _FIELD_NAME.match(name):
+                raise ContractError(switch, f"{name!r} is not a field name")
+    if len(set(value.values())) != len(value):
+        raise ContractError(switch, "two fields are renamed to the same name")
+
+
+def _activity_type(switch: str, value: Any) -> None:
+    kind = switch.rsplit(".", 1)[1]
+    if kind not in ACTIVITY_TYPES:
+        raise ContractError(switch, f"{kind!r} is not an activity type ({', '.join(ACTIVITY_TYPES)})")
+    if not isinstance(value, str) or not _FIELD_NAME.match(value):
+        raise ContractError(switch, f"{value!r} is not a type name")
+
+
+_CHOICES: Final[dict[str, Any]] = {
+    "transaction_id_scope": TransactionIdScope,
+    "redemption_customer": RedemptionCustomer,
+    "cancel_answer": CancelAnswer,
+    "me_role": MeRole,
+    "me_shape": MeShape,
+    "unknown_fields": UnknownFields,
+    "activity_order": ActivityOrder,
+    "activity_reason": ActivityReason,
+    "missing_route": MissingRoute,
+}
+
+
+@dataclass(frozen=True, slots=True)
 class ContractSwitches:
-    """One value per switch (see the module docstring); the defaults are the sandbox's own behaviour."""
+    """One switch per open point of the Vouchery docs; the defaults are the sandbox's own guesses.
 
-    transaction_uniqueness: str = "project"
-    customer_placement: str = "nested"
-    cancel_answer: str = "json"
-    me_shape: str = "flat"
-    role_names: str = "v2.1"
-    unknown_fields: str = "refuse"
-    activity_order: str = "oldest_first"
-    activity_reason: bool = True
-    activity_types: Mapping[str, str] = field(default_factory=dict)
-    missing_route: str = "envelope"
-    moved_routes: Mapping[str, str] = field(default_factory=dict)
-    renamed_answer_fields: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    transaction_id_scope: a second create with a live transaction id is 422 ``must_be_unique`` across the
+      project (``project``), only on the same voucher (``voucher``), or never (``none``: a repeated POST
+      creates a second redemption).
+    redemption_customer: redemptions carry ``customer_identifier`` and the nested ``customer`` (``both``),
+      only ``customer_identifier`` (``top_level``, v2.0) or only ``customer`` (``nested``, v2.1 schema).
+    cancel_answer: a cancel answers 200 with the redemption, 200 with no body (``empty``) or 204.
+    me_role: ``GET /me`` role as ``Admin`` / ``Point of sale`` / ``Reader`` or ``admin`` /
+      ``point_of_sale`` / ``reader`` (the v2.0 enum, with ``access_scope: "project"``).
+    me_shape: the ``/me`` user flat (``flat``), as ``{"user", "project", "company"}`` (``user``) or
+      wrapped in ``{"data": …}`` (``data``).
+    unknown_fields: unknown request attributes refused (422 ``unknown_attribute``) or dropped silently.
+    activity_order: the points activity oldest first or newest first (paging follows the order).
+    activity_reason: activity entries keep ``reason``, carry ``reason: null``, or omit the key.
+    activity_types: answered ``type`` per recorded type (``{"use": "spend"}``), or ``"earn_spend"``.
+    missing_route: an unknown path answers the JSON envelope 404, or a bare 404 (``text``: Go's
+      ``404 page not found``; ``html``; ``empty``) before authentication.
+    moved_routes: route name → path template (optionally ``"METHOD /path"``) it is served at instead; the
+      old path becomes a missing route. Placeholders the route does not have become query parameters.
+    renamed_answer_fields: route name → {answer field: new name}, top-level fields of a success answer
+      (of each element when the answer is an array).
+    """
+
+    transaction_id_scope: TransactionIdScope = "project"
+    redemption_customer: RedemptionCustomer = "both"
+    cancel_answer: CancelAnswer = "redemption"
+    me_role: MeRole = "display"
+    me_shape: MeShape = "flat"
+    unknown_fields: UnknownFields = "refuse"
+    activity_order: ActivityOrder = "oldest_first"
+    activity_reason: ActivityReason = "kept"
+    activity_types: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    missing_route: MissingRoute = "envelope"
+    moved_routes: Mapping[str, str] = field(default_factory=lambda: _EMPTY)
+    renamed_answer_fields: Mapping[str, Mapping[str, str]] = field(default_factory=lambda: _EMPTY)
+
+    def __post_init__(self) -> None:
+        for name, kind in _CHOICES.items():
+            _choice(name, getattr(self, name), kind)
+        types: Any = self.activity_types
+        if isinstance(types, str):
+            if types != "earn_spend":
+                raise ContractError("activity_types", f"{types!r} is not 'earn_spend' or an object")
+            types = EARN_SPEND
+        frozen = object.__setattr__
+        frozen(self, "activity_types", _frozen_str_map("activity_types", types, _activity_type))
+        frozen(self, "moved_routes", _frozen_str_map("moved_routes", self.moved_routes, _template))
+        renames = self.renamed_answer_fields
+        if not isinstance(renames, Mapping):
+            raise ContractError("renamed_answer_fields", "must be an object {route name: {field: new}}")
+        out: dict[str, Mapping[str, str]] = {}
+        for route, mapping in renames.items():
+            switch = f"renamed_answer_fields.{route}"
+            _renames(switch, mapping)
+            out[route] = MappingProxyType(dict(mapping))
+        frozen(self, "renamed_answer_fields", MappingProxyType(out))
 
     @classmethod
-    def parse(cls, document: Any, known_routes: set[str]) -> ContractSwitches:
-        """Switches from a JSON document; every unknown switch or bad value is one 422 entry."""
+    def from_json(cls, document: Any) -> ContractSwitches:
+        """A document naming some switches (the others keep their defaults); ``None`` is the defaults."""
         if document is None:
             return cls()
-        if not isinstance(document, dict):
-            raise invalid_many([FieldError("contract", "invalid", "must be an object of switches")])
-        names = {f.name for f in fields(cls)}
-        errors = [
-            FieldError(k, "unknown_attribute", "is not a contract switch") for k in document if k not in names
-        ]
-        values: dict[str, Any] = {}
-        for key, value in document.items():
-            if key in CHOICES:
-                if value not in CHOICES[key]:
-                    errors.append(
-                        FieldError(key, "invalid_choice", f"must be one of {', '.join(CHOICES[key])}")
-                    )
-                else:
-                    values[key] = value
-            elif key == "activity_reason":
-                if not isinstance(value, bool):
-                    errors.append(FieldError(key, "invalid", "must be true or false"))
-                else:
-                    values[key] = value
-            elif key == "activity_types":
-                if not _str_map(value):
-                    errors.append(FieldError(key, "invalid", "must map type names to type names"))
-                else:
-                    values[key] = dict(value)
-            elif key == "moved_routes":
-                errors.extend(_check_moved(value, known_routes))
-                values[key] = dict(value) if isinstance(value, dict) else {}
-            elif key == "renamed_answer_fields":
-                ok = isinstance(value, dict) and all(
-                    k in known_routes and _str_map(v) for k, v in value.items()
-                )
-                if not ok:
-                    errors.append(
-                        FieldError(
-                            key, "invalid", "must map known routes ('METHOD /pattern') to field renames"
-                        )
-                    )
-                else:
-                    values[key] = {k: dict(v) for k, v in value.items()}
-        if errors:
-            raise invalid_many(errors)
-        return replace(cls(), **values)
+        if isinstance(document, ContractSwitches):
+            return document
+        if not isinstance(document, Mapping):
+            raise ContractError("contract", "must be a JSON object of switches")
+        known = {f.name for f in fields(cls)}
+        for name in document:
+            if name not in known:
+                raise ContractError(str(name), f"unknown switch; known: {', '.join(sorted(known))}")
+        return cls(**dict(document))
 
     def to_json(self) -> dict[str, Any]:
-        return {f.name: _plain(getattr(self, f.name)) for f in fields(self)}
-
-    # ---- routing --------------------------------------------------------------------------------------
-
-    def route_path(self, method: str, path: str) -> str | None:
-        """The path the router should match for a request (a moved route's new path is its old one);
-        None when the path is the old place of a moved route (now missing)."""
-        for key, new in self.moved_routes.items():
-            verb, _, pattern = key.partition(" ")
-            if verb != method:
-                continue
-            found = _compile(new).match(path)
-            if found is not None:
-                return _fill(pattern, found.groupdict())
-            if _compile(pattern).match(path) is not None:
-                return None
-        return path
-
-    def missing_route_answer(self) -> tuple[bytes, bytes]:
-        """What an unknown path answers (404): Vouchery's envelope, or a bare page (a proxy, a router);
-        the body and its content type."""
-        if self.missing_route == "bare":
-            return b"<html><body><h1>Not Found</h1></body></html>", b"text/html"
-        return dumps(ApiError(404, "not_found", "Route not found").to_json()), b"application/json"
-
-    # ---- answers --------------------------------------------------------------------------------------
-
-    def answer(self, route: str, status: int, body: bytes) -> tuple[int, bytes]:
-        """A handler's answer as this Vouchery would send it."""
-        if self == _DEFAULT or status >= 400:
-            return status, body
-        if route.startswith("DELETE /redemptions") and self.cancel_answer != "json" and status == 200:
-            return (204, b"") if self.cancel_answer == "no_content" else (200, b"")
-        if not body:
-            return status, body
-        data = loads(body)
-        data = self._reshape(route, data)
-        renames = self.renamed_answer_fields.get(route)
-        if renames:
-            data = _rename(data, renames)
-        return status, dumps(data)
-
-    def _reshape(self, route: str, data: Any) -> Any:
-        if route == "GET /me" and isinstance(data, dict):
-            if self.role_names == "v2.0" and isinstance(data.get("role"), str):
-                data = {**data, "role": V20_ROLES.get(data["role"], data["role"])}
-            return {"data": data} if self.me_shape == "nested" else data
-        if route == "GET /loyalty-points/{identifier}/activity" and isinstance(data, list):
-            return [self._activity(entry) for entry in data]
-        if self.customer_placement == "top_level":
-            return _top_level_customers(data)
-        return data
-
-    def _activity(self, entry: Any) -> Any:
-        if not isinstance(entry, dict):
-            return entry
-        out = dict(entry)
-        if not self.activity_reason:
-            out.pop("reason", None)
-        kind = out.get("type")
-        if isinstance(kind, str) and kind in self.activity_types:
-            out["type"] = self.activity_types[kind]
+        """Every switch with its value (the answer of ``GET /__sandbox/contract``)."""
+        out: dict[str, Any] = {}
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name == "renamed_answer_fields":
+                value = {route: dict(m) for route, m in value.items()}
+            elif isinstance(value, Mapping):
+                value = dict(value)
+            out[f.name] = value
         return out
 
-    # ---- state ----------------------------------------------------------------------------------------
-
-    def apply_uniqueness(self, conn: sqlite3.Connection) -> None:
-        """The database's rule for live redemptions sharing a transaction id, as switched."""
-        columns = {"project": "transaction_id", "voucher": "transaction_id, voucher_id"}.get(
-            self.transaction_uniqueness
-        )
-        conn.execute("DROP INDEX IF EXISTS redemptions_live_tx")
-        if columns is None:
-            return
-        try:
-            conn.execute(
-                f"CREATE UNIQUE INDEX redemptions_live_tx ON redemptions({columns}) "
-                "WHERE transaction_id IS NOT NULL AND cancelled_at IS NULL"
-            )
-        except sqlite3.IntegrityError:
-            raise invalid_many(
-                [
-                    FieldError(
-                        "transaction_uniqueness", "invalid", "live redemptions already share a transaction id"
-                    )
-                ]
-            ) from None
+    def changed(self) -> dict[str, Any]:
+        """Only the switches that differ from the defaults."""
+        defaults = DEFAULT_CONTRACT.to_json()
+        return {k: v for k, v in self.to_json().items() if v != defaults[k]}
 
 
-_DEFAULT: Final = ContractSwitches()
-
-
-def switch(sandbox: Sandbox, document: Any) -> ContractSwitches:
-    """Set the sandbox's switches from a document (None: the defaults), inside the caller's write
-    transaction; a bad document is a 422 naming each bad switch and changes nothing."""
-    switches = ContractSwitches.parse(document, set(sandbox.route_keys))
-    switches.apply_uniqueness(sandbox.conn)
-    sandbox.contract = switches
-    return switches
-
-
-# The switches of the request being handled, for the request-body validation (unknown fields).
-CURRENT: ContextVar[ContractSwitches] = ContextVar("vouchery_sandbox_contract", default=_DEFAULT)
-
-
-def drops_unknown_fields() -> bool:
-    return CURRENT.get().unknown_fields == "drop"
-
-
-def _top_level_customers(data: Any) -> Any:
-    """v2.0's redemption shape: ``customer_identifier`` at the top, no nested ``customer``."""
-    if isinstance(data, list):
-        return [_top_level_customers(item) for item in data]
-    if not isinstance(data, dict):
-        return data
-    if data.get("type") == "Redemption" or "granted_discount" in data:
-        out = dict(data)
-        customer = out.pop("customer", None)
-        identifier = customer.get("identifier") if isinstance(customer, dict) else None
-        out["customer_identifier"] = identifier if identifier is not None else out.get("customer_identifier")
-        return out
-    return data
-
-
-def _rename(data: Any, renames: Mapping[str, str]) -> Any:
-    if isinstance(data, list):
-        return [_rename(item, renames) for item in data]
-    if not isinstance(data, dict):
-        return data
-    return {renames.get(key, key): value for key, value in data.items()}
-
-
-def _compile(pattern: str) -> re.Pattern[str]:
-    parts: list[str] = []
-    last = 0
-    for match in _PLACEHOLDER.finditer(pattern):
-        parts.append(re.escape(pattern[last : match.start()]))
-        body = r"\d{1,18}" if match.group(2) else r"[^/]+"
-        parts.append(f"(?P<{match.group(1)}>{body})")
-        last = match.end()
-    parts.append(re.escape(pattern[last:]))
-    return re.compile("".join(parts) + r"\Z")
-
-
-def _fill(pattern: str, values: Mapping[str, str]) -> str:
-    return _PLACEHOLDER.sub(lambda m: values[m.group(1)], pattern)
-
-
-def _check_moved(value: Any, known: set[str]) -> list[FieldError]:
-    if not isinstance(value, dict):
-        return [FieldError("moved_routes", "invalid", "must map known routes to new paths")]
-    errors = []
-    for route, path in value.items():
-        if route not in known:
-            errors.append(FieldError(f"moved_routes.{route}", "invalid_choice", "is not a sandbox route"))
-            continue
-        wanted = sorted(m.group(1) for m in _PLACEHOLDER.finditer(route.partition(" ")[2]))
-        if not isinstance(path, str) or not path.startswith("/"):
-            errors.append(FieldError(f"moved_routes.{route}", "invalid", "must be a path from '/'"))
-        elif sorted(m.group(1) for m in _PLACEHOLDER.finditer(path)) != wanted:
-            errors.append(
-                FieldError(f"moved_routes.{route}", "invalid", "must keep the route's placeholders")
-            )
-    return errors
-
-
-def _str_map(value: Any) -> bool:
-    return isinstance(value, dict) and all(
-        isinstance(k, str) and isinstance(v, str) and v for k, v in value.items()
-    )
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
+DEFAULT_CONTRACT: Final = ContractSwitches()

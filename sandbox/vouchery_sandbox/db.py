@@ -76,10 +76,13 @@ CREATE TABLE IF NOT EXISTS redemptions (
     gift_card_spent TEXT NOT NULL DEFAULT '0', points INTEGER NOT NULL DEFAULT 0,
     confirmed INTEGER NOT NULL, validated_at TEXT NOT NULL, confirmed_at TEXT, cancelled_at TEXT,
     expires_at TEXT, user_agent TEXT, product_items TEXT NOT NULL DEFAULT '[]',
-    additional_categories TEXT NOT NULL DEFAULT '{}', created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+    additional_categories TEXT NOT NULL DEFAULT '{}', created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+    tx_scope TEXT
 );
--- One live redemption per transaction id: the must_be_unique rule, enforced by the database.
-CREATE UNIQUE INDEX IF NOT EXISTS redemptions_live_tx ON redemptions(transaction_id)
+-- One live redemption per transaction id within its uniqueness scope: the must_be_unique rule, enforced
+-- by the database. tx_scope is '' (contract transaction_id_scope "project": one per project), the voucher
+-- id ("voucher") or NULL ("none": NULLs never collide in a unique index).
+CREATE UNIQUE INDEX IF NOT EXISTS redemptions_live_tx_scope ON redemptions(transaction_id, tx_scope)
     WHERE transaction_id IS NOT NULL AND cancelled_at IS NULL;
 CREATE INDEX IF NOT EXISTS redemptions_tx ON redemptions(transaction_id, id);
 CREATE INDEX IF NOT EXISTS redemptions_voucher ON redemptions(voucher_id, id);
@@ -154,10 +157,20 @@ def connect(path: str) -> sqlite3.Connection:
     conn.execute("PRAGMA temp_store = MEMORY")
     conn.execute("PRAGMA mmap_size = 268435456")
     with write_tx(conn):
+        _upgrade(conn)
         for statement in SCHEMA.split(";"):
             if statement.strip():
                 conn.execute(statement)
     return conn
+
+
+def _upgrade(conn: sqlite3.Connection) -> None:
+    """A database file from before the ``tx_scope`` column: add it (project scope) and drop the old index."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(redemptions)")}
+    if columns and "tx_scope" not in columns:
+        conn.execute("ALTER TABLE redemptions ADD COLUMN tx_scope TEXT")
+        conn.execute("UPDATE redemptions SET tx_scope = ''")
+        conn.execute("DROP INDEX IF EXISTS redemptions_live_tx")
 
 
 @contextmanager

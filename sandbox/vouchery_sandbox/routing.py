@@ -24,13 +24,23 @@ _PARAM: Final = re.compile(r"\{(\w+)(:int)?\}")
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    """One API route. `pos` marks the routes a point-of-sale key may call."""
+    """One API route. `name` is its stable handle (the gateway's route names where they exist; the
+    contract switches ``moved_routes`` and ``renamed_answer_fields`` use it); `pos` marks the routes a
+    point-of-sale key may call; `to_query` names path parameters handed to the handler as query
+    parameters (a moved route whose new path carries, say, the transaction id)."""
 
+    name: str
     method: str
     pattern: str
     handler: Handler
     group: str
     pos: bool = False
+    to_query: tuple[str, ...] = ()
+
+    @property
+    def params(self) -> dict[str, bool]:
+        """Path parameter name → whether it is numeric (``{id:int}``)."""
+        return {m.group(1): bool(m.group(2)) for m in _PARAM.finditer(self.pattern)}
 
     def allows(self, role: Role) -> bool:
         if role == "admin":

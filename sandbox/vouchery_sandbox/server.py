@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import sys
 from collections.abc import Mapping
@@ -11,6 +12,7 @@ import uvicorn
 
 from .app import create_app
 from .config import Role, SandboxConfig, new_api_key
+from .contract import ContractSwitches
 from .demo import DEMO_CODES
 
 
@@ -62,8 +64,8 @@ def run_sandbox(
     database: str = ":memory:",
     faults: Mapping[str, Any] | None = None,
     extra_keys: Mapping[str, Role] | None = None,
-    contract: Mapping[str, Any] | None = None,
     out: TextIO = sys.stdout,
+    contract: ContractSwitches | Mapping[str, Any] | None = None,
 ) -> int:
     """What ``vouchery-gateway sandbox`` and ``python -m vouchery_sandbox`` call: print how to reach the
     sandbox (base URL, API key, demo codes), then serve until stopped. Returns an exit status."""
@@ -75,6 +77,7 @@ def run_sandbox(
         faults=faults,
         contract=contract,
     )
+    changed = ContractSwitches.from_json(contract).changed()
     listener = bind(host, port)
     url = base_url_of(listener)
     print(f"Vouchery sandbox listening on {url}", file=out)
@@ -85,6 +88,8 @@ def run_sandbox(
         print("  Demo codes   :", file=out)
         for code, description in DEMO_CODES.items():
             print(f"    {code:<12} {description}", file=out)
+    if changed:  # only a non-default contract adds a line (after the demo codes)
+        print(f"  Contract     : {json.dumps(changed, sort_keys=True)}", file=out)
     out.flush()
     serve(config, sock=listener)
     return 0

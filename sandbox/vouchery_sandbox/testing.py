@@ -9,10 +9,14 @@ event loop; it is stopped and joined on exit. `SandboxProcess` runs one in a chi
         sb.api_url    # http://127.0.0.1:PORT/api/v2.1
         sb.api_key    # admin key; sb.pos_key / sb.reader_key for the other roles
         sb.admin.ledger(transaction_id="T-1"); sb.admin.set_faults({...}); sb.admin.reset()
+        sb.admin.set_contract({"transaction_id_scope": "none"}); sb.admin.clear_contract()
+
+`contract=` (a `ContractSwitches` or a switch document) starts the server with those behaviour switches.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -27,6 +31,7 @@ import httpx
 import uvicorn
 
 from .config import SandboxConfig, new_api_key, utc_now
+from .contract import ContractSwitches
 from .server import base_url_of, bind, build_server
 
 __all__ = ["SandboxAdmin", "SandboxProcess", "SandboxServer"]
@@ -62,11 +67,17 @@ class SandboxAdmin:
     def clear_faults(self) -> None:
         self._call("DELETE", "/faults")
 
-    def set_contract(self, switches: Mapping[str, Any]) -> dict[str, Any]:
-        """Play another Vouchery (contract.py): every switch not named goes back to its default."""
-        return self._call("PUT", "/contract", dict(switches))  # type: ignore[no-any-return]
+    def contract(self) -> dict[str, Any]:
+        """Every behaviour switch with its current value."""
+        return self._call("GET", "/contract")  # type: ignore[no-any-return]
+
+    def set_contract(self, switches: ContractSwitches | Mapping[str, Any]) -> dict[str, Any]:
+        """Replace the switches (those not named return to their defaults); answers all of them."""
+        body = switches.to_json() if isinstance(switches, ContractSwitches) else dict(switches)
+        return self._call("PUT", "/contract", body)  # type: ignore[no-any-return]
 
     def clear_contract(self) -> None:
+        """Every switch back to its default."""
         self._call("DELETE", "/contract")
 
     def close(self) -> None:
@@ -81,10 +92,10 @@ class SandboxServer:
         *,
         seed: str | Mapping[str, Any] | None = "demo",
         faults: Mapping[str, Any] | None = None,
-        contract: Mapping[str, Any] | None = None,
         database: str = ":memory:",
         hang_seconds: float = 30.0,
         clock: Callable[[], datetime] = utc_now,
+        contract: ContractSwitches | Mapping[str, Any] | None = None,
     ) -> None:
         self.api_key, self.pos_key, self.reader_key = new_api_key(), new_api_key(), new_api_key()
         self.config = SandboxConfig(
@@ -92,9 +103,9 @@ class SandboxServer:
             database=database,
             seed=seed,
             faults=faults,
-            contract=contract,
             hang_seconds=hang_seconds,
             clock=clock,
+            contract=contract,
         )
         self.base_url = ""
         self._server: uvicorn.Server | None = None
@@ -119,7 +130,7 @@ class SandboxServer:
             target=server.run, kwargs={"sockets": [listener]}, daemon=True, name="vouchery-sandbox"
         )
         self._thread.start()
-        deadline = time.monotonic() + 60  # a loaded machine may take long to start a thread
+        deadline = time.monotonic() + 60  # a loaded machine may be slow to start it
         while not server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("sandbox server did not start")
@@ -141,8 +152,16 @@ class SandboxServer:
 class SandboxProcess:
     """A sandbox server in a child process (``python -m vouchery_sandbox --port 0``)."""
 
-    def __init__(self, *, database: str, api_key: str, seed: str | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        database: str,
+        api_key: str,
+        seed: str | None = None,
+        contract: ContractSwitches | Mapping[str, Any] | None = None,
+    ) -> None:
         self.database, self.api_key, self.seed = database, api_key, seed
+        self.contract = ContractSwitches.from_json(contract).changed()
         self.base_url = ""
         self._proc: subprocess.Popen[str] | None = None
 
@@ -163,6 +182,8 @@ class SandboxProcess:
             "--seed",
             self.seed or "none",
         ]
+        if self.contract:
+            cmd += ["--contract", json.dumps(self.contract)]
         self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True, env=env)  # noqa: S603
         assert self._proc.stdout is not None
         first = self._proc.stdout.readline()
@@ -170,7 +191,7 @@ class SandboxProcess:
             self._proc.kill()
             raise RuntimeError(f"sandbox process did not start: {first!r}")
         self.base_url = first.rsplit(" ", 1)[1].strip()
-        deadline = time.monotonic() + 60  # a loaded machine may take long to start a thread
+        deadline = time.monotonic() + 60  # a loaded machine may be slow to start it
         while True:  # the socket is bound before the line is printed; wait until it answers
             try:
                 httpx.get(f"{self.base_url}/__sandbox/health", timeout=1).raise_for_status()

@@ -1,19 +1,24 @@
 """Request-body validation driven by field specs: every bad field is named in one 422 answer.
 
 A spec list is the single description of an input object. Unknown attributes are refused
-(``unknown_attribute``) so a typo in a client is caught instead of silently ignored.
+(``unknown_attribute``) so a typo in a client is caught instead of silently ignored — unless the
+contract switch ``unknown_fields: "drop"`` is on, which the app sets for one API request through
+`UNKNOWN_ATTRIBUTES` (admin paths and fixtures always refuse).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
-from .contract import drops_unknown_fields
 from .errors import ApiError, FieldError, bad_request, invalid_many
 from .jsonio import parse_ts
+
+#: ``"refuse"`` (422 ``unknown_attribute``) or ``"drop"`` (ignored silently) for the current request.
+UNKNOWN_ATTRIBUTES: ContextVar[Literal["refuse", "drop"]] = ContextVar("unknown_attributes", default="refuse")
 
 Kind = Literal["str", "int", "bool", "money", "datetime", "object", "list", "str_list", "any"]
 
@@ -50,11 +55,15 @@ def parse_object(
     if not isinstance(obj, dict):
         raise invalid_many([FieldError(prefix.rstrip("."), "invalid", "must be an object")])
     known = {f.name: f for f in fields}
-    errors = [
-        FieldError(prefix + key, "unknown_attribute", "is not a known attribute")
-        for key in obj
-        if key not in known and not drops_unknown_fields()
-    ]
+    errors = (
+        [
+            FieldError(prefix + key, "unknown_attribute", "is not a known attribute")
+            for key in obj
+            if key not in known
+        ]
+        if UNKNOWN_ATTRIBUTES.get() == "refuse"
+        else []
+    )
     out: dict[str, Any] = {}
     for spec in fields:
         if spec.name not in obj:

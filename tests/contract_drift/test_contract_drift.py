@@ -25,18 +25,18 @@ from vouchery.gateway.v1 import common_pb2, loyalty_pb2, loyalty_pb2_grpc
 from vouchery_gateway.cli import commands
 from vouchery_sandbox.testing import SandboxServer
 
-ACTIVITY = "GET /loyalty-points/{identifier}/activity"
-EXPIRATIONS = "GET /loyalty-points/{identifier}/expirations"
-LOOKUP = "GET /redemptions/transaction"
-REVOKE = "POST /loyalty-points/{identifier}/revoke"
+ACTIVITY = "points_activity"  # the sandbox names its routes as the gateway's route table does
+EXPIRATIONS = "points_expirations"
+LOOKUP = "get_redemption"
+REVOKE = "revoke_points"
 ATTEMPTS = 4  # a till's retries of one request
 
 # name -> (contract switches, the routes `doctor --write` must report as differing)
 ALTERNATIVES: dict[str, tuple[dict[str, Any], set[str]]] = {
-    "transaction ids never unique": ({"transaction_uniqueness": "none"}, {"create_redemption"}),
-    "transaction ids unique per voucher": ({"transaction_uniqueness": "voucher"}, set()),
+    "transaction ids never unique": ({"transaction_id_scope": "none"}, {"create_redemption"}),
+    "transaction ids unique per voucher": ({"transaction_id_scope": "voucher"}, set()),
     "v2.0 answer shapes": (
-        {"customer_placement": "top_level", "cancel_answer": "no_content", "role_names": "v2.0"},
+        {"redemption_customer": "top_level", "cancel_answer": "no_content", "me_role": "snake_case"},
         {
             "me",
             "cancel_redemption",
@@ -47,26 +47,28 @@ ALTERNATIVES: dict[str, tuple[dict[str, Any], set[str]]] = {
         },
     ),
     "empty cancel answer": ({"cancel_answer": "empty"}, {"cancel_redemption"}),
-    "nested /me": ({"me_shape": "nested"}, {"me"}),
+    "nested /me": ({"me_shape": "data"}, {"me"}),
+    "/me as user, project, company": ({"me_shape": "user"}, {"me"}),
+    "missing routes answer plain text": ({"missing_route": "text"}, set()),
     "unknown fields dropped, reason not kept": (
-        {"unknown_fields": "drop", "activity_reason": False},
+        {"unknown_fields": "drop", "activity_reason": "omitted"},
         {"points_activity", "exchange_points"},
     ),
     "activity newest first, other types": (
         {"activity_order": "newest_first", "activity_types": {"grant": "earn", "revoke": "spend"}},
         {"points_activity"},
     ),
-    "missing routes answer a bare 404": ({"missing_route": "bare"}, set()),
+    "missing routes answer a bare 404": ({"missing_route": "html"}, set()),
     "lookup by transaction elsewhere": (
-        {"missing_route": "bare", "moved_routes": {LOOKUP: "/redemptions/by-transaction"}},
+        {"missing_route": "html", "moved_routes": {LOOKUP: "/redemptions/by-transaction"}},
         {"get_redemption"},
     ),
     "activity elsewhere": (
-        {"missing_route": "bare", "moved_routes": {ACTIVITY: "/loyalty-points/{identifier}/history"}},
+        {"missing_route": "html", "moved_routes": {ACTIVITY: "/loyalty-points/{identifier}/history"}},
         {"points_activity"},
     ),
     "expirations elsewhere": (
-        {"missing_route": "bare", "moved_routes": {EXPIRATIONS: "/loyalty-points/{identifier}/expiring"}},
+        {"missing_route": "html", "moved_routes": {EXPIRATIONS: "/loyalty-points/{identifier}/expiring"}},
         {"points_expirations"},
     ),
     "revoke answers balance": (
@@ -137,7 +139,7 @@ async def test_a_redemption_that_landed_behind_a_502_or_garbage_is_read_back_not
 ) -> None:
     """Case 1: the POST lands, then a 502 or an unreadable 201 comes back; with transaction ids never
     unique a second POST would redeem twice. The gateway reads it back and answers with it."""
-    vouchery.admin.set_contract({"transaction_uniqueness": "none"})
+    vouchery.admin.set_contract({"transaction_id_scope": "none"})
     vouchery.admin.set_faults(
         {"redemptions": {fault: 1.0, "methods": ["POST"], "times": 1, "error_statuses": [502]}}
     )
@@ -168,8 +170,8 @@ async def test_a_revoke_answered_under_another_field_name_is_applied_once(
 @pytest.mark.parametrize(
     "switches",
     [
-        {"missing_route": "bare", "moved_routes": {ACTIVITY: "/loyalty-points/{identifier}/history"}},
-        {"activity_reason": False, "unknown_fields": "drop"},
+        {"missing_route": "html", "moved_routes": {ACTIVITY: "/loyalty-points/{identifier}/history"}},
+        {"activity_reason": "omitted", "unknown_fields": "drop"},
         {"activity_order": "newest_first", "activity_types": {"grant": "earn"}},
     ],
     ids=["activity elsewhere", "reason not kept", "newest first, other types"],
@@ -202,7 +204,7 @@ async def test_a_lost_redemption_answer_with_the_lookup_elsewhere_is_unavailable
     """Case 4: the read-by-transaction path is not ours and the POST's answer is lost: the till hears
     UNAVAILABLE (never TRANSACTION_ID_IN_USE for its own sale), and the voucher is reserved once."""
     vouchery.admin.set_contract(
-        {"missing_route": "bare", "moved_routes": {LOOKUP: "/redemptions/by-transaction"}}
+        {"missing_route": "html", "moved_routes": {LOOKUP: "/redemptions/by-transaction"}}
     )
     vouchery.admin.set_faults(
         {"redemptions": {"drop_after_commit_rate": 1.0, "methods": ["POST"], "times": 1}}
@@ -220,7 +222,7 @@ async def test_a_balance_with_the_expirations_elsewhere_is_a_contract_mismatch_n
 ) -> None:
     """Case 5: the expirations path is not ours: UNAVAILABLE naming the contract, never "not found"."""
     vouchery.admin.set_contract(
-        {"missing_route": "bare", "moved_routes": {EXPIRATIONS: "/loyalty-points/{identifier}/expiring"}}
+        {"missing_route": "html", "moved_routes": {EXPIRATIONS: "/loyalty-points/{identifier}/expiring"}}
     )
     gateway = await unverified(start_gateway, gateway_settings, vouchery)
     loyalty = loyalty_pb2_grpc.LoyaltyServiceStub(gateway.channel)

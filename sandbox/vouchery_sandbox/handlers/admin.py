@@ -2,8 +2,10 @@
 
 ``GET /health``, ``GET /ledger`` (every redemption, points movement, rejected attempt and
 transaction, filterable by ``transaction_id`` / ``code`` / ``customer_identifier``),
-``POST /reset``, ``POST /seed`` (``{"fixture": "demo"}`` or ``{"fixture": {…}}``), and
-``GET`` / ``PUT`` / ``DELETE /faults``.
+``POST /reset``, ``POST /seed`` (``{"fixture": "demo"}`` or ``{"fixture": {…}}``),
+``GET`` / ``PUT`` / ``DELETE /faults``, and ``GET`` / ``PUT`` / ``DELETE /contract`` (the behaviour
+switches of `contract.ContractSwitches`: PUT replaces them, switches it does not name return to their
+defaults; DELETE restores every default).
 """
 
 from __future__ import annotations
@@ -12,9 +14,8 @@ from typing import Any
 
 from .. import db
 from ..context import Sandbox
-from ..contract import switch
-from ..db import write_tx
-from ..errors import ApiError, not_found
+from ..contract import ContractError
+from ..errors import ApiError, FieldError, invalid_many, not_found
 from ..http import Request, Response, json_response
 from ..seeding import apply_seed, fixture_names
 from ..state.rows import dec
@@ -174,15 +175,17 @@ def get_contract(sb: Sandbox, req: Request) -> Response:
 
 
 def put_contract(sb: Sandbox, req: Request) -> Response:
-    with write_tx(sb.conn):
-        switches = switch(sb, req.json())
-    return json_response(200, switches.to_json())
+    """Replace the switches; a refused document is a 422 naming the switch and changes nothing."""
+    try:
+        sb.set_contract(req.json())
+    except ContractError as err:
+        raise invalid_many([FieldError(err.switch, "invalid", err.message)]) from err
+    return json_response(200, sb.contract.to_json())
 
 
 def delete_contract(sb: Sandbox, req: Request) -> Response:
-    with write_tx(sb.conn):
-        switches = switch(sb, None)
-    return json_response(200, switches.to_json())
+    sb.set_contract(None)
+    return json_response(200, sb.contract.to_json())
 
 
 _ROUTES = {

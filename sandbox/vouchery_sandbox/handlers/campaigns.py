@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from .. import shaping
 from ..context import Sandbox
 from ..db import write_tx
 from ..http import Request, Response, json_response, no_content
@@ -133,16 +134,6 @@ def delete_rule(sb: Sandbox, req: Request) -> Response:
 
 
 def me(sb: Sandbox, req: Request) -> Response:
-    """``GET /me``: the API user behind the key (its role) and the project."""
-    role = {"admin": "Admin", "point_of_sale": "Point of sale", "reader": "Reader"}[req.role]
-    return json_response(
-        200,
-        {
-            "type": "User",
-            "id": 1,
-            "email": "api@sandbox.invalid",
-            "name": "Sandbox API user",
-            "role": role,
-            "project": {"id": 1, "name": sb.config.project_name},
-        },
-    )
+    """``GET /me``: the API user behind the key (its role) and the project, in the contract's
+    ``me_role`` spelling and ``me_shape`` placement."""
+    return json_response(200, shaping.me(sb.contract, req.role, sb.config.project_name))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import engine
+from .. import engine, shaping
 from ..context import Sandbox
 from ..db import write_tx
 from ..errors import FieldError, invalid, invalid_many, rejection
@@ -128,18 +128,23 @@ def _voucher_for(sb: Sandbox, campaign: Any, customer_id: int) -> int:
 
 
 def activity(sb: Sandbox, req: Request) -> Response:
+    """The points movements, oldest first (contract ``activity_order``: or newest first), paged in that
+    order; entries are shaped by ``activity_types`` and ``activity_reason``."""
     page = page_of(req)
+    order = "id DESC" if sb.contract.activity_order == "newest_first" else "id"
     customer = loyalty.expire_now(sb.conn, customers.get_row(sb.conn, req.params["identifier"]), sb.now())
     (total,) = sb.conn.execute(
         "SELECT COUNT(*) FROM points_activity WHERE customer_id = ?", (customer["id"],)
     ).fetchone()
-    order = "DESC" if sb.contract.activity_order == "newest_first" else "ASC"
     found = sb.conn.execute(
-        f"SELECT * FROM points_activity WHERE customer_id = ? ORDER BY id {order} LIMIT ? OFFSET ?",
+        f"SELECT * FROM points_activity WHERE customer_id = ? ORDER BY {order} LIMIT ? OFFSET ?",
         (customer["id"], page.size, page.offset),
     ).fetchall()
     # voucher_code: the voucher a "use" movement bought (null for other movements).
-    items = [{**loyalty.activity_json(r), "voucher_code": r["voucher_code"]} for r in found]
+    items = [
+        shaping.activity_entry(sb.contract, {**loyalty.activity_json(r), "voucher_code": r["voucher_code"]})
+        for r in found
+    ]
     return paged_response(req, page, total, items)
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from .. import engine
+from .. import engine, shaping
 from ..context import Sandbox
 from ..db import write_tx
 from ..errors import ApiError, invalid, rejection
-from ..http import Request, Response, json_response
+from ..http import Request, Response, json_response, no_content
 from ..paging import page_of, paged_response
 from ..state import redeem
 from ..state import redemptions as rows
@@ -22,24 +22,38 @@ def _reject(result: engine.Rejection) -> ApiError:
     return rejection(result.code)
 
 
+def _json(sb: Sandbox, row: Any) -> dict[str, Any]:
+    """A redemption's wire JSON, shaped by the contract (``redemption_customer``)."""
+    return shaping.redemption(sb.contract, rows.redemption_json(sb.conn, row))
+
+
 def create(sb: Sandbox, req: Request) -> Response:
-    """``POST /vouchers/{code}/redemptions``: pending (reserves) or ``confirmed: true`` (spends)."""
+    """``POST /vouchers/{code}/redemptions``: pending (reserves) or ``confirmed: true`` (spends).
+
+    A live transaction id is refused within the contract's ``transaction_id_scope`` (the project, the
+    voucher, or nowhere: then a repeated POST creates a second redemption)."""
     values = rows.parse_body(req.json(), need_confirmed=True)
     code = req.params["code"]
     now = sb.now()
     conn = sb.conn
+    scope = sb.contract.transaction_id_scope
     with write_tx(conn):
-        scope = sb.contract.transaction_uniqueness
-        if rows.transaction_taken(conn, values.get("transaction_id"), code, scope):
+        if scope == "project" and rows.live_transaction_exists(conn, values.get("transaction_id")):
             raise invalid("transaction_id", "must_be_unique", "Transaction must be unique")
         judged = redeem.judge(conn, code, values, now)
+        voucher_id = judged.voucher["id"]
+        if scope == "voucher" and rows.live_transaction_exists(
+            conn, values.get("transaction_id"), scope, voucher_id
+        ):
+            raise invalid("transaction_id", "must_be_unique", "Transaction must be unique")
         if isinstance(judged.result, engine.Rejection):
             redeem.record_rejection(conn, code, judged.campaign["id"], values, judged.result, sb.now_ts())
             refused: engine.Rejection | None = judged.result
         else:
             refused = None
-            redemption_id = redeem.create(conn, judged, values, judged.result, now)
-            body = rows.redemption_json(conn, rows.get_by_id(conn, redemption_id))
+            tx_scope = rows.tx_scope_key(scope, voucher_id)
+            redemption_id = redeem.create(conn, judged, values, judged.result, now, tx_scope=tx_scope)
+            body = _json(sb, rows.get_by_id(conn, redemption_id))
     if refused is not None:
         raise _reject(refused)
     return json_response(201, body)
@@ -51,9 +65,7 @@ def validate(sb: Sandbox, req: Request) -> Response:
     judged = redeem.judge(sb.conn, req.params["code"], values, sb.now())
     if isinstance(judged.result, engine.Rejection):
         raise _reject(judged.result)
-    return json_response(
-        200, rows.redemption_json(sb.conn, redeem.would_be(judged, values, judged.result, sb.now_ts()))
-    )
+    return json_response(200, _json(sb, redeem.would_be(judged, values, judged.result, sb.now_ts())))
 
 
 _CONFIRM_FIELDS = (Field("confirmed", "bool"),)
@@ -77,7 +89,7 @@ def _confirm(sb: Sandbox, req: Request, by_transaction: bool) -> Response:
                 refused,
                 sb.now_ts(),
             )
-        body = rows.redemption_json(sb.conn, rows.get_by_id(sb.conn, row["id"]))
+        body = _json(sb, rows.get_by_id(sb.conn, row["id"]))
     if refused is not None:
         raise _reject(refused)
     return json_response(200, body)
@@ -92,6 +104,7 @@ def confirm_by_id(sb: Sandbox, req: Request) -> Response:
 
 
 def _cancel(sb: Sandbox, req: Request, by_transaction: bool) -> Response:
+    """Cancel; the answer follows the contract's ``cancel_answer`` (the redemption, an empty 200, or 204)."""
     with write_tx(sb.conn):
         row = (
             rows.get_by_transaction(sb.conn, req.query.get("transaction_id"), live=True)
@@ -99,8 +112,11 @@ def _cancel(sb: Sandbox, req: Request, by_transaction: bool) -> Response:
             else rows.get_by_id(sb.conn, req.int_param("id"))
         )
         redeem.cancel(sb.conn, row, sb.now())
-        body = rows.redemption_json(sb.conn, rows.get_by_id(sb.conn, row["id"]))
-    return json_response(200, body)
+        body = _json(sb, rows.get_by_id(sb.conn, row["id"]))
+    answer = sb.contract.cancel_answer
+    if answer == "redemption":
+        return json_response(200, body)
+    return no_content() if answer == "no_content" else Response(200)
 
 
 def cancel_by_transaction(sb: Sandbox, req: Request) -> Response:
@@ -112,34 +128,36 @@ def cancel_by_id(sb: Sandbox, req: Request) -> Response:
 
 
 def get_by_id(sb: Sandbox, req: Request) -> Response:
-    return json_response(200, rows.redemption_json(sb.conn, rows.get_by_id(sb.conn, req.int_param("id"))))
+    return json_response(200, _json(sb, rows.get_by_id(sb.conn, req.int_param("id"))))
 
 
 def get_by_transaction(sb: Sandbox, req: Request) -> Response:
     row = rows.get_by_transaction(sb.conn, req.query.get("transaction_id"), live=False)
-    return json_response(200, rows.redemption_json(sb.conn, row))
+    return json_response(200, _json(sb, row))
 
 
 _UPDATE_FIELDS = (Field("transaction_id", "str", required=True, max_len=255),)
 
 
 def update(sb: Sandbox, req: Request) -> Response:
-    """``PUT /redemptions/{id}``: attach or change the transaction id (unique among live ones)."""
+    """``PUT /redemptions/{id}``: attach or change the transaction id (unique among live ones, within the
+    contract's ``transaction_id_scope``)."""
     values = parse_object(req.json(), _UPDATE_FIELDS)
+    scope = sb.contract.transaction_id_scope
     with write_tx(sb.conn):
         row = rows.get_by_id(sb.conn, req.int_param("id"))
         tx = values["transaction_id"]
         if (
             tx != row["transaction_id"]
             and row["cancelled_at"] is None
-            and rows.live_transaction_exists(sb.conn, tx)
+            and rows.live_transaction_exists(sb.conn, tx, scope, row["voucher_id"])
         ):
             raise invalid("transaction_id", "must_be_unique", "Transaction must be unique")
         sb.conn.execute(
-            "UPDATE redemptions SET transaction_id = ?, updated_at = ? WHERE id = ?",
-            (tx, sb.now_ts(), row["id"]),
+            "UPDATE redemptions SET transaction_id = ?, tx_scope = ?, updated_at = ? WHERE id = ?",
+            (tx, rows.tx_scope_key(scope, row["voucher_id"]), sb.now_ts(), row["id"]),
         )
-        body = rows.redemption_json(sb.conn, rows.get_by_id(sb.conn, row["id"]))
+        body = _json(sb, rows.get_by_id(sb.conn, row["id"]))
     return json_response(200, body)
 
 
@@ -153,7 +171,7 @@ def _list(sb: Sandbox, req: Request, where: str, args: tuple[Any, ...]) -> Respo
         f"SELECT * FROM redemptions WHERE {where} ORDER BY id LIMIT ? OFFSET ?",
         (*args, page.size, page.offset),
     ).fetchall()
-    return paged_response(req, page, total, [rows.redemption_json(sb.conn, r) for r in found])
+    return paged_response(req, page, total, [_json(sb, r) for r in found])
 
 
 def list_live(sb: Sandbox, req: Request) -> Response:

@@ -119,9 +119,17 @@ def would_be(judged: Judged, values: dict[str, Any], outcome: engine.Outcome, no
 
 
 def create(
-    conn: sqlite3.Connection, judged: Judged, values: dict[str, Any], outcome: engine.Outcome, now: datetime
+    conn: sqlite3.Connection,
+    judged: Judged,
+    values: dict[str, Any],
+    outcome: engine.Outcome,
+    now: datetime,
+    *,
+    tx_scope: str | None = "",
 ) -> int:
-    """Persist an accepted redemption: pending (reserves) or confirmed in one step (spends)."""
+    """Persist an accepted redemption: pending (reserves) or confirmed in one step (spends).
+
+    `tx_scope` is the `redemptions.tx_scope_key` its transaction id is unique within."""
     stamp = format_ts(now)
     customer = judged.customer
     if customer is None and values.get("customer_identifier"):
@@ -132,6 +140,7 @@ def create(
     row = would_be(judged, values, outcome, stamp)
     del row["id"]
     row["customer_id"] = customer["id"] if customer is not None else None
+    row["tx_scope"] = tx_scope
     voucher = judged.voucher
     if not values.get("confirmed"):
         redemption_id = insert(conn, "redemptions", row)

@@ -7,6 +7,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from .. import engine
+from ..contract import TransactionIdScope
 from ..errors import FieldError, bad_request, invalid, invalid_many, not_found
 from ..jsonio import loads
 from ..validation import Field, parse_items, parse_object
@@ -131,28 +132,27 @@ def get_by_transaction(conn: sqlite3.Connection, transaction_id: str | None, *, 
     return latest  # type: ignore[no-any-return]
 
 
-def transaction_taken(conn: sqlite3.Connection, transaction_id: str | None, code: str, scope: str) -> bool:
-    """Whether a new redemption of `code` may not use `transaction_id`: another live redemption has it
-    in the project (`scope` "project"), on the same voucher ("voucher"), or never ("none")."""
-    if scope == "none" or transaction_id is None:
+def tx_scope_key(scope: TransactionIdScope, voucher_id: int) -> str | None:
+    """The stored ``tx_scope`` of a redemption: what its transaction id must be unique within."""
+    if scope == "project":
+        return ""
+    return str(voucher_id) if scope == "voucher" else None
+
+
+def live_transaction_exists(
+    conn: sqlite3.Connection,
+    transaction_id: str | None,
+    scope: TransactionIdScope = "project",
+    voucher_id: int | None = None,
+) -> bool:
+    """Whether `transaction_id` is taken by a live redemption within `scope` (``none``: never)."""
+    if transaction_id is None or scope == "none":
         return False
+    sql = "SELECT 1 FROM redemptions WHERE transaction_id = ? AND cancelled_at IS NULL"
+    args: tuple[Any, ...] = (transaction_id,)
     if scope == "voucher":
-        found = conn.execute(
-            "SELECT 1 FROM redemptions r JOIN vouchers v ON v.id = r.voucher_id "
-            "WHERE r.transaction_id = ? AND r.cancelled_at IS NULL AND v.code = ?",
-            (transaction_id, code),
-        ).fetchone()
-        return found is not None
-    return live_transaction_exists(conn, transaction_id)
-
-
-def live_transaction_exists(conn: sqlite3.Connection, transaction_id: str | None) -> bool:
-    if transaction_id is None:
-        return False
-    found = conn.execute(
-        "SELECT 1 FROM redemptions WHERE transaction_id = ? AND cancelled_at IS NULL", (transaction_id,)
-    ).fetchone()
-    return found is not None
+        sql, args = sql + " AND voucher_id = ?", (transaction_id, voucher_id)
+    return conn.execute(sql, args).fetchone() is not None
 
 
 def redemption_json(conn: sqlite3.Connection, row: sqlite3.Row | dict[str, Any]) -> dict[str, Any]:
