@@ -10,12 +10,8 @@ truth the invariants are checked against.
 from __future__ import annotations
 
 import asyncio
-import os
 import random
-import signal
 import sqlite3
-import subprocess
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -27,6 +23,7 @@ import grpc
 import httpx
 from google.rpc import error_details_pb2, status_pb2
 
+from tests.support import processes
 from tests.support.routes import verified_routes_file
 from vouchery.gateway.v1 import checkout_pb2 as pb
 from vouchery.gateway.v1 import checkout_pb2_grpc, common_pb2
@@ -89,59 +86,18 @@ class Sandbox:
         return response.json()  # type: ignore[no-any-return]
 
 
-class GatewayProcess:
-    """`python -m vouchery_gateway serve` against the sandbox, on a fixed data dir (its SQLite store)."""
+class GatewayProcess(processes.GatewayProcess):
+    """`python -m vouchery_gateway serve` against the sandbox, on a fixed data dir (its SQLite store);
+    `kill()` is a SIGKILL, and `start()` after it restarts on the same port and the same file."""
 
     def __init__(self, sandbox: Sandbox, data_dir: Path, log: Path) -> None:
-        self.sandbox, self.data_dir, self.log = sandbox, data_dir, log
-        self.port = 0
-        self._proc: subprocess.Popen[str] | None = None
-
-    def start(self) -> str:
-        env = {
-            **os.environ,
-            "PYTHONUNBUFFERED": "1",
-            "VOUCHERY_GATEWAY_UPSTREAM_API_KEY": self.sandbox.api_key,
-        }
-        args = {
-            "host": "127.0.0.1", "port": str(self.port), "metrics-port": "0",
-            "data-dir": str(self.data_dir), "upstream-url": self.sandbox.api_url,
-            "upstream-routes-file": verified_routes_file(self.data_dir),
+        options = {
+            "upstream-routes-file": verified_routes_file(data_dir),
             "upstream-timeout-cap": "1.0", "outbox-relay-interval": "0.2", "grace-period": "1",
             "log-level": "WARNING", "health-probe-interval": "60",
         }  # fmt: skip
-        cmd = [sys.executable, "-m", "vouchery_gateway", "serve"]
-        cmd += [item for name, value in args.items() for item in (f"--{name}", value)]
-        with self.log.open("a") as errors:
-            self._proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errors, text=True, env=env)
-        assert self._proc.stdout is not None
-        line = self._proc.stdout.readline()
-        if "listening on" not in line:
-            self._proc.kill()
-            raise RuntimeError(f"gateway did not start: {line!r} (see {self.log})")
-        self.port = int(line.rsplit(":", 1)[1])
-        return f"127.0.0.1:{self.port}"
-
-    def kill(self) -> None:
-        """SIGKILL: no drain, no shutdown hooks, whatever was in flight is cut."""
-        assert self._proc is not None
-        self._proc.send_signal(signal.SIGKILL)
-        self._proc.wait()
-        self._close()
-
-    def stop(self) -> None:
-        if self._proc is not None and self._proc.poll() is None:
-            self._proc.terminate()
-            try:
-                self._proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait()
-        self._close()
-
-    def _close(self) -> None:
-        if self._proc is not None and self._proc.stdout is not None:
-            self._proc.stdout.close()
+        super().__init__(sandbox.api_url, sandbox.api_key, data_dir, name="gateway", options=options, log=log)
+        self.data_dir = data_dir
 
     def outbox_counts(self) -> dict[str, int]:
         """Outbox entries by state, read from the gateway's SQLite file."""

@@ -1,4 +1,4 @@
-"""Fixtures for the contract-switch tests: a real sandbox server (real sockets) and in-process apps."""
+"""Fixtures for the contract-switch tests: a client of the live sandbox server, and in-process apps."""
 
 from __future__ import annotations
 
@@ -9,32 +9,14 @@ from typing import Any
 import httpx
 import pytest
 
-from vouchery_sandbox import SandboxConfig, create_app
+from tests.support.sandbox import ADMIN_KEY, in_process_client, sandbox_app
 from vouchery_sandbox.testing import SandboxServer
 
-from .support import ADMIN_KEY, POS_KEY
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[SandboxServer]:
-    """One real sandbox server per module; `live` resets it for each test."""
-    with SandboxServer(seed="demo") as sb:
-        yield sb
-
 
 @pytest.fixture
-def live(server: SandboxServer) -> SandboxServer:
-    """The module's server with the demo fixture, no faults and every switch at its default."""
-    server.admin.clear_faults()
-    server.admin.clear_contract()
-    server.admin.seed("demo", reset=True)
-    return server
-
-
-@pytest.fixture
-def api(live: SandboxServer) -> Iterator[httpx.Client]:
-    """An admin-key client of the real server's ``/api/v2.1``."""
-    with httpx.Client(base_url=live.api_url, headers=live.headers, timeout=10) as client:
+def api(live_sandbox: SandboxServer) -> Iterator[httpx.Client]:
+    """An admin-key client of the live sandbox server's ``/api/v2.1`` (`live_sandbox`: tests/conftest.py)."""
+    with httpx.Client(base_url=live_sandbox.api_url, headers=live_sandbox.headers, timeout=10) as client:
         yield client
 
 
@@ -47,14 +29,7 @@ def in_process() -> InProcess:
 
     @asynccontextmanager
     async def start(contract: Any = None, key: str | None = ADMIN_KEY) -> AsyncIterator[httpx.AsyncClient]:
-        config = SandboxConfig(
-            api_keys={ADMIN_KEY: "admin", POS_KEY: "point_of_sale"}, seed="demo", contract=contract
-        )
-        async with httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=create_app(config)),
-            base_url="http://sandbox.test/api/v2.1",
-            headers={"Authorization": f"Bearer {key}"} if key else {},
-        ) as client:
+        async with in_process_client(sandbox_app(contract=contract), key) as client:
             yield client
 
     return start

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-ADMIN_KEY = "switch-admin-key"
-POS_KEY = "switch-pos-key"
+from tests.support.sandbox import ADMIN_KEY, POS_KEY
+
+__all__ = ["ADMIN_KEY", "POS_KEY", "order"]
 
 
 def order(tx: str | None = None, **extra: Any) -> dict[str, Any]:

@@ -15,9 +15,9 @@ from vouchery_sandbox.testing import SandboxServer
 from .test_contract_model import DEFAULTS
 
 
-def test_admin_round_trip(live: SandboxServer) -> None:
+def test_admin_round_trip(live_sandbox: SandboxServer) -> None:
     """GET answers every switch; PUT replaces (unnamed switches back to default); DELETE restores all."""
-    admin = httpx.Client(base_url=f"{live.base_url}/__sandbox", timeout=10)
+    admin = httpx.Client(base_url=f"{live_sandbox.base_url}/__sandbox", timeout=10)
     with admin:
         assert admin.get("/contract").json() == DEFAULTS
         put = admin.put("/contract", json={"transaction_id_scope": "none", "me_role": "snake_case"})
@@ -30,10 +30,10 @@ def test_admin_round_trip(live: SandboxServer) -> None:
         assert (deleted.status_code, deleted.json()) == (200, DEFAULTS)
 
 
-def test_admin_refuses_a_bad_switch_and_keeps_the_contract(live: SandboxServer) -> None:
+def test_admin_refuses_a_bad_switch_and_keeps_the_contract(live_sandbox: SandboxServer) -> None:
     """A refused document is a 422 envelope naming the switch; the active switches do not change."""
-    live.admin.set_contract({"activity_order": "newest_first"})
-    with httpx.Client(base_url=f"{live.base_url}/__sandbox", timeout=10) as admin:
+    live_sandbox.admin.set_contract({"activity_order": "newest_first"})
+    with httpx.Client(base_url=f"{live_sandbox.base_url}/__sandbox", timeout=10) as admin:
         for document, attribute in [
             ({"activity_order": "random"}, "activity_order"),
             ({"no_such_switch": True}, "no_such_switch"),
@@ -50,17 +50,17 @@ def test_admin_refuses_a_bad_switch_and_keeps_the_contract(live: SandboxServer) 
             assert body["errors"][0]["attribute"] == attribute
             assert body["errors"][0]["code"] == "invalid"
         assert admin.put("/contract", content=b"{nope").status_code == 400
-    assert live.admin.contract() == {**DEFAULTS, "activity_order": "newest_first"}
+    assert live_sandbox.admin.contract() == {**DEFAULTS, "activity_order": "newest_first"}
 
 
-def test_admin_helpers_accept_the_model(live: SandboxServer) -> None:
+def test_admin_helpers_accept_the_model(live_sandbox: SandboxServer) -> None:
     """`SandboxAdmin.set_contract` takes a `ContractSwitches` too; reset keeps the contract (like faults)."""
-    answer = live.admin.set_contract(ContractSwitches(missing_route="text"))
+    answer = live_sandbox.admin.set_contract(ContractSwitches(missing_route="text"))
     assert answer["missing_route"] == "text"
-    live.admin.reset()
-    assert live.admin.contract()["missing_route"] == "text"
-    live.admin.clear_contract()
-    assert live.admin.contract() == DEFAULTS
+    live_sandbox.admin.reset()
+    assert live_sandbox.admin.contract()["missing_route"] == "text"
+    live_sandbox.admin.clear_contract()
+    assert live_sandbox.admin.contract() == DEFAULTS
 
 
 def test_server_starts_with_a_contract() -> None:

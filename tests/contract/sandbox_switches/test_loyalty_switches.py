@@ -23,10 +23,10 @@ def test_activity_oldest_first_by_default(api: httpx.Client) -> None:
     assert [e["type"] for e in entries] == ["grant"] * 4
 
 
-def test_activity_newest_first(live: SandboxServer, api: httpx.Client) -> None:
+def test_activity_newest_first(live_sandbox: SandboxServer, api: httpx.Client) -> None:
     """``newest_first``: the same entries reversed, and paging follows that order."""
     _grant_three(api)
-    live.admin.set_contract({"activity_order": "newest_first"})
+    live_sandbox.admin.set_contract({"activity_order": "newest_first"})
     entries = api.get("/loyalty-points/alice/activity").json()
     assert [e["reason"] for e in entries] == ["r3", "r2", "r1", "welcome"]
     assert [e["balance"] for e in entries] == [256, 253, 251, 250]
@@ -37,10 +37,12 @@ def test_activity_newest_first(live: SandboxServer, api: httpx.Client) -> None:
 
 
 @pytest.mark.parametrize(("mode", "has_key"), [("omitted", False), ("null", True)])
-def test_activity_without_reason(live: SandboxServer, api: httpx.Client, mode: str, has_key: bool) -> None:
+def test_activity_without_reason(
+    live_sandbox: SandboxServer, api: httpx.Client, mode: str, has_key: bool
+) -> None:
     """``omitted``: no ``reason`` key; ``null``: the key with null — the reference a client wrote is gone."""
     api.post("/loyalty-points/alice/grant", json={"points": 1, "reason": "sale [ref:0123456789abcdef]"})
-    live.admin.set_contract({"activity_reason": mode})
+    live_sandbox.admin.set_contract({"activity_reason": mode})
     entries = api.get("/loyalty-points/alice/activity").json()
     assert len(entries) == 2
     for entry in entries:
@@ -50,25 +52,27 @@ def test_activity_without_reason(live: SandboxServer, api: httpx.Client, mode: s
             entry
         )
     # The ledger (sandbox-only) still has the reason.
-    assert live.admin.ledger(customer_identifier="alice")["points"][-1]["reason"].endswith(
+    assert live_sandbox.admin.ledger(customer_identifier="alice")["points"][-1]["reason"].endswith(
         "[ref:0123456789abcdef]"
     )
 
 
-def test_activity_types_earn_spend(live: SandboxServer, api: httpx.Client) -> None:
+def test_activity_types_earn_spend(live_sandbox: SandboxServer, api: httpx.Client) -> None:
     """``earn_spend``: grants answered as ``earn``, revokes as ``spend``; a mapping renames only its keys."""
     api.post("/loyalty-points/alice/revoke", json={"points": 10, "reason": "refund"})
-    live.admin.set_contract({"activity_types": "earn_spend"})
+    live_sandbox.admin.set_contract({"activity_types": "earn_spend"})
     assert [e["type"] for e in api.get("/loyalty-points/alice/activity").json()] == ["earn", "spend"]
-    live.admin.set_contract({"activity_types": {"grant": "credit"}})
+    live_sandbox.admin.set_contract({"activity_types": {"grant": "credit"}})
     assert [e["type"] for e in api.get("/loyalty-points/alice/activity").json()] == ["credit", "revoke"]
-    live.admin.clear_contract()
+    live_sandbox.admin.clear_contract()
     assert [e["type"] for e in api.get("/loyalty-points/alice/activity").json()] == ["grant", "revoke"]
 
 
-def test_revoke_answer_renamed(live: SandboxServer, api: httpx.Client) -> None:
+def test_revoke_answer_renamed(live_sandbox: SandboxServer, api: httpx.Client) -> None:
     """``renamed_answer_fields``: the revoke answer says ``balance``; the grant answer is untouched."""
-    live.admin.set_contract({"renamed_answer_fields": {"revoke_points": {"loyalty_points": "balance"}}})
+    live_sandbox.admin.set_contract(
+        {"renamed_answer_fields": {"revoke_points": {"loyalty_points": "balance"}}}
+    )
     revoked = api.post("/loyalty-points/alice/revoke", json={"points": 10})
     assert revoked.status_code == 200
     body = revoked.json()
@@ -85,9 +89,11 @@ def test_revoke_answer_renamed(live: SandboxServer, api: httpx.Client) -> None:
     assert (over.status_code, over.json()["errors"][0]["code"]) == (422, "above_maximum")
 
 
-def test_renamed_fields_apply_to_each_element_of_a_list(live: SandboxServer, api: httpx.Client) -> None:
+def test_renamed_fields_apply_to_each_element_of_a_list(
+    live_sandbox: SandboxServer, api: httpx.Client
+) -> None:
     """On an array answer every element is renamed; headers (paging) stay."""
-    live.admin.set_contract(
+    live_sandbox.admin.set_contract(
         {
             "renamed_answer_fields": {
                 "points_expirations": {"expires_at": "expiry"},

@@ -24,25 +24,31 @@ MUST_BE_UNIQUE = {
 }
 
 
-def _live_for(live: SandboxServer, tx: str) -> list[dict[str, Any]]:
-    return [r for r in live.admin.ledger(transaction_id=tx)["redemptions"] if r["state"] != "cancelled"]
+def _live_for(live_sandbox: SandboxServer, tx: str) -> list[dict[str, Any]]:
+    return [
+        r for r in live_sandbox.admin.ledger(transaction_id=tx)["redemptions"] if r["state"] != "cancelled"
+    ]
 
 
 # --------------------------------------------------------------------------- transaction_id_scope
 
 
-def test_scope_project_refuses_a_repeat_on_any_voucher(live: SandboxServer, api: httpx.Client) -> None:
+def test_scope_project_refuses_a_repeat_on_any_voucher(
+    live_sandbox: SandboxServer, api: httpx.Client
+) -> None:
     """Default: a live transaction id is unique across the project (422 must_be_unique)."""
     assert api.post("/vouchers/SAVE10/redemptions", json=order("T-1")).status_code == 201
     for code in ("SAVE10", "FIVEOFF"):
         again = api.post(f"/vouchers/{code}/redemptions", json=order("T-1"))
         assert (again.status_code, again.json()) == (422, MUST_BE_UNIQUE)
-    assert len(_live_for(live, "T-1")) == 1
+    assert len(_live_for(live_sandbox, "T-1")) == 1
 
 
-def test_scope_voucher_allows_the_same_id_on_another_voucher(live: SandboxServer, api: httpx.Client) -> None:
+def test_scope_voucher_allows_the_same_id_on_another_voucher(
+    live_sandbox: SandboxServer, api: httpx.Client
+) -> None:
     """``voucher``: the same id is refused on the same voucher only."""
-    live.admin.set_contract({"transaction_id_scope": "voucher"})
+    live_sandbox.admin.set_contract({"transaction_id_scope": "voucher"})
     first = api.post("/vouchers/SAVE10/redemptions", json=order("T-1"))
     assert first.status_code == 201
     again = api.post("/vouchers/SAVE10/redemptions", json=order("T-1"))
@@ -50,24 +56,24 @@ def test_scope_voucher_allows_the_same_id_on_another_voucher(live: SandboxServer
     other = api.post("/vouchers/FIVEOFF/redemptions", json=order("T-1"))
     assert other.status_code == 201
     assert other.json()["transaction_id"] == "T-1"
-    assert sorted(r["code"] for r in _live_for(live, "T-1")) == ["FIVEOFF", "SAVE10"]
+    assert sorted(r["code"] for r in _live_for(live_sandbox, "T-1")) == ["FIVEOFF", "SAVE10"]
     # An update may not move a redemption onto an id its voucher already has live...
     second = api.post("/vouchers/SAVE10/redemptions", json=order("T-2")).json()
     clash = api.put(f"/redemptions/{second['id']}", json={"transaction_id": "T-1"})
     assert (clash.status_code, clash.json()) == (422, MUST_BE_UNIQUE)
     # ...and the project scope, switched back on, refuses any repeat again.
-    live.admin.clear_contract()
+    live_sandbox.admin.clear_contract()
     assert api.post("/vouchers/GIFT-50/redemptions", json=order("T-1")).json() == MUST_BE_UNIQUE
 
 
-def test_scope_none_double_redeems(live: SandboxServer, api: httpx.Client) -> None:
+def test_scope_none_double_redeems(live_sandbox: SandboxServer, api: httpx.Client) -> None:
     """``none``: a repeated POST is never refused; it creates a second redemption (the double redemption)."""
-    live.admin.set_contract({"transaction_id_scope": "none"})
+    live_sandbox.admin.set_contract({"transaction_id_scope": "none"})
     first = api.post("/vouchers/SAVE10/redemptions", json=order("T-1", confirmed=True))
     second = api.post("/vouchers/SAVE10/redemptions", json=order("T-1", confirmed=True))
     assert (first.status_code, second.status_code) == (201, 201)
     assert first.json()["id"] != second.json()["id"]
-    assert [r["state"] for r in _live_for(live, "T-1")] == ["confirmed", "confirmed"]
+    assert [r["state"] for r in _live_for(live_sandbox, "T-1")] == ["confirmed", "confirmed"]
     assert api.get("/vouchers/SAVE10").json()["redemptions_confirmed_count"] == 2
     # By-transaction reads and writes act on the newest live one.
     read = api.get("/redemptions/transaction", params={"transaction_id": "T-1"})
@@ -88,10 +94,10 @@ _CUSTOMER_ORDER = order("T-C", customer_identifier="alice")
     ],
 )
 def test_redemption_customer_shape(
-    live: SandboxServer, api: httpx.Client, mode: str, present: set[str], absent: set[str]
+    live_sandbox: SandboxServer, api: httpx.Client, mode: str, present: set[str], absent: set[str]
 ) -> None:
     """The customer as top-level ``customer_identifier`` and/or nested ``customer.identifier``, everywhere."""
-    live.admin.set_contract({"redemption_customer": mode})
+    live_sandbox.admin.set_contract({"redemption_customer": mode})
     created = api.post("/vouchers/SAVE10/redemptions", json=_CUSTOMER_ORDER)
     assert created.status_code == 201
     answers = [
@@ -126,10 +132,10 @@ def test_cancel_answers_the_redemption_by_default(api: httpx.Client) -> None:
 
 @pytest.mark.parametrize(("mode", "status"), [("no_content", 204), ("empty", 200)])
 def test_cancel_answers_without_a_body(
-    live: SandboxServer, api: httpx.Client, mode: str, status: int
+    live_sandbox: SandboxServer, api: httpx.Client, mode: str, status: int
 ) -> None:
     """``no_content`` (204) / ``empty`` (200): no body, by id and by transaction id; still cancelled."""
-    live.admin.set_contract({"cancel_answer": mode})
+    live_sandbox.admin.set_contract({"cancel_answer": mode})
     first = api.post("/vouchers/SAVE10/redemptions", json=order("T-X")).json()
     api.post("/vouchers/SAVE10/redemptions", json=order("T-Y"))
     for response in (
@@ -141,7 +147,9 @@ def test_cancel_answers_without_a_body(
         assert "content-type" not in response.headers
         assert response.headers["content-length"] == "0"
     states = [
-        r["state"] for tx in ("T-X", "T-Y") for r in live.admin.ledger(transaction_id=tx)["redemptions"]
+        r["state"]
+        for tx in ("T-X", "T-Y")
+        for r in live_sandbox.admin.ledger(transaction_id=tx)["redemptions"]
     ]
     assert states == ["cancelled", "cancelled"]
     # A refused cancel keeps its envelope.
@@ -165,10 +173,10 @@ def test_unknown_fields_are_refused_by_default(api: httpx.Client) -> None:
     assert bad_item.json()["errors"][0]["attribute"] == "product_items[0].colour"
 
 
-def test_unknown_fields_dropped_silently(live: SandboxServer, api: httpx.Client) -> None:
+def test_unknown_fields_dropped_silently(live_sandbox: SandboxServer, api: httpx.Client) -> None:
     """``drop``: a misnamed field is accepted and lost (a grant's ``note`` instead of ``reason`` leaves no
     reason); known fields still validate, and the admin paths still refuse unknown keys."""
-    live.admin.set_contract({"unknown_fields": "drop"})
+    live_sandbox.admin.set_contract({"unknown_fields": "drop"})
     granted = api.post("/loyalty-points/alice/grant", json={"points": 5, "note": "[ref:0123456789abcdef]"})
     assert granted.status_code == 200
     assert granted.json() == {
@@ -189,6 +197,6 @@ def test_unknown_fields_dropped_silently(live: SandboxServer, api: httpx.Client)
     assert still_checked.json()["errors"] == [
         {"attribute": "points", "code": "not_a_number", "message": "must be an integer"}
     ]
-    with httpx.Client(base_url=f"{live.base_url}/__sandbox", timeout=10) as admin:
+    with httpx.Client(base_url=f"{live_sandbox.base_url}/__sandbox", timeout=10) as admin:
         refused = admin.put("/faults", json={"groups": {}, "extra": 1})
         assert refused.json()["errors"][0]["code"] == "unknown_attribute"

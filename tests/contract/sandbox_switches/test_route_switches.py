@@ -70,12 +70,12 @@ async def test_me_snake_case_point_of_sale(in_process: InProcess) -> None:
 # --------------------------------------------------------------------------- missing_route
 
 
-def test_missing_route_envelope_by_default(live: SandboxServer, api: httpx.Client) -> None:
+def test_missing_route_envelope_by_default(live_sandbox: SandboxServer, api: httpx.Client) -> None:
     """Default: Vouchery's JSON envelope, after authentication (no key: 401)."""
     missing = api.get("/nowhere")
     assert (missing.status_code, missing.json()) == (404, ENVELOPE_404)
-    assert httpx.get(f"{live.api_url}/nowhere", timeout=10).status_code == 401
-    outside = httpx.get(f"{live.base_url}/elsewhere", timeout=10)
+    assert httpx.get(f"{live_sandbox.api_url}/nowhere", timeout=10).status_code == 401
+    outside = httpx.get(f"{live_sandbox.base_url}/elsewhere", timeout=10)
     assert (outside.status_code, outside.json()) == (404, ENVELOPE_404)
 
 
@@ -88,16 +88,16 @@ def test_missing_route_envelope_by_default(live: SandboxServer, api: httpx.Clien
     ],
 )
 def test_missing_route_bare(
-    live: SandboxServer, api: httpx.Client, mode: str, content_type: str | None, body: bytes | None
+    live_sandbox: SandboxServer, api: httpx.Client, mode: str, content_type: str | None, body: bytes | None
 ) -> None:
     """A bare 404 with no envelope, before authentication, inside and outside ``/api/v2.1``; known routes,
     unknown resources and the admin paths keep the envelope."""
-    live.admin.set_contract({"missing_route": mode})
+    live_sandbox.admin.set_contract({"missing_route": mode})
     for response in (
         api.get("/nowhere"),
         api.post("/vouchers/SAVE10"),  # a known path with a method no route serves
-        httpx.get(f"{live.api_url}/nowhere", timeout=10),
-        httpx.get(f"{live.base_url}/elsewhere", timeout=10),
+        httpx.get(f"{live_sandbox.api_url}/nowhere", timeout=10),
+        httpx.get(f"{live_sandbox.base_url}/elsewhere", timeout=10),
     ):
         assert response.status_code == 404
         assert response.headers.get("content-type") == content_type
@@ -108,27 +108,29 @@ def test_missing_route_bare(
             assert b"{" not in response.content
     unknown_code = api.get("/vouchers/NOPE")
     assert (unknown_code.status_code, unknown_code.json()["code"]) == (404, "not_found")
-    admin = httpx.get(f"{live.base_url}/__sandbox/nowhere", timeout=10)
+    admin = httpx.get(f"{live_sandbox.base_url}/__sandbox/nowhere", timeout=10)
     assert admin.json() == ENVELOPE_404
 
 
 # --------------------------------------------------------------------------- moved_routes
 
 
-def test_read_by_transaction_moved(live: SandboxServer, api: httpx.Client) -> None:
+def test_read_by_transaction_moved(live_sandbox: SandboxServer, api: httpx.Client) -> None:
     """``get_redemption`` served at another path whose placeholder carries the transaction id; the old path
     is a missing route (the envelope, or the bare 404 with ``missing_route``)."""
     created = api.post("/vouchers/SAVE10/redemptions", json=order("T-M")).json()
-    live.admin.set_contract(
+    live_sandbox.admin.set_contract(
         {"moved_routes": {"get_redemption": "/redemptions/by-transaction/{transaction_id}"}}
     )
     moved = api.get("/redemptions/by-transaction/T-M")
     assert (moved.status_code, moved.json()["id"]) == (200, created["id"])
-    with httpx.Client(base_url=live.api_url, headers={"Authorization": f"Bearer {live.pos_key}"}) as pos:
+    with httpx.Client(
+        base_url=live_sandbox.api_url, headers={"Authorization": f"Bearer {live_sandbox.pos_key}"}
+    ) as pos:
         assert pos.get("/redemptions/by-transaction/T-M").status_code == 200  # role access moves along
     old = api.get("/redemptions/transaction", params={"transaction_id": "T-M"})
     assert (old.status_code, old.json()) == (404, ENVELOPE_404)
-    live.admin.set_contract(
+    live_sandbox.admin.set_contract(
         {
             "moved_routes": {"get_redemption": "/redemptions/by-transaction/{transaction_id}"},
             "missing_route": "text",
@@ -136,13 +138,13 @@ def test_read_by_transaction_moved(live: SandboxServer, api: httpx.Client) -> No
     )
     bare = api.get("/redemptions/transaction", params={"transaction_id": "T-M"})
     assert (bare.status_code, bare.content) == (404, b"404 page not found\n")
-    live.admin.clear_contract()
+    live_sandbox.admin.clear_contract()
     assert api.get("/redemptions/transaction", params={"transaction_id": "T-M"}).json()["id"] == created["id"]
     assert api.get("/redemptions/by-transaction/T-M").json() == ENVELOPE_404
 
 
-def test_points_activity_and_expirations_moved(live: SandboxServer, api: httpx.Client) -> None:
-    live.admin.set_contract(
+def test_points_activity_and_expirations_moved(live_sandbox: SandboxServer, api: httpx.Client) -> None:
+    live_sandbox.admin.set_contract(
         {
             "moved_routes": {
                 "points_activity": "/loyalty-points/{identifier}/activities",
@@ -162,10 +164,12 @@ def test_points_activity_and_expirations_moved(live: SandboxServer, api: httpx.C
     assert api.get("/customers/bob").json()["identifier"] == "bob"
 
 
-def test_moved_route_with_another_method(live: SandboxServer, api: httpx.Client) -> None:
+def test_moved_route_with_another_method(live_sandbox: SandboxServer, api: httpx.Client) -> None:
     """``"PATCH /vouchers/{code}/redemptions"``: the v2.0 confirm (code and transaction id as parameters)."""
     api.post("/vouchers/SAVE10/redemptions", json=order("T-P"))
-    live.admin.set_contract({"moved_routes": {"confirm_redemption": "PATCH /vouchers/{code}/redemptions"}})
+    live_sandbox.admin.set_contract(
+        {"moved_routes": {"confirm_redemption": "PATCH /vouchers/{code}/redemptions"}}
+    )
     confirmed = api.patch("/vouchers/SAVE10/redemptions", params={"transaction_id": "T-P"})
     assert (confirmed.status_code, confirmed.json()["confirmed"]) == (200, True)
     assert api.put("/redemptions/confirm", params={"transaction_id": "T-P"}).json() == ENVELOPE_404

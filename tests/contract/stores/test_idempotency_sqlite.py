@@ -1,0 +1,164 @@
+"""SQLite specifics: WAL set-up, durability across restarts, a shared file, failures, many processes."""
+
+from __future__ import annotations
+
+import collections
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.support.clock import FakeClock
+from vouchery_gateway.idempotency import SqliteDatabase, SqliteStore, StoredOutcome, StoreUnavailable
+
+FP = "f" * 64
+OUTCOME = StoredOutcome(body=b"\x01\x02", kind="response", status="OK", metadata={"a": "b"})
+WORKER = Path(__file__).with_name("_sqlite_race_worker.py")
+
+
+async def test_database_runs_in_wal_mode_with_normal_sync(tmp_path: Path) -> None:
+    """The file is switched to WAL with synchronous=NORMAL and the configured busy timeout."""
+    db = await SqliteDatabase.open(tmp_path / "x.db", busy_timeout=1.5)
+    try:
+        pragmas = await db.read(
+            lambda c: [
+                c.execute(f"PRAGMA {name}").fetchone()[0]
+                for name in ("journal_mode", "synchronous", "busy_timeout")
+            ]
+        )
+    finally:
+        await db.close()
+    assert pragmas == ["wal", 1, 1500]
+
+
+async def test_records_survive_a_restart(tmp_path: Path, clock: FakeClock) -> None:
+    """A completed outcome written before the process stopped is replayed after it reopens the file."""
+    path = tmp_path / "idempotency.db"
+    async with await SqliteStore.open(path, clock=clock) as store:
+        await store.claim("k", FP, owner="owner-a", lease_until=clock() + 5)
+        await store.complete("k", owner="owner-a", outcome=OUTCOME)
+    async with await SqliteStore.open(path, clock=clock) as reopened:
+        claim = await reopened.claim("k", FP, owner="owner-b", lease_until=clock() + 5)
+    assert not claim.claimed
+    assert claim.record.outcome == OUTCOME
+
+
+async def test_database_is_shared_with_another_component(tmp_path: Path, clock: FakeClock) -> None:
+    """Another component migrates its own table into the same file; closing the store leaves it open."""
+    db = await SqliteDatabase.open(tmp_path / "shared.db")
+    try:
+        store = await SqliteStore.create(db, clock=clock)
+        outbox_ddl = ["CREATE TABLE outbox (id INTEGER PRIMARY KEY, payload BLOB NOT NULL)"]
+        assert await db.migrate("outbox", outbox_ddl) == 1
+        assert await db.migrate("outbox", outbox_ddl) == 1
+        await store.claim("k", FP, owner="o", lease_until=clock() + 5)
+        await store.close()
+        await db.write(lambda c: c.execute("INSERT INTO outbox (payload) VALUES (x'00')"))
+        tables = await db.read(
+            lambda c: {row[0] for row in c.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        )
+    finally:
+        await db.close()
+    assert {"idempotency_records", "outbox", "schema_versions"} <= tables
+
+
+async def test_migrations_newer_than_the_code_are_refused(tmp_path: Path) -> None:
+    """A file migrated by newer code is not silently used by older code."""
+    db = await SqliteDatabase.open(tmp_path / "x.db")
+    try:
+        await db.migrate("outbox", ["CREATE TABLE a (x)", "CREATE TABLE b (x)"])
+        with pytest.raises(RuntimeError, match="newer than this code"):
+            await db.migrate("outbox", ["CREATE TABLE a (x)"])
+    finally:
+        await db.close()
+
+
+async def test_failed_write_is_rolled_back(tmp_path: Path) -> None:
+    """An exception inside write() rolls back everything the function did."""
+    db = await SqliteDatabase.open(tmp_path / "x.db")
+    try:
+        await db.migrate("t", ["CREATE TABLE t (x INTEGER)"])
+
+        def insert_then_fail(connection: sqlite3.Connection) -> None:
+            connection.execute("INSERT INTO t VALUES (1)")
+            raise LookupError("boom")
+
+        with pytest.raises(LookupError):
+            await db.write(insert_then_fail)
+        count = await db.read(lambda c: c.execute("SELECT count(*) FROM t").fetchone()[0])
+    finally:
+        await db.close()
+    assert count == 0
+
+
+@pytest.mark.parametrize("where", ["missing-dir/x.db", "a-directory"])
+async def test_unwritable_location_is_store_unavailable(tmp_path: Path, where: str) -> None:
+    """A file that cannot be created or opened fails with StoreUnavailable, not a raw sqlite3 error."""
+    (tmp_path / "a-directory").mkdir()
+    with pytest.raises(StoreUnavailable, match="SQLite store unavailable"):
+        await SqliteStore.open(tmp_path / where)
+
+
+async def test_lock_held_past_busy_timeout_is_store_unavailable(tmp_path: Path, clock: FakeClock) -> None:
+    """When another process holds the write lock past busy_timeout, a claim fails closed."""
+    path = tmp_path / "locked.db"
+    async with await SqliteStore.open(path, clock=clock, busy_timeout=0.05) as store:
+        other = sqlite3.connect(path, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            with pytest.raises(StoreUnavailable, match="locked"):
+                await store.claim("k", FP, owner="o", lease_until=clock() + 5)
+            with pytest.raises(StoreUnavailable):
+                await store.ping()
+            other.execute("ROLLBACK")
+        finally:
+            other.close()
+        assert (await store.claim("k", FP, owner="o", lease_until=clock() + 5)).claimed
+
+
+async def test_closed_store_is_store_unavailable(tmp_path: Path, clock: FakeClock) -> None:
+    """Calls after close() fail with StoreUnavailable; closing twice is harmless."""
+    store = await SqliteStore.open(tmp_path / "x.db", clock=clock)
+    await store.close()
+    await store.close()
+    with pytest.raises(StoreUnavailable, match="closed"):
+        await store.get("k")
+
+
+async def test_in_memory_database_works_without_wal(clock: FakeClock) -> None:
+    """A :memory: database (tests, demos) accepts claims like a file does."""
+    async with await SqliteStore.open(":memory:", clock=clock) as store:
+        assert (await store.claim("k", FP, owner="o", lease_until=clock() + 5)).claimed
+        assert not (await store.claim("k", FP, owner="p", lease_until=clock() + 5)).claimed
+
+
+def test_processes_sharing_one_file_never_both_win_a_key(tmp_path: Path) -> None:
+    """Three processes racing claims on one SQLite file produce exactly one owner per key."""
+    path, keys = tmp_path / "shared.db", 30
+    workers = [
+        subprocess.Popen(
+            [sys.executable, str(WORKER), str(path), str(keys), "3"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(3)
+    ]
+    try:
+        for worker in workers:
+            assert worker.stdout is not None
+            assert worker.stdout.readline().strip() == "ready"
+        outputs = [worker.communicate("go\n", timeout=60)[0] for worker in workers]
+    finally:
+        for worker in workers:
+            if worker.poll() is None:
+                worker.kill()
+                worker.wait()
+    assert [worker.returncode for worker in workers] == [0, 0, 0]
+    wins = collections.Counter(
+        key for output in outputs for key in json.loads(output.strip().splitlines()[-1])
+    )
+    assert wins == {f"race-{index}": 1 for index in range(keys)}

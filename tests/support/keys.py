@@ -1,0 +1,30 @@
+"""Callers' credentials in tests: keys-file entries (API keys, client certificates) and bearer metadata."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from vouchery_gateway.security import hash_key, key_id_of, new_key
+
+
+def key_entry(key: str, client_id: str, role: str) -> str:
+    return (
+        f'[[keys]]\nkey_id = "{key_id_of(key)}"\nclient_id = "{client_id}"\n'
+        f'role = "{role}"\nsha256 = "{hash_key(key)}"\n'
+    )
+
+
+def cert_entry(identity: str, client_id: str, role: str) -> str:
+    return f'[[certificates]]\nidentity = "{identity}"\nclient_id = "{client_id}"\nrole = "{role}"\n'
+
+
+def write_keys(path: Path, *entries: str) -> Path:
+    path.write_text("".join(entries))
+    return path
+
+
+def bearer(key: str) -> tuple[tuple[str, str]]:
+    return (("authorization", f"Bearer {key}"),)
+
+
+__all__ = ["bearer", "cert_entry", "key_entry", "new_key", "write_keys"]
