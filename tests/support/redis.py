@@ -26,7 +26,7 @@ def redis_url_or_skip() -> str:
     url = os.environ.get(REDIS_ENV)
     if not url:
         pytest.skip(_UNSET)
-    client = SyncRedis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    client = SyncRedis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
     try:
         client.ping()
     except (RedisError, OSError) as exc:
@@ -41,7 +41,8 @@ async def redis_client_or_skip() -> Redis:
     url = os.environ.get(REDIS_ENV)
     if not url:
         pytest.skip(_UNSET)
-    client = Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    # Generous timeouts: these are tests of behaviour, not of latency, and CI machines get busy.
+    client = Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
     try:
         await client.ping()
     except (RedisError, OSError) as exc:
@@ -64,11 +65,14 @@ def new_prefix(kind: str) -> str:
 
 @asynccontextmanager
 async def scratch_redis(kind: str) -> AsyncIterator[tuple[Redis, str]]:
-    """(client, fresh key prefix) on the test Redis; afterwards the prefix is deleted, the client closed."""
+    """(client, fresh key prefix) on the test Redis; afterwards the prefix is deleted and the client
+    closed, all its pooled connections with it, even when the deletion fails."""
     client = await redis_client_or_skip()
     prefix = new_prefix(kind)
     try:
         yield client, prefix
     finally:
-        await delete_prefix(client, prefix)
-        await client.aclose()
+        try:
+            await delete_prefix(client, prefix)
+        finally:
+            await client.aclose()

@@ -7,16 +7,19 @@ import json
 import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
 from tests.support.clock import FakeClock
+from tests.support.processes import READY_SECONDS, wait_for_line
 from vouchery_gateway.idempotency import SqliteDatabase, SqliteStore, StoredOutcome, StoreUnavailable
 
 FP = "f" * 64
 OUTCOME = StoredOutcome(body=b"\x01\x02", kind="response", status="OK", metadata={"a": "b"})
 WORKER = Path(__file__).with_name("_sqlite_race_worker.py")
+RACE_SECONDS = 180.0  # 3 x 30 keys x 3 claims, each a write transaction; generous for a loaded machine
 
 
 async def test_database_runs_in_wal_mode_with_normal_sync(tmp_path: Path) -> None:
@@ -138,26 +141,46 @@ async def test_in_memory_database_works_without_wal(clock: FakeClock) -> None:
 def test_processes_sharing_one_file_never_both_win_a_key(tmp_path: Path) -> None:
     """Three processes racing claims on one SQLite file produce exactly one owner per key."""
     path, keys = tmp_path / "shared.db", 30
-    workers = [
-        subprocess.Popen(
-            [sys.executable, str(WORKER), str(path), str(keys), "3"],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for _ in range(3)
-    ]
+    logs = [tmp_path / f"worker-{n}.stderr" for n in range(3)]
+    workers: list[subprocess.Popen[str]] = []
+
+    def stderr_of(n: int) -> str:
+        return logs[n].read_text()[-2000:] if logs[n].exists() else ""
+
     try:
-        for worker in workers:
+        for log in logs:
+            with log.open("w") as errors:
+                workers.append(
+                    subprocess.Popen(
+                        [sys.executable, str(WORKER), str(path), str(keys), "3"],
+                        stdin=subprocess.PIPE,
+                        stdout=subprocess.PIPE,
+                        stderr=errors,
+                        text=True,
+                    )
+                )
+        # The three boot at once; on a loaded machine that can take long, so wait for each one's "ready"
+        # line against one generous deadline (never a fixed sleep, never a bare blocking readline).
+        deadline = time.monotonic() + READY_SECONDS
+        for n, worker in enumerate(workers):
             assert worker.stdout is not None
-            assert worker.stdout.readline().strip() == "ready"
-        outputs = [worker.communicate("go\n", timeout=60)[0] for worker in workers]
+            try:
+                wait_for_line(
+                    worker.stdout, "ready", within=deadline - time.monotonic(), what=f"worker {n}", first=True
+                )
+            except AssertionError as exc:
+                raise AssertionError(f"{exc}\nits stderr:\n{stderr_of(n)}") from None
+        for worker in workers:  # all three ready: release them together, so their claims really race
+            assert worker.stdin is not None
+            worker.stdin.write("go\n")
+            worker.stdin.flush()
+        outputs = [worker.communicate(timeout=RACE_SECONDS)[0] for worker in workers]
     finally:
         for worker in workers:
             if worker.poll() is None:
                 worker.kill()
                 worker.wait()
-    assert [worker.returncode for worker in workers] == [0, 0, 0]
+    assert [worker.returncode for worker in workers] == [0, 0, 0], [stderr_of(n) for n in range(3)]
     wins = collections.Counter(
         key for output in outputs for key in json.loads(output.strip().splitlines()[-1])
     )

@@ -39,9 +39,14 @@ async def test_second_claim_is_refused_and_sees_the_holder(store: IdempotencySto
 
 async def test_fifty_racing_claims_have_exactly_one_winner(store: IdempotencyStore, clock: FakeClock) -> None:
     """Fifty concurrent claims of one key produce exactly one owner, and every loser sees that owner."""
-    claims = await asyncio.gather(
-        *(store.claim("race", FP, owner=f"owner-{i}", lease_until=clock() + 5) for i in range(50))
+    # Wait for all fifty whatever happens: a claim failing must not leave the others running past the
+    # test into the store fixture's teardown (and their coroutines to be collected on a later loop).
+    results = await asyncio.gather(
+        *(store.claim("race", FP, owner=f"owner-{i}", lease_until=clock() + 5) for i in range(50)),
+        return_exceptions=True,
     )
+    assert not [r for r in results if isinstance(r, BaseException)], results
+    claims = [r for r in results if not isinstance(r, BaseException)]
     winners = [claim for claim in claims if claim.claimed]
     assert len(winners) == 1
     assert {claim.record.owner for claim in claims} == {winners[0].record.owner}
