@@ -27,6 +27,9 @@ UNARY = {"grpc_type": "unary", "grpc_service": SERVICE}
 PROMTOOL = shutil.which("promtool")
 
 
+ACCESS_LINE_WAIT = 30.0  # seconds; generous for a loaded machine
+
+
 def rid(name: str) -> tuple[tuple[str, str]]:
     return (("x-request-id", f"e2e-{name}"),)
 
@@ -168,9 +171,16 @@ async def test_every_breaker_is_published_closed_from_start(observed: RunningGat
 async def test_checkout_access_log_lines(observed: RunningGateway, json_log: JsonLog) -> None:
     """One JSON access line per RPC with method, final code, rejection reason and the caller's request id."""
     await scripted_checkout(observed.stub)
-    lines = {line["request_id"]: line for line in json_log.access()}
     expected = {"validate", "redeem", "confirm", "voucher", "voucher-again", "expired", "retry", "reused"}
-    assert set(lines) == {f"e2e-{name}" for name in expected}
+    wanted = {f"e2e-{name}" for name in expected}
+    # The server writes a call's line as the call ends, which may be just after the client has its
+    # answer: wait (bounded) for the lines instead of reading the log at once.
+    deadline = asyncio.get_running_loop().time() + ACCESS_LINE_WAIT
+    lines = {line["request_id"]: line for line in json_log.access()}
+    while set(lines) != wanted and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.01)
+        lines = {line["request_id"]: line for line in json_log.access()}
+    assert set(lines) == wanted
     redeem, expired = lines["e2e-redeem"], lines["e2e-expired"]
     assert redeem["method"] == f"/{SERVICE}/RedeemVoucher"
     assert redeem["code"] == "OK"
