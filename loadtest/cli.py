@@ -14,20 +14,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from loadtest import (
-    cpushare,
-    hop_bench,
-    machine,
-    measure,
-    procs,
-    profile,
-    report,
-    scenarios,
-    soak,
-    suite,
-    suite_plan,
-)
-from loadtest.result import RunResult, markdown_header, markdown_row, median_summary
+from loadtest.experiments import hop_bench, profile, report, soak, suite, suite_plan
+from loadtest.harness import cpushare, machine, measure, procs, scenarios
+from loadtest.harness.result import RunResult, markdown_header, markdown_row, median_summary
 
 RESULTS_DIR = Path(__file__).parent / "results"
 
@@ -119,7 +108,7 @@ def cmd_baseline(args: argparse.Namespace, command: str) -> None:
     info = machine.describe()
     plan = _plan(args)
     _print_header(command, info, measure.EXTRA_COLUMNS)
-    with procs.started("echo baseline", ["loadtest.hop_server", "--hop", "none"]) as echo:
+    with procs.started("echo baseline", ["loadtest.experiments.hop_server", "--hop", "none"]) as echo:
         target = f"127.0.0.1:{echo.port}"
         saved = measure.measure(plan, "grpc echo (baseline)", "raw-call", target, echo.pid)
     print(f"\nresults: {_save('baseline', command, info, {'points': saved})}")
@@ -205,7 +194,7 @@ def _suite_hop_bench(load: suite.Load) -> list[dict[str, Any]]:
 
 
 def cmd_stores(args: argparse.Namespace, command: str) -> None:
-    from loadtest import stores
+    from loadtest.experiments import stores
 
     info = machine.describe()
     print(f"command: {command}\nmachine: {machine.one_line(info)}\n", flush=True)

@@ -64,7 +64,7 @@ def _cycles(package: str) -> list[list[str]]:
     return found
 
 
-@pytest.mark.parametrize("package", ["vouchery_gateway", "vouchery_sandbox"])
+@pytest.mark.parametrize("package", ["vouchery_gateway", "vouchery_sandbox", "loadtest"])
 def test_no_import_cycles(package: str) -> None:
     """No module imports, directly or through others, a module that imports it back."""
     assert _cycles(package) == []

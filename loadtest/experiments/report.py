@@ -1,0 +1,369 @@
+"""BENCHMARKS.md from a suite run: machine, commands, one table per stage with ratios, the targets.
+
+Ratios are computed inside one run only (a row and its baseline measured minutes apart on the same
+processes), so background load on the shared machine moves both sides.
+
+Each stage states how the CPUs were split in it, as applied (a CPU quota that could not be set is
+said, with the reason). The workers target is read from the stage with a CPU quota per gateway
+process; the unpinned whole-machine stage is shown beside it. The latency target at half of peak is
+judged only when both open-loop points held their rate (at least 95% of it answered, at most 1% of
+calls failed, no generator process late): otherwise the report says which side did not, and why,
+instead of printing a difference between a loaded gateway and a baseline that answered a few calls.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from loadtest.experiments.suite import PointResult, StageLayout, SuiteRun, layout_text
+from loadtest.experiments.suite_plan import ECHO, GATEWAY_WORKERS, SANDBOX, Stage
+from loadtest.harness import machine
+from loadtest.harness.result import format_micros
+
+ECHO_KEY = "0ms/grpc echo (baseline)"
+CACHED_KEY = "0ms/get-voucher-cached"
+HALF_KEY = "0ms/validate-voucher @ half peak"
+HALF_BASE_KEY = "0ms/httpx PUT validate @ same rate (baseline)"
+CHECKOUT_KEY = "0ms/checkout-two-step"
+LATE_START = "GENERATOR_LATE_START"  # a flag per run, not a failed call
+MIN_HELD = 0.95  # an open-loop point held its rate when it answered at least this share of it
+MAX_ERROR_SHARE = 0.01  # ... and at most this share of its calls failed
+
+
+@dataclass(frozen=True)
+class Target:
+    """One target of the issue, checked against this run."""
+
+    name: str
+    goal: str
+    measured: str
+    passed: bool | None  # None: not measured in this run
+
+
+def _calls(results: Mapping[str, PointResult], key: str) -> float | None:
+    result = results.get(key)
+    value = result.median.get("calls_per_s") if result and result.runs else None
+    return float(value) if value else None
+
+
+def _metric(results: Mapping[str, PointResult], key: str, name: str) -> float | None:
+    result = results.get(key)
+    value = result.median.get(name) if result and result.runs else None
+    return None if value is None else float(value)
+
+
+def _ratio_target(name: str, goal: str, num: float | None, den: float | None, limit: float) -> Target:
+    if not num or not den:
+        return Target(name, goal, "not measured", None)
+    ratio = num / den
+    return Target(name, goal, f"{ratio:.2f} ({num:,.0f} / {den:,.0f} calls/s)", ratio >= limit)
+
+
+def unheld(result: PointResult | None) -> str | None:
+    """Why an open-loop point did not hold its rate, or None when it did (or was not open-loop)."""
+    if result is None or not result.runs:
+        return "not measured"
+    label, runs = result.point.label, result.runs
+    achieved = float(result.median.get("calls_per_s") or 0.0)
+    if result.rate and achieved < MIN_HELD * result.rate:
+        return f"{label} answered {achieved:,.0f} of {result.rate:g} calls/s (below {MIN_HELD:.0%})"
+    failed = {k: v for k, v in result.errors().items() if k != LATE_START and not k.startswith("SUITE:")}
+    attempted = sum(r.calls for r in runs) + sum(failed.values())
+    if attempted and sum(failed.values()) > MAX_ERROR_SHARE * attempted:
+        kinds = ", ".join(f"{k} {v}" for k, v in sorted(failed.items(), key=lambda kv: -kv[1])[:3])
+        share = sum(failed.values()) / attempted
+        return f"{label}: {share:.1%} of {attempted:,} calls failed ({kinds}), above {MAX_ERROR_SHARE:.0%}"
+    late = result.errors().get(LATE_START, 0)
+    if late:
+        return f"{label}: a generator process started late in {late} of {len(runs)} run(s)"
+    return None
+
+
+def latency_unjudged(results: Mapping[str, PointResult]) -> str | None:
+    """Why the half-peak latency target cannot be judged from this run, or None when it can."""
+    why = [w for w in (unheld(results.get(HALF_KEY)), unheld(results.get(HALF_BASE_KEY))) if w]
+    if not why:
+        return None
+    if why == ["not measured", "not measured"]:
+        return "not measured"
+    return "not judged: " + "; ".join(why)
+
+
+def added_latency(results: Mapping[str, PointResult], percentile: str) -> float | None:
+    """Gateway ValidateVoucher minus the direct httpx call, both open-loop at the same rate, in µs."""
+    gateway = _metric(results, HALF_KEY, f"{percentile}_us")
+    direct = _metric(results, HALF_BASE_KEY, f"{percentile}_us")
+    return None if gateway is None or direct is None else gateway - direct
+
+
+def targets(suite: SuiteRun, soak: Mapping[str, Any] | None, workers: int) -> list[Target]:
+    """Every target of the issue with what this run measured."""
+    res = suite.results
+    found = [
+        _ratio_target(
+            "cached GetVoucher vs bare echo", "≥ 0.60", _calls(res, CACHED_KEY), _calls(res, ECHO_KEY), 0.60
+        )
+    ]
+    unjudged = latency_unjudged(res)
+    for pct, limit in (("p50", 1000.0), ("p99", 3000.0)):
+        added = None if unjudged else added_latency(res, pct)
+        measured = unjudged or ("not measured" if added is None else f"{added / 1000:+.2f} ms")
+        found.append(
+            Target(
+                f"ValidateVoucher at half peak: gateway-added {pct}",
+                f"≤ {limit / 1000:g} ms",
+                measured,
+                None if added is None else added <= limit,
+            )
+        )
+    checkout = _calls(res, CHECKOUT_KEY)
+    found.append(
+        Target(
+            "two-step checkout, 0 ms sandbox, one process",
+            "≥ 300 checkouts/s",
+            "not measured" if checkout is None else f"{checkout:,.0f} checkouts/s",
+            None if checkout is None else checkout >= 300,
+        )
+    )
+    found += _workers_targets(suite, workers)
+    found.append(_soak_target(soak))
+    return found
+
+
+def _workers_targets(suite: SuiteRun, workers: int) -> list[Target]:
+    """N workers vs 1 process, from the stage with a CPU quota per gateway process."""
+    quota_stages = [stage for stage in suite.stages if stage.layout == "quota"]
+    if not quota_stages:
+        return [Target(f"{workers} workers vs 1 process", "≥ 1.6", "not measured (no CPU-quota stage)", None)]
+    found = []
+    for stage in quota_stages:
+        layout = suite.layouts.get(stage.name)
+        if layout is not None and layout.kind == "quota-unavailable":
+            split = "CPU quota not applied, ran unpinned: " + layout.reason
+        else:
+            split = f"{stage.cpu_quota:g} CPU per gateway process"
+        for point in stage.points:
+            if point.versus is None:
+                continue
+            target = _ratio_target(
+                f"{workers} workers vs 1 process: {point.scenario}",
+                "≥ 1.6",
+                _calls(suite.results, point.key),
+                _calls(suite.results, point.versus),
+                1.6,
+            )
+            if target.passed is not None:
+                target = Target(target.name, target.goal, f"{target.measured}; {split}", target.passed)
+            found.append(target)
+    return found
+
+
+def _soak_target(soak: Mapping[str, Any] | None) -> Target:
+    goal = "RSS growth < 10%, no errors"
+    if not soak:
+        return Target("soak at half peak", goal, "not run (python -m loadtest soak --minutes 10)", None)
+    measured = (
+        f"{soak['minutes']:g} min at {soak['rate']:g}/s: RSS {soak['rss_growth']:+.1%}, "
+        f"errors {soak['errors'] or 0}"
+    )
+    return Target("soak at half peak", goal, measured, bool(soak["passed"]))
+
+
+def _ratio_cell(suite: SuiteRun, result: PointResult) -> str:
+    """How a row compares with its reference in the same run."""
+    res, key, stage = suite.results, result.point.key, result.point.key.split("/", 1)[0]
+    calls = _calls(res, key)
+    if calls is None:
+        return "-"
+    if key == HALF_KEY:
+        if latency_unjudged(res):
+            return "not judged (see Targets)"
+        p50, p99 = added_latency(res, "p50"), added_latency(res, "p99")
+        if p50 is None or p99 is None:
+            return "-"
+        return f"{p50 / 1000:+.2f} ms p50, {p99 / 1000:+.2f} ms p99 over httpx"
+    if result.point.versus:
+        one = _calls(res, result.point.versus)
+        return f"{calls / one:.2f}× 1 process" if one else "-"
+    if stage == "0ms" and result.point.server not in (ECHO, SANDBOX):
+        echo = _calls(res, ECHO_KEY)
+        return f"{calls / echo:.2f}× echo" if echo else "-"
+    if stage == "40ms":
+        zero = _calls(res, f"0ms/{result.point.label}")
+        return f"{calls / zero:.2f}× its 0 ms rate" if zero else "-"
+    return "-"
+
+
+def _load_text(result: PointResult) -> str:
+    """Driver and load; an open-loop point adds how late its generator sent at worst (median over runs),
+    which says how much of its tail is the generator's own queueing."""
+    point = result.point
+    load = f"open {result.rate:g}/s" if result.rate else f"c={point.concurrency}"
+    if point.connections:
+        load += f", {point.connections} conn."
+    lags = [r.max_send_lag_us for r in result.runs if r.max_send_lag_us is not None]
+    if result.rate and lags:
+        load += f" (send lag ≤ {format_micros(statistics.median(lags))})"
+    return f"{point.driver} {load}"
+
+
+def _row(suite: SuiteRun, result: PointResult) -> str:
+    med, point = result.median, result.point
+    load = _load_text(result)
+    errors = result.errors()
+    error_text = ", ".join(f"{k}: {v}" for k, v in sorted(errors.items())) if errors else "0"
+    if not result.runs:
+        return f"| {point.label} | {load} | - | - | - | - | - | - | - | {error_text} | - |"
+    cpu = med.get("server_cpu_us_per_call")
+    upstream = result.median_other_cpu_us("upstream")
+    cells = [
+        point.label,
+        load,
+        f"{med['calls_per_s']:,.0f}",
+        *(format_micros(med[k]) for k in ("p50_us", "p90_us", "p99_us", "max_us")),
+        "-" if cpu is None else f"{cpu:,.0f}",
+        "-" if upstream is None else f"{upstream:,.0f}",
+        error_text,
+        _ratio_cell(suite, result),
+    ]
+    return "| " + " | ".join(cells) + " |"
+
+
+HEADER = (
+    "| point | driver, load | calls/s | p50 | p90 | p99 | max | server CPU µs/call | sandbox CPU µs/call "
+    "| errors | ratio (same run) |\n|---|---|---|---|---|---|---|---|---|---|---|"
+)
+
+
+def _stage_section(suite: SuiteRun, stage: Stage) -> list[str]:
+    layout = suite.layouts.get(stage.name)
+    if layout is None:  # a run without the record (e.g. built by hand): the planned layout
+        layout = layout_text(stage, None, "not recorded") if stage.layout != "quota" else None
+    split = layout.text if layout is not None else "not recorded"
+    results = [r for r in suite.results.values() if r.stage == stage.name]
+    lines = [
+        f"### {stage.name}",
+        "",
+        f"Layout: {split}. Sandbox latency: {stage.latency_ms:g} ms.",
+        "",
+        HEADER,
+        *(_row(suite, r) for r in results),
+        "",
+    ]
+    if any(r.point.server == GATEWAY_WORKERS for r in results):
+        lines += _cpu_section(results, layout)
+    return lines
+
+
+def _cpu_section(results: list[PointResult], layout: StageLayout | None) -> list[str]:
+    """Per point: CPUs the gateway used, each worker's part of it, and how often a quota throttled it."""
+    lines = [
+        "CPU over each measured window (medians): what the gateway used, each worker's part (SO_REUSEPORT "
+        "spreads connections, not calls, so an idle worker would show here), and "
+        + (
+            "how often the quota stopped each process: the share of its 10 ms periods in which it was "
+            "throttled, and the time it spent throttled per second, added up over the CPUs it ran on."
+            if layout is not None and layout.kind == "quota"
+            else "the supervisor of the workers."
+        ),
+        "",
+        "| point | gateway CPUs used | per worker | supervisor | throttled periods "
+        "| throttled time (all CPUs) |",
+        "|---|---|---|---|---|---|",
+    ]
+    for result in results:
+        if not result.runs:
+            continue
+        cores = result.median_cores("server")
+        workers = []
+        number = 1
+        while (used := result.median_cores(f"worker {number}")) is not None:
+            workers.append(used)
+            number += 1
+        total = sum(workers)
+        per_worker = (
+            " / ".join(f"{w:.2f}" for w in workers)
+            + (" (" + " / ".join(f"{w / total:.0%}" for w in workers) + ")" if total else "")
+            if workers
+            else "-"
+        )
+        supervisor = result.median_cores("supervisor")
+        periods, stopped = _throttling(result)
+        cells = [
+            result.point.key,
+            "-" if cores is None else f"{cores:.2f}",
+            per_worker,
+            "-" if supervisor is None else f"{supervisor:.2f}",
+            periods,
+            stopped,
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    return [*lines, ""]
+
+
+def _throttling(result: PointResult) -> tuple[str, str]:
+    """Share of quota periods throttled and throttled ms per second, per cgroup of the point."""
+    groups = sorted({key.split(":", 1)[0] for run in result.runs for key in run.counters})
+    if not groups:
+        return "-", "-"
+    shares, stopped = [], []
+    for group in groups:
+        periods = result.median_counter(f"{group}:nr_periods")
+        throttled = result.median_counter(f"{group}:nr_throttled")
+        seconds = result.median_counter(f"{group}:throttled_s")
+        shares.append("-" if not periods or throttled is None else f"{throttled / periods:.0%}")
+        per_s = None if seconds is None else seconds * 1000 / result.runs[0].duration_s
+        stopped.append("-" if per_s is None else f"{per_s:.0f} ms/s")
+    return " / ".join(shares), " / ".join(stopped)
+
+
+def _met(passed: bool | None) -> str:
+    return "-" if passed is None else "yes" if passed else "**no**"
+
+
+def render(suite: SuiteRun, soak: Mapping[str, Any] | None, workers: int) -> str:
+    """The whole BENCHMARKS.md."""
+    info = suite.machine
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Written by `{suite.command}` on {suite.started_at} in {suite.elapsed_s / 60:.1f} min. "
+        "Regenerate with the same command; how to read it and what limits each figure: "
+        "`docs/performance.md`; the harness: `loadtest/README.md`.",
+        "",
+        "## Machine",
+        "",
+        f"- {machine.one_line(info)}",
+        f"- kernel {info.get('kernel')}; load average {info.get('load_average_at_start')} at start, "
+        f"{suite.load_average_end} at the end (the machine is shared: other users' work runs beside this)",
+        f"- each point: {suite.load.repeats} run(s) of {suite.load.duration_s:g} s after "
+        f"{suite.load.warmup_s:g} s of warm-up; every cell is the median over runs of that metric alone",
+        "",
+        "## Targets",
+        "",
+        "| target | goal | measured | met |",
+        "|---|---|---|---|",
+        *(
+            f"| {t.name} | {t.goal} | {t.measured} | {_met(t.passed)} |"
+            for t in targets(suite, soak, workers)
+        ),
+        "",
+        "## Results",
+        "",
+    ]
+    for stage in suite.stages:
+        lines += _stage_section(suite, stage)
+    if soak:
+        lines += [
+            "## Soak",
+            "",
+            f"From the last `python -m loadtest soak` run ({soak.get('command', '')}, "
+            f"{soak.get('finished_at', 'date in its JSON')}), a separate invocation:",
+            "",
+            soak.get("markdown", ""),
+            "",
+        ]
+    return "\n".join(lines).rstrip() + "\n"

@@ -1,0 +1,43 @@
+"""The store-cost report: ratios against the memory store, and the Redis reachability check."""
+
+from __future__ import annotations
+
+import socket
+
+from loadtest.experiments.stores import StoreRow, markdown, redis_reachable, store_urls
+
+
+def _median(calls: float, p50_us: float) -> dict[str, float | int | None]:
+    return {"calls_per_s": calls, "p50_us": p50_us, "p99_us": p50_us * 3, "server_cpu_us_per_call": 900.0,
+            "errors": 0}  # fmt: skip
+
+
+def test_rows_are_compared_with_the_memory_store_of_the_same_scenario() -> None:
+    """Each durable store's row shows its throughput ratio and added p50 against memory's row."""
+    rows = [
+        StoreRow("memory", "redeem-confirmed", _median(400.0, 20_000.0)),
+        StoreRow("memory", "redeem-replay", _median(2_000.0, 8_000.0)),
+        StoreRow("sqlite", "redeem-confirmed", _median(360.0, 21_500.0)),
+        StoreRow("sqlite", "redeem-replay", _median(1_000.0, 16_000.0)),
+    ]
+    table = markdown(rows).splitlines()
+    assert table[2].startswith("| memory | redeem-confirmed | 400 |")
+    assert table[2].endswith("| - |")
+    assert table[4].endswith("| 0.90×, +1.50 ms |")
+    assert table[5].endswith("| 0.50×, +8.00 ms |")
+
+
+def test_an_unreachable_redis_is_named_not_raised() -> None:
+    """A closed port gives a reason string (its rows are skipped), never an exception."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    reason = redis_reachable(f"redis://127.0.0.1:{port}/0")
+    assert reason is not None
+    assert f"127.0.0.1:{port}" in reason
+
+
+def test_the_sqlite_store_is_the_gateway_default() -> None:
+    """SQLite is measured as the gateway starts by default (no --store), memory and Redis explicitly."""
+    flags = dict(store_urls("redis://h:1/2"))
+    assert flags == {"memory": ["--store", "memory"], "sqlite": [], "redis": ["--store", "redis://h:1/2"]}
