@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from loadtest.experiments import hop_bench, profile, report, soak, suite, suite_plan
+from loadtest.experiments import SCENARIO_MODULES, hop_bench, profile, report, soak, suite, suite_plan
 from loadtest.harness import cpushare, machine, measure, procs, scenarios
 from loadtest.harness.result import RunResult, markdown_header, markdown_row, median_summary
 
@@ -72,7 +72,7 @@ def _median_other_cpu(results: Sequence[RunResult], key: str) -> str:
 
 
 def cmd_list(args: argparse.Namespace, command: str) -> None:
-    registry = scenarios.load_all()
+    registry = scenarios.REGISTRY
     for name in sorted(registry):
         fixed = " [h2load]" if registry[name].fixed_request else ""
         print(f"{name}{fixed}: {registry[name].description}")
@@ -314,4 +314,5 @@ def main(argv: Sequence[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = build_parser().parse_args(argv)
     command = shlex.join(["python", "-m", "loadtest", *argv])
+    scenarios.load(SCENARIO_MODULES)
     args.handler(args, command)

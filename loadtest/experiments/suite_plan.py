@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from typing import TypedDict, Unpack
 
 ECHO, SANDBOX, GATEWAY, GATEWAY_WORKERS = "echo", "sandbox", "gateway", "gateway-2w"
 HTTP_CLIENT = "http-client"  # pinning role of a generator that is itself the HTTP client of the sandbox
@@ -110,8 +111,17 @@ def check_share(worker_cpu: float, workers: int, cpus: int) -> None:
         )
 
 
-def _p(stage: str, name: str, scenario: str, server: str, **kw: object) -> Point:
-    return Point(key=f"{stage}/{name}", label=name, scenario=scenario, server=server, **kw)  # type: ignore[arg-type]
+class _PointOptions(TypedDict, total=False):
+    """The ``Point`` fields the plan below sets beside the four every point has (defaults: ``Point``'s)."""
+
+    driver: str
+    half_rate_of: str | None
+    processes: int
+    generator: str
+
+
+def _p(stage: str, name: str, scenario: str, server: str, **kw: Unpack[_PointOptions]) -> Point:
+    return Point(key=f"{stage}/{name}", label=name, scenario=scenario, server=server, **kw)
 
 
 def default_stages(workers: int = 2, worker_cpu: float = DEFAULT_WORKER_CPU) -> tuple[Stage, ...]:

@@ -181,9 +181,10 @@ _ready: Any = None
 _start: Any = None
 
 
-def _init_worker(ready: Any, start: Any) -> None:
+def _init_worker(ready: Any, start: Any, scenario_modules: Sequence[str]) -> None:
     global _ready, _start
     _ready, _start = ready, start
+    scenarios.load(scenario_modules)  # the parent's registry: spawn starts from a fresh interpreter
 
 
 async def _announced_start(timeout_s: float) -> float:
@@ -273,7 +274,8 @@ def run(
     window = CpuWindow(pid_groups(server_pid), probes)
     ctx = multiprocessing.get_context("spawn")  # no fork: gRPC's threads do not survive fork
     ready, start = ctx.Queue(), ctx.Value("d", 0.0)
-    with ctx.Pool(spec.processes, initializer=_init_worker, initargs=(ready, start)) as pool:
+    initargs = (ready, start, scenarios.modules())
+    with ctx.Pool(spec.processes, initializer=_init_worker, initargs=initargs) as pool:
         pending = pool.starmap_async(worker_main, [(spec, i) for i in range(spec.processes)])
         wait_ready(ready, pending, spec.processes, READY_TIMEOUT_S)
         start_wall = time.time() + START_MARGIN_S + spec.warmup_s

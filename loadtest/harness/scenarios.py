@@ -7,8 +7,10 @@ A call succeeds by returning and fails by raising: a ``grpc.aio.AioRpcError`` is
 status code name, a ``CallFailed`` under its ``kind``, anything else under its exception type name.
 
 Scenarios that need a fixed request (so h2load can drive them) also give ``fixed_request``.
-Gateway scenarios live in ``gateway_scenarios`` and register themselves when the generated stubs and
-the servicers they exercise exist; ``load_all`` imports them.
+Scenarios live in modules that register them on import; the harness knows none of them by name. The
+entry point loads the modules it wants (``load``; ``loadtest.experiments.SCENARIO_MODULES`` for this
+project's), and ``driver.run`` has its spawned workers import the modules of every registered
+scenario (``modules``), so a worker's registry is the parent's.
 """
 
 from __future__ import annotations
@@ -23,14 +25,6 @@ import grpc
 from google.protobuf.message import DecodeError
 
 CallFn = Callable[[int], Awaitable[None]]
-
-# Modules that register scenarios on import; a module whose dependencies are missing is skipped and
-# the reason is kept for `python -m loadtest list`.
-SCENARIO_MODULES = (
-    "loadtest.experiments.baseline_scenarios",
-    "loadtest.experiments.gateway_scenarios",
-    "loadtest.experiments.till_scenarios",
-)
 
 
 class CallFailed(Exception):
@@ -85,7 +79,7 @@ class Scenario:
 STATUS_DETAILS_KEY = "grpc-status-details-bin"
 
 REGISTRY: dict[str, Scenario] = {}
-UNAVAILABLE: dict[str, str] = {}  # module -> why it registered nothing
+UNAVAILABLE: dict[str, str] = {}  # module -> why it registered nothing (its imports failed)
 
 
 def register(scenario: Scenario) -> Scenario:
@@ -96,9 +90,13 @@ def register(scenario: Scenario) -> Scenario:
     return scenario
 
 
-def load_all() -> dict[str, Scenario]:
-    """Import every scenario module once; modules whose imports fail are listed in ``UNAVAILABLE``."""
-    for module in SCENARIO_MODULES:
+def load(modules: Iterable[str]) -> dict[str, Scenario]:
+    """Import each scenario module once (they register on import) and return the registry.
+
+    A module whose imports fail (a missing optional dependency, stubs not generated) registers nothing
+    and is listed in ``UNAVAILABLE`` with the reason, for ``python -m loadtest list``.
+    """
+    for module in modules:
         if module in UNAVAILABLE:
             continue
         try:
@@ -108,12 +106,18 @@ def load_all() -> dict[str, Scenario]:
     return REGISTRY
 
 
+def modules() -> tuple[str, ...]:
+    """The modules that registered the scenarios known here, for a spawned process to import."""
+    defined_in = (scenario.prepare.__module__ for scenario in REGISTRY.values())
+    # A scenario of a script run as __main__ is registered again when spawn re-runs that script.
+    return tuple(dict.fromkeys(m for m in defined_in if m != "__main__"))
+
+
 def get(name: str) -> Scenario:
-    load_all()
     try:
         return REGISTRY[name]
     except KeyError:
-        known = ", ".join(sorted(REGISTRY)) or "none"
+        known = ", ".join(sorted(REGISTRY)) or "none (no scenario module loaded: scenarios.load)"
         raise UnknownScenarioError(f"unknown scenario {name!r}; registered: {known}") from None
 
 

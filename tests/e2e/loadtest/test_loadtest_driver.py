@@ -12,9 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from loadtest.harness import driver, measure, procs
+from loadtest.experiments import SCENARIO_MODULES
+from loadtest.harness import driver, measure, procs, scenarios
 from loadtest.harness.driver import LoadSpec
 from loadtest.harness.schedule import OpenLoopSchedule
+
+
+@pytest.fixture(scope="module", autouse=True)
+def project_scenarios() -> None:
+    """The scenarios are the experiments': the harness's registry holds only the modules it was given."""
+    scenarios.load(SCENARIO_MODULES)
 
 
 @pytest.fixture(scope="module")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from loadtest.experiments import SCENARIO_MODULES
 from loadtest.harness import scenarios
 from loadtest.harness.scenarios import CallFailed, ScenarioContext
 from tests.conftest import RunningGateway
@@ -19,6 +20,12 @@ GATEWAY_SCENARIOS = [
     "loyalty-grant",
     "till-mix",
 ]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def project_scenarios() -> None:
+    """The scenarios are the experiments': the harness's registry holds only the modules it was given."""
+    scenarios.load(SCENARIO_MODULES)
 
 
 @pytest.mark.parametrize("name", GATEWAY_SCENARIOS)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import grpc
 import pytest
 
+from loadtest.experiments import SCENARIO_MODULES
 from loadtest.harness import scenarios
 from loadtest.harness.driver import LoadSpec, WorkerReport, merge, split
 from loadtest.harness.histogram import Histogram
@@ -101,7 +102,7 @@ def test_options_parse_and_reject_malformed_pairs() -> None:
 
 def test_registry_refuses_duplicates_and_names_known_scenarios() -> None:
     """Registering a name twice fails; an unknown name lists what exists."""
-    existing = scenarios.get("raw-call")
+    existing = scenarios.load(SCENARIO_MODULES)["raw-call"]
     with pytest.raises(ValueError, match="already registered"):
         scenarios.register(existing)
     with pytest.raises(scenarios.UnknownScenarioError, match="raw-call"):
