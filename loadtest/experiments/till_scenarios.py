@@ -46,6 +46,7 @@ TILL_CYCLE: Final = (
 
 
 def _loyalty_stub(channel: grpc.aio.Channel) -> loyalty_pb2_grpc.LoyaltyServiceStub:
+    # The *_pb2_grpc modules protoc writes carry no annotations.
     return loyalty_pb2_grpc.LoyaltyServiceStub(channel)  # type: ignore[no-untyped-call]
 
 
@@ -67,6 +68,7 @@ async def _prepare_grant(ctx: ScenarioContext) -> CallFn:
 
 async def _prepare_till(ctx: ScenarioContext) -> CallFn:
     channel = ctx.grpc_channel()
+    # The *_pb2_grpc modules protoc writes carry no annotations.
     checkout = checkout_pb2_grpc.CheckoutServiceStub(channel)  # type: ignore[no-untyped-call]
     loyalty = _loyalty_stub(channel)
     prefix, customer = transaction_prefix(ctx), ctx.option("customer", DEFAULT_CUSTOMER)

@@ -111,8 +111,8 @@ async def _serve_hypercorn(sock: socket.socket) -> None:
     config.bind = [f"fd://{sock.fileno()}"]
     config.accesslog = None
     config.errorlog = None
-    # hypercorn types an ASGI app with its own TypedDict scopes and events; ``app`` uses the
-    # MutableMapping aliases uvicorn and starlette use. Both are the one ASGI protocol.
+    # hypercorn types an ASGI app with its own TypedDict scopes and events, ``app`` with the plain
+    # MutableMapping aliases above (what uvicorn takes): one ASGI protocol, two incompatible spellings.
     await serve(app, config)  # type: ignore[arg-type]
 
 

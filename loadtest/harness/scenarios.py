@@ -8,9 +8,9 @@ status code name, a ``CallFailed`` under its ``kind``, anything else under its e
 
 Scenarios that need a fixed request (so h2load can drive them) also give ``fixed_request``.
 Scenarios live in modules that register them on import; the harness knows none of them by name. The
-entry point loads the modules it wants (``load``; ``loadtest.experiments.SCENARIO_MODULES`` for this
-project's), and ``driver.run`` has its spawned workers import the modules of every registered
-scenario (``modules``), so a worker's registry is the parent's.
+entry point loads the modules it wants (``load``; the experiments keep this project's list), and
+``driver.run`` has its spawned workers import the modules of every registered scenario (``modules``),
+so a worker's registry is the parent's.
 """
 
 from __future__ import annotations
