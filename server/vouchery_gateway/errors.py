@@ -208,6 +208,16 @@ def might_have_landed(exc: BaseException) -> bool:
     return True
 
 
+def reconciliation_inconclusive(what: str, why: str) -> Unavailable:
+    """The answer when a read cannot say whether `what` (an earlier attempt, a points write) landed:
+    UNAVAILABLE with RetryInfo, never a guess that would send it a second time."""
+    return Unavailable(
+        f"cannot tell whether {what} reached Vouchery: {why}",
+        reason="UPSTREAM_RECONCILIATION_INCONCLUSIVE",
+        retry_after=1.0,
+    )
+
+
 def unreachable(error: BaseException) -> bool:
     """True when Vouchery did not answer definitively (an open breaker, spent retries on 5xx / 429 /
     dropped connections, a timed-out attempt, or no time left to send): a write the till cannot take

@@ -41,10 +41,10 @@ from vouchery_gateway.errors import (
     GatewayError,
     NotFound,
     Rejected,
-    Unavailable,
     Unsettled,
     maybe_committed,
     might_have_landed,
+    reconciliation_inconclusive,
     to_status_proto,
 )
 from vouchery_gateway.idempotency import (
@@ -130,20 +130,16 @@ async def look_for_landing(look: Callable[[], Awaitable[T | None]], lost: Gatewa
         raise
     except NotFound as exc:
         if not exc.conclusive:
-            raise Unsettled(lost or inconclusive_read()) from exc
+            raise Unsettled(
+                lost
+                or reconciliation_inconclusive(
+                    "an earlier attempt",
+                    "its not-found answer is on a route that is not verified (vouchery-gateway doctor)",
+                )
+            ) from exc
         return None
     except GatewayError as exc:
         raise Unsettled(lost or exc) from exc
-
-
-def inconclusive_read() -> Unavailable:
-    """The answer when a read cannot say whether an earlier attempt landed: retry later."""
-    return Unavailable(
-        "cannot tell whether an earlier attempt reached Vouchery: its not-found answer is on a route that "
-        "is not verified (vouchery-gateway doctor)",
-        reason="UPSTREAM_RECONCILIATION_INCONCLUSIVE",
-        retry_after=1.0,
-    )
 
 
 def idempotency_key(operation: str, parts: Sequence[str], caller_id: str | None = None) -> str:

@@ -38,9 +38,9 @@ from vouchery_gateway.errors import (
     GatewayError,
     InvalidArgument,
     Rejected,
-    Unavailable,
     Unsettled,
     maybe_committed,
+    reconciliation_inconclusive,
     unreachable,
 )
 from vouchery_gateway.loyalty.refs import has_reference
@@ -404,10 +404,4 @@ def _newest_first(page: Page[PointsActivity]) -> bool | None:
 
 
 def _inconclusive(why: str) -> Unsettled:
-    return Unsettled(
-        Unavailable(
-            f"cannot tell whether the points write reached Vouchery: {why}",
-            reason="UPSTREAM_RECONCILIATION_INCONCLUSIVE",
-            retry_after=1.0,
-        )
-    )
+    return Unsettled(reconciliation_inconclusive("the points write", why))

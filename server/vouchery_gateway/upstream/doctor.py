@@ -29,12 +29,12 @@ from typing import Any, Final, Literal
 import httpx
 import orjson
 
+from vouchery_gateway.upstream.decode import ME_WRAPPERS
 from vouchery_gateway.upstream.overrides import render_routes
 from vouchery_gateway.upstream.rejections import clean_message
-from vouchery_gateway.upstream.routes import DEFAULT_TABLE, Route, RouteTable
+from vouchery_gateway.upstream.routes import DEFAULT_TABLE, Route, RouteTable, get_path
 
 Verdict = Literal["matches", "differs", "not checked"]
-ME_WRAPPERS: Final = ("data", "user", "me")
 ROLES: Final = frozenset({"Admin", "Point of sale", "Reader"})  # as v2.1's /me names them
 MOVEMENT_TYPES: Final = frozenset({"grant", "revoke", "use", "expire", "earn"})
 TOLERATED: Final = "tolerated, no override needed"
@@ -531,10 +531,10 @@ class Doctor:
         renames: dict[str, str] = {}
         lacking: list[str] = []
         for name in wanted:
-            if _has(data, name):
+            if has_path(data, name):
                 continue
             theirs = next(
-                (alt for alt in SYNONYMS.get(name, ()) if _has(data, alt) and alt not in wanted), None
+                (alt for alt in SYNONYMS.get(name, ()) if has_path(data, alt) and alt not in wanted), None
             )
             if theirs is not None:
                 renames[name] = theirs
@@ -801,15 +801,6 @@ def _number(text: str) -> float | int:
     return int(value) if value.is_integer() else value
 
 
-def _has(data: Mapping[str, Any], dotted: str) -> bool:
-    value: Any = data
-    for part in dotted.split("."):
-        if not isinstance(value, Mapping) or part not in value:
-            return False
-        value = value[part]
-    return True
-
-
 def _same_error(found: Mapping[str, Any] | None, other: Mapping[str, Any] | None) -> bool:
     """Two error envelopes that cannot be told apart (same code and message)."""
     if found is None or other is None:
@@ -849,3 +840,7 @@ def _redact(value: Any) -> Any:
     if isinstance(value, str) and "@" in value:
         return "[redacted]"
     return value
+
+
+def has_path(data: Mapping[str, Any], dotted: str) -> bool:
+    return get_path(data, dotted)[0]

@@ -320,13 +320,14 @@ def rename_in(data: Any, names: Mapping[str, str]) -> Any:
         return data
     out = dict(data)
     for ours, theirs in names.items():
-        found, value = _get_path(data, theirs)
+        found, value = get_path(data, theirs)
         if found:
             _set_path(out, ours, value)
     return out
 
 
-def _get_path(data: Mapping[str, Any], path: str) -> tuple[bool, Any]:
+def get_path(data: Mapping[str, Any], path: str) -> tuple[bool, Any]:
+    """(found, value) at a dotted path of nested objects."""
     value: Any = data
     for part in path.split("."):
         if not isinstance(value, Mapping) or part not in value:
