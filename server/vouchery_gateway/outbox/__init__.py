@@ -11,12 +11,13 @@ Entries of one `subject` are delivered one at a time, in order; a handler return
 retried with backoff. `checkout.durable` does this for redemption confirms and cancels.
 """
 
-from .memory import MemoryOutbox, MemoryReservations
+from .memory import MemoryOutbox, MemoryReservations, MemorySales
 from .model import Delivered, EntryState, OutboxEntry, Outcome, Refused
-from .redis import RedisOutbox, RedisReservations
+from .redis import RedisOutbox, RedisReservations, RedisSales
 from .relay import Handler, OutboxRelay, RelayHooks, RelayStats
 from .reservation_store import Reservation, ReservationState, ReservationStore
-from .sqlite import SqliteOutbox, SqliteReservations
+from .sales import SaleRecord, SaleStore
+from .sqlite import SqliteOutbox, SqliteReservations, SqliteSales
 from .state import DurableState, Stores, open_beside
 from .store import OutboxStore
 
@@ -27,20 +28,25 @@ __all__ = [
     "Handler",
     "MemoryOutbox",
     "MemoryReservations",
+    "MemorySales",
     "OutboxEntry",
     "OutboxRelay",
     "OutboxStore",
     "Outcome",
     "RedisOutbox",
     "RedisReservations",
+    "RedisSales",
     "Refused",
     "RelayHooks",
     "RelayStats",
     "Reservation",
     "ReservationState",
     "ReservationStore",
+    "SaleRecord",
+    "SaleStore",
     "SqliteOutbox",
     "SqliteReservations",
+    "SqliteSales",
     "Stores",
     "open_beside",
 ]

@@ -1,4 +1,4 @@
-"""In-process backends of the outbox and the reservation records (tests, the `memory://` store).
+"""In-process backends of the outbox, the reservation and the sale records (tests, `memory://`).
 
 Each primitive runs without an `await` inside, so on one event loop it is atomic like the SQL and Lua
 versions. Nothing survives a restart: use SQLite or Redis wherever that matters.
@@ -10,6 +10,7 @@ import dataclasses
 
 from .model import FINAL_STATES, EntryState, OutboxEntry
 from .reservation_store import OPEN_STATES, Reservation, ReservationState, ReservationStore
+from .sales import SaleRecord, SaleStore
 from .store import Clock, OutboxStore, decode_payload
 
 
@@ -166,4 +167,26 @@ class MemoryReservations(ReservationStore):
         old = [t for t, r in self._records.items() if r.state not in OPEN_STATES and r.updated_at <= before]
         for transaction_id in old:
             del self._records[transaction_id]
+        return len(old)
+
+
+class MemorySales(SaleStore):
+    def __init__(self, *, clock: Clock | None = None) -> None:
+        super().__init__(**({"clock": clock} if clock else {}))
+        self._sales: dict[str, SaleRecord] = {}
+
+    async def _get(self, sale_id: str) -> SaleRecord | None:
+        return self._sales.get(sale_id)
+
+    async def _put(self, sale_id: str, body: bytes, version: int, now: float) -> bool:
+        current = self._sales.get(sale_id)
+        if (current.version if current is not None else 0) != version:
+            return False
+        self._sales[sale_id] = SaleRecord(sale_id, version + 1, now, decode_payload(body))
+        return True
+
+    async def _purge(self, before: float) -> int:
+        old = [s for s, r in self._sales.items() if r.updated_at <= before]
+        for sale_id in old:
+            del self._sales[sale_id]
         return len(old)

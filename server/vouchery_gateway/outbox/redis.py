@@ -1,4 +1,4 @@
-"""The outbox and the reservation records in the idempotency store's Redis, for several replicas.
+"""The outbox, the reservation and the sale records in the idempotency store's Redis, for replicas.
 
 Every change is one Lua script (atomic in Redis), on the client shared with `RedisStore.client`.
 Keys (prefix ``vouchery:outbox:`` by default):
@@ -12,6 +12,8 @@ Keys (prefix ``vouchery:outbox:`` by default):
     done                zset of finished ids by the time they finished (purge)
     r:<transaction id>  hash: one reservation record
     r:pending, r:sweeping, r:done   zsets by created_at, lease end, finish time
+    sale:<sale id>      hash: one sale record (version, updated_at, body)
+    sales               zset of sale ids by their last change (purge)
 
 The scripts touch keys they compute from the prefix, so this layout needs a single Redis (or one
 hash slot), as the idempotency store does. Redis errors become `StoreUnavailable`.
@@ -30,6 +32,7 @@ from vouchery_gateway.idempotency import StoreUnavailable
 
 from .model import EntryState, OutboxEntry
 from .reservation_store import Reservation, ReservationState, ReservationStore
+from .sales import SaleRecord, SaleStore
 from .store import Clock, OutboxStore, decode_payload
 
 DEFAULT_PREFIX = "vouchery:outbox:"
@@ -346,3 +349,41 @@ class RedisReservations(ReservationStore):
 
     async def _purge(self, before: float) -> int:
         return await purge(self._purge_script, [self._p, repr(before), "r:done", PURGE_BATCH, "r:"])
+
+
+_PUT_SALE = """
+local p, sale = ARGV[1], ARGV[2]
+local k = p .. 'sale:' .. sale
+local current = tonumber(redis.call('HGET', k, 'version') or '0')
+if current ~= tonumber(ARGV[3]) then return 0 end
+redis.call('HSET', k, 'version', current + 1, 'updated_at', ARGV[4], 'body', ARGV[5])
+redis.call('ZADD', p .. 'sales', ARGV[4], sale)
+return 1
+"""
+
+
+class RedisSales(SaleStore):
+    """Sale records in Redis (see the module docstring); the client belongs to the caller."""
+
+    def __init__(self, client: Redis, *, clock: Clock | None = None, prefix: str = DEFAULT_PREFIX) -> None:
+        super().__init__(**({"clock": clock} if clock else {}))
+        self._client = client
+        self._p = prefix
+        self._put_script = client.register_script(_PUT_SALE)
+        self._purge_script = client.register_script(_PURGE)
+
+    async def _get(self, sale_id: str) -> SaleRecord | None:
+        async with unavailable():
+            flat = await self._client.hgetall(f"{self._p}sale:{sale_id}")
+        if not flat:
+            return None
+        f = fields_of(flat)
+        return SaleRecord(sale_id, int(f["version"]), float(f["updated_at"]), decode_payload(f["body"]))
+
+    async def _put(self, sale_id: str, body: bytes, version: int, now: float) -> bool:
+        args: list[str | int | bytes] = [self._p, sale_id, version, repr(now), body]
+        async with unavailable():
+            return bool(await self._put_script(args=args))
+
+    async def _purge(self, before: float) -> int:
+        return await purge(self._purge_script, [self._p, repr(before), "sales", PURGE_BATCH, "sale:"])

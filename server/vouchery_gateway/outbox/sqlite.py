@@ -1,7 +1,7 @@
-"""The outbox and the reservation records as tables in the idempotency store's SQLite file.
+"""The outbox, the reservation and the sale records as tables in the idempotency store's SQLite file.
 
-Both share the store's `SqliteDatabase` (one connection on its own thread; see `idempotency.sqlite_db`)
-and migrate their tables under the component names "outbox" and "reservations". Leases and claims run
+They share the store's `SqliteDatabase` (one connection on its own thread; see `idempotency.sqlite_db`)
+and migrate their tables under the component names "outbox", "reservations" and "sales". Leases and claims run
 inside BEGIN IMMEDIATE, so the rows chosen cannot change before they are marked, across processes too.
 """
 
@@ -15,6 +15,7 @@ from vouchery_gateway.idempotency import SqliteDatabase
 
 from .model import EntryState, OutboxEntry
 from .reservation_store import OPEN_STATES, Reservation, ReservationState, ReservationStore
+from .sales import SaleRecord, SaleStore
 from .store import Clock, OutboxStore, decode_payload
 
 OUTBOX_MIGRATIONS = (
@@ -235,3 +236,52 @@ class SqliteReservations(ReservationStore):
     async def _purge(self, before: float) -> int:
         sql = f"DELETE FROM reservations WHERE state NOT IN {_OPEN} AND updated_at <= ?"
         return await self._db.write(lambda c: c.execute(sql, (before,)).rowcount)
+
+
+SALE_MIGRATIONS = (
+    """CREATE TABLE sales (
+        sale_id TEXT PRIMARY KEY,
+        version INTEGER NOT NULL,
+        updated_at REAL NOT NULL,
+        body BLOB NOT NULL
+    )""",
+    "CREATE INDEX sales_updated ON sales (updated_at)",
+)
+
+
+class SqliteSales(SaleStore):
+    """The `sales` table of a shared `SqliteDatabase` (build it with `create`)."""
+
+    def __init__(self, database: SqliteDatabase, *, clock: Clock | None = None) -> None:
+        super().__init__(**({"clock": clock} if clock else {}))
+        self._db = database
+
+    @classmethod
+    async def create(cls, database: SqliteDatabase, *, clock: Clock | None = None) -> SqliteSales:
+        await database.migrate("sales", SALE_MIGRATIONS)
+        return cls(database, clock=clock)
+
+    async def _get(self, sale_id: str) -> SaleRecord | None:
+        sql = "SELECT version, updated_at, body FROM sales WHERE sale_id = ?"
+        row = await self._db.read(lambda c: c.execute(sql, (sale_id,)).fetchone())
+        return None if row is None else SaleRecord(sale_id, row[0], row[1], decode_payload(row[2]))
+
+    async def _put(self, sale_id: str, body: bytes, version: int, now: float) -> bool:
+        if version == 0:
+            sql = (
+                "INSERT INTO sales (sale_id, version, updated_at, body) VALUES (?, 1, ?, ?) "
+                "ON CONFLICT DO NOTHING"
+            )
+            params: tuple[Any, ...] = (sale_id, now, body)
+        else:
+            sql = (
+                "UPDATE sales SET version = version + 1, updated_at = ?, body = ? "
+                "WHERE sale_id = ? AND version = ?"
+            )
+            params = (now, body, sale_id, version)
+        return await self._db.write(lambda c: c.execute(sql, params).rowcount == 1)
+
+    async def _purge(self, before: float) -> int:
+        return await self._db.write(
+            lambda c: c.execute("DELETE FROM sales WHERE updated_at <= ?", (before,)).rowcount
+        )

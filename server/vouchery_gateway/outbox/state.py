@@ -1,4 +1,4 @@
-"""`DurableState`: the outbox and the reservation records, opened beside the idempotency store.
+"""`DurableState`: the outbox, the reservation and the sale records, opened beside the idempotency store.
 
 They live in the same store as the idempotency records, so one backup, one Redis, one SQLite file
 holds every durable fact of the checkout path:
@@ -19,10 +19,11 @@ from typing import Any
 
 from vouchery_gateway.idempotency import IdempotencyStore, MemoryStore, RedisStore, SqliteStore
 
-from .memory import MemoryOutbox, MemoryReservations
-from .redis import RedisOutbox, RedisReservations
+from .memory import MemoryOutbox, MemoryReservations, MemorySales
+from .redis import RedisOutbox, RedisReservations, RedisSales
 from .reservation_store import ReservationStore
-from .sqlite import SqliteOutbox, SqliteReservations
+from .sales import SaleStore
+from .sqlite import SqliteOutbox, SqliteReservations, SqliteSales
 from .store import OutboxStore
 
 
@@ -30,6 +31,7 @@ from .store import OutboxStore
 class Stores:
     outbox: OutboxStore
     reservations: ReservationStore
+    sales: SaleStore
 
 
 async def open_beside(store: IdempotencyStore) -> Stores:
@@ -42,11 +44,17 @@ async def open_beside(store: IdempotencyStore) -> Stores:
         return Stores(
             await SqliteOutbox.create(opened.database, clock=clock),
             await SqliteReservations.create(opened.database, clock=clock),
+            await SqliteSales.create(opened.database, clock=clock),
         )
     if isinstance(opened, RedisStore):
-        return Stores(RedisOutbox(opened.client, clock=clock), RedisReservations(opened.client, clock=clock))
+        client = opened.client
+        return Stores(
+            RedisOutbox(client, clock=clock),
+            RedisReservations(client, clock=clock),
+            RedisSales(client, clock=clock),
+        )
     if isinstance(opened, MemoryStore):
-        return Stores(MemoryOutbox(clock=clock), MemoryReservations(clock=clock))
+        return Stores(MemoryOutbox(clock=clock), MemoryReservations(clock=clock), MemorySales(clock=clock))
     raise TypeError(f"no outbox backend for a {type(opened).__name__}")
 
 
@@ -81,3 +89,6 @@ class DurableState:
 
     async def reservations(self) -> ReservationStore:
         return (await self.stores()).reservations
+
+    async def sales(self) -> SaleStore:
+        return (await self.stores()).sales
