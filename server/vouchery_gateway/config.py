@@ -52,6 +52,17 @@ def _store_url(value: Any) -> str | None:
     return None if ok else "must be empty (SQLite in the data dir), 'memory', sqlite:///PATH or redis://..."
 
 
+def _id_list(value: Any) -> str | None:
+    parts = [p.strip() for p in str(value).split(",") if p.strip()]
+    ok = all(p.isdigit() and len(p) <= 18 for p in parts)
+    return None if ok else "must be campaign ids separated by commas, e.g. 12,40"
+
+
+def id_set(value: str) -> frozenset[int]:
+    """The campaign ids of an id-list option (checked at load by `_id_list`)."""
+    return frozenset(int(p) for p in value.split(",") if p.strip())
+
+
 def _http_url(value: Any) -> str | None:
     ok = value == "" or str(value).startswith(("http://", "https://"))
     return None if ok else "must start with http:// or https://"
@@ -123,6 +134,26 @@ class Settings:
     cache_size: int = opt(10_000, "lookup cache entries", _range(1, 10_000_000))
     outbox_relay_interval: float = opt(2.0, "seconds between outbox relay passes", _range(0.01, 3600))
     reservation_timeout: float = opt(1800.0, "pending redemptions are cancelled after, s", _range(1))
+    # -- baskets (docs/checkout-path.md, "Baskets") --
+    basket_max_codes: int = opt(5, "most codes one sale may carry", _range(1, 20))
+    basket_order: str = opt(
+        "fixed_first",
+        "order codes apply in: fixed_first (amounts, then percentages), percent_first, or as_presented; "
+        "gift cards always last, as tender",
+        _choice("fixed_first", "percent_first", "as_presented"),
+    )
+    basket_all_or_nothing: bool = opt(
+        True, "when one code of a sale is refused, release the others (false: keep what applies)"
+    )
+    basket_stackable_campaigns: str = opt(
+        "", "campaign ids whose codes may appear more than once in one sale (comma-separated)", _id_list
+    )
+    basket_exclusive_campaigns: str = opt(
+        "", "campaign ids whose code must be the only discount of its sale (comma-separated)", _id_list
+    )
+    sale_retention: float = opt(
+        90 * 86400.0, "how long basket sales are kept for reads and returns, s", _range(3600)
+    )
     # -- callers (docs/security.md) --
     keys_file: str = opt("", "TOML/JSON file of caller API keys; empty turns authentication off")
     keys_check_interval: float = opt(2.0, "seconds between checks of the keys file for changes", _range(0.1))

@@ -45,6 +45,10 @@ class RejectionReason(enum.Enum):
     REDEMPTION_EXPIRED = 27  # 422 expired (pending redemption past its expiry)
     TRANSACTION_ID_IN_USE = 28  # 422 must_be_unique for a transaction this caller did not start here
     OTHER = 29  # a Vouchery rejection code the gateway does not know yet; its code and message are kept
+    CAMPAIGN_ALREADY_IN_SALE = 30  # basket policy: one code per campaign per sale
+    NOT_COMBINABLE = 31  # basket policy: a code of an exclusive campaign beside other codes
+    ANOTHER_CODE_REFUSED = 32  # basket, all-or-nothing: not applied because another code was refused
+    NOTHING_LEFT_TO_DISCOUNT = 33  # basket: the earlier codes left nothing for this one
 
 
 class RedemptionState(enum.Enum):
@@ -134,6 +138,23 @@ class Redemption:
 
 
 @dataclass(frozen=True, slots=True)
+class ProductRule:
+    """A campaign rule limiting its reward to cart lines of a category (`ProductCategory`)."""
+
+    category: str
+    matching: str  # "any_of": a line must carry one of the tags; "none_of": none of them
+    tags: tuple[str, ...]
+
+    def admits(self, line: CartLine) -> bool:
+        wanted = {tag.casefold() for tag in self.tags}
+        found = any(
+            c.name.casefold() == self.category.casefold() and c.tag.casefold() in wanted
+            for c in line.categories
+        )
+        return found if self.matching != "none_of" else not found
+
+
+@dataclass(frozen=True, slots=True)
 class Voucher:
     code: str
     active: bool
@@ -148,6 +169,9 @@ class Voucher:
     gift_card_value_left_minor: int | None = None
     description: str = ""
     extra: dict[str, str] = field(default_factory=dict)
+    # Read from the extended voucher only (the campaign's rewards and rules):
+    discount_kinds: tuple[str, ...] = ()  # SetDiscount discount_type of each reward: percentage, numeric, ...
+    product_rules: tuple[ProductRule, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,16 +21,20 @@ from __future__ import annotations
 from typing import Any
 
 from vouchery_gateway.app.observed import breaker_listener, cache_listener
+from vouchery_gateway.checkout.basket_plan import BasketPolicy, Order
+from vouchery_gateway.checkout.baskets import TermsLookup
 from vouchery_gateway.checkout.durable import CANCEL_KIND, CONFIRM_KIND, DurableCheckout, RedemptionDelivery
 from vouchery_gateway.checkout.flow import CampaignLookup, CheckoutUpstream, VoucherLookup
 from vouchery_gateway.checkout.lookups import (
+    ExtendedVoucherReader,
     VoucherReader,
     cached_campaign_lookup,
+    cached_terms_lookup,
     cached_voucher_lookup,
     campaign_ttl,
 )
 from vouchery_gateway.checkout.reservations import ReservationSweeper
-from vouchery_gateway.config import Settings
+from vouchery_gateway.config import Settings, id_set
 from vouchery_gateway.idempotency import IdempotencyStore
 from vouchery_gateway.observability.metrics import GatewayMetrics
 from vouchery_gateway.outbox import DurableState, OutboxRelay, RelayHooks, Stores, open_beside
@@ -93,6 +97,20 @@ class CheckoutPath:
     def campaign_lookup(self, vouchers: VoucherLookup) -> CampaignLookup:
         return cached_campaign_lookup(self.campaigns, vouchers)
 
+    def terms_lookup(self, upstream: ExtendedVoucherReader) -> TermsLookup:
+        return cached_terms_lookup(self.campaigns, upstream)
+
+    def basket_policy(self) -> BasketPolicy:
+        s = self.settings
+        order: Order = s.basket_order  # type: ignore[assignment]  # checked by the option's _choice
+        return BasketPolicy(
+            max_codes=s.basket_max_codes,
+            order=order,
+            all_or_nothing=s.basket_all_or_nothing,
+            stackable_campaigns=id_set(s.basket_stackable_campaigns),
+            exclusive_campaigns=id_set(s.basket_exclusive_campaigns),
+        )
+
     def durable(self, upstream: CheckoutUpstream) -> DurableCheckout:
         """The flow's upstream with reservations, the outbox and cache invalidation (opened at start)."""
         self.state = DurableState(self._open_state)
@@ -127,6 +145,8 @@ class CheckoutPath:
             interval=min(60.0, max(timeout / 10, 0.5)),
             call_timeout=self.settings.upstream_timeout_cap,
             retention=self.settings.idempotency_retention,
+            sales=stores.sales,
+            sale_retention=self.settings.sale_retention,
             cache=self.cache,
             on_outcome=self.metrics.sweeper_cancellation if self.metrics is not None else None,
         )

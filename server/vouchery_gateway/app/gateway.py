@@ -38,6 +38,7 @@ from vouchery_gateway.app.observed import (
     observed_policy,
     publish_breakers_closed,
 )
+from vouchery_gateway.checkout.baskets import BasketWrites
 from vouchery_gateway.checkout.coarsen import CoarseningUpstream
 from vouchery_gateway.checkout.flow import CheckoutFlow, CheckoutUpstream
 from vouchery_gateway.checkout.servicer import CheckoutServicer
@@ -312,7 +313,10 @@ def build_gateway(
         default_budget=settings.upstream_timeout_default,
         reconciled_below=durable.reconciles_already,
     )
-    checkout = CheckoutServicer(flow, checkout_writes)
+    baskets = BasketWrites(
+        flow, checkout_writes, durable.state, path.terms_lookup(client), path.basket_policy()
+    )
+    checkout = CheckoutServicer(flow, checkout_writes, baskets)
     checkout_pb2_grpc.add_CheckoutServiceServicer_to_server(checkout, server)  # type: ignore[no-untyped-call]
     loyalty = add_loyalty_services(
         server,

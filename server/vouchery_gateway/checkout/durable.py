@@ -84,6 +84,11 @@ class DurableCheckout:
         self._wake = wake_relay
         self._clock = clock
 
+    @property
+    def state(self) -> DurableState:
+        """The outbox, reservation and sale records this upstream writes to."""
+        return self._state
+
     async def validate_voucher(self, request: RedemptionRequest, *, timeout: float) -> Validation:
         return await self._upstream.validate_voucher(request, timeout=timeout)
 

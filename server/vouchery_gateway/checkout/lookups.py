@@ -10,8 +10,10 @@ customer's tag when there is one (points earned, vouchers used). Validation and 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any, Final, Protocol
 
+from vouchery_gateway.checkout.basket_plan import CodeTerms, terms_of
 from vouchery_gateway.checkout.flow import CampaignLookup, VoucherLookup
 from vouchery_gateway.domain import CampaignSummary, Voucher
 from vouchery_gateway.resilience.cache import AsyncTTLCache, customer_tag, voucher_key
@@ -55,6 +57,30 @@ def cached_campaign_lookup(cache: AsyncTTLCache[Any], vouchers: VoucherLookup) -
 
         campaign: CampaignSummary | None = await cache.get_or_load(campaign_key(code), load)
         return campaign
+
+    return lookup
+
+
+class ExtendedVoucherReader(Protocol):
+    async def get_voucher_extended(self, code: str, *, timeout: float) -> Voucher: ...
+
+
+def terms_key(code: str) -> str:
+    return f"terms:{code}"
+
+
+def cached_terms_lookup(
+    cache: AsyncTTLCache[Any], upstream: ExtendedVoucherReader
+) -> Callable[[str, float], Awaitable[CodeTerms]]:
+    """A basket's view of a code (reward kind, campaign, product rules) from the extended voucher,
+    kept in the campaign cache: a redemption never changes a campaign's rewards or rules."""
+
+    async def lookup(code: str, timeout: float) -> CodeTerms:
+        async def load() -> CodeTerms:
+            return terms_of(await upstream.get_voucher_extended(code, timeout=timeout))
+
+        terms: CodeTerms = await cache.get_or_load(terms_key(code), load)
+        return terms
 
     return lookup
 

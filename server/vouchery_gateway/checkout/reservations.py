@@ -32,6 +32,7 @@ from vouchery_gateway.checkout.lookups import forget_redemption
 from vouchery_gateway.domain import Redemption, RejectionReason
 from vouchery_gateway.errors import GatewayError, NotFound, Rejected
 from vouchery_gateway.outbox.reservation_store import Reservation, ReservationState, ReservationStore
+from vouchery_gateway.outbox.sales import SaleStore
 from vouchery_gateway.outbox.store import OutboxStore
 from vouchery_gateway.resilience.cache import AsyncTTLCache
 
@@ -58,6 +59,8 @@ class ReservationSweeper:
         call_timeout: float = 5.0,
         batch: int = 50,
         retention: float = 72 * 3600.0,
+        sales: SaleStore | None = None,
+        sale_retention: float = 90 * 86400.0,
         cache: AsyncTTLCache[Any] | None = None,
         on_outcome: Callable[[str], None] | None = None,
         owner: str | None = None,
@@ -73,6 +76,8 @@ class ReservationSweeper:
         self._call_timeout = call_timeout
         self._batch = batch
         self._retention = retention
+        self._sales = sales
+        self._sale_retention = sale_retention
         self._cache = cache
         self._on_outcome = on_outcome
         self.owner = owner or "sweeper-" + secrets.token_hex(8)
@@ -94,6 +99,8 @@ class ReservationSweeper:
                 except Exception:
                     log.exception("sweeper outcome hook failed")
         await self._reservations.purge(self._retention)
+        if self._sales is not None:  # basket sales live longer: a return may come weeks later
+            await self._sales.purge(self._sale_retention)
         return outcomes
 
     async def _sweep(self, record: Reservation) -> str:

@@ -11,11 +11,17 @@ from typing import TypeAlias
 import grpc
 
 from vouchery.gateway.v1 import checkout_pb2, checkout_pb2_grpc
+from vouchery_gateway.checkout import basket_edge
+from vouchery_gateway.checkout.baskets import BasketWrites
 from vouchery_gateway.checkout.flow import CheckoutFlow
+from vouchery_gateway.checkout.sale import BasketView
 from vouchery_gateway.checkout.writes import CheckoutWrites
 from vouchery_gateway.edge import convert, validation
 from vouchery_gateway.edge.errors import handle_errors
-from vouchery_gateway.observability.context import mark_rejection
+from vouchery_gateway.errors import Unsettled
+from vouchery_gateway.idempotency.writes import REPLAY_METADATA
+from vouchery_gateway.observability.context import mark_rejection, mark_replay
+from vouchery_gateway.security.auth import caller_id
 
 Context: TypeAlias = grpc.aio.ServicerContext
 
@@ -23,9 +29,10 @@ Context: TypeAlias = grpc.aio.ServicerContext
 class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
     """vouchery.gateway.v1.CheckoutService."""
 
-    def __init__(self, flow: CheckoutFlow, writes: CheckoutWrites) -> None:
+    def __init__(self, flow: CheckoutFlow, writes: CheckoutWrites, baskets: BasketWrites) -> None:
         self._flow = flow
         self._writes = writes  # RedeemVoucher, ConfirmRedemption, CancelRedemption: idempotent
+        self._baskets = baskets  # the basket RPCs: the sale record is their idempotency record
 
     @handle_errors
     async def ValidateVoucher(
@@ -73,3 +80,91 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
         validation.validate_get_voucher(request)
         voucher = await self._flow.get_voucher(request.voucher_code, context.time_remaining())
         return checkout_pb2.GetVoucherResponse(voucher=convert.voucher(voucher))
+
+    # -- baskets ------------------------------------------------------------------------------------------
+
+    @handle_errors
+    async def ValidateBasket(
+        self, request: checkout_pb2.ValidateBasketRequest, context: Context
+    ) -> checkout_pb2.ValidateBasketResponse:
+        basket_edge.validate_basket(request, write=False)
+        view = await self._baskets.validate(
+            list(request.voucher_codes),
+            convert.cart(request.cart),
+            request.customer_id,
+            request.transaction_id,
+            self._writes.budget(context),
+        )
+        _mark_refusals(view)
+        return checkout_pb2.ValidateBasketResponse(basket=basket_edge.basket(view))
+
+    @handle_errors
+    async def RedeemBasket(
+        self, request: checkout_pb2.RedeemBasketRequest, context: Context
+    ) -> checkout_pb2.RedeemBasketResponse:
+        basket_edge.validate_basket(request, write=True)
+        try:
+            view, replayed = await self._baskets.redeem(
+                request.transaction_id,
+                caller_id(),
+                list(request.voucher_codes),
+                convert.cart(request.cart),
+                request.customer_id,
+                confirm=request.confirm,
+                user_agent=request.user_agent,
+                budget=self._writes.budget(context),
+            )
+        except Unsettled as exc:
+            raise exc.error from exc
+        _answered(context, view, replayed)
+        return checkout_pb2.RedeemBasketResponse(basket=basket_edge.basket(view))
+
+    @handle_errors
+    async def ConfirmBasket(
+        self, request: checkout_pb2.ConfirmBasketRequest, context: Context
+    ) -> checkout_pb2.ConfirmBasketResponse:
+        validation.validate_transaction(request)
+        try:
+            view, replayed = await self._baskets.confirm(
+                request.transaction_id, caller_id(), self._writes.budget(context)
+            )
+        except Unsettled as exc:
+            raise exc.error from exc
+        _answered(context, view, replayed)
+        return checkout_pb2.ConfirmBasketResponse(basket=basket_edge.basket(view))
+
+    @handle_errors
+    async def CancelBasket(
+        self, request: checkout_pb2.CancelBasketRequest, context: Context
+    ) -> checkout_pb2.CancelBasketResponse:
+        validation.validate_transaction(request)
+        try:
+            view, replayed = await self._baskets.cancel(
+                request.transaction_id, caller_id(), self._writes.budget(context)
+            )
+        except Unsettled as exc:
+            raise exc.error from exc
+        _answered(context, view, replayed)
+        return checkout_pb2.CancelBasketResponse(basket=basket_edge.basket(view))
+
+    @handle_errors
+    async def GetBasket(
+        self, request: checkout_pb2.GetBasketRequest, context: Context
+    ) -> checkout_pb2.GetBasketResponse:
+        validation.validate_transaction(request)
+        view = await self._baskets.get(request.transaction_id, caller_id())
+        return checkout_pb2.GetBasketResponse(basket=basket_edge.basket(view))
+
+
+def _mark_refusals(view: BasketView) -> None:
+    for result in view.results:
+        if result.rejection is not None:
+            mark_rejection(result.rejection.reason)
+
+
+def _answered(context: Context, view: BasketView, replayed: bool) -> None:
+    if replayed:
+        mark_replay()
+        context.set_trailing_metadata(REPLAY_METADATA)
+    else:
+        _mark_refusals(view)

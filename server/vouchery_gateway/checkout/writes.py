@@ -113,7 +113,7 @@ class CheckoutWrites:
         domain_request = convert.redeem_request(request)
 
         async def call(attempt: ClaimInfo) -> pb.RedeemVoucherResponse:
-            budget = self._budget(context)
+            budget = self.budget(context)
             redemption = await self.redeem_once(domain_request, budget, suspect=attempt.takeover)
             return pb.RedeemVoucherResponse(redemption=convert.redemption(redemption))
 
@@ -128,7 +128,7 @@ class CheckoutWrites:
             redemption = await self.settle_once(
                 self._flow.confirm,
                 transaction_id,
-                self._budget(context),
+                self.budget(context),
                 goal=CONFIRMED,
                 suspect=attempt.takeover,
             )
@@ -145,7 +145,7 @@ class CheckoutWrites:
             redemption = await self.settle_once(
                 self._flow.cancel,
                 transaction_id,
-                self._budget(context),
+                self.budget(context),
                 goal=CANCELLED,
                 suspect=attempt.takeover,
             )
@@ -219,6 +219,11 @@ class CheckoutWrites:
                     return found
             raise
 
+    async def find_landed(self, request: RedemptionRequest, budget: Deadline) -> Redemption | None:
+        """The live redemption an earlier POST of `request` made, None when it provably made none;
+        `Unsettled` when that cannot be told now."""
+        return await look_for_landing(lambda: self._find(request, budget), None)
+
     async def _read_back(self, request: RedemptionRequest, budget: Deadline) -> Redemption | None:
         """`_find` for a suspect attempt: a failed read leaves the record to be reconciled later."""
         return await look_for_landing(lambda: self._find(request, budget), None)
@@ -239,6 +244,7 @@ class CheckoutWrites:
         except GatewayError as exc:
             raise Unsettled(exc) from exc
 
-    def _budget(self, context: grpc.aio.ServicerContext) -> Deadline:
+    def budget(self, context: grpc.aio.ServicerContext) -> Deadline:
+        """The caller's remaining time (or the default budget) as one `Deadline` for a whole write."""
         remaining = context.time_remaining()
         return Deadline(self._default_budget if remaining is None else remaining, self._clock)

@@ -170,7 +170,7 @@ def _is_map(field_desc: descriptor.FieldDescriptor) -> bool:
     return message_type is not None and message_type.GetOptions().map_entry
 
 
-def _check_redemption_fields(out: Violations, customer_id: str, user_agent: str) -> None:
+def check_redemption_fields(out: Violations, customer_id: str, user_agent: str) -> None:
     check_text(out, "customer_id", customer_id, limit=MAX_CUSTOMER_ID_CHARS, required=False)
     check_text(out, "user_agent", user_agent, limit=MAX_USER_AGENT_CHARS, required=False)
 
@@ -180,7 +180,7 @@ def validate_validate(request: checkout_pb2.ValidateVoucherRequest) -> None:
     check_code(out, "voucher_code", request.voucher_code)
     check_transaction_id(out, "transaction_id", request.transaction_id, required=False)
     check_cart(out, "cart", request.cart, present=request.HasField("cart"))
-    _check_redemption_fields(out, request.customer_id, request.user_agent)
+    check_redemption_fields(out, request.customer_id, request.user_agent)
     check_enums(out, request)
     out.raise_if_any()
 
@@ -190,16 +190,17 @@ def validate_redeem(request: checkout_pb2.RedeemVoucherRequest) -> None:
     check_transaction_id(out, "transaction_id", request.transaction_id, required=True)
     check_code(out, "voucher_code", request.voucher_code)
     check_cart(out, "cart", request.cart, present=request.HasField("cart"))
-    _check_redemption_fields(out, request.customer_id, request.user_agent)
+    check_redemption_fields(out, request.customer_id, request.user_agent)
     check_enums(out, request)
     out.raise_if_any()
 
 
-def validate_transaction(
-    request: checkout_pb2.ConfirmRedemptionRequest
-    | checkout_pb2.CancelRedemptionRequest
-    | checkout_pb2.GetRedemptionRequest,
-) -> None:
+class ByTransaction(Protocol):
+    @property
+    def transaction_id(self) -> str: ...
+
+
+def validate_transaction(request: ByTransaction) -> None:
     out = Violations()
     check_transaction_id(out, "transaction_id", request.transaction_id, required=True)
     out.raise_if_any()

@@ -23,6 +23,7 @@ import orjson
 from vouchery_gateway.domain import (
     CampaignSummary,
     Category,
+    ProductRule,
     Redemption,
     RedemptionState,
     Voucher,
@@ -206,7 +207,27 @@ def voucher(data: Json, *, currency: str = "") -> Voucher:
         gift_card_value_minor=amount(data, "value", money, where) if money else None,
         gift_card_value_left_minor=amount(data, "value_left", money, where) if money else None,
         description=string(obj(data.get("campaign") or {}, where), "description", f"{where}.campaign"),
+        **_terms(obj(data.get("campaign") or {}, where), f"{where}.campaign"),
     )
+
+
+def _terms(data: Json, where: str) -> dict[str, Any]:
+    """The reward kinds and product rules of an extended voucher's campaign (absent: none known).
+    Type names are compared without case (`SetDiscount`, `setDiscount`); unknown kinds are skipped."""
+    kinds: list[str] = []
+    rules: list[ProductRule] = []
+    rewards, found_rules = data.get("rewards"), data.get("rules")
+    for reward in items(rewards, f"{where}.rewards", lambda r: r) if rewards is not None else ():
+        if string(reward, "type", f"{where}.rewards").casefold() == "setdiscount":
+            kinds.append(string(reward, "discount_type", f"{where}.rewards").casefold())
+    for rule in items(found_rules, f"{where}.rules", lambda r: r) if found_rules is not None else ():
+        if string(rule, "type", f"{where}.rules").casefold() == "productcategory":
+            tags = rule.get("tags")
+            if not isinstance(tags, list) or not all(isinstance(t, str) for t in tags):
+                raise UpstreamBadResponse(f"{where}.rules.tags: expected an array of strings")
+            matching = string(rule, "matching_type", f"{where}.rules") or "any_of"
+            rules.append(ProductRule(string(rule, "category", f"{where}.rules"), matching, tuple(tags)))
+    return {"discount_kinds": tuple(kinds), "product_rules": tuple(rules)}
 
 
 ME_WRAPPERS: Final = ("data", "user", "me")

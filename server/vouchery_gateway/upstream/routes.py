@@ -151,6 +151,9 @@ _VOUCHER: Final = (
     "campaign.description",
     *_CAMPAIGN,
 )
+# Baskets read the campaign's reward kinds (ordering, gift cards as tender) and product rules (which
+# lines a discount is allocated over) from here.
+_VOUCHER_EXTENDED: Final = (*_VOUCHER, "campaign.rewards", "campaign.rules")
 _CUSTOMER: Final = (
     "identifier",
     "id",
@@ -202,7 +205,7 @@ ROUTES: Final[MappingProxyType[str, Route]] = MappingProxyType(
             Route("get_voucher", "GET", "/vouchers/{code}", "vouchers", "confirmed", not_found=_VOUCHER_404,
                   answer_fields=_VOUCHER),
             Route("get_voucher_extended", "GET", "/vouchers/{code}/extended", "vouchers", "confirmed",
-                  not_found=_VOUCHER_404, answer_fields=_VOUCHER),
+                  not_found=_VOUCHER_404, answer_fields=_VOUCHER_EXTENDED),
             Route("campaign_vouchers", "GET", "/campaigns/{id}/vouchers", "vouchers", "confirmed",
                   query=_PAGING, answer_fields=_VOUCHER),  # doctor --write: a voucher to test with
             # customers

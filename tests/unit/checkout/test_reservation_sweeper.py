@@ -11,7 +11,7 @@ from vouchery_gateway.checkout.durable import CONFIRM_KIND, subject_of
 from vouchery_gateway.checkout.reservations import ReservationSweeper
 from vouchery_gateway.domain import Redemption, RedemptionState, Rejection, RejectionReason
 from vouchery_gateway.errors import NotFound, Rejected, Unavailable
-from vouchery_gateway.outbox import MemoryOutbox, MemoryReservations, ReservationState
+from vouchery_gateway.outbox import MemoryOutbox, MemoryReservations, MemorySales, ReservationState
 
 TIMEOUT = 1800.0
 
@@ -116,3 +116,22 @@ async def test_unreachable_vouchery_is_retried_next_pass(clock: FakeClock) -> No
     canceller.answers.clear()
     assert await sweeper.run_once() == {"cancelled": 1}
     assert canceller.cancelled == ["T1", "T1"]
+
+
+async def test_each_pass_purges_sales_past_their_own_longer_retention(clock: FakeClock) -> None:
+    """Basket sales are kept for returns: a pass deletes only those unchanged for `sale_retention`."""
+    reservations, outbox, sales = (
+        MemoryReservations(clock=clock),
+        MemoryOutbox(clock=clock),
+        MemorySales(clock=clock),
+    )
+    sweeper = ReservationSweeper(
+        reservations, outbox, Canceller(), timeout=TIMEOUT, retention=3600, sales=sales, sale_retention=86400
+    )
+    await sales.put("OLD", {"state": "confirmed"}, version=0)
+    clock.advance(80000)
+    await sales.put("NEW", {"state": "confirmed"}, version=0)
+    clock.advance(7000)
+    await sweeper.run_once()
+    assert await sales.get("OLD") is None
+    assert await sales.get("NEW") is not None

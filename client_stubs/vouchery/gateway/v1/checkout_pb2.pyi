@@ -1,7 +1,8 @@
 from vouchery.gateway.v1 import common_pb2 as _common_pb2
+from google.protobuf.internal import containers as _containers
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
-from collections.abc import Mapping as _Mapping
+from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
@@ -99,3 +100,141 @@ class GetVoucherResponse(_message.Message):
     VOUCHER_FIELD_NUMBER: _ClassVar[int]
     voucher: _common_pb2.Voucher
     def __init__(self, voucher: _Optional[_Union[_common_pb2.Voucher, _Mapping]] = ...) -> None: ...
+
+class ValidateBasketRequest(_message.Message):
+    __slots__ = ("voucher_codes", "cart", "customer_id", "transaction_id", "user_agent")
+    VOUCHER_CODES_FIELD_NUMBER: _ClassVar[int]
+    CART_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
+    USER_AGENT_FIELD_NUMBER: _ClassVar[int]
+    voucher_codes: _containers.RepeatedScalarFieldContainer[str]
+    cart: _common_pb2.Cart
+    customer_id: str
+    transaction_id: str
+    user_agent: str
+    def __init__(self, voucher_codes: _Optional[_Iterable[str]] = ..., cart: _Optional[_Union[_common_pb2.Cart, _Mapping]] = ..., customer_id: _Optional[str] = ..., transaction_id: _Optional[str] = ..., user_agent: _Optional[str] = ...) -> None: ...
+
+class ValidateBasketResponse(_message.Message):
+    __slots__ = ("basket",)
+    BASKET_FIELD_NUMBER: _ClassVar[int]
+    basket: Basket
+    def __init__(self, basket: _Optional[_Union[Basket, _Mapping]] = ...) -> None: ...
+
+class RedeemBasketRequest(_message.Message):
+    __slots__ = ("transaction_id", "voucher_codes", "cart", "customer_id", "confirm", "user_agent")
+    TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
+    VOUCHER_CODES_FIELD_NUMBER: _ClassVar[int]
+    CART_FIELD_NUMBER: _ClassVar[int]
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    CONFIRM_FIELD_NUMBER: _ClassVar[int]
+    USER_AGENT_FIELD_NUMBER: _ClassVar[int]
+    transaction_id: str
+    voucher_codes: _containers.RepeatedScalarFieldContainer[str]
+    cart: _common_pb2.Cart
+    customer_id: str
+    confirm: bool
+    user_agent: str
+    def __init__(self, transaction_id: _Optional[str] = ..., voucher_codes: _Optional[_Iterable[str]] = ..., cart: _Optional[_Union[_common_pb2.Cart, _Mapping]] = ..., customer_id: _Optional[str] = ..., confirm: _Optional[bool] = ..., user_agent: _Optional[str] = ...) -> None: ...
+
+class RedeemBasketResponse(_message.Message):
+    __slots__ = ("basket",)
+    BASKET_FIELD_NUMBER: _ClassVar[int]
+    basket: Basket
+    def __init__(self, basket: _Optional[_Union[Basket, _Mapping]] = ...) -> None: ...
+
+class ConfirmBasketRequest(_message.Message):
+    __slots__ = ("transaction_id",)
+    TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
+    transaction_id: str
+    def __init__(self, transaction_id: _Optional[str] = ...) -> None: ...
+
+class ConfirmBasketResponse(_message.Message):
+    __slots__ = ("basket",)
+    BASKET_FIELD_NUMBER: _ClassVar[int]
+    basket: Basket
+    def __init__(self, basket: _Optional[_Union[Basket, _Mapping]] = ...) -> None: ...
+
+class CancelBasketRequest(_message.Message):
+    __slots__ = ("transaction_id",)
+    TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
+    transaction_id: str
+    def __init__(self, transaction_id: _Optional[str] = ...) -> None: ...
+
+class CancelBasketResponse(_message.Message):
+    __slots__ = ("basket",)
+    BASKET_FIELD_NUMBER: _ClassVar[int]
+    basket: Basket
+    def __init__(self, basket: _Optional[_Union[Basket, _Mapping]] = ...) -> None: ...
+
+class GetBasketRequest(_message.Message):
+    __slots__ = ("transaction_id",)
+    TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
+    transaction_id: str
+    def __init__(self, transaction_id: _Optional[str] = ...) -> None: ...
+
+class GetBasketResponse(_message.Message):
+    __slots__ = ("basket",)
+    BASKET_FIELD_NUMBER: _ClassVar[int]
+    basket: Basket
+    def __init__(self, basket: _Optional[_Union[Basket, _Mapping]] = ...) -> None: ...
+
+class Basket(_message.Message):
+    __slots__ = ("transaction_id", "state", "accepted", "codes", "total", "discount", "shipping_discount", "gift_card_tender", "amount_due", "lines", "sync_state", "revision")
+    TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
+    STATE_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_FIELD_NUMBER: _ClassVar[int]
+    CODES_FIELD_NUMBER: _ClassVar[int]
+    TOTAL_FIELD_NUMBER: _ClassVar[int]
+    DISCOUNT_FIELD_NUMBER: _ClassVar[int]
+    SHIPPING_DISCOUNT_FIELD_NUMBER: _ClassVar[int]
+    GIFT_CARD_TENDER_FIELD_NUMBER: _ClassVar[int]
+    AMOUNT_DUE_FIELD_NUMBER: _ClassVar[int]
+    LINES_FIELD_NUMBER: _ClassVar[int]
+    SYNC_STATE_FIELD_NUMBER: _ClassVar[int]
+    REVISION_FIELD_NUMBER: _ClassVar[int]
+    transaction_id: str
+    state: _common_pb2.RedemptionState
+    accepted: bool
+    codes: _containers.RepeatedCompositeFieldContainer[BasketCode]
+    total: _common_pb2.Money
+    discount: _common_pb2.Money
+    shipping_discount: _common_pb2.Money
+    gift_card_tender: _common_pb2.Money
+    amount_due: _common_pb2.Money
+    lines: _containers.RepeatedCompositeFieldContainer[LineDiscount]
+    sync_state: _common_pb2.SyncState
+    revision: int
+    def __init__(self, transaction_id: _Optional[str] = ..., state: _Optional[_Union[_common_pb2.RedemptionState, str]] = ..., accepted: _Optional[bool] = ..., codes: _Optional[_Iterable[_Union[BasketCode, _Mapping]]] = ..., total: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., discount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., shipping_discount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., gift_card_tender: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., amount_due: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., lines: _Optional[_Iterable[_Union[LineDiscount, _Mapping]]] = ..., sync_state: _Optional[_Union[_common_pb2.SyncState, str]] = ..., revision: _Optional[int] = ...) -> None: ...
+
+class BasketCode(_message.Message):
+    __slots__ = ("voucher_code", "applied", "rejection", "tender", "discount", "shipping_discount", "line_discounts", "redemption")
+    VOUCHER_CODE_FIELD_NUMBER: _ClassVar[int]
+    APPLIED_FIELD_NUMBER: _ClassVar[int]
+    REJECTION_FIELD_NUMBER: _ClassVar[int]
+    TENDER_FIELD_NUMBER: _ClassVar[int]
+    DISCOUNT_FIELD_NUMBER: _ClassVar[int]
+    SHIPPING_DISCOUNT_FIELD_NUMBER: _ClassVar[int]
+    LINE_DISCOUNTS_FIELD_NUMBER: _ClassVar[int]
+    REDEMPTION_FIELD_NUMBER: _ClassVar[int]
+    voucher_code: str
+    applied: bool
+    rejection: _common_pb2.Rejection
+    tender: bool
+    discount: _common_pb2.Money
+    shipping_discount: _common_pb2.Money
+    line_discounts: _containers.RepeatedScalarFieldContainer[int]
+    redemption: _common_pb2.Redemption
+    def __init__(self, voucher_code: _Optional[str] = ..., applied: _Optional[bool] = ..., rejection: _Optional[_Union[_common_pb2.Rejection, _Mapping]] = ..., tender: _Optional[bool] = ..., discount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., shipping_discount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., line_discounts: _Optional[_Iterable[int]] = ..., redemption: _Optional[_Union[_common_pb2.Redemption, _Mapping]] = ...) -> None: ...
+
+class LineDiscount(_message.Message):
+    __slots__ = ("line_index", "subtotal", "discount", "paid")
+    LINE_INDEX_FIELD_NUMBER: _ClassVar[int]
+    SUBTOTAL_FIELD_NUMBER: _ClassVar[int]
+    DISCOUNT_FIELD_NUMBER: _ClassVar[int]
+    PAID_FIELD_NUMBER: _ClassVar[int]
+    line_index: int
+    subtotal: _common_pb2.Money
+    discount: _common_pb2.Money
+    paid: _common_pb2.Money
+    def __init__(self, line_index: _Optional[int] = ..., subtotal: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., discount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., paid: _Optional[_Union[_common_pb2.Money, _Mapping]] = ...) -> None: ...

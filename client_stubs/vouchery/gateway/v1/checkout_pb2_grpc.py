@@ -65,6 +65,31 @@ class CheckoutServiceStub:
                 request_serializer=vouchery_dot_gateway_dot_v1_dot_checkout__pb2.GetVoucherRequest.SerializeToString,
                 response_deserializer=vouchery_dot_gateway_dot_v1_dot_checkout__pb2.GetVoucherResponse.FromString,
                 _registered_method=True)
+        self.ValidateBasket = channel.unary_unary(
+                '/vouchery.gateway.v1.CheckoutService/ValidateBasket',
+                request_serializer=vouchery_dot_gateway_dot_v1_dot_checkout__pb2.ValidateBasketRequest.SerializeToString,
+                response_deserializer=vouchery_dot_gateway_dot_v1_dot_checkout__pb2.ValidateBasketResponse.FromString,
+                _registered_method=True)
+        self.RedeemBasket = channel.unary_unary(
+                '/vouchery.gateway.v1.CheckoutService/RedeemBasket',
+                request_serializer=vouchery_dot_gateway_dot_v1_dot_checkout__pb2.RedeemBasketRequest.SerializeToString,
+                response_deserializer=vouchery_dot_gateway_dot_v1_dot_checkout__pb2.RedeemBasketResponse.FromString,
+                _registered_method=True)
+        self.ConfirmBasket = channel.unary_unary(
+                '/vouchery.gateway.v1.CheckoutService/ConfirmBasket',
+                request_serializer=vouchery_dot_gateway_dot_v1_dot_checkout__pb2.ConfirmBasketRequest.SerializeToString,
+                response_deserializer=vouchery_dot_gateway_dot_v1_dot_checkout__pb2.ConfirmBasketResponse.FromString,
+                _registered_method=True)
+        self.CancelBasket = channel.unary_unary(
+                '/vouchery.gateway.v1.CheckoutService/CancelBasket',
+                request_serializer=vouchery_dot_gateway_dot_v1_dot_checkout__pb2.CancelBasketRequest.SerializeToString,
+                response_deserializer=vouchery_dot_gateway_dot_v1_dot_checkout__pb2.CancelBasketResponse.FromString,
+                _registered_method=True)
+        self.GetBasket = channel.unary_unary(
+                '/vouchery.gateway.v1.CheckoutService/GetBasket',
+                request_serializer=vouchery_dot_gateway_dot_v1_dot_checkout__pb2.GetBasketRequest.SerializeToString,
+                response_deserializer=vouchery_dot_gateway_dot_v1_dot_checkout__pb2.GetBasketResponse.FromString,
+                _registered_method=True)
 
 
 class CheckoutServiceServicer:
@@ -117,6 +142,47 @@ class CheckoutServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ValidateBasket(self, request, context):
+        """Baskets: several codes on one sale (transaction id). See docs/checkout-path.md, "Baskets".
+
+        Checks a list of codes against one cart, in the order they would apply, with a result per code,
+        the totals and the discount of every cart line. No side effect.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def RedeemBasket(self, request, context):
+        """Reserves (or, with `confirm`, redeems) every code of a sale. All-or-nothing by default: when one
+        code is refused, the others are released before the answer, which says which code and why
+        (`accepted = false`). Sent again with other codes or another cart while the sale is pending, it
+        amends the sale; sent again unchanged, it answers as the first time did.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ConfirmBasket(self, request, context):
+        """Confirms every pending code of a sale (after payment). Queued per code when Vouchery is down.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def CancelBasket(self, request, context):
+        """Cancels every pending code of a sale. The sale's transaction id cannot start a new sale afterwards.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def GetBasket(self, request, context):
+        """Reads a sale: its codes, amounts, lines and whether Vouchery has seen every write.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
 
 def add_CheckoutServiceServicer_to_server(servicer, server):
     rpc_method_handlers = {
@@ -149,6 +215,31 @@ def add_CheckoutServiceServicer_to_server(servicer, server):
                     servicer.GetVoucher,
                     request_deserializer=vouchery_dot_gateway_dot_v1_dot_checkout__pb2.GetVoucherRequest.FromString,
                     response_serializer=vouchery_dot_gateway_dot_v1_dot_checkout__pb2.GetVoucherResponse.SerializeToString,
+            ),
+            'ValidateBasket': grpc.unary_unary_rpc_method_handler(
+                    servicer.ValidateBasket,
+                    request_deserializer=vouchery_dot_gateway_dot_v1_dot_checkout__pb2.ValidateBasketRequest.FromString,
+                    response_serializer=vouchery_dot_gateway_dot_v1_dot_checkout__pb2.ValidateBasketResponse.SerializeToString,
+            ),
+            'RedeemBasket': grpc.unary_unary_rpc_method_handler(
+                    servicer.RedeemBasket,
+                    request_deserializer=vouchery_dot_gateway_dot_v1_dot_checkout__pb2.RedeemBasketRequest.FromString,
+                    response_serializer=vouchery_dot_gateway_dot_v1_dot_checkout__pb2.RedeemBasketResponse.SerializeToString,
+            ),
+            'ConfirmBasket': grpc.unary_unary_rpc_method_handler(
+                    servicer.ConfirmBasket,
+                    request_deserializer=vouchery_dot_gateway_dot_v1_dot_checkout__pb2.ConfirmBasketRequest.FromString,
+                    response_serializer=vouchery_dot_gateway_dot_v1_dot_checkout__pb2.ConfirmBasketResponse.SerializeToString,
+            ),
+            'CancelBasket': grpc.unary_unary_rpc_method_handler(
+                    servicer.CancelBasket,
+                    request_deserializer=vouchery_dot_gateway_dot_v1_dot_checkout__pb2.CancelBasketRequest.FromString,
+                    response_serializer=vouchery_dot_gateway_dot_v1_dot_checkout__pb2.CancelBasketResponse.SerializeToString,
+            ),
+            'GetBasket': grpc.unary_unary_rpc_method_handler(
+                    servicer.GetBasket,
+                    request_deserializer=vouchery_dot_gateway_dot_v1_dot_checkout__pb2.GetBasketRequest.FromString,
+                    response_serializer=vouchery_dot_gateway_dot_v1_dot_checkout__pb2.GetBasketResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -314,6 +405,141 @@ class CheckoutService:
             '/vouchery.gateway.v1.CheckoutService/GetVoucher',
             vouchery_dot_gateway_dot_v1_dot_checkout__pb2.GetVoucherRequest.SerializeToString,
             vouchery_dot_gateway_dot_v1_dot_checkout__pb2.GetVoucherResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ValidateBasket(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vouchery.gateway.v1.CheckoutService/ValidateBasket',
+            vouchery_dot_gateway_dot_v1_dot_checkout__pb2.ValidateBasketRequest.SerializeToString,
+            vouchery_dot_gateway_dot_v1_dot_checkout__pb2.ValidateBasketResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def RedeemBasket(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vouchery.gateway.v1.CheckoutService/RedeemBasket',
+            vouchery_dot_gateway_dot_v1_dot_checkout__pb2.RedeemBasketRequest.SerializeToString,
+            vouchery_dot_gateway_dot_v1_dot_checkout__pb2.RedeemBasketResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ConfirmBasket(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vouchery.gateway.v1.CheckoutService/ConfirmBasket',
+            vouchery_dot_gateway_dot_v1_dot_checkout__pb2.ConfirmBasketRequest.SerializeToString,
+            vouchery_dot_gateway_dot_v1_dot_checkout__pb2.ConfirmBasketResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def CancelBasket(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vouchery.gateway.v1.CheckoutService/CancelBasket',
+            vouchery_dot_gateway_dot_v1_dot_checkout__pb2.CancelBasketRequest.SerializeToString,
+            vouchery_dot_gateway_dot_v1_dot_checkout__pb2.CancelBasketResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def GetBasket(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vouchery.gateway.v1.CheckoutService/GetBasket',
+            vouchery_dot_gateway_dot_v1_dot_checkout__pb2.GetBasketRequest.SerializeToString,
+            vouchery_dot_gateway_dot_v1_dot_checkout__pb2.GetBasketResponse.FromString,
             options,
             channel_credentials,
             insecure,

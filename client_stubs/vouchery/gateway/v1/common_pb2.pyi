@@ -42,6 +42,10 @@ class RejectionReason(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     REJECTION_REASON_REDEMPTION_EXPIRED: _ClassVar[RejectionReason]
     REJECTION_REASON_TRANSACTION_ID_IN_USE: _ClassVar[RejectionReason]
     REJECTION_REASON_OTHER: _ClassVar[RejectionReason]
+    REJECTION_REASON_CAMPAIGN_ALREADY_IN_SALE: _ClassVar[RejectionReason]
+    REJECTION_REASON_NOT_COMBINABLE: _ClassVar[RejectionReason]
+    REJECTION_REASON_ANOTHER_CODE_REFUSED: _ClassVar[RejectionReason]
+    REJECTION_REASON_NOTHING_LEFT_TO_DISCOUNT: _ClassVar[RejectionReason]
 
 class RedemptionState(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     __slots__ = ()
@@ -93,6 +97,10 @@ REJECTION_REASON_REDEMPTION_ALREADY_CANCELLED: RejectionReason
 REJECTION_REASON_REDEMPTION_EXPIRED: RejectionReason
 REJECTION_REASON_TRANSACTION_ID_IN_USE: RejectionReason
 REJECTION_REASON_OTHER: RejectionReason
+REJECTION_REASON_CAMPAIGN_ALREADY_IN_SALE: RejectionReason
+REJECTION_REASON_NOT_COMBINABLE: RejectionReason
+REJECTION_REASON_ANOTHER_CODE_REFUSED: RejectionReason
+REJECTION_REASON_NOTHING_LEFT_TO_DISCOUNT: RejectionReason
 REDEMPTION_STATE_UNSPECIFIED: RedemptionState
 REDEMPTION_STATE_PENDING: RedemptionState
 REDEMPTION_STATE_CONFIRMED: RedemptionState
