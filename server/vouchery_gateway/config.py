@@ -151,6 +151,16 @@ class Settings:
     basket_exclusive_campaigns: str = opt(
         "", "campaign ids whose code must be the only discount of its sale (comma-separated)", _id_list
     )
+    return_keep_used_campaigns: str = opt(
+        "",
+        "campaign ids whose codes stay used when their sale is fully returned (the others are released: "
+        "their use and budget come back) (comma-separated)",
+        _id_list,
+    )
+    return_deduct_below_minimum: bool = opt(
+        True,
+        "a partial return that leaves less than a code's minimum order takes its discount from the refund",
+    )
     sale_retention: float = opt(
         90 * 86400.0, "how long basket sales are kept for reads and returns, s", _range(3600)
     )

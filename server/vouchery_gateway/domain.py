@@ -172,6 +172,7 @@ class Voucher:
     # Read from the extended voucher only (the campaign's rewards and rules):
     discount_kinds: tuple[str, ...] = ()  # SetDiscount discount_type of each reward: percentage, numeric, ...
     product_rules: tuple[ProductRule, ...] = ()
+    minimum_order_minor: int | None = None  # the campaign's minimum_value
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,6 +34,7 @@ from vouchery_gateway.checkout.lookups import (
     campaign_ttl,
 )
 from vouchery_gateway.checkout.reservations import ReservationSweeper
+from vouchery_gateway.checkout.returns import ReturnPolicy
 from vouchery_gateway.config import Settings, id_set
 from vouchery_gateway.idempotency import IdempotencyStore
 from vouchery_gateway.observability.metrics import GatewayMetrics
@@ -109,6 +110,12 @@ class CheckoutPath:
             all_or_nothing=s.basket_all_or_nothing,
             stackable_campaigns=id_set(s.basket_stackable_campaigns),
             exclusive_campaigns=id_set(s.basket_exclusive_campaigns),
+        )
+
+    def return_policy(self) -> ReturnPolicy:
+        return ReturnPolicy(
+            keep_used_campaigns=id_set(self.settings.return_keep_used_campaigns),
+            deduct_below_minimum=self.settings.return_deduct_below_minimum,
         )
 
     def durable(self, upstream: CheckoutUpstream) -> DurableCheckout:

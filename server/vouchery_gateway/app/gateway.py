@@ -41,7 +41,10 @@ from vouchery_gateway.app.observed import (
 from vouchery_gateway.checkout.baskets import BasketWrites
 from vouchery_gateway.checkout.coarsen import CoarseningUpstream
 from vouchery_gateway.checkout.flow import CheckoutFlow, CheckoutUpstream
+from vouchery_gateway.checkout.return_writes import ReturnWrites
+from vouchery_gateway.checkout.sale_book import SaleBook
 from vouchery_gateway.checkout.servicer import CheckoutServicer
+from vouchery_gateway.checkout.units import UnitWriter
 from vouchery_gateway.checkout.writes import CheckoutWrites
 from vouchery_gateway.config import Settings
 from vouchery_gateway.idempotency.writes import IdempotentWrites, metrics_hook
@@ -313,10 +316,11 @@ def build_gateway(
         default_budget=settings.upstream_timeout_default,
         reconciled_below=durable.reconciles_already,
     )
-    baskets = BasketWrites(
-        flow, checkout_writes, durable.state, path.terms_lookup(client), path.basket_policy()
-    )
-    checkout = CheckoutServicer(flow, checkout_writes, baskets)
+    book = SaleBook(durable.state)
+    units = UnitWriter(flow, checkout_writes, book)
+    baskets = BasketWrites(flow, units, book, path.terms_lookup(client), path.basket_policy())
+    returns = ReturnWrites(units, book, path.return_policy())
+    checkout = CheckoutServicer(flow, checkout_writes, baskets, returns)
     checkout_pb2_grpc.add_CheckoutServiceServicer_to_server(checkout, server)  # type: ignore[no-untyped-call]
     loyalty = add_loyalty_services(
         server,

@@ -8,11 +8,12 @@ add up) are `basket_plan.check_codes` / `check_lines`, run by `BasketWrites`.
 from __future__ import annotations
 
 from vouchery.gateway.v1 import checkout_pb2
-from vouchery_gateway.checkout.sale import BasketView
+from vouchery_gateway.checkout.sale import BasketView, ReturnView
 from vouchery_gateway.edge import convert, validation
 from vouchery_gateway.edge.validation import Violations
 
 MAX_CODES_ON_THE_WIRE = 100  # far above any policy; refused before anything is looked up
+MAX_RETURN_LINES_ON_THE_WIRE = 1000
 
 
 def validate_basket(
@@ -34,6 +35,47 @@ def validate_basket(
     )
     validation.check_enums(out, request)
     out.raise_if_any()
+
+
+def validate_return(request: checkout_pb2.ReturnItemsRequest) -> None:
+    """The request's shape; which lines and how many units may come back is the sale's to say."""
+    out = Violations()
+    validation.check_transaction_id(out, "transaction_id", request.transaction_id, required=True)
+    validation.check_transaction_id(out, "return_id", request.return_id, required=True)
+    if len(request.lines) > MAX_RETURN_LINES_ON_THE_WIRE:
+        out.add("lines", f"at most {MAX_RETURN_LINES_ON_THE_WIRE} lines")
+    out.raise_if_any()
+
+
+_OUTCOMES = {
+    "kept": checkout_pb2.CODE_RETURN_OUTCOME_KEPT,
+    "released": checkout_pb2.CODE_RETURN_OUTCOME_RELEASED,
+    "deducted": checkout_pb2.CODE_RETURN_OUTCOME_DEDUCTED,
+}
+
+
+def sale_return(view: ReturnView) -> checkout_pb2.SaleReturn:
+    currency = view.currency
+    message = checkout_pb2.SaleReturn(
+        transaction_id=view.transaction_id,
+        return_id=view.return_id,
+        refund=convert.money(view.refund_minor, currency),
+        deduction=convert.money(view.deduction_minor, currency),
+        points_revoked=view.points_revoked,
+        sale_fully_returned=view.full,
+        sync_state="SYNC_STATE_" + view.sync_state.name,
+    )
+    for index, quantity, refund in view.lines:
+        message.lines.add(line_index=index, quantity=quantity, refund=convert.money(refund, currency))
+    for code in view.codes:
+        message.codes.add(
+            voucher_code=code.code,
+            outcome=_OUTCOMES[code.outcome],
+            deduction=convert.money(code.deduction_minor, currency),
+            sync_state="SYNC_STATE_" + code.sync_state.name,
+            sync_error=code.sync_error,
+        )
+    return message
 
 
 def basket(view: BasketView) -> checkout_pb2.Basket:
@@ -66,6 +108,8 @@ def basket(view: BasketView) -> checkout_pb2.Basket:
         redemption = view.redemptions.get(result.unit)
         if redemption is not None:
             code.redemption.CopyFrom(convert.redemption(redemption))
+    for returned in view.returns:
+        message.returns.append(sale_return(returned))
     for i, (line, discount) in enumerate(zip(view.cart.lines, totals.line_discounts, strict=True)):
         subtotal = line.quantity * line.unit_price_minor
         message.lines.add(

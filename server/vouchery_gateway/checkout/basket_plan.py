@@ -56,6 +56,7 @@ class CodeTerms:
     kind: Kind
     campaign_id: int | None = None
     product_rules: tuple[ProductRule, ...] = ()
+    minimum_minor: int | None = None  # the campaign's minimum order, when Vouchery reports it
 
     @property
     def tender(self) -> bool:
@@ -76,7 +77,8 @@ def terms_of(voucher: Voucher) -> CodeTerms:
         kind = "fixed"
     else:
         kind = "other"
-    return CodeTerms(voucher.code, kind, campaign.id if campaign else None, voucher.product_rules)
+    campaign_id = campaign.id if campaign else None
+    return CodeTerms(voucher.code, kind, campaign_id, voucher.product_rules, voucher.minimum_order_minor)
 
 
 def check_codes(codes: Sequence[str], policy: BasketPolicy, field_name: str = "voucher_codes") -> None:

@@ -118,6 +118,7 @@ class Unit:
     redemption: Redemption | None = None  # as last seen (amounts, campaign, Vouchery id)
     sync_state: SyncState = SyncState.SYNCED
     error: tuple[str, str, str] | None = None  # (reason, vouchery code, message) of a refused settle
+    settled_from: UnitState | None = None  # the state a confirm or cancel in flight started from
 
     @property
     def live(self) -> bool:
@@ -136,6 +137,8 @@ class CodeResult:
     shipping_discount_minor: int = 0
     line_shares: tuple[int, ...] = ()
     unit: str = ""  # the unit behind an applied code
+    minimum_minor: int | None = None  # the code's minimum order (its campaign's), for returns
+    campaign_id: int | None = None
 
     @classmethod
     def of(cls, applied: Applied, unit: str = "") -> CodeResult:
@@ -166,6 +169,9 @@ class Sale:
     next_unit: int = 1
     lease_owner: str = ""
     lease_until: float = 0.0
+    points_earned: int = 0  # by the sale's customer, as RecordTransaction reported it (returns revoke them)
+    version: int = 0  # of the stored record this was read from (0: not stored yet); not in the body
+    returns: list[dict[str, Any]] = field(default_factory=list)  # checkout.returns owns their shape
 
     def new_unit(self, request: RedemptionRequest) -> Unit:
         txid = unit_id(self.sale_id, self.next_unit)
@@ -173,6 +179,14 @@ class Sale:
         unit = Unit(txid, request.voucher_code, UnitState.RESERVING, replace(request, transaction_id=txid))
         self.units[txid] = unit
         return unit
+
+    def paid_minor(self) -> int:
+        """What the customer paid for the goods: their total less the discounts (gift cards are payment)."""
+        if self.cart is None:
+            return 0
+        return self.cart.total_minor - sum(
+            r.discount_minor for r in self.results if r.applied and not r.tender
+        )
 
     def live_units(self) -> list[Unit]:
         return [u for u in self.units.values() if u.live]
@@ -234,6 +248,8 @@ def to_body(sale: Sale, snapshot: Any) -> dict[str, Any]:
                 r.shipping_discount_minor,
                 list(r.line_shares),
                 r.unit,
+                r.minimum_minor,
+                r.campaign_id,
             ]
             for r in sale.results
         ],
@@ -245,15 +261,18 @@ def to_body(sale: Sale, snapshot: Any) -> dict[str, Any]:
                 "redemption": snapshot(u.redemption) if u.redemption is not None else None,
                 "sync": u.sync_state.name,
                 "error": list(u.error) if u.error else None,
+                "from": u.settled_from.value if u.settled_from else None,
             }
             for u in sale.units.values()
         ],
         "next_unit": sale.next_unit,
         "lease": [sale.lease_owner, sale.lease_until],
+        "returns": sale.returns,
+        "points": sale.points_earned,
     }
 
 
-def from_body(sale_id: str, body: Mapping[str, Any], restore: Any) -> Sale:
+def from_body(sale_id: str, body: Mapping[str, Any], restore: Any, version: int = 0) -> Sale:
     """`restore(txid, data, state) -> Redemption`: the inverse of the snapshot function."""
     units: dict[str, Unit] = {}
     for data in body.get("units", ()):
@@ -269,6 +288,7 @@ def from_body(sale_id: str, body: Mapping[str, Any], restore: Any) -> Sale:
             redemption,
             SyncState[data.get("sync", "SYNCED")],
             tuple(error) if error else None,
+            UnitState(data["from"]) if data.get("from") else None,
         )
     cart = body.get("cart")
     owner, until = body.get("lease") or ["", 0.0]
@@ -291,14 +311,44 @@ def from_body(sale_id: str, body: Mapping[str, Any], restore: Any) -> Sale:
                 int(s),
                 tuple(int(x) for x in shares),
                 str(unit),
+                None if minimum is None else int(minimum),
+                None if campaign is None else int(campaign),
             )
-            for code, applied, rej, tender, d, s, shares, unit in body.get("results", ())
+            for code, applied, rej, tender, d, s, shares, unit, minimum, campaign in body.get("results", ())
         ],
         units=units,
         next_unit=int(body.get("next_unit", 1)),
         lease_owner=str(owner),
         lease_until=float(until),
+        version=version,
+        returns=[dict(r) for r in body.get("returns", ())],
+        points_earned=int(body.get("points", 0)),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnedCodeView:
+    code: str
+    outcome: str  # returns.CodeOutcome value
+    deduction_minor: int
+    sync_state: SyncState = SyncState.SYNCED
+    sync_error: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ReturnView:
+    """A return against a sale, as answered."""
+
+    transaction_id: str
+    return_id: str
+    currency: str
+    lines: tuple[tuple[int, int, int], ...]  # (line index, units, refund)
+    refund_minor: int
+    deduction_minor: int
+    codes: tuple[ReturnedCodeView, ...]
+    points_revoked: int
+    full: bool
+    sync_state: SyncState
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,3 +364,4 @@ class BasketView:
     redemptions: Mapping[str, Redemption] = field(default_factory=dict)  # unit id -> redemption
     sync_state: SyncState = SyncState.SYNCED
     revision: int = 0
+    returns: tuple[ReturnView, ...] = ()

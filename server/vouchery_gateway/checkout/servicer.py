@@ -12,8 +12,9 @@ import grpc
 
 from vouchery.gateway.v1 import checkout_pb2, checkout_pb2_grpc
 from vouchery_gateway.checkout import basket_edge
-from vouchery_gateway.checkout.baskets import BasketWrites
+from vouchery_gateway.checkout.baskets import BasketRequest, BasketWrites
 from vouchery_gateway.checkout.flow import CheckoutFlow
+from vouchery_gateway.checkout.return_writes import ReturnWrites
 from vouchery_gateway.checkout.sale import BasketView
 from vouchery_gateway.checkout.writes import CheckoutWrites
 from vouchery_gateway.edge import convert, validation
@@ -29,10 +30,13 @@ Context: TypeAlias = grpc.aio.ServicerContext
 class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
     """vouchery.gateway.v1.CheckoutService."""
 
-    def __init__(self, flow: CheckoutFlow, writes: CheckoutWrites, baskets: BasketWrites) -> None:
+    def __init__(
+        self, flow: CheckoutFlow, writes: CheckoutWrites, baskets: BasketWrites, returns: ReturnWrites
+    ) -> None:
         self._flow = flow
         self._writes = writes  # RedeemVoucher, ConfirmRedemption, CancelRedemption: idempotent
         self._baskets = baskets  # the basket RPCs: the sale record is their idempotency record
+        self._returns = returns
 
     @handle_errors
     async def ValidateVoucher(
@@ -104,16 +108,16 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
     ) -> checkout_pb2.RedeemBasketResponse:
         basket_edge.validate_basket(request, write=True)
         try:
-            view, replayed = await self._baskets.redeem(
+            basket = BasketRequest(
                 request.transaction_id,
                 caller_id(),
-                list(request.voucher_codes),
+                tuple(request.voucher_codes),
                 convert.cart(request.cart),
                 request.customer_id,
-                confirm=request.confirm,
-                user_agent=request.user_agent,
-                budget=self._writes.budget(context),
+                request.confirm,
+                request.user_agent,
             )
+            view, replayed = await self._baskets.redeem(basket, self._writes.budget(context))
         except Unsettled as exc:
             raise exc.error from exc
         _answered(context, view, replayed)
@@ -154,6 +158,23 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
         validation.validate_transaction(request)
         view = await self._baskets.get(request.transaction_id, caller_id())
         return checkout_pb2.GetBasketResponse(basket=basket_edge.basket(view))
+
+    @handle_errors
+    async def ReturnItems(
+        self, request: checkout_pb2.ReturnItemsRequest, context: Context
+    ) -> checkout_pb2.ReturnItemsResponse:
+        basket_edge.validate_return(request)
+        lines = [(line.line_index, line.quantity) for line in request.lines]
+        try:
+            view, replayed = await self._returns.return_items(
+                request.transaction_id, caller_id(), request.return_id, lines, self._writes.budget(context)
+            )
+        except Unsettled as exc:
+            raise exc.error from exc
+        if replayed:
+            mark_replay()
+            context.set_trailing_metadata(REPLAY_METADATA)
+        return checkout_pb2.ReturnItemsResponse(sale_return=basket_edge.sale_return(view))
 
 
 def _mark_refusals(view: BasketView) -> None:

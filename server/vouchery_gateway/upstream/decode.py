@@ -207,11 +207,11 @@ def voucher(data: Json, *, currency: str = "") -> Voucher:
         gift_card_value_minor=amount(data, "value", money, where) if money else None,
         gift_card_value_left_minor=amount(data, "value_left", money, where) if money else None,
         description=string(obj(data.get("campaign") or {}, where), "description", f"{where}.campaign"),
-        **_terms(obj(data.get("campaign") or {}, where), f"{where}.campaign"),
+        **_terms(obj(data.get("campaign") or {}, where), f"{where}.campaign", summary, currency),
     )
 
 
-def _terms(data: Json, where: str) -> dict[str, Any]:
+def _terms(data: Json, where: str, summary: CampaignSummary | None, currency: str) -> dict[str, Any]:
     """The reward kinds and product rules of an extended voucher's campaign (absent: none known).
     Type names are compared without case (`SetDiscount`, `setDiscount`); unknown kinds are skipped."""
     kinds: list[str] = []
@@ -227,7 +227,10 @@ def _terms(data: Json, where: str) -> dict[str, Any]:
                 raise UpstreamBadResponse(f"{where}.rules.tags: expected an array of strings")
             matching = string(rule, "matching_type", f"{where}.rules") or "any_of"
             rules.append(ProductRule(string(rule, "category", f"{where}.rules"), matching, tuple(tags)))
-    return {"discount_kinds": tuple(kinds), "product_rules": tuple(rules)}
+    minimum = None
+    if data.get("minimum_value") is not None:
+        minimum = amount(data, "minimum_value", _currency(summary, currency, where), where)
+    return {"discount_kinds": tuple(kinds), "product_rules": tuple(rules), "minimum_order_minor": minimum}
 
 
 ME_WRAPPERS: Final = ("data", "user", "me")

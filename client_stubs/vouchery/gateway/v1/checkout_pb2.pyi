@@ -1,11 +1,23 @@
 from vouchery.gateway.v1 import common_pb2 as _common_pb2
 from google.protobuf.internal import containers as _containers
+from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
 from collections.abc import Iterable as _Iterable, Mapping as _Mapping
 from typing import ClassVar as _ClassVar, Optional as _Optional, Union as _Union
 
 DESCRIPTOR: _descriptor.FileDescriptor
+
+class CodeReturnOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
+    __slots__ = ()
+    CODE_RETURN_OUTCOME_UNSPECIFIED: _ClassVar[CodeReturnOutcome]
+    CODE_RETURN_OUTCOME_KEPT: _ClassVar[CodeReturnOutcome]
+    CODE_RETURN_OUTCOME_RELEASED: _ClassVar[CodeReturnOutcome]
+    CODE_RETURN_OUTCOME_DEDUCTED: _ClassVar[CodeReturnOutcome]
+CODE_RETURN_OUTCOME_UNSPECIFIED: CodeReturnOutcome
+CODE_RETURN_OUTCOME_KEPT: CodeReturnOutcome
+CODE_RETURN_OUTCOME_RELEASED: CodeReturnOutcome
+CODE_RETURN_OUTCOME_DEDUCTED: CodeReturnOutcome
 
 class ValidateVoucherRequest(_message.Message):
     __slots__ = ("voucher_code", "cart", "customer_id", "transaction_id", "user_agent")
@@ -180,7 +192,7 @@ class GetBasketResponse(_message.Message):
     def __init__(self, basket: _Optional[_Union[Basket, _Mapping]] = ...) -> None: ...
 
 class Basket(_message.Message):
-    __slots__ = ("transaction_id", "state", "accepted", "codes", "total", "discount", "shipping_discount", "gift_card_tender", "amount_due", "lines", "sync_state", "revision")
+    __slots__ = ("transaction_id", "state", "accepted", "codes", "total", "discount", "shipping_discount", "gift_card_tender", "amount_due", "lines", "sync_state", "revision", "returns")
     TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
     STATE_FIELD_NUMBER: _ClassVar[int]
     ACCEPTED_FIELD_NUMBER: _ClassVar[int]
@@ -193,6 +205,7 @@ class Basket(_message.Message):
     LINES_FIELD_NUMBER: _ClassVar[int]
     SYNC_STATE_FIELD_NUMBER: _ClassVar[int]
     REVISION_FIELD_NUMBER: _ClassVar[int]
+    RETURNS_FIELD_NUMBER: _ClassVar[int]
     transaction_id: str
     state: _common_pb2.RedemptionState
     accepted: bool
@@ -205,7 +218,8 @@ class Basket(_message.Message):
     lines: _containers.RepeatedCompositeFieldContainer[LineDiscount]
     sync_state: _common_pb2.SyncState
     revision: int
-    def __init__(self, transaction_id: _Optional[str] = ..., state: _Optional[_Union[_common_pb2.RedemptionState, str]] = ..., accepted: _Optional[bool] = ..., codes: _Optional[_Iterable[_Union[BasketCode, _Mapping]]] = ..., total: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., discount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., shipping_discount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., gift_card_tender: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., amount_due: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., lines: _Optional[_Iterable[_Union[LineDiscount, _Mapping]]] = ..., sync_state: _Optional[_Union[_common_pb2.SyncState, str]] = ..., revision: _Optional[int] = ...) -> None: ...
+    returns: _containers.RepeatedCompositeFieldContainer[SaleReturn]
+    def __init__(self, transaction_id: _Optional[str] = ..., state: _Optional[_Union[_common_pb2.RedemptionState, str]] = ..., accepted: _Optional[bool] = ..., codes: _Optional[_Iterable[_Union[BasketCode, _Mapping]]] = ..., total: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., discount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., shipping_discount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., gift_card_tender: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., amount_due: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., lines: _Optional[_Iterable[_Union[LineDiscount, _Mapping]]] = ..., sync_state: _Optional[_Union[_common_pb2.SyncState, str]] = ..., revision: _Optional[int] = ..., returns: _Optional[_Iterable[_Union[SaleReturn, _Mapping]]] = ...) -> None: ...
 
 class BasketCode(_message.Message):
     __slots__ = ("voucher_code", "applied", "rejection", "tender", "discount", "shipping_discount", "line_discounts", "redemption")
@@ -238,3 +252,73 @@ class LineDiscount(_message.Message):
     discount: _common_pb2.Money
     paid: _common_pb2.Money
     def __init__(self, line_index: _Optional[int] = ..., subtotal: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., discount: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., paid: _Optional[_Union[_common_pb2.Money, _Mapping]] = ...) -> None: ...
+
+class ReturnItemsRequest(_message.Message):
+    __slots__ = ("transaction_id", "return_id", "lines")
+    TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
+    RETURN_ID_FIELD_NUMBER: _ClassVar[int]
+    LINES_FIELD_NUMBER: _ClassVar[int]
+    transaction_id: str
+    return_id: str
+    lines: _containers.RepeatedCompositeFieldContainer[ReturnedLine]
+    def __init__(self, transaction_id: _Optional[str] = ..., return_id: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[ReturnedLine, _Mapping]]] = ...) -> None: ...
+
+class ReturnedLine(_message.Message):
+    __slots__ = ("line_index", "quantity")
+    LINE_INDEX_FIELD_NUMBER: _ClassVar[int]
+    QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    line_index: int
+    quantity: int
+    def __init__(self, line_index: _Optional[int] = ..., quantity: _Optional[int] = ...) -> None: ...
+
+class ReturnItemsResponse(_message.Message):
+    __slots__ = ("sale_return",)
+    SALE_RETURN_FIELD_NUMBER: _ClassVar[int]
+    sale_return: SaleReturn
+    def __init__(self, sale_return: _Optional[_Union[SaleReturn, _Mapping]] = ...) -> None: ...
+
+class ReturnedCode(_message.Message):
+    __slots__ = ("voucher_code", "outcome", "deduction", "sync_state", "sync_error")
+    VOUCHER_CODE_FIELD_NUMBER: _ClassVar[int]
+    OUTCOME_FIELD_NUMBER: _ClassVar[int]
+    DEDUCTION_FIELD_NUMBER: _ClassVar[int]
+    SYNC_STATE_FIELD_NUMBER: _ClassVar[int]
+    SYNC_ERROR_FIELD_NUMBER: _ClassVar[int]
+    voucher_code: str
+    outcome: CodeReturnOutcome
+    deduction: _common_pb2.Money
+    sync_state: _common_pb2.SyncState
+    sync_error: str
+    def __init__(self, voucher_code: _Optional[str] = ..., outcome: _Optional[_Union[CodeReturnOutcome, str]] = ..., deduction: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., sync_state: _Optional[_Union[_common_pb2.SyncState, str]] = ..., sync_error: _Optional[str] = ...) -> None: ...
+
+class RefundLine(_message.Message):
+    __slots__ = ("line_index", "quantity", "refund")
+    LINE_INDEX_FIELD_NUMBER: _ClassVar[int]
+    QUANTITY_FIELD_NUMBER: _ClassVar[int]
+    REFUND_FIELD_NUMBER: _ClassVar[int]
+    line_index: int
+    quantity: int
+    refund: _common_pb2.Money
+    def __init__(self, line_index: _Optional[int] = ..., quantity: _Optional[int] = ..., refund: _Optional[_Union[_common_pb2.Money, _Mapping]] = ...) -> None: ...
+
+class SaleReturn(_message.Message):
+    __slots__ = ("transaction_id", "return_id", "lines", "refund", "deduction", "codes", "points_revoked", "sale_fully_returned", "sync_state")
+    TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
+    RETURN_ID_FIELD_NUMBER: _ClassVar[int]
+    LINES_FIELD_NUMBER: _ClassVar[int]
+    REFUND_FIELD_NUMBER: _ClassVar[int]
+    DEDUCTION_FIELD_NUMBER: _ClassVar[int]
+    CODES_FIELD_NUMBER: _ClassVar[int]
+    POINTS_REVOKED_FIELD_NUMBER: _ClassVar[int]
+    SALE_FULLY_RETURNED_FIELD_NUMBER: _ClassVar[int]
+    SYNC_STATE_FIELD_NUMBER: _ClassVar[int]
+    transaction_id: str
+    return_id: str
+    lines: _containers.RepeatedCompositeFieldContainer[RefundLine]
+    refund: _common_pb2.Money
+    deduction: _common_pb2.Money
+    codes: _containers.RepeatedCompositeFieldContainer[ReturnedCode]
+    points_revoked: int
+    sale_fully_returned: bool
+    sync_state: _common_pb2.SyncState
+    def __init__(self, transaction_id: _Optional[str] = ..., return_id: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[RefundLine, _Mapping]]] = ..., refund: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., deduction: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., codes: _Optional[_Iterable[_Union[ReturnedCode, _Mapping]]] = ..., points_revoked: _Optional[int] = ..., sale_fully_returned: _Optional[bool] = ..., sync_state: _Optional[_Union[_common_pb2.SyncState, str]] = ...) -> None: ...

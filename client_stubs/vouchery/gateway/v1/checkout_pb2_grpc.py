@@ -90,6 +90,11 @@ class CheckoutServiceStub:
                 request_serializer=vouchery_dot_gateway_dot_v1_dot_checkout__pb2.GetBasketRequest.SerializeToString,
                 response_deserializer=vouchery_dot_gateway_dot_v1_dot_checkout__pb2.GetBasketResponse.FromString,
                 _registered_method=True)
+        self.ReturnItems = channel.unary_unary(
+                '/vouchery.gateway.v1.CheckoutService/ReturnItems',
+                request_serializer=vouchery_dot_gateway_dot_v1_dot_checkout__pb2.ReturnItemsRequest.SerializeToString,
+                response_deserializer=vouchery_dot_gateway_dot_v1_dot_checkout__pb2.ReturnItemsResponse.FromString,
+                _registered_method=True)
 
 
 class CheckoutServiceServicer:
@@ -177,7 +182,21 @@ class CheckoutServiceServicer:
         raise NotImplementedError('Method not implemented!')
 
     def GetBasket(self, request, context):
-        """Reads a sale: its codes, amounts, lines and whether Vouchery has seen every write.
+        """Reads a sale: its codes, amounts, lines, returns and whether Vouchery has seen every write.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
+    def ReturnItems(self, request, context):
+        """Takes back lines of a confirmed sale (a basket, or a one-code sale). Answers what to refund per line
+        (what the units cost after their share of the discounts) and does to Vouchery what the return policy
+        says: a fully returned sale releases its codes (their use and budget come back) or keeps them used,
+        per campaign; a partial return keeps them, unless what remains no longer meets a code's minimum
+        order, when that code's discount is deducted from the refund; points earned on the sale are revoked
+        in proportion to the refund. Every effect on Vouchery goes through the outbox: when Vouchery is down
+        the answer says QUEUED and the return is settled later. Keyed by `return_id`: sent again, it
+        answers as the first time; the returns of a sale can never take back more than was sold.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -240,6 +259,11 @@ def add_CheckoutServiceServicer_to_server(servicer, server):
                     servicer.GetBasket,
                     request_deserializer=vouchery_dot_gateway_dot_v1_dot_checkout__pb2.GetBasketRequest.FromString,
                     response_serializer=vouchery_dot_gateway_dot_v1_dot_checkout__pb2.GetBasketResponse.SerializeToString,
+            ),
+            'ReturnItems': grpc.unary_unary_rpc_method_handler(
+                    servicer.ReturnItems,
+                    request_deserializer=vouchery_dot_gateway_dot_v1_dot_checkout__pb2.ReturnItemsRequest.FromString,
+                    response_serializer=vouchery_dot_gateway_dot_v1_dot_checkout__pb2.ReturnItemsResponse.SerializeToString,
             ),
     }
     generic_handler = grpc.method_handlers_generic_handler(
@@ -540,6 +564,33 @@ class CheckoutService:
             '/vouchery.gateway.v1.CheckoutService/GetBasket',
             vouchery_dot_gateway_dot_v1_dot_checkout__pb2.GetBasketRequest.SerializeToString,
             vouchery_dot_gateway_dot_v1_dot_checkout__pb2.GetBasketResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ReturnItems(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vouchery.gateway.v1.CheckoutService/ReturnItems',
+            vouchery_dot_gateway_dot_v1_dot_checkout__pb2.ReturnItemsRequest.SerializeToString,
+            vouchery_dot_gateway_dot_v1_dot_checkout__pb2.ReturnItemsResponse.FromString,
             options,
             channel_credentials,
             insecure,

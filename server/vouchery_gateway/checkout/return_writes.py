@@ -1,0 +1,199 @@
+"""ReturnItems: a return against a confirmed basket sale, recorded and settled exactly once.
+
+The return is keyed by its `return_id` within the sale. Under the sale's lease it is planned
+(`checkout.returns`, from the returns already on record), *recorded in the sale* with every effect it
+will have, and only then sent: each released code's redemption is cancelled through the one-code path
+(`UnitWriter.settle`: read back when suspect, queued in the outbox when Vouchery is down, so the return
+shows QUEUED until the relay delivers it), and the points earned on the sale are revoked in proportion to
+the refund (`PointsRevoker`, the loyalty feature's exactly-once write keyed by the return). A retry with
+the same id and lines finishes what an interrupted attempt left, then answers as the first time; the
+same id with other lines is IDEMPOTENCY_KEY_REUSED.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Final
+
+from vouchery_gateway.checkout.durable import subject_of
+from vouchery_gateway.checkout.returns import CodeOutcome, ReturnPlan, ReturnPolicy, plan
+from vouchery_gateway.checkout.sale import ReturnedCodeView, ReturnView, Sale, SaleState, UnitState
+from vouchery_gateway.checkout.sale_book import SaleBook, SaleRefused, sale_not_found
+from vouchery_gateway.checkout.units import UnitWriter, unit_sync_state, worse
+from vouchery_gateway.checkout.writes import CANCELLED
+from vouchery_gateway.domain import SyncState
+from vouchery_gateway.errors import KeyReused
+from vouchery_gateway.idempotency import fingerprint
+from vouchery_gateway.outbox import OutboxStore
+from vouchery_gateway.resilience.deadline import Deadline
+
+MAX_RETURNS_PER_SALE: Final = 200
+NOT_CONFIRMED_MESSAGE: Final = "Only a confirmed sale can be returned"
+CANCELLED_MESSAGE: Final = "This sale was cancelled: there is nothing to return"
+TOO_MANY_MESSAGE: Final = f"A sale takes at most {MAX_RETURNS_PER_SALE} returns"
+REUSED_MESSAGE: Final = "This return id was used for other lines of the sale"
+UNSENT: Final = "UNSENT"  # the points revocation of a recorded return that was not sent yet
+
+PointsRevoker = Callable[[str, str, int, str, Deadline], Awaitable[SyncState]]
+"""(sale id, customer, points, return reference, budget) -> whether Vouchery has the revocation yet."""
+
+
+def _returned_lines(sale: Sale, count: int) -> list[int]:
+    returned = [0] * count
+    for record in sale.returns:
+        for index, quantity, _refund in record["lines"]:
+            returned[index] += quantity
+    return returned
+
+
+class ReturnWrites:
+    def __init__(
+        self, units: UnitWriter, book: SaleBook, policy: ReturnPolicy, *, points: PointsRevoker | None = None
+    ) -> None:
+        self._units = units
+        self._book = book
+        self.policy = policy
+        self._points = points
+
+    async def return_items(
+        self, sale_id: str, caller: str, return_id: str, lines: Sequence[tuple[int, int]], budget: Deadline
+    ) -> tuple[ReturnView, bool]:
+        """The return (planned, recorded and settled once); True when it replays an earlier answer."""
+        fp = fingerprint("return", sorted(lines))
+        sale = await self._book.open(sale_id, caller, budget, writing=False)
+        if sale is None:
+            raise sale_not_found()
+        record = next((r for r in sale.returns if r["id"] == return_id), None)
+        if record is not None and record["fp"] != fp:
+            raise KeyReused(REUSED_MESSAGE)
+        if record is not None and self._settled(sale, record):
+            return await self._view(sale, record), True
+        if record is None:
+            self._check_returnable(sale)
+        await self._book.hold(sale, budget)
+        try:
+            if record is None:
+                record = self._record(sale, return_id, fp, lines)
+                await self._book.save(sale)  # on record before any effect is sent
+            await self._settle(sale, record, budget)
+        finally:
+            await self._book.release(sale)
+        return await self._view(sale, record), False
+
+    def _check_returnable(self, sale: Sale) -> None:
+        if sale.state is SaleState.CANCELLED:
+            raise SaleRefused(CANCELLED_MESSAGE, reason="SALE_CANCELLED")
+        if sale.state is not SaleState.CONFIRMED:
+            raise SaleRefused(NOT_CONFIRMED_MESSAGE, reason="SALE_NOT_CONFIRMED")
+        if len(sale.returns) >= MAX_RETURNS_PER_SALE:
+            raise SaleRefused(TOO_MANY_MESSAGE, reason="TOO_MANY_RETURNS")
+
+    def _record(
+        self, sale: Sale, return_id: str, fp: str, lines: Sequence[tuple[int, int]]
+    ) -> dict[str, Any]:
+        cart = sale.cart
+        if cart is None:
+            raise SaleRefused(NOT_CONFIRMED_MESSAGE, reason="SALE_NOT_CONFIRMED")
+        count = max(len(cart.lines), 1)
+        deducted = {code for r in sale.returns for code in r["deducted"]}
+        refunded = sum(int(r["refund"]) for r in sale.returns)
+        campaigns = {r.code: r.campaign_id for r in sale.results}
+        result = plan(
+            cart,
+            sale.results,
+            _returned_lines(sale, count),
+            deducted,
+            refunded,
+            lines,
+            self.policy,
+            campaigns,
+        )
+        record = {
+            "id": return_id,
+            "fp": fp,
+            "lines": [[line.index, line.quantity, line.refund_minor] for line in result.lines],
+            "refund": result.refund_minor,
+            "deduction": result.deduction_minor,
+            "codes": [[e.code, e.outcome.value, e.deduction_minor, e.unit] for e in result.codes],
+            "deducted": list(result.newly_deducted),
+            "full": result.full,
+            "points": self._points_to_revoke(sale, result),
+            "points_sync": UNSENT,
+        }
+        sale.returns.append(record)
+        return record
+
+    def _points_to_revoke(self, sale: Sale, result: ReturnPlan) -> int:
+        """Points earned on the sale, taken back in proportion to what is refunded (cumulatively, so
+        they add up to what was earned when everything comes back, and never more)."""
+        earned, paid = sale.points_earned, sale.paid_minor()
+        if earned <= 0 or paid <= 0:
+            return 0
+        refunded = sum(int(r["refund"]) for r in sale.returns) + result.refund_minor
+        revoked = sum(int(r["points"]) for r in sale.returns)
+        return max(0, min(earned, earned * min(refunded, paid) // paid) - revoked)
+
+    async def _settle(self, sale: Sale, record: dict[str, Any], budget: Deadline) -> None:
+        for _code, outcome, _deduction, unit_id in record["codes"]:
+            unit = sale.units.get(unit_id)
+            if outcome != CodeOutcome.RELEASED.value or unit is None:
+                continue
+            if unit.state in (UnitState.CONFIRMED, UnitState.CANCELLING) and unit.error is None:
+                await self._units.settle(sale, unit, CANCELLED, budget)
+        if record["points_sync"] == UNSENT:
+            if int(record["points"]) <= 0 or self._points is None or not sale.customer_id:
+                record["points_sync"] = SyncState.SYNCED.name
+            else:
+                reference = f"{sale.sale_id}/return/{record['id']}"
+                synced = await self._points(
+                    sale.sale_id, sale.customer_id, int(record["points"]), reference, budget
+                )
+                record["points_sync"] = synced.name
+            await self._book.save(sale)
+
+    @staticmethod
+    def _settled(sale: Sale, record: dict[str, Any]) -> bool:
+        """Whether every effect of a recorded return was sent (or queued): nothing left to finish."""
+        if sale.lease_owner:
+            return False
+        for _code, outcome, _deduction, unit_id in record["codes"]:
+            unit = sale.units.get(unit_id)
+            if (
+                outcome == CodeOutcome.RELEASED.value
+                and unit is not None
+                and unit.state is UnitState.CANCELLING
+            ):
+                return False
+        return bool(record["points_sync"] != UNSENT)
+
+    async def _view(self, sale: Sale, record: dict[str, Any]) -> ReturnView:
+        return await return_view(sale, record, await self._book.state.outbox())
+
+
+async def return_view(sale: Sale, record: dict[str, Any], outbox: OutboxStore) -> ReturnView:
+    """A recorded return as answered, each released code with its cancellation's sync state."""
+    codes: list[ReturnedCodeView] = []
+    points_sync = record["points_sync"]
+    sync = SyncState.QUEUED if points_sync == UNSENT else SyncState[points_sync]
+    for code, outcome, deduction, unit_id in record["codes"]:
+        unit = sale.units.get(unit_id)
+        code_sync, error = SyncState.SYNCED, ""
+        if outcome == CodeOutcome.RELEASED.value and unit is not None:
+            code_sync, error = unit_sync_state(unit, await outbox.latest(subject_of(unit.id)))
+            if unit.state is UnitState.CANCELLING and code_sync is SyncState.SYNCED:
+                code_sync = SyncState.QUEUED  # recorded, not sent yet: the next attempt sends it
+        codes.append(ReturnedCodeView(str(code), str(outcome), int(deduction), code_sync, error))
+        sync = worse(sync, code_sync)
+    currency = sale.cart.currency if sale.cart is not None else ""
+    return ReturnView(
+        sale.sale_id,
+        str(record["id"]),
+        currency,
+        tuple((int(i), int(q), int(r)) for i, q, r in record["lines"]),
+        int(record["refund"]),
+        int(record["deduction"]),
+        tuple(codes),
+        int(record["points"]),
+        bool(record["full"]),
+        sync,
+    )

@@ -1,0 +1,115 @@
+"""`SaleBook`: basket sales on record, one writer at a time.
+
+An operation on a sale (redeem, amend, confirm, cancel, return) opens it (waiting, within its deadline,
+while another request holds it), *holds* it (its lease written to the record by compare-and-set), saves
+it after every step that must survive a crash (a unit before its POST, its outcome after), and releases
+it. Every save is a compare-and-set on the version it read, so a holder whose lease lapsed and was taken
+over cannot overwrite its successor: its next save fails with `SaleBusy` (ABORTED, retry).
+
+A caller sees only its own sales: another caller's sale id reads as not found (no oracle), and cannot
+start a new sale (TRANSACTION_ID_IN_USE).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+import time
+from collections.abc import Callable
+from typing import Final
+
+import grpc
+
+from vouchery_gateway.checkout.sale import Sale, from_body, to_body
+from vouchery_gateway.checkout.snapshot import from_snapshot, to_snapshot
+from vouchery_gateway.domain import Redemption, RedemptionState, Rejection, RejectionReason, SyncState
+from vouchery_gateway.errors import GatewayError, InProgress, NotFound, Rejected
+from vouchery_gateway.outbox import DurableState
+from vouchery_gateway.resilience.deadline import Deadline
+
+log = logging.getLogger("vouchery_gateway.checkout")
+
+SALE_NOT_FOUND_MESSAGE: Final = "No basket sale with this transaction id"
+IN_PROGRESS_MESSAGE: Final = "Another request for this sale is still running; retry shortly"
+IN_USE_MESSAGE: Final = "Transaction id is already used by another sale"
+WAIT_STEP: Final = 0.02  # s between looks at a sale held by a concurrent request (doubling, capped)
+WAIT_STEP_MAX: Final = 0.2
+LEASE_MARGIN: Final = 0.5  # s the lease outlives the caller's deadline, for the last record write
+
+
+class SaleRefused(GatewayError):
+    """A refusal of the sale itself (cancelled, confirmed, nothing reserved), not of one of its codes."""
+
+    code = grpc.StatusCode.FAILED_PRECONDITION
+
+
+class SaleBusy(InProgress):
+    """Another writer changed the sale while this one held it (its lease lapsed): retry the request."""
+
+    def __init__(self, sale_id: str) -> None:
+        super().__init__(IN_PROGRESS_MESSAGE, retry_after=WAIT_STEP_MAX)
+        self.sale_id = sale_id
+
+
+def sale_not_found() -> NotFound:
+    return NotFound(SALE_NOT_FOUND_MESSAGE, reason="SALE_NOT_FOUND")
+
+
+def restore(txid: str, data: dict[str, object]) -> Redemption:
+    return from_snapshot(txid, data, state=RedemptionState.PENDING, sync_state=SyncState.SYNCED)
+
+
+class SaleBook:
+    def __init__(self, state: DurableState, *, wall: Callable[[], float] = time.time) -> None:
+        self.state = state
+        self._wall = wall
+        self.owner = f"sale-{secrets.token_hex(6)}"
+
+    async def read(self, sale_id: str) -> Sale | None:
+        record = await (await self.state.sales()).get(sale_id)
+        return None if record is None else from_body(sale_id, record.body, restore, record.version)
+
+    async def open(self, sale_id: str, caller: str, budget: Deadline, *, writing: bool) -> Sale | None:
+        """The sale once no other request holds it (None: there is none). Another caller's sale is
+        not found for a read, and TRANSACTION_ID_IN_USE for a write that would start one."""
+        step = WAIT_STEP
+        while True:
+            sale = await self.read(sale_id)
+            if sale is None:
+                return None
+            if sale.caller != caller:
+                if writing:
+                    raise Rejected(Rejection(RejectionReason.TRANSACTION_ID_IN_USE, "", IN_USE_MESSAGE))
+                raise sale_not_found()
+            if not self.held_by_other(sale):
+                return sale
+            if budget.left() <= step * 2 + LEASE_MARGIN:
+                raise InProgress(IN_PROGRESS_MESSAGE, retry_after=WAIT_STEP_MAX)
+            await asyncio.sleep(step)
+            step = min(step * 2, WAIT_STEP_MAX)
+
+    def held_by_other(self, sale: Sale) -> bool:
+        return bool(sale.lease_owner) and sale.lease_owner != self.owner and sale.lease_until > self._wall()
+
+    async def hold(self, sale: Sale, budget: Deadline) -> None:
+        sale.lease_owner = self.owner
+        sale.lease_until = self._wall() + budget.left() + LEASE_MARGIN
+        await self.save(sale)
+
+    async def release(self, sale: Sale) -> None:
+        if sale.lease_owner != self.owner:
+            return
+        sale.lease_owner, sale.lease_until = "", 0.0
+        try:
+            await self.save(sale)
+        except SaleBusy:
+            log.warning("sale %s was taken over before its lease was released", sale.sale_id)
+
+    async def save(self, sale: Sale) -> None:
+        stored = await (await self.state.sales()).put(
+            sale.sale_id, to_body(sale, to_snapshot), version=sale.version
+        )
+        if stored is None:
+            raise SaleBusy(sale.sale_id)
+        sale.version = stored.version
