@@ -7,15 +7,17 @@ from pathlib import Path
 from vouchery_gateway.security import hash_key, key_id_of, new_key
 
 
-def key_entry(key: str, client_id: str, role: str) -> str:
+def key_entry(key: str, client_id: str, role: str, locale: str = "") -> str:
     return (
         f'[[keys]]\nkey_id = "{key_id_of(key)}"\nclient_id = "{client_id}"\n'
-        f'role = "{role}"\nsha256 = "{hash_key(key)}"\n'
+        f'role = "{role}"\nsha256 = "{hash_key(key)}"\n' + (f'locale = "{locale}"\n' if locale else "")
     )
 
 
-def cert_entry(identity: str, client_id: str, role: str) -> str:
-    return f'[[certificates]]\nidentity = "{identity}"\nclient_id = "{client_id}"\nrole = "{role}"\n'
+def cert_entry(identity: str, client_id: str, role: str, locale: str = "") -> str:
+    return f'[[certificates]]\nidentity = "{identity}"\nclient_id = "{client_id}"\nrole = "{role}"\n' + (
+        f'locale = "{locale}"\n' if locale else ""
+    )
 
 
 def write_keys(path: Path, *entries: str) -> Path:

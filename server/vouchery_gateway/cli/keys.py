@@ -1,4 +1,4 @@
-"""`vouchery-gateway keys new --client-id till-1 --role till`: mint an API key.
+"""`vouchery-gateway keys new --client-id till-1 --role till [--locale de]`: mint an API key.
 
 The key is printed once, on its own line, for the terminal's configuration; the line for the keys file
 holds only its id and SHA-256. The gateway never stores or logs the key itself.
@@ -10,20 +10,21 @@ import argparse
 from pathlib import Path
 from typing import Any, TextIO
 
+from vouchery_gateway.security.keyring import locale_tag
 from vouchery_gateway.security.keys import hash_key, key_id_of, new_key
 from vouchery_gateway.security.roles import ROLES
 
 __all__ = ["add_keys_parser", "keys_file_entry", "print_demo_key", "write_demo_keys"]
 
 
-def keys_file_entry(key: str, client_id: str, role: str) -> str:
-    """The TOML `[[keys]]` table for a key (id and hash only)."""
+def keys_file_entry(key: str, client_id: str, role: str, locale: str = "") -> str:
+    """The TOML `[[keys]]` table for a key (id and hash only; `locale` when given)."""
     return (
         "[[keys]]\n"
         f'key_id = "{key_id_of(key)}"\n'
         f'client_id = "{client_id}"\n'
         f'role = "{role}"\n'
-        f'sha256 = "{hash_key(key)}"\n'
+        f'sha256 = "{hash_key(key)}"\n' + (f'locale = "{locale}"\n' if locale else "")
     )
 
 
@@ -33,12 +34,21 @@ def _client_id(value: str) -> str:
     return value
 
 
+def _locale(value: str) -> str:
+    if not value:  # the default: no locale line
+        return ""
+    try:
+        return locale_tag(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def cmd_keys_new(args: argparse.Namespace, out: TextIO) -> int:
     key = new_key()
     print("API key (shown once; configure it on the client, do not store it here):", file=out)
     print(key, file=out)
     print("\nAdd to the gateway's keys file (reloaded within seconds or on SIGHUP):\n", file=out)
-    print(keys_file_entry(key, args.client_id, args.role), file=out, end="")
+    print(keys_file_entry(key, args.client_id, args.role, args.locale), file=out, end="")
     out.flush()
     return 0
 
@@ -49,6 +59,12 @@ def add_keys_parser(commands: Any) -> None:
     new = sub.add_parser("new", help="mint a key and print the keys-file entry for it")
     new.add_argument("--client-id", required=True, type=_client_id, help="the client the key identifies")
     new.add_argument("--role", default="till", choices=sorted(ROLES), help="what the key may call")
+    new.add_argument(
+        "--locale",
+        default="",
+        type=_locale,
+        help="language of the till's cashier texts, e.g. de or fr-CH (default: English, or accept-language)",
+    )
     new.set_defaults(handler=cmd_keys_new)
 
 

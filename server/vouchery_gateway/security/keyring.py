@@ -7,11 +7,17 @@ The file is TOML (or JSON with the same shape, chosen by the `.json` suffix):
     client_id = "till-1"
     role = "till"                              # or: methods = ["CheckoutService/*"]
     sha256 = "<64 hex digits>"                 # printed by `vouchery-gateway keys new`
+    locale = "de"                              # optional: the language of its cashier texts
 
     [[certificates]]                           # mutual TLS: a client certificate identity -> a client
     identity = "spiffe://store-12/till-1"      # the certificate's SAN URI or its subject CN
     client_id = "till-1"
     role = "till"
+    locale = "fr-CH"                           # optional, as for a key
+
+`locale` is a language tag CLDR knows ("de", "de-AT", "fr-CH"); the gateway answers a caller's refusals
+in it when the call sends no `accept-language` it serves (a tag without a catalogue falls back by
+language, then to English: edge/cashier_text.py).
 
 Revoking a key is deleting its entry. `KeyFile.maybe_reload()` rereads the file when its mtime or size
 changed (checked at most every `check_interval` seconds of the injected clock); `reload()` does it
@@ -23,19 +29,32 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import time
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
+
+from babel import Locale, UnknownLocaleError
 
 from vouchery_gateway.security.keys import KEY_ID_HEX_DIGITS, KeyEntry, valid_hash
 from vouchery_gateway.security.roles import ROLES, methods_for_role, normalize_patterns
 
-__all__ = ["CertEntry", "KeyFile", "KeyRing", "KeysFileError", "load_key_ring", "parse_key_ring"]
+__all__ = [
+    "CertEntry",
+    "KeyFile",
+    "KeyRing",
+    "KeysFileError",
+    "load_key_ring",
+    "locale_tag",
+    "parse_key_ring",
+]
 
 log = logging.getLogger("vouchery_gateway.security")
+
+_LOCALE_TAG: Final = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8}){0,3}", re.ASCII)
 
 
 class KeysFileError(ValueError):
@@ -48,6 +67,7 @@ class CertEntry:
     client_id: str
     role: str
     methods: tuple[str, ...]
+    locale: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +102,30 @@ def _grants(entry: Mapping[str, Any], where: str) -> tuple[str, tuple[str, ...]]
     return role, methods_for_role(role)
 
 
+def locale_tag(value: object) -> str:
+    """A keys-file `locale` as a BCP 47 tag ("de_at" -> "de-AT"); ValueError, saying why, for a value that
+    is not a language tag or names a language CLDR does not know."""
+    if not isinstance(value, str) or not _LOCALE_TAG.fullmatch(value.strip()):
+        raise ValueError(f'must be a language tag such as "de" or "fr-CH", not {repr(value)[:40]}')
+    tag = value.strip()
+    try:
+        parsed = Locale.parse(tag.replace("_", "-"), sep="-")
+    except (ValueError, UnknownLocaleError):
+        raise ValueError(f"{tag!r} is not a language CLDR knows") from None
+    return "-".join(p for p in (parsed.language, parsed.script, parsed.territory) if p)
+
+
+def _locale(entry: Mapping[str, Any], where: str) -> str:
+    """The entry's `locale`, "" when absent; a bad one is refused at load time, naming the entry, rather
+    than ignored at every call."""
+    if "locale" not in entry:
+        return ""
+    try:
+        return locale_tag(entry["locale"])
+    except ValueError as exc:
+        raise KeysFileError(f"{where}: 'locale' {exc}") from None
+
+
 def _key_entry(raw: Any, where: str) -> KeyEntry:
     if not isinstance(raw, dict):
         raise KeysFileError(f"{where}: must be a table")
@@ -92,14 +136,15 @@ def _key_entry(raw: Any, where: str) -> KeyEntry:
     if not valid_hash(digest):
         raise KeysFileError(f"{where}: 'sha256' must be 64 hex digits")
     role, methods = _grants(raw, where)
-    return KeyEntry(key_id, _text(raw, "client_id", where), digest, role, methods)
+    return KeyEntry(key_id, _text(raw, "client_id", where), digest, role, methods, _locale(raw, where))
 
 
 def _cert_entry(raw: Any, where: str) -> CertEntry:
     if not isinstance(raw, dict):
         raise KeysFileError(f"{where}: must be a table")
     role, methods = _grants(raw, where)
-    return CertEntry(_text(raw, "identity", where), _text(raw, "client_id", where), role, methods)
+    client_id = _text(raw, "client_id", where)
+    return CertEntry(_text(raw, "identity", where), client_id, role, methods, _locale(raw, where))
 
 
 def parse_key_ring(data: Mapping[str, Any], source: str = "keys file") -> KeyRing:

@@ -38,6 +38,8 @@ class KeyEntry:
     """One line of the keys file: which client a key belongs to and what it may call.
 
     `methods` are method patterns (see `roles.py`); they come from the role, or from an explicit list.
+    `locale` is the language tag of the store the key's till stands in ("de", "fr-CH"; "" when not
+    set): its cashier texts are in that language unless the call asks for another (`accept-language`).
     """
 
     key_id: str
@@ -45,6 +47,7 @@ class KeyEntry:
     sha256: str = field(repr=False)
     role: str
     methods: tuple[str, ...]
+    locale: str = ""
 
 
 def new_key() -> str:
