@@ -11,6 +11,16 @@ python3 -m venv "$work/build-venv"
 PYTHON="$work/build-venv/bin/python" bash "$src/deploy/docker/build-wheels.sh" "$src" "$work/wheels"
 python3 -m venv "$work/runtime"
 "$work/runtime/bin/pip" install --quiet --disable-pip-version-check --no-index --find-links "$work/wheels" vouchery-pos-gateway
+# The cashier-text catalogues are package data: the installed wheel must carry every locale of the source.
+want=$(find "$src/server/vouchery_gateway/edge/locales" -path '*/LC_MESSAGES/messages.po' | wc -l)
+"$work/runtime/bin/python" - "$want" <<'PY'
+import sys
+from vouchery_gateway.edge.cashier_text import cashier_text
+found = cashier_text().locales
+if len(found) != int(sys.argv[1]):
+    sys.exit(f"container smoke: the wheel carries the catalogues of {found} only")
+print("container smoke: cashier text catalogues in the wheel:", " ".join(found))
+PY
 cd "$work"
 port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 mport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')

@@ -19,7 +19,7 @@ from grpc_status import rpc_status
 from vouchery_gateway.domain import Rejection
 
 ERROR_DOMAIN = "vouchery"
-MESSAGE_LOCALE = "en-US"
+MESSAGE_LOCALE = "en"  # the English text every error carries; edge.cashier_text localizes it
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,9 +74,13 @@ class Rejected(GatewayError):
 
     code = grpc.StatusCode.FAILED_PRECONDITION
 
-    def __init__(self, rejection: Rejection) -> None:
-        metadata = {"vouchery_code": rejection.vouchery_code} if rejection.vouchery_code else {}
-        super().__init__(rejection.message, reason=rejection.reason.name, metadata=metadata)
+    def __init__(self, rejection: Rejection, *, metadata: dict[str, str] | None = None) -> None:
+        """`metadata`: more ErrorInfo metadata, e.g. the values of the cashier text's placeholders
+        (`edge/locales/README.md`)."""
+        found = {"vouchery_code": rejection.vouchery_code} if rejection.vouchery_code else {}
+        super().__init__(
+            rejection.message, reason=rejection.reason.name, metadata={**(metadata or {}), **found}
+        )
         self.rejection = rejection
 
 

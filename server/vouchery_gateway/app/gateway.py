@@ -11,7 +11,8 @@ Vouchery sandbox runs in-process (httpx.ASGITransport) with its state in the dat
 Interceptor order (outermost first): access log (request id, one line per call), metrics, the security
 gate (authentication, roles, per-caller limits; health is never gated), then any injected ones. The error ->
 status translation is the servicer decorator `services.errors.handle_errors`, so it runs innermost and
-the interceptors see the final status code.
+the interceptors see the final status code. Both put the cashier text in the caller's locale
+(`edge.cashier_text`, whose catalogues are read here, so a broken one fails the start, not a checkout).
 """
 
 from __future__ import annotations
@@ -47,6 +48,8 @@ from vouchery_gateway.checkout.servicer import CheckoutServicer
 from vouchery_gateway.checkout.units import UnitWriter
 from vouchery_gateway.checkout.writes import CheckoutWrites
 from vouchery_gateway.config import Settings
+from vouchery_gateway.edge.cashier_text import cashier_text
+from vouchery_gateway.edge.errors import status_for
 from vouchery_gateway.idempotency.writes import IdempotentWrites, metrics_hook
 from vouchery_gateway.loyalty.queued import LoyaltyOutbox
 from vouchery_gateway.observability.access_log import AccessLogInterceptor
@@ -280,7 +283,8 @@ def build_gateway(
         if upstream is not None
         else build_upstream(settings, upstream_transport, metrics, path.policy)
     )
-    security = build_security(security_config(settings), registry=registry)
+    cashier_text()  # the message catalogues, read once per process
+    security = build_security(security_config(settings), registry=registry, status_of=status_for)
     if not security.authenticator.enabled and not settings.sandbox:
         log.warning("no keys_file: caller authentication is off, every caller may use every method")
     checkout_upstream = _as_checkout_upstream(client)

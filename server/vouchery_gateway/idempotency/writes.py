@@ -3,10 +3,12 @@
     answer = await writes.run(context, "RedeemVoucher", (transaction_id,), fp, RedeemVoucherResponse, call)
 
 `call(attempt)` produces the response message, or raises `Rejected` for a business refusal. Both are
-definitive: stored and replayed byte for byte (the serialized response, or the serialized
-`google.rpc.Status` of the refusal with its ErrorInfo / LocalizedMessage details). Any other failure is
-transient: it is not stored and the next attempt runs again. A replay carries the trailing metadata
-`x-idempotent-replay: true` and is counted through `mark_replay`.
+definitive: stored and replayed (the serialized response byte for byte; the serialized
+`google.rpc.Status` of the refusal with its ErrorInfo / LocalizedMessage details, raised as
+`StoredRefusal`, which `edge.errors.handle_errors` ends the call with, its LocalizedMessage in the
+locale of the caller of this attempt). Any other failure is transient: it is not stored and the next
+attempt runs again. A replay carries the trailing metadata `x-idempotent-replay: true` and is counted
+through `mark_replay`.
 
 - Key: caller id (`current_call().caller_id`, "anonymous" until a caller is authenticated), operation
   and the request's key parts (a transaction id, a client request id), so two callers or two operations
@@ -58,7 +60,6 @@ from vouchery_gateway.idempotency import (
     run_sweeper,
 )
 from vouchery_gateway.observability.context import current_call, mark_rejection, mark_replay
-from vouchery_gateway.observability.request_id import abort_with_status
 
 log = logging.getLogger(__name__)
 
@@ -156,12 +157,34 @@ def rejection_outcome(error: Rejected) -> StoredOutcome:
     )
 
 
-def status_from(outcome: StoredOutcome, *, replay: bool) -> grpc.Status:
-    """The stored refusal as the `grpc.Status` to abort with; its details are the stored bytes."""
-    proto = status_pb2.Status.FromString(outcome.body)
-    metadata = ((STATUS_DETAILS_KEY, outcome.body), *(REPLAY_METADATA if replay else ()))
-    # to_status picks the code and message; the details stay the stored bytes, not a re-serialization.
+def status_from(outcome: StoredOutcome, *, replay: bool, body: bytes | None = None) -> grpc.Status:
+    """The stored refusal as the `grpc.Status` to abort with; its details are the stored bytes, or `body`
+    (the same status with its LocalizedMessage in another locale)."""
+    body = outcome.body if body is None else body
+    proto = status_pb2.Status.FromString(body)
+    metadata = ((STATUS_DETAILS_KEY, body), *(REPLAY_METADATA if replay else ()))
+    # to_status picks the code and message; the details stay the given bytes, not a re-serialization.
     return rpc_status.to_status(proto)._replace(trailing_metadata=metadata)
+
+
+class StoredRefusal(Exception):
+    """The definitive refusal of a write, as stored under its key: by this attempt, or by an earlier one
+    (`replay`). Raised by `IdempotentWrites.run`; `edge.errors.handle_errors` ends the call with it, the
+    stored status with its LocalizedMessage in this caller's locale (`status(body)`), so a till
+    replaying another till's refusal reads it in its own language."""
+
+    def __init__(self, outcome: StoredOutcome, *, replay: bool) -> None:
+        super().__init__(f"stored refusal {outcome.metadata.get('reason', '')}".strip())
+        self.outcome = outcome
+        self.replay = replay
+
+    def status_proto(self) -> status_pb2.Status:
+        """The stored `google.rpc.Status` (a fresh message: the caller may keep or change it)."""
+        return status_pb2.Status.FromString(self.outcome.body)
+
+    def status(self, body: bytes | None = None) -> grpc.Status:
+        """The `grpc.Status` to abort with: the stored bytes, or `body` in their place."""
+        return status_from(self.outcome, replay=self.replay, body=body)
 
 
 class IdempotentWrites:
@@ -242,7 +265,8 @@ class IdempotentWrites:
         response_type: type[M],
         call: WriteCall[M],
     ) -> M:
-        """The answer of `call`, run at most once per key; a refusal ends the RPC with its stored status."""
+        """The answer of `call`, run at most once per key; a refusal (this attempt's or a replayed one) is
+        raised as `StoredRefusal`, for `handle_errors` to end the RPC with its stored status."""
         store = self._store
         if store is None:
             raise StoreUnavailable("the idempotency store is not open")
@@ -279,7 +303,7 @@ class IdempotentWrites:
             context.set_trailing_metadata(REPLAY_METADATA)
         if result.outcome.kind == KIND_REJECTION:
             mark_rejection(result.outcome.metadata.get("reason", "OTHER"))
-            await abort_with_status(context, status_from(result.outcome, replay=result.replayed))
+            raise StoredRefusal(result.outcome, replay=result.replayed)
         return response_type.FromString(result.outcome.body)
 
     def _report(self, operation: str, events: list[str]) -> None:

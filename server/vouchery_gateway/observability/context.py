@@ -34,6 +34,7 @@ class CallInfo:
     method: str = ""
     request_id: str = ""
     caller_id: str | None = None
+    caller_locale: str = ""  # the keys file's locale of the caller ("" when not set)
     rejection_reason: str | None = None
     replay: bool = False
 
@@ -70,6 +71,9 @@ def mark_rejection(reason: str | enum.Enum) -> None:
     current_call().rejection_reason = reason.name if isinstance(reason, enum.Enum) else reason
 
 
-def set_caller(caller_id: str) -> None:
-    """Record the authenticated client id (never a secret: the id the key maps to)."""
-    current_call().caller_id = caller_id
+def set_caller(caller_id: str, locale: str = "") -> None:
+    """Record the authenticated client id (never a secret: the id the key maps to) and the locale its
+    keys-file entry gives its cashier texts."""
+    info = current_call()
+    info.caller_id = caller_id
+    info.caller_locale = locale

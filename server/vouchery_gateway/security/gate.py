@@ -36,13 +36,21 @@ from vouchery_gateway.security.inflight import InflightLimit
 from vouchery_gateway.security.metrics import SecurityMetrics
 from vouchery_gateway.security.ratelimit import RateLimiter
 
-__all__ = ["OPEN_SERVICES", "GateInterceptor"]
+__all__ = ["OPEN_SERVICES", "GateInterceptor", "StatusRenderer", "english_status"]
 
 log = logging.getLogger("vouchery_gateway.security")
 
 OPEN_SERVICES: Final = ("/grpc.health.v1.Health/",)
 
 Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]]
+StatusRenderer = Callable[[GatewayError, grpc.aio.ServicerContext], grpc.Status]
+"""The status a refusal ends the call with; the composition root passes the edge's, which puts the
+cashier text in the caller's locale (`edge.errors.status_for`)."""
+
+
+def english_status(error: GatewayError, context: grpc.aio.ServicerContext) -> grpc.Status:
+    """A refusal's status with its English message (the default when nothing else is injected)."""
+    return to_status(error)
 
 
 class GateInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
@@ -57,6 +65,7 @@ class GateInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         inflight: InflightLimit | None = None,
         metrics: SecurityMetrics | None = None,
         use_certificates: bool = False,
+        status_of: StatusRenderer = english_status,
     ) -> None:
         self._auth = authenticator
         self._rate = rate_limiter or RateLimiter(0, 1)
@@ -64,6 +73,7 @@ class GateInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         self._inflight = inflight or InflightLimit(0)
         self._metrics = metrics
         self._use_certificates = use_certificates
+        self._status_of = status_of
         self._handlers = HandlerCache()
 
     async def intercept_service(
@@ -88,7 +98,7 @@ class GateInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         try:
             auth_context = context.auth_context() if self._use_certificates else None
             caller = self._auth.authenticate(context.invocation_metadata(), auth_context)
-            set_caller(caller.client_id)
+            set_caller(caller.client_id, caller.locale)
             self._auth.authorize(caller, method)
             self._rate.check(caller.client_id)
             if method in CODE_LOOKUP_METHODS:
@@ -97,7 +107,7 @@ class GateInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         except GatewayError as refusal:
             if self._metrics is not None:
                 self._metrics.refused(refusal.reason)
-            await abort_with_status(context, to_status(refusal))
+            await abort_with_status(context, self._status_of(refusal, context))
         return caller.client_id
 
     def done(self, caller: str, method: str, code: grpc.StatusCode) -> None:

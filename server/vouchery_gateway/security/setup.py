@@ -22,7 +22,7 @@ from prometheus_client import CollectorRegistry
 
 from vouchery_gateway.domain import RejectionReason
 from vouchery_gateway.security.auth import Authenticator
-from vouchery_gateway.security.gate import GateInterceptor
+from vouchery_gateway.security.gate import GateInterceptor, StatusRenderer, english_status
 from vouchery_gateway.security.guessing import GuessingGuard
 from vouchery_gateway.security.inflight import InflightLimit
 from vouchery_gateway.security.keyring import KeyFile
@@ -71,8 +71,10 @@ def build_security(
     *,
     registry: CollectorRegistry | None,
     clock: Callable[[], float] = time.monotonic,
+    status_of: StatusRenderer = english_status,
 ) -> Security:
-    """Every security part for `config`; KeysFileError / TlsError for unusable files."""
+    """Every security part for `config`; KeysFileError / TlsError for unusable files. `status_of` makes
+    the status of a refusal (the composition root passes the edge's, with the cashier text localized)."""
     key_file = (
         KeyFile(Path(config.keys_file), check_interval=config.keys_check_interval, clock=clock)
         if config.keys_file
@@ -95,6 +97,7 @@ def build_security(
         inflight=InflightLimit(config.max_inflight_per_caller if per_caller else 0),
         metrics=metrics,
         use_certificates=config.tls_client_auth == "require",
+        status_of=status_of,
     )
     credentials = None
     if config.tls_cert_file or config.tls_key_file:
