@@ -5,8 +5,7 @@ more than the customer paid. With r_i of Q_i units of line i returned (this retu
 line's value and s_ic code c's share of it (`Basket.codes[].line_discounts`; gift cards are tender, so
 they have no share here: what was paid with a card is refunded like any payment):
 
-    E = sum_i (S_i * r_i // Q_i) - sum_c sum_i (s_ic * r_i // Q_i)
-        - sum_{c in D} sum_i (s_ic - s_ic * r_i // Q_i)
+    E = sum_i ((S_i - sum_c s_ic) * r_i // Q_i)  -  sum_{c in D} sum_i (s_ic - s_ic * r_i // Q_i)
 
 E is what the customer is owed for everything returned so far: the returned units at the price they paid,
 less the discount of every *deducted* code c in D on the units they keep (a code is deducted when what
@@ -125,16 +124,17 @@ def check_request(lines: Sequence[tuple[int, int]], sold: Sequence[_Line], retur
 def owed(
     sold: Sequence[_Line], shares: dict[str, list[int]], returned: Sequence[int], deducted: set[str]
 ) -> int:
-    """E above: what the customer is owed for every unit returned so far."""
+    """E above: what the customer is owed for every unit returned so far. The paid value of each line is
+    floored once (not each code's share), so E never falls as more units come back (only a deduction
+    lowers it): the refunds of a sale add up to E of the last return, which is exactly what was paid."""
     total = 0
     for i, line in enumerate(sold):
         r, q = returned[i], line.quantity
-        total += line.value * r // q
-        for code, code_shares in shares.items():
-            share = code_shares[i]
-            total -= share * r // q
-            if code in deducted:
-                total -= share - share * r // q
+        paid = line.value - sum(code_shares[i] for code_shares in shares.values())
+        total += paid * r // q
+        for code in deducted:
+            share = shares[code][i]
+            total -= share - share * r // q
     return total
 
 

@@ -11,7 +11,7 @@ from tests.support.grpc_errors import error_info
 from vouchery.gateway.v1 import checkout_pb2 as pb
 from vouchery.gateway.v1 import common_pb2
 
-O = pb.CodeReturnOutcome
+OUTCOME = pb.CodeReturnOutcome
 
 
 async def sell(gateway: RunningGateway, sale: str, codes: list[str], confirm: bool = True) -> pb.Basket:
@@ -42,7 +42,7 @@ async def test_partial_partial_rest_refunds_what_was_paid_and_releases_the_code_
     assert sold.amount_due == eur(4250)
     first = await give_back(gateway, "R-1", "RET-1", (0, 1))
     assert first.refund == eur(1275)  # a 15.00 shirt less its 2.25 share of the discount
-    assert [c.outcome for c in first.codes] == [O.CODE_RETURN_OUTCOME_KEPT]
+    assert [c.outcome for c in first.codes] == [OUTCOME.CODE_RETURN_OUTCOME_KEPT]
     assert not first.sale_fully_returned
     second = await give_back(gateway, "R-1", "RET-2", (1, 1))
     assert second.refund == eur(1700)
@@ -50,7 +50,7 @@ async def test_partial_partial_rest_refunds_what_was_paid_and_releases_the_code_
     assert last.refund == eur(1275)
     assert first.refund.amount + second.refund.amount + last.refund.amount == 4250
     assert last.sale_fully_returned
-    assert [c.outcome for c in last.codes] == [O.CODE_RETURN_OUTCOME_RELEASED]
+    assert [c.outcome for c in last.codes] == [OUTCOME.CODE_RETURN_OUTCOME_RELEASED]
     assert last.sync_state == common_pb2.SYNC_STATE_SYNCED
     again = await gateway.stub.ValidateVoucher(
         pb.ValidateVoucherRequest(voucher_code="ONCE-1", cart=cart(3000))
@@ -65,9 +65,9 @@ async def test_a_return_dropping_below_the_minimum_takes_the_discount_back(gatew
     await sell(gateway, "R-2", ["FIVEOFF"])
     shoes = await give_back(gateway, "R-2", "RET-1", (1, 1))
     assert shoes.refund == eur(1800)  # 20.00 less its 2.00 share of the 5.00
-    assert shoes.codes[0].outcome == O.CODE_RETURN_OUTCOME_KEPT
+    assert shoes.codes[0].outcome == OUTCOME.CODE_RETURN_OUTCOME_KEPT
     shirt = await give_back(gateway, "R-2", "RET-2", (0, 1))
-    assert shirt.codes[0].outcome == O.CODE_RETURN_OUTCOME_DEDUCTED
+    assert shirt.codes[0].outcome == OUTCOME.CODE_RETURN_OUTCOME_DEDUCTED
     assert shirt.deduction == eur(150)
     assert shirt.refund == eur(1200)  # 13.50 paid for it, less the 1.50 the kept shirt no longer earns
     rest = await give_back(gateway, "R-2", "RET-3", (0, 1))
@@ -137,9 +137,9 @@ async def test_a_full_return_keeps_a_gift_card_spent_and_refunds_it_as_payment(
     assert returned.refund == eur(4050)
     outcomes = {c.voucher_code: c.outcome for c in returned.codes}
     assert outcomes == {
-        "FIVEOFF": O.CODE_RETURN_OUTCOME_RELEASED,
-        "SAVE10": O.CODE_RETURN_OUTCOME_RELEASED,
-        "GIFT-50": O.CODE_RETURN_OUTCOME_KEPT,
+        "FIVEOFF": OUTCOME.CODE_RETURN_OUTCOME_RELEASED,
+        "SAVE10": OUTCOME.CODE_RETURN_OUTCOME_RELEASED,
+        "GIFT-50": OUTCOME.CODE_RETURN_OUTCOME_KEPT,
     }
     card = await gateway.stub.GetVoucher(pb.GetVoucherRequest(voucher_code="GIFT-50"))
     assert card.voucher.gift_card_value_left == eur(950)
