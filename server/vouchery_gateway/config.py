@@ -161,6 +161,11 @@ class Settings:
         True,
         "a partial return that leaves less than a code's minimum order takes its discount from the refund",
     )
+    points_on_paid: bool = opt(
+        True,
+        "RecordTransaction of a sale the gateway made earns points on what was paid after its discounts "
+        "(false: on the cart as sent)",
+    )
     sale_retention: float = opt(
         90 * 86400.0, "how long basket sales are kept for reads and returns, s", _range(3600)
     )

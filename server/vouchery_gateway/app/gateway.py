@@ -44,6 +44,7 @@ from vouchery_gateway.checkout.coarsen import CoarseningUpstream
 from vouchery_gateway.checkout.flow import CheckoutFlow, CheckoutUpstream
 from vouchery_gateway.checkout.return_writes import ReturnWrites
 from vouchery_gateway.checkout.sale_book import SaleBook
+from vouchery_gateway.checkout.sale_points import SalePoints
 from vouchery_gateway.checkout.servicer import CheckoutServicer
 from vouchery_gateway.checkout.units import UnitWriter
 from vouchery_gateway.checkout.writes import CheckoutWrites
@@ -323,9 +324,6 @@ def build_gateway(
     book = SaleBook(durable.state)
     units = UnitWriter(flow, checkout_writes, book)
     baskets = BasketWrites(flow, units, book, path.terms_lookup(client), path.basket_policy())
-    returns = ReturnWrites(units, book, path.return_policy())
-    checkout = CheckoutServicer(flow, checkout_writes, baskets, returns)
-    checkout_pb2_grpc.add_CheckoutServiceServicer_to_server(checkout, server)  # type: ignore[no-untyped-call]
     loyalty = add_loyalty_services(
         server,
         client,
@@ -334,7 +332,11 @@ def build_gateway(
         writes=writes,
         cache=path.cache,
         outbox=loyalty_outbox(path),
+        sales=SalePoints(book),
     )
+    returns = ReturnWrites(units, book, path.return_policy(), points=loyalty.revoke_for_return)
+    checkout = CheckoutServicer(flow, checkout_writes, baskets, returns)
+    checkout_pb2_grpc.add_CheckoutServiceServicer_to_server(checkout, server)  # type: ignore[no-untyped-call]
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
     if settings.reflection:
         reflection.enable_server_reflection(

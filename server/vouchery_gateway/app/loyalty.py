@@ -22,23 +22,26 @@ from vouchery.gateway.v1 import customer_pb2, customer_pb2_grpc, loyalty_pb2, lo
 from vouchery_gateway.config import Settings
 from vouchery_gateway.customers.flow import CustomerFlow
 from vouchery_gateway.customers.servicer import CustomerServicer
+from vouchery_gateway.domain import SyncState
 from vouchery_gateway.idempotency.writes import IdempotentWrites
-from vouchery_gateway.loyalty.flow import LoyaltyFlow
+from vouchery_gateway.loyalty.flow import LoyaltyFlow, PointsRevocation
 from vouchery_gateway.loyalty.queued import (
     GRANT_KIND,
+    REVOKE_KIND,
     TRANSACTION_KIND,
     LoyaltyDelivery,
     LoyaltyOutbox,
 )
 from vouchery_gateway.loyalty.reconcile import PointsWrites
-from vouchery_gateway.loyalty.servicer import LoyaltyServicer
+from vouchery_gateway.loyalty.servicer import LoyaltyServicer, SaleLink
 from vouchery_gateway.outbox import OutboxRelay
 from vouchery_gateway.resilience.cache import AsyncTTLCache
-from vouchery_gateway.resilience.deadline import DeadlinePolicy
+from vouchery_gateway.resilience.deadline import Deadline, DeadlinePolicy
 
 LOYALTY_SERVICE: Final = loyalty_pb2.DESCRIPTOR.services_by_name["LoyaltyService"].full_name
 CUSTOMER_SERVICE: Final = customer_pb2.DESCRIPTOR.services_by_name["CustomerService"].full_name
 SERVICE_NAMES: Final = (LOYALTY_SERVICE, CUSTOMER_SERVICE)
+RETURN_REASON: Final = "goods returned"
 
 
 @dataclass
@@ -48,12 +51,22 @@ class LoyaltyParts:
     loyalty: LoyaltyFlow
     customers: CustomerFlow
     delivery: LoyaltyDelivery
+    points: PointsWrites
     service_names: tuple[str, ...] = SERVICE_NAMES
 
     def register_handlers(self, relay: OutboxRelay) -> None:
         """Let `relay` deliver queued purchases and grants (before its first pass leases one)."""
         relay.register(TRANSACTION_KIND, self.delivery.transaction)
         relay.register(GRANT_KIND, self.delivery.grant)
+        relay.register(REVOKE_KIND, self.delivery.revoke)
+
+    async def revoke_for_return(
+        self, customer_id: str, points: int, reference: str, budget: Deadline
+    ) -> tuple[int | None, SyncState]:
+        """`checkout.return_writes.PointsRevoker`: a return's revocation, exactly once, queued when down."""
+        return await self.points.revoke_for_return(
+            PointsRevocation(customer_id, points, RETURN_REASON), reference, budget
+        )
 
 
 def add_loyalty_services(
@@ -65,6 +78,7 @@ def add_loyalty_services(
     writes: IdempotentWrites,
     cache: AsyncTTLCache[Any],
     outbox: LoyaltyOutbox | None = None,
+    sales: SaleLink | None = None,
 ) -> LoyaltyParts:
     """Register LoyaltyService and CustomerService on `server`; `upstream` is the VoucheryClient.
 
@@ -73,7 +87,13 @@ def add_loyalty_services(
     loyalty = LoyaltyFlow(upstream, deadlines=deadlines, cache=cache, outbox=outbox)
     customers = CustomerFlow(upstream, deadlines=deadlines, cache=cache)
     points = PointsWrites(loyalty, outbox=outbox)
-    servicer = LoyaltyServicer(loyalty, writes, points, default_budget=settings.upstream_timeout_default)
+    servicer = LoyaltyServicer(
+        loyalty,
+        writes,
+        points,
+        default_budget=settings.upstream_timeout_default,
+        sales=sales if settings.points_on_paid else None,
+    )
     loyalty_pb2_grpc.add_LoyaltyServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
     customer_pb2_grpc.add_CustomerServiceServicer_to_server(CustomerServicer(customers), server)  # type: ignore[no-untyped-call]
-    return LoyaltyParts(loyalty, customers, LoyaltyDelivery(loyalty))
+    return LoyaltyParts(loyalty, customers, LoyaltyDelivery(loyalty), points)

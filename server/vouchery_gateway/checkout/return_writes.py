@@ -34,8 +34,9 @@ TOO_MANY_MESSAGE: Final = f"A sale takes at most {MAX_RETURNS_PER_SALE} returns"
 REUSED_MESSAGE: Final = "This return id was used for other lines of the sale"
 UNSENT: Final = "UNSENT"  # the points revocation of a recorded return that was not sent yet
 
-PointsRevoker = Callable[[str, str, int, str, Deadline], Awaitable[SyncState]]
-"""(sale id, customer, points, return reference, budget) -> whether Vouchery has the revocation yet."""
+PointsRevoker = Callable[[str, int, str, Deadline], Awaitable[tuple[int | None, SyncState]]]
+"""(customer, points, return reference, budget) -> (points taken, or None while queued; whether Vouchery
+has the revocation yet). Exactly once per reference; never more than the customer holds."""
 
 
 def _returned_lines(sale: Sale, count: int) -> list[int]:
@@ -117,7 +118,8 @@ class ReturnWrites:
             "codes": [[e.code, e.outcome.value, e.deduction_minor, e.unit] for e in result.codes],
             "deducted": list(result.newly_deducted),
             "full": result.full,
-            "points": self._points_to_revoke(sale, result),
+            "points_planned": (planned := self._points_to_revoke(sale, result)),
+            "points": planned,
             "points_sync": UNSENT,
         }
         sale.returns.append(record)
@@ -130,7 +132,7 @@ class ReturnWrites:
         if earned <= 0 or paid <= 0:
             return 0
         refunded = sum(int(r["refund"]) for r in sale.returns) + result.refund_minor
-        revoked = sum(int(r["points"]) for r in sale.returns)
+        revoked = sum(int(r.get("points_planned", r["points"])) for r in sale.returns)
         return max(0, min(earned, earned * min(refunded, paid) // paid) - revoked)
 
     async def _settle(self, sale: Sale, record: dict[str, Any], budget: Deadline) -> None:
@@ -141,13 +143,15 @@ class ReturnWrites:
             if unit.state in (UnitState.CONFIRMED, UnitState.CANCELLING) and unit.error is None:
                 await self._units.settle(sale, unit, CANCELLED, budget)
         if record["points_sync"] == UNSENT:
-            if int(record["points"]) <= 0 or self._points is None or not sale.customer_id:
+            if int(record["points"]) <= 0 or self._points is None or not sale.points_customer:
                 record["points_sync"] = SyncState.SYNCED.name
             else:
-                reference = f"{sale.sale_id}/return/{record['id']}"
-                synced = await self._points(
-                    sale.sale_id, sale.customer_id, int(record["points"]), reference, budget
+                reference = f"return:{sale.sale_id}:{record['id']}"
+                taken, synced = await self._points(
+                    sale.points_customer, int(record["points"]), reference, budget
                 )
+                if taken is not None:
+                    record["points"] = taken
                 record["points_sync"] = synced.name
             await self._book.save(sale)
 

@@ -169,7 +169,8 @@ class Sale:
     next_unit: int = 1
     lease_owner: str = ""
     lease_until: float = 0.0
-    points_earned: int = 0  # by the sale's customer, as RecordTransaction reported it (returns revoke them)
+    points_earned: int = 0  # as RecordTransaction reported them (returns revoke them in proportion)
+    points_customer: str = ""  # who earned them
     version: int = 0  # of the stored record this was read from (0: not stored yet); not in the body
     returns: list[dict[str, Any]] = field(default_factory=list)  # checkout.returns owns their shape
 
@@ -269,6 +270,7 @@ def to_body(sale: Sale, snapshot: Any) -> dict[str, Any]:
         "lease": [sale.lease_owner, sale.lease_until],
         "returns": sale.returns,
         "points": sale.points_earned,
+        "points_customer": sale.points_customer,
     }
 
 
@@ -323,6 +325,7 @@ def from_body(sale_id: str, body: Mapping[str, Any], restore: Any, version: int 
         version=version,
         returns=[dict(r) for r in body.get("returns", ())],
         points_earned=int(body.get("points", 0)),
+        points_customer=str(body.get("points_customer", "")),
     )
 
 

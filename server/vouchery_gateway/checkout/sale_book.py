@@ -38,6 +38,17 @@ WAIT_STEP_MAX: Final = 0.2
 LEASE_MARGIN: Final = 0.5  # s the lease outlives the caller's deadline, for the last record write
 
 
+# Every reason a sale is refused with (the cashier-text catalogues have a message for each).
+SALE_REFUSAL_REASONS: Final = (
+    "SALE_CANCELLED",
+    "SALE_ALREADY_CONFIRMED",
+    "NOTHING_RESERVED",
+    "SALE_NOT_CONFIRMED",
+    "TOO_MANY_RETURNS",
+    "SALE_NOT_FOUND",
+)
+
+
 class SaleRefused(GatewayError):
     """A refusal of the sale itself (cancelled, confirmed, nothing reserved), not of one of its codes."""
 

@@ -1,4 +1,5 @@
-"""Loyalty writes kept in the outbox until Vouchery takes them: purchases and points grants.
+"""Loyalty writes kept in the outbox until Vouchery takes them: purchases, points grants and the
+revocations of returns.
 
     outbox = LoyaltyOutbox(state.outbox, wake=relay.wake)       # LoyaltyFlow(outbox=...), PointsWrites(...)
     delivery = LoyaltyDelivery(flow)
@@ -9,8 +10,9 @@ A sale has happened at the till by the time these are queued, so they are relaye
 definitively (`outbox.relay`). Each handler is safe to repeat, because a relay may die or lose an answer
 after Vouchery applied the write:
 - a purchase is unique by transaction id upstream: "already exists" (must_be_unique) is delivered;
-- a grant carries its reference in its reason (`loyalty_refs`): the activity log is read for it before
-  every send, so a grant that landed is never sent again.
+- a grant or a revocation carries its reference in its reason (`loyalty_refs`): the activity log is read
+  for it before every send, so one that landed is never sent again. A return's revocation takes at most
+  what the customer still holds (never below zero).
 A definitive refusal (unknown customer, a bad field, an expiry now past) is `Refused`: recorded, counted,
 never dropped. Payloads hold the domain values as JSON; one that cannot be read is refused as BAD_PAYLOAD.
 """
@@ -25,9 +27,9 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any, Final
 
-from vouchery_gateway.domain import Cart, CartLine, Category
+from vouchery_gateway.domain import Cart, CartLine, Category, RejectionReason
 from vouchery_gateway.errors import InvalidArgument, NotFound, Rejected
-from vouchery_gateway.loyalty.flow import LoyaltyFlow, PointsGrant
+from vouchery_gateway.loyalty.flow import LoyaltyFlow, PointsGrant, PointsRevocation
 from vouchery_gateway.outbox import Delivered, OutboxEntry, OutboxStore, Outcome, Refused
 from vouchery_gateway.resilience.deadline import Deadline
 from vouchery_gateway.upstream.models import PurchaseTransaction
@@ -36,7 +38,8 @@ log = logging.getLogger("vouchery_gateway.outbox")
 
 TRANSACTION_KIND: Final = "loyalty.transaction"
 GRANT_KIND: Final = "loyalty.grant"
-KINDS: Final = (TRANSACTION_KIND, GRANT_KIND)
+REVOKE_KIND: Final = "loyalty.revoke"
+KINDS: Final = (TRANSACTION_KIND, GRANT_KIND, REVOKE_KIND)
 
 
 def transaction_subject(transaction_id: str) -> str:
@@ -110,6 +113,21 @@ def grant_from(payload: Mapping[str, Any]) -> tuple[PointsGrant, str]:
     return grant, str(payload["reference"])
 
 
+def revoke_payload(revocation: PointsRevocation, reference: str) -> dict[str, Any]:
+    """A revocation as sent (its reason carries the reference) and the reference to look for."""
+    return {
+        "customer_id": revocation.customer_id,
+        "points": revocation.points,
+        "reason": revocation.reason,
+        "reference": reference,
+    }
+
+
+def revoke_from(payload: Mapping[str, Any]) -> tuple[PointsRevocation, str]:
+    revocation = PointsRevocation(str(payload["customer_id"]), int(payload["points"]), str(payload["reason"]))
+    return revocation, str(payload["reference"])
+
+
 class LoyaltyOutbox:
     """Queues purchases and grants in the gateway's outbox (the `TransactionOutbox` of `LoyaltyFlow`)."""
 
@@ -127,6 +145,10 @@ class LoyaltyOutbox:
     async def enqueue_grant(self, grant: PointsGrant, reference: str, *, suspect: bool = True) -> None:
         payload = grant_payload(grant, reference, suspect=suspect)
         await self._enqueue(GRANT_KIND, grant_subject(grant.customer_id), payload)
+
+    async def enqueue_revoke(self, revocation: PointsRevocation, reference: str) -> None:
+        payload = revoke_payload(revocation, reference)
+        await self._enqueue(REVOKE_KIND, grant_subject(revocation.customer_id), payload)
 
     async def _enqueue(self, kind: str, subject: str, payload: dict[str, Any]) -> None:
         await (await self._outbox()).enqueue(kind, subject, payload)
@@ -172,3 +194,36 @@ class LoyaltyDelivery:
         except (NotFound, InvalidArgument) as exc:
             return Refused(exc.reason, exc.message)
         return Delivered()
+
+    async def revoke(self, entry: OutboxEntry, timeout: float) -> Outcome:
+        try:
+            revocation, reference = revoke_from(entry.payload)
+        except (KeyError, TypeError, ValueError) as exc:
+            return Refused("BAD_PAYLOAD", f"unreadable revocation: {exc!r}")
+        budget = Deadline(timeout)
+        try:
+            found = await self._flow.find_movement(revocation.customer_id, reference, budget.left())
+            if found is not None:
+                return Delivered("already revoked")
+            taken = await revoke_at_most(self._flow, revocation, budget)
+        except Rejected as exc:
+            return Refused(exc.rejection.reason.name, exc.rejection.message)
+        except (NotFound, InvalidArgument) as exc:
+            return Refused(exc.reason, exc.message)
+        return Delivered("" if taken == revocation.points else f"{taken} of {revocation.points} points held")
+
+
+async def revoke_at_most(flow: LoyaltyFlow, revocation: PointsRevocation, budget: Deadline) -> int:
+    """Revoke `revocation.points`, or what the customer still holds when that is less (never below
+    zero); the points taken. A balance of zero takes nothing and sends nothing."""
+    try:
+        await flow.revoke(revocation, budget.left())
+        return revocation.points
+    except Rejected as exc:
+        if exc.rejection.reason is not RejectionReason.NOT_ENOUGH_POINTS:
+            raise
+    held = (await flow.account(revocation.customer_id, budget.left())).balance
+    if held <= 0:
+        return 0
+    await flow.revoke(PointsRevocation(revocation.customer_id, held, revocation.reason), budget.left())
+    return held

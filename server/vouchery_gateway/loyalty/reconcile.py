@@ -14,8 +14,10 @@ answer within this call):
 A transient failure of a suspect attempt is `Unsettled` too, so the next attempt looks again. A grant that
 still cannot reach Vouchery (breaker open, retries spent, unsettled) is queued in the outbox when one is
 configured: points for a sale must not be lost, and the relay looks for the reference before it sends.
-Revoke and exchange are not queued: a revoke may be refused for want of points and an exchange must answer
-with the voucher it issued, both of which the till has to see now. They answer UNAVAILABLE instead.
+A till's revoke and exchange are not queued: a revoke may be refused for want of points and an exchange
+must answer with the voucher it issued, both of which the till has to see now; they answer UNAVAILABLE
+instead. The revocation of a return is queued (`revoke_for_return`): the goods are already back, and it
+takes at most what the customer still holds, so it cannot be refused for want of points.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Final, Protocol, TypeVar
 
+from vouchery_gateway.domain import SyncState
 from vouchery_gateway.errors import (
     GatewayError,
     Rejected,
@@ -37,6 +40,7 @@ from vouchery_gateway.errors import (
 from vouchery_gateway.idempotency import StoreUnavailable
 from vouchery_gateway.idempotency.writes import write_once
 from vouchery_gateway.loyalty.flow import LoyaltyFlow, PointsGrant, PointsRevocation
+from vouchery_gateway.loyalty.queued import revoke_at_most
 from vouchery_gateway.loyalty.refs import with_reference
 from vouchery_gateway.resilience.deadline import Deadline
 from vouchery_gateway.upstream.models import PointsActivity, PointsChange, PointsExchange
@@ -52,7 +56,10 @@ EXCHANGE_REASON: Final = "exchanged for a voucher"  # the exchange's reason in t
 
 
 class GrantOutbox(Protocol):
-    """Durable queue for grants that could not reach Vouchery (`loyalty_outbox.LoyaltyOutbox`)."""
+    """Durable queue for grants (and returns' revocations) that could not reach Vouchery
+    (`loyalty.queued.LoyaltyOutbox`)."""
+
+    async def enqueue_revoke(self, revocation: PointsRevocation, reference: str) -> None: ...
 
     async def enqueue_grant(self, grant: PointsGrant, reference: str, *, suspect: bool = True) -> None: ...
 
@@ -125,6 +132,31 @@ class PointsWrites:
 
         try:
             return await write_once(lambda _: self._flow.revoke(sent, budget.left()), look, suspect=suspect)
+        finally:
+            self._flow.forget(revocation.customer_id)
+
+    async def revoke_for_return(
+        self, revocation: PointsRevocation, reference: str, budget: Deadline
+    ) -> tuple[int | None, SyncState]:
+        """A return's revocation, exactly once by its reference: at most what the customer still holds
+        (the points taken), or queued for the relay when Vouchery cannot be reached (None, QUEUED)."""
+        sent = PointsRevocation(
+            revocation.customer_id, revocation.points, with_reference(revocation.reason, reference)
+        )
+        try:
+            found = await self._flow.find_movement(revocation.customer_id, reference, budget.left())
+            if found is not None:
+                return abs(found.points), SyncState.SYNCED
+            return await revoke_at_most(self._flow, sent, budget), SyncState.SYNCED
+        except GatewayError as exc:
+            if self._outbox is None or isinstance(exc, Rejected) or not unreachable(exc):
+                raise
+            try:
+                await self._outbox.enqueue_revoke(sent, reference)
+            except StoreUnavailable:
+                raise exc from None
+            log.warning("revocation for a return queued for Vouchery (%s)", exc.reason)
+            return None, SyncState.QUEUED
         finally:
             self._flow.forget(revocation.customer_id)
 

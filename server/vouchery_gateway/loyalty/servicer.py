@@ -11,11 +11,13 @@ through `handle_errors`.
 
 from __future__ import annotations
 
-from typing import TypeAlias
+from dataclasses import replace
+from typing import Protocol, TypeAlias
 
 import grpc
 
 from vouchery.gateway.v1 import loyalty_pb2, loyalty_pb2_grpc
+from vouchery_gateway.domain import Cart
 from vouchery_gateway.edge.errors import handle_errors
 from vouchery_gateway.edge.page_tokens import next_token, page_request
 from vouchery_gateway.edge.validation import validate_customer
@@ -27,6 +29,8 @@ from vouchery_gateway.loyalty.flow import LoyaltyFlow
 from vouchery_gateway.loyalty.reconcile import PointsWrites
 from vouchery_gateway.loyalty.refs import reference_for
 from vouchery_gateway.observability.context import current_call
+from vouchery_gateway.resilience.deadline import Deadline
+from vouchery_gateway.security.auth import caller_id
 
 Context: TypeAlias = grpc.aio.ServicerContext
 DEFAULT_BUDGET = 10.0  # seconds a points write without a deadline may spend upstream, reads included
@@ -35,6 +39,15 @@ DEFAULT_BUDGET = 10.0  # seconds a points write without a deadline may spend ups
 def reference(operation: str, request_id: str) -> str:
     """The reference a points write carries to Vouchery: a hash of its idempotency key."""
     return reference_for(idempotency_key(operation, (request_id,), current_call().caller_id))
+
+
+class SaleLink(Protocol):
+    """What the checkout knows of a sale (`checkout.sale_points.SalePoints`)."""
+
+    async def paid_cart(self, transaction_id: str, caller: str, cart: Cart) -> Cart: ...
+    async def earned(
+        self, transaction_id: str, caller: str, customer_id: str, points: int, budget: Deadline
+    ) -> None: ...
 
 
 class LoyaltyServicer(loyalty_pb2_grpc.LoyaltyServiceServicer):
@@ -47,11 +60,15 @@ class LoyaltyServicer(loyalty_pb2_grpc.LoyaltyServiceServicer):
         points: PointsWrites | None = None,
         *,
         default_budget: float = DEFAULT_BUDGET,
+        sales: SaleLink | None = None,
     ) -> None:
+        """`sales`: the checkout's view of the sales it made; with it a purchase earns points on what was
+        paid after the sale's discounts, and a basket sale keeps the points it earned for its returns."""
         self._flow = flow
         self._writes = writes
         self._points = points or PointsWrites(flow)
         self._default_budget = default_budget
+        self._sales = sales
 
     def _remaining(self, context: Context) -> float:
         remaining = context.time_remaining()
@@ -153,7 +170,17 @@ class LoyaltyServicer(loyalty_pb2_grpc.LoyaltyServiceServicer):
 
         async def call(_attempt: ClaimInfo) -> loyalty_pb2.RecordTransactionResponse:
             # Safe to send again after any lost answer: Vouchery keeps one purchase per transaction id.
-            outcome = await self._flow.record_transaction(purchase, context.time_remaining())
+            sent = purchase
+            caller = caller_id()
+            if self._sales is not None:
+                paid = await self._sales.paid_cart(purchase.transaction_id, caller, purchase.cart)
+                sent = replace(purchase, cart=paid)
+            outcome = await self._flow.record_transaction(sent, context.time_remaining())
+            if self._sales is not None and outcome.points_earned is not None and purchase.customer_id:
+                budget = self._points.budget(self._remaining(context))
+                await self._sales.earned(
+                    purchase.transaction_id, caller, purchase.customer_id, outcome.points_earned, budget
+                )
             return lc.transaction(outcome)
 
         key = (request.transaction_id,)

@@ -8,6 +8,7 @@ import pytest
 from babel.messages.pofile import read_po
 
 from vouchery_gateway import errors
+from vouchery_gateway.checkout.sale_book import SALE_REFUSAL_REASONS
 from vouchery_gateway.domain import RejectionReason
 from vouchery_gateway.edge.cashier_text import CATALOGUE_DIR, KEEPS_OWN_MESSAGE, cashier_text, placeholders
 from vouchery_gateway.idempotency.errors import IdempotencyError
@@ -48,6 +49,7 @@ def refusal_reasons() -> set[str]:
     reasons |= {route.not_found[0] for route in DEFAULT_TABLE.routes.values()}
     reasons |= {CIRCUIT_OPEN_REASON, *NOTHING_SENT_REASONS, errors.reconciliation_inconclusive("", "").reason}
     reasons |= set(REFUSAL_REASONS)  # the gate's, UNAUTHENTICATED and PERMISSION_DENIED too
+    reasons |= set(SALE_REFUSAL_REASONS)  # baskets and returns
     return reasons
 
 
