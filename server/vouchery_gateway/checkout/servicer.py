@@ -6,7 +6,7 @@ caller's remaining time, and converts the answer back. Errors leave through `han
 
 from __future__ import annotations
 
-from typing import TypeAlias
+from typing import Protocol, TypeAlias
 
 import grpc
 
@@ -27,12 +27,28 @@ from vouchery_gateway.security.auth import caller_id
 Context: TypeAlias = grpc.aio.ServicerContext
 
 
+class BasketMetrics(Protocol):
+    """The part of `observability.GatewayMetrics` the basket RPCs count with."""
+
+    def basket_code(self, operation: str, outcome: str) -> None: ...
+    def sale_return(
+        self, full: bool, currency: str, refund_minor: int, code_outcomes: list[str], points: int
+    ) -> None: ...
+
+
 class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
     """vouchery.gateway.v1.CheckoutService."""
 
     def __init__(
-        self, flow: CheckoutFlow, writes: CheckoutWrites, baskets: BasketWrites, returns: ReturnWrites
+        self,
+        flow: CheckoutFlow,
+        writes: CheckoutWrites,
+        baskets: BasketWrites,
+        returns: ReturnWrites,
+        *,
+        metrics: BasketMetrics | None = None,
     ) -> None:
+        self._metrics = metrics
         self._flow = flow
         self._writes = writes  # RedeemVoucher, ConfirmRedemption, CancelRedemption: idempotent
         self._baskets = baskets  # the basket RPCs: the sale record is their idempotency record
@@ -100,6 +116,7 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
             self._writes.budget(context),
         )
         _mark_refusals(view)
+        self._count_codes("validate", view)
         return checkout_pb2.ValidateBasketResponse(basket=basket_edge.basket(view))
 
     @handle_errors
@@ -121,6 +138,8 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
         except Unsettled as exc:
             raise exc.error from exc
         _answered(context, view, replayed)
+        if not replayed:
+            self._count_codes("redeem", view)
         return checkout_pb2.RedeemBasketResponse(basket=basket_edge.basket(view))
 
     @handle_errors
@@ -174,7 +193,23 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
         if replayed:
             mark_replay()
             context.set_trailing_metadata(REPLAY_METADATA)
+        elif self._metrics is not None:
+            outcomes = [code.outcome for code in view.codes]
+            self._metrics.sale_return(
+                view.full, view.currency, view.refund_minor, outcomes, view.points_revoked
+            )
         return checkout_pb2.ReturnItemsResponse(sale_return=basket_edge.sale_return(view))
+
+    def _count_codes(self, operation: str, view: BasketView) -> None:
+        if self._metrics is None:
+            return
+        for result in view.results:
+            outcome = (
+                "applied"
+                if result.applied
+                else (result.rejection.reason.name if result.rejection else "refused")
+            )
+            self._metrics.basket_code(operation, outcome)
 
 
 def _mark_refusals(view: BasketView) -> None:

@@ -223,6 +223,29 @@ class GatewayMetrics:
         self._sweeper = _counter(
             r, "sweeper_cancellations", "Abandoned pending redemptions cancelled.", "outcome"
         )
+        self._basket_codes = _counter(
+            r,
+            "basket_codes",
+            "Codes of baskets validated or redeemed, by outcome (applied, or the rejection reason).",
+            "operation",
+            "outcome",
+        )
+        self._returns = _counter(r, "returns", "Returns taken against sales, partial or full.", "kind")
+        self._return_codes = _counter(
+            r, "return_codes", "What returns did to the sales' codes: kept, released, deducted.", "outcome"
+        )
+        self._refunded = _counter(
+            r,
+            "refunded_minor_units",
+            "Refunds answered by returns, in minor units of the currency.",
+            "currency",
+        )
+        self._points_revoked = _counter(
+            r,
+            "return_points_revoked",
+            "Loyalty points revoked by returns (planned; capped at the balance).",
+            "kind",
+        )
 
     # gRPC server (called by the interceptors) ------------------------------------------------------
     def method_metrics(self, grpc_type: str, service: str, method: str) -> MethodMetrics:
@@ -304,6 +327,23 @@ class GatewayMetrics:
 
     def sweeper_cancellation(self, outcome: str = "cancelled") -> None:
         self._sweeper.get(outcome).inc()
+
+    # baskets and returns ---------------------------------------------------------------------------
+    def basket_code(self, operation: str, outcome: str) -> None:
+        """One code of a ValidateBasket / RedeemBasket answer: "applied" or its rejection reason."""
+        self._basket_codes.get(operation, outcome).inc()
+
+    def sale_return(
+        self, full: bool, currency: str, refund_minor: int, code_outcomes: list[str], points: int
+    ) -> None:
+        """One return (not a replay): its kind, refund, what it did to each code, the points revoked."""
+        kind = "full" if full else "partial"
+        self._returns.get(kind).inc()
+        self._refunded.get(currency).inc(max(refund_minor, 0))
+        for outcome in code_outcomes:
+            self._return_codes.get(outcome).inc()
+        if points > 0:
+            self._points_revoked.get(kind).inc(points)
 
 
 def _counter(r: CollectorRegistry, name: str, doc: str, *labels: str) -> BoundedChildren[Counter]:

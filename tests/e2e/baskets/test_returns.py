@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import grpc
 import pytest
+from prometheus_client import CollectorRegistry
 
 from tests.e2e.baskets.test_baskets import basket_cart, codes_of
-from tests.support.gateway import RunningGateway, cart, eur
+from tests.support.gateway import GatewayStarter, RunningGateway, SettingsFactory, cart, eur
 from tests.support.grpc_errors import error_info
 from vouchery.gateway.v1 import checkout_pb2 as pb
 from vouchery.gateway.v1 import common_pb2
+from vouchery_sandbox.testing import SandboxServer
 
 OUTCOME = pb.CodeReturnOutcome
 
@@ -143,3 +145,34 @@ async def test_a_full_return_keeps_a_gift_card_spent_and_refunds_it_as_payment(
     }
     card = await gateway.stub.GetVoucher(pb.GetVoucherRequest(voucher_code="GIFT-50"))
     assert card.voucher.gift_card_value_left == eur(950)
+
+
+async def test_baskets_and_returns_are_counted_once(
+    start_gateway: GatewayStarter, gateway_settings: SettingsFactory, live_sandbox: SandboxServer
+) -> None:
+    """Per-code outcomes, returns by kind, what they did to codes and the refunded amount; replays
+    count nothing."""
+    registry = CollectorRegistry()
+    settings = gateway_settings(upstream_url=live_sandbox.api_url, upstream_api_key=live_sandbox.api_key)
+    gateway = await start_gateway(settings, registry=registry)
+
+    def sample(name: str, **labels: str) -> float:
+        return registry.get_sample_value(f"vouchery_gateway_{name}", labels) or 0.0
+
+    request = pb.RedeemBasketRequest(
+        transaction_id="M-1", voucher_codes=["ONCE-1", "DRAFT-1"], cart=basket_cart()
+    )
+    await gateway.stub.RedeemBasket(request)
+    await gateway.stub.RedeemBasket(request)  # a replay
+    assert sample("basket_codes_total", operation="redeem", outcome="CAMPAIGN_INACTIVE") == 1
+    assert sample("basket_codes_total", operation="redeem", outcome="ANOTHER_CODE_REFUSED") == 1
+    await sell(gateway, "M-2", ["ONCE-1"])
+    assert sample("basket_codes_total", operation="redeem", outcome="applied") == 1
+    await give_back(gateway, "M-2", "RET-1", (0, 1))
+    await give_back(gateway, "M-2", "RET-1", (0, 1))  # a replay
+    await give_back(gateway, "M-2", "RET-2", (0, 1), (1, 1))
+    assert sample("returns_total", kind="partial") == 1
+    assert sample("returns_total", kind="full") == 1
+    assert sample("return_codes_total", outcome="kept") == 1
+    assert sample("return_codes_total", outcome="released") == 1
+    assert sample("refunded_minor_units_total", currency="EUR") == 4250

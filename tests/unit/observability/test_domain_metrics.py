@@ -118,3 +118,18 @@ def test_label_sets_per_family_are_capped(metrics: GatewayMetrics) -> None:
     groups = {s.labels["route_group"] for s in families[0].samples if s.name.endswith("_total")}
     assert len(groups) == DEFAULT_LIMIT + 1
     assert value(metrics, "vouchery_gateway_upstream_retries_total", route_group="other") == 10
+
+
+def test_basket_codes_and_returns_are_counted_by_bounded_labels(metrics: GatewayMetrics) -> None:
+    """Per-code outcomes by operation; a return's kind, refund, code outcomes and points."""
+    metrics.basket_code("redeem", "applied")
+    metrics.basket_code("redeem", "VOUCHER_EXPIRED")
+    metrics.sale_return(False, "EUR", 1275, ["kept", "deducted"], 12)
+    metrics.sale_return(True, "EUR", 2975, ["released"], 0)
+    assert value(metrics, "vouchery_gateway_basket_codes_total", operation="redeem", outcome="applied") == 1
+    assert value(metrics, "vouchery_gateway_returns_total", kind="partial") == 1
+    assert value(metrics, "vouchery_gateway_returns_total", kind="full") == 1
+    assert value(metrics, "vouchery_gateway_refunded_minor_units_total", currency="EUR") == 4250
+    assert value(metrics, "vouchery_gateway_return_codes_total", outcome="deducted") == 1
+    assert value(metrics, "vouchery_gateway_return_points_revoked_total", kind="partial") == 12
+    assert value(metrics, "vouchery_gateway_return_points_revoked_total", kind="full") is None
