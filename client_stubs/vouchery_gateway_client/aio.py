@@ -5,6 +5,11 @@
         redemption = await client.redeem_voucher("POS-1-0001", "SAVE10", simple_cart(2500))
         await client.confirm_redemption("POS-1-0001")
 
+        cart = cart_with_lines([cart_line("SHIRT", 2, 1500), cart_line("SHOES", 1, 2000)])
+        basket = await client.redeem_basket("POS-1-0002", ["SAVE10", "GIFT-50"], cart)
+        if basket.accepted:
+            await client.confirm_basket("POS-1-0002")
+
 Every call gets the default deadline (overridable per call), the API key, and an `x-request-id`
 (pass your own to correlate with the till's logs); a failure raises `GatewayError`. The raw stubs
 (`client.checkout`, `client.loyalty`, `client.customer`) work with `client.call(...)` for the rest.
@@ -15,7 +20,7 @@ Every call gets the default deadline (overridable per call), the API key, and an
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -105,6 +110,68 @@ class AsyncGatewayClient:
     async def get_voucher(self, code: str, **kw: Any) -> common_pb2.Voucher:
         request = checkout_pb2.GetVoucherRequest(voucher_code=code)
         return (await self.call(self.checkout.GetVoucher, request, **kw)).voucher  # type: ignore[no-any-return]
+
+    async def validate_basket(
+        self,
+        codes: Iterable[str],
+        cart: common_pb2.Cart,
+        *,
+        customer_id: str = "",
+        transaction_id: str = "",
+        **kw: Any,
+    ) -> checkout_pb2.Basket:
+        """The basket the codes would make of `cart`: per code applied or refused (with its rejection),
+        totals and per-line discounts. Nothing is reserved; a refused code is an answer, not an error."""
+        request = requests.validate_basket(codes, cart, customer_id, transaction_id)
+        return (await self.call(self.checkout.ValidateBasket, request, **kw)).basket  # type: ignore[no-any-return]
+
+    async def redeem_basket(
+        self,
+        transaction_id: str,
+        codes: Iterable[str],
+        cart: common_pb2.Cart,
+        *,
+        customer_id: str = "",
+        confirm: bool = False,
+        **kw: Any,
+    ) -> checkout_pb2.Basket:
+        """Reserve (or with `confirm`, redeem) every code of the sale `transaction_id`.
+
+        Check `basket.accepted`: all-or-nothing by default, a refused code releases the others and the
+        answer says which code and why. Sent again unchanged it replays; with other codes or another cart
+        while the sale is pending it amends the sale.
+        """
+        request = requests.redeem_basket(transaction_id, codes, cart, customer_id, confirm)
+        return (await self.call(self.checkout.RedeemBasket, request, **kw)).basket  # type: ignore[no-any-return]
+
+    async def confirm_basket(self, transaction_id: str, **kw: Any) -> checkout_pb2.Basket:
+        """Confirm every pending code of the sale, after payment (`sync_state` QUEUED: relayed later)."""
+        request = checkout_pb2.ConfirmBasketRequest(transaction_id=transaction_id)
+        return (await self.call(self.checkout.ConfirmBasket, request, **kw)).basket  # type: ignore[no-any-return]
+
+    async def cancel_basket(self, transaction_id: str, **kw: Any) -> checkout_pb2.Basket:
+        """Cancel every pending code of the sale; its transaction id cannot start a new sale afterwards."""
+        request = checkout_pb2.CancelBasketRequest(transaction_id=transaction_id)
+        return (await self.call(self.checkout.CancelBasket, request, **kw)).basket  # type: ignore[no-any-return]
+
+    async def get_basket(self, transaction_id: str, **kw: Any) -> checkout_pb2.Basket:
+        """Read the sale: its codes, amounts, lines, returns and sync state (NOT_FOUND when unknown)."""
+        request = checkout_pb2.GetBasketRequest(transaction_id=transaction_id)
+        return (await self.call(self.checkout.GetBasket, request, **kw)).basket  # type: ignore[no-any-return]
+
+    async def return_items(
+        self, transaction_id: str, return_id: str, lines: Iterable[checkout_pb2.ReturnedLine], **kw: Any
+    ) -> checkout_pb2.SaleReturn:
+        """Take back units of lines of a confirmed sale (`returned_line(index, quantity)` each).
+
+        The answer says what to refund per line and in all (`refund`, net of any `deduction`), what the
+        return does to each code of the sale (kept, released, deducted), the loyalty points revoked, and
+        whether Vouchery has seen it all (`sync_state` QUEUED: settled later). `return_id` is the
+        idempotency key: retry with the same id, start a new return with a new one.
+        """
+        request = requests.return_items(transaction_id, return_id, lines)
+        response = await self.call(self.checkout.ReturnItems, request, **kw)
+        return response.sale_return  # type: ignore[no-any-return]
 
     async def close(self) -> None:
         await self.channel.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from types import TracebackType
 from typing import Any, TypeVar
 
@@ -91,6 +91,55 @@ class GatewayClient:
     def get_voucher(self, code: str, **kw: Any) -> common_pb2.Voucher:
         request = checkout_pb2.GetVoucherRequest(voucher_code=code)
         return self.call(self.checkout.GetVoucher, request, **kw).voucher  # type: ignore[no-any-return]
+
+    def validate_basket(
+        self,
+        codes: Iterable[str],
+        cart: common_pb2.Cart,
+        *,
+        customer_id: str = "",
+        transaction_id: str = "",
+        **kw: Any,
+    ) -> checkout_pb2.Basket:
+        """The basket the codes would make of `cart` (see `AsyncGatewayClient.validate_basket`)."""
+        request = requests.validate_basket(codes, cart, customer_id, transaction_id)
+        return self.call(self.checkout.ValidateBasket, request, **kw).basket  # type: ignore[no-any-return]
+
+    def redeem_basket(
+        self,
+        transaction_id: str,
+        codes: Iterable[str],
+        cart: common_pb2.Cart,
+        *,
+        customer_id: str = "",
+        confirm: bool = False,
+        **kw: Any,
+    ) -> checkout_pb2.Basket:
+        """Reserve (or redeem) every code of a sale; check `accepted` (see the async client's twin)."""
+        request = requests.redeem_basket(transaction_id, codes, cart, customer_id, confirm)
+        return self.call(self.checkout.RedeemBasket, request, **kw).basket  # type: ignore[no-any-return]
+
+    def confirm_basket(self, transaction_id: str, **kw: Any) -> checkout_pb2.Basket:
+        """Confirm every pending code of the sale, after payment."""
+        request = checkout_pb2.ConfirmBasketRequest(transaction_id=transaction_id)
+        return self.call(self.checkout.ConfirmBasket, request, **kw).basket  # type: ignore[no-any-return]
+
+    def cancel_basket(self, transaction_id: str, **kw: Any) -> checkout_pb2.Basket:
+        """Cancel every pending code of the sale."""
+        request = checkout_pb2.CancelBasketRequest(transaction_id=transaction_id)
+        return self.call(self.checkout.CancelBasket, request, **kw).basket  # type: ignore[no-any-return]
+
+    def get_basket(self, transaction_id: str, **kw: Any) -> checkout_pb2.Basket:
+        """Read the sale: codes, amounts, lines, returns and sync state."""
+        request = checkout_pb2.GetBasketRequest(transaction_id=transaction_id)
+        return self.call(self.checkout.GetBasket, request, **kw).basket  # type: ignore[no-any-return]
+
+    def return_items(
+        self, transaction_id: str, return_id: str, lines: Iterable[checkout_pb2.ReturnedLine], **kw: Any
+    ) -> checkout_pb2.SaleReturn:
+        """Take back units of lines of a confirmed sale (see `AsyncGatewayClient.return_items`)."""
+        request = requests.return_items(transaction_id, return_id, lines)
+        return self.call(self.checkout.ReturnItems, request, **kw).sale_return  # type: ignore[no-any-return]
 
     def close(self) -> None:
         self.channel.close()

@@ -64,7 +64,8 @@ def test_public_surfaces_are_pinned() -> None:
     }  # fmt: skip
     assert set(client.__all__) == {
         "RETRIED_SERVICES", "AsyncGatewayClient", "ChannelSettings", "FieldViolation", "GatewayClient",
-        "GatewayError", "Rejection", "from_rpc_error", "money", "service_config", "simple_cart",
+        "GatewayError", "Rejection", "cart_line", "cart_with_lines", "from_rpc_error", "money",
+        "returned_line", "service_config", "simple_cart",
     }  # fmt: skip
     for name in security.__all__:
         assert hasattr(security, name)
