@@ -4,6 +4,8 @@
     vouchery-gateway call redeem --code SAVE10 --total 25.00 --currency EUR --transaction-id T1 [--confirm]
     vouchery-gateway call confirm --transaction-id T1
     vouchery-gateway call --json get-voucher --code GIFT-50
+    vouchery-gateway call redeem-basket --transaction-id S1 --code SAVE10 --code GIFT-50 \
+        --line SHIRT:2:15.00 --line SHOES:1:20.00                                 # several codes, one sale
 
 A gateway that checks callers and encrypts its port (docs/security.md):
 
@@ -16,9 +18,12 @@ or `--api-key` (discouraged: a flag's value shows in process lists and shell his
 environment variable `VOUCHERY_GATEWAY_CALL_API_KEY`. `--tls-ca` (or `--tls` for the system's trust store)
 switches to TLS; `--tls-cert` / `--tls-key` add a client certificate for mutual TLS.
 
-Amounts are typed as decimals in the currency's unit (25.00) and sent as exact minor units. Answers are
-printed readably, or as JSON with `--json`; an error prints its code, reason and message (and every bad
-field) and exits 1; a voucher that is not valid exits 3.
+Amounts are typed as decimals in the currency's unit (25.00) and sent as exact minor units (more places
+than the currency has is refused, never rounded). Answers are printed readably, or as JSON with `--json`
+(int64 amounts as strings); an error prints its code, reason and message (and every bad field) and exits
+1; a voucher that is not valid, or a basket with a refused code, exits 3; a value that cannot become a
+request exits 2 before anything is sent. The basket subcommands are in call_baskets.py, the loyalty and
+customer ones in call_loyalty.py.
 """
 
 from __future__ import annotations
@@ -28,7 +33,6 @@ import json
 import os
 import sys
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any, Final, TextIO
 
@@ -39,23 +43,31 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 
 from vouchery.gateway.v1 import checkout_pb2, checkout_pb2_grpc, common_pb2
+from vouchery_gateway.cli.call_baskets import (
+    add_basket_rpcs,
+    basket_refused,
+    basket_request_for,
+    print_basket_answer,
+)
+from vouchery_gateway.cli.call_common import (
+    UsageError,
+    add_cart_options,
+    build_cart,
+    money_text,
+    rejection_text,
+)
 from vouchery_gateway.cli.call_loyalty import (
     add_loyalty_rpcs,
     loyalty_request_for,
     print_loyalty_answer,
     stub_for,
 )
-from vouchery_gateway.money import MoneyError, to_decimal, to_minor
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_NOT_VALID = 3
 API_KEY_ENV: Final = "VOUCHERY_GATEWAY_CALL_API_KEY"
 MAX_KEY_FILE_BYTES: Final = 4096
-
-
-class UsageError(ValueError):
-    """A command-line value that cannot become a request."""
 
 
 def add_call_parser(commands: Any) -> None:
@@ -68,11 +80,7 @@ def add_call_parser(commands: Any) -> None:
     for name, with_tx in (("validate", False), ("redeem", True)):
         sub = rpcs.add_parser(name, help=f"{name} a voucher for a cart")
         sub.add_argument("--code", required=True, help="voucher code")
-        sub.add_argument("--currency", default="EUR", help="ISO 4217 currency of the cart")
-        sub.add_argument("--total", help="goods total, e.g. 25.00 (default: the sum of the lines)")
-        sub.add_argument("--shipping", help="shipping cost, e.g. 4.99")
-        sub.add_argument("--line", action="append", default=[], metavar="SKU:QTY:PRICE", help="a cart line")
-        sub.add_argument("--category", action="append", default=[], metavar="NAME:TAG", help="cart category")
+        add_cart_options(sub)
         sub.add_argument("--customer", default="", help="customer id")
         sub.add_argument("--transaction-id", required=with_tx, default="", help="POS transaction id")
         if with_tx:
@@ -82,6 +90,7 @@ def add_call_parser(commands: Any) -> None:
         sub.add_argument("--transaction-id", required=True, help="POS transaction id")
     sub = rpcs.add_parser("get-voucher", help="read a voucher")
     sub.add_argument("--code", required=True, help="voucher code")
+    add_basket_rpcs(rpcs)
     add_loyalty_rpcs(rpcs)
     parser.set_defaults(handler=cmd_call)
 
@@ -152,46 +161,9 @@ def open_channel(args: argparse.Namespace) -> grpc.Channel:
     return grpc.secure_channel(args.target, credentials, options=options)
 
 
-def amount(text: str, currency: str, what: str) -> int:
-    try:
-        return to_minor(Decimal(text), currency)
-    except (InvalidOperation, MoneyError) as exc:
-        raise UsageError(f"{what}: {text!r} is not an amount in {currency} ({exc})") from None
-
-
-def build_cart(args: argparse.Namespace) -> common_pb2.Cart:
-    currency = args.currency.upper()
-    lines = []
-    for spec in args.line:
-        parts = spec.split(":")
-        if len(parts) != 3 or not parts[1].isdigit():
-            raise UsageError(f"--line {spec!r}: expected SKU:QTY:PRICE, e.g. SHIRT-1:2:12.50")
-        price = common_pb2.Money(amount=amount(parts[2], currency, "--line price"), currency_code=currency)
-        lines.append(
-            common_pb2.CartLine(sku=parts[0], product_id=parts[0], quantity=int(parts[1]), unit_price=price)
-        )
-    if args.total is not None:
-        total = amount(args.total, currency, "--total")
-    elif lines:
-        total = sum(line.quantity * line.unit_price.amount for line in lines)
-    else:
-        raise UsageError("give --total or at least one --line")
-    cart = common_pb2.Cart(total=common_pb2.Money(amount=total, currency_code=currency), lines=lines)
-    if args.shipping is not None:
-        cart.shipping.CopyFrom(
-            common_pb2.Money(amount=amount(args.shipping, currency, "--shipping"), currency_code=currency)
-        )
-    for spec in args.category:
-        name, sep, tag = spec.partition(":")
-        if not sep:
-            raise UsageError(f"--category {spec!r}: expected NAME:TAG")
-        cart.additional_categories.append(common_pb2.Category(name=name, tag=tag))
-    return cart
-
-
 def request_for(args: argparse.Namespace) -> tuple[str, Message]:
     """The stub method name and request message of the chosen RPC."""
-    found = loyalty_request_for(args, build_cart)
+    found = basket_request_for(args, build_cart) or loyalty_request_for(args, build_cart)
     if found is not None:
         return found
     if args.rpc == "validate":
@@ -237,6 +209,8 @@ def cmd_call(args: argparse.Namespace, out: TextIO, environ: Mapping[str, str] |
         print_answer(answer, out)
     if isinstance(answer, checkout_pb2.ValidateVoucherResponse) and not answer.valid:
         return EXIT_NOT_VALID
+    if basket_refused(answer):
+        return EXIT_NOT_VALID
     return 0
 
 
@@ -273,25 +247,15 @@ def print_error(error: grpc.RpcError, as_json: bool, out: TextIO) -> None:
         print(f"  retry after {fields['retry_after_seconds']:g}s", file=out)
 
 
-def money_text(money: common_pb2.Money) -> str:
-    try:
-        return f"{to_decimal(money.amount, money.currency_code)} {money.currency_code}"
-    except MoneyError:
-        return f"{money.amount} (minor units) {money.currency_code}".strip()
-
-
 def print_answer(answer: Message, out: TextIO) -> None:
-    if print_loyalty_answer(answer, out):
+    if print_loyalty_answer(answer, out) or print_basket_answer(answer, out):
         return
     if isinstance(answer, checkout_pb2.ValidateVoucherResponse):
         if answer.valid:
             print("valid: yes", file=out)
             print_redemption(answer.redemption, out)
         else:
-            rejection = answer.rejection
-            reason = common_pb2.RejectionReason.Name(rejection.reason).removeprefix("REJECTION_REASON_")
-            code = f" (Vouchery {rejection.vouchery_code})" if rejection.vouchery_code else ""
-            print(f"valid: no - {reason}{code}: {rejection.message}", file=out)
+            print(f"valid: no - {rejection_text(answer.rejection)}", file=out)
     elif isinstance(answer, checkout_pb2.GetVoucherResponse):
         voucher = answer.voucher
         print(

@@ -19,20 +19,12 @@ import grpc
 from google.protobuf.message import Message
 
 from vouchery.gateway.v1 import customer_pb2, customer_pb2_grpc, loyalty_pb2, loyalty_pb2_grpc
+from vouchery_gateway.cli.call_common import add_cart_options
 
 LOYALTY_METHODS: Final = frozenset(loyalty_pb2.DESCRIPTOR.services_by_name["LoyaltyService"].methods_by_name)
 CUSTOMER_METHODS: Final = frozenset(
     customer_pb2.DESCRIPTOR.services_by_name["CustomerService"].methods_by_name
 )
-
-
-def add_cart_options(sub: Any) -> None:
-    """The cart options `callcli.build_cart` reads (same names as validate / redeem)."""
-    sub.add_argument("--currency", default="EUR", help="ISO 4217 currency of the cart")
-    sub.add_argument("--total", help="goods total, e.g. 42.50 (default: the sum of the lines)")
-    sub.add_argument("--shipping", help="shipping cost, e.g. 4.99")
-    sub.add_argument("--line", action="append", default=[], metavar="SKU:QTY:PRICE", help="a cart line")
-    sub.add_argument("--category", action="append", default=[], metavar="NAME:TAG", help="cart category")
 
 
 def add_loyalty_rpcs(rpcs: Any) -> None:

@@ -7,7 +7,8 @@
 
 Every `serve` option is generated from `config.Settings`, so `--help` lists them all with their
 environment variables. Exit codes: 0 success, 1 an error answer or start-up failure, 2 bad usage or
-configuration, 3 (`call validate`) the voucher is not valid.
+configuration, 3 (`call validate`, `call validate-basket` / `redeem-basket`) the voucher is not valid, or a
+code of the basket was refused.
 """
 
 from __future__ import annotations
