@@ -320,6 +320,7 @@ def build_gateway(
         writes,
         default_budget=settings.upstream_timeout_default,
         reconciled_below=durable.reconciles_already,
+        cancelled=durable.was_cancelled,
     )
     book = SaleBook(durable.state)
     units = UnitWriter(flow, checkout_writes, book)

@@ -48,7 +48,13 @@ from vouchery_gateway.checkout.sale import (
     Unit,
     UnitState,
 )
-from vouchery_gateway.checkout.sale_book import SaleBook, SaleRefused, sale_not_found
+from vouchery_gateway.checkout.sale_book import (
+    CANCELLED_SALE_MESSAGE,
+    IS_BASKET_MESSAGE,
+    SaleBook,
+    SaleRefused,
+    sale_not_found,
+)
 from vouchery_gateway.checkout.snapshot import from_snapshot
 from vouchery_gateway.checkout.units import UnitWriter, unit_sync_state, worse
 from vouchery_gateway.checkout.writes import CANCELLED, CONFIRMED, Goal, redeem_fingerprint
@@ -68,7 +74,6 @@ from vouchery_gateway.resilience.deadline import Deadline
 TermsLookup = Callable[[str, float], Awaitable[CodeTerms]]
 """(code, timeout) -> the code's terms (kind, campaign, product rules); `NotFound` for an unknown code."""
 
-CANCELLED_SALE_MESSAGE: Final = "This transaction was cancelled; start the sale under a new transaction id"
 CONFIRMED_SALE_MESSAGE: Final = "This sale is already confirmed and cannot be changed"
 NOTHING_RESERVED_MESSAGE: Final = "Nothing is reserved for this sale: redeem its codes first"
 ONE_CODE_SALE_MESSAGE: Final = "Transaction id is already used by a one-code sale"
@@ -318,6 +323,12 @@ class BasketWrites:
         return await self.view(sale), False
 
     # -- get --------------------------------------------------------------------------------------------
+
+    async def refuse_if_basket(self, transaction_id: str, caller: str) -> None:
+        """A one-code RPC that found nothing under a basket sale's id says which RPCs to use."""
+        sale = await self._book.read(transaction_id)
+        if sale is not None and sale.caller == caller:
+            raise SaleRefused(IS_BASKET_MESSAGE, reason="SALE_IS_BASKET")
 
     async def get(self, sale_id: str, caller: str) -> BasketView:
         sale = await self._book.read(sale_id)

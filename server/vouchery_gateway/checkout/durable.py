@@ -204,8 +204,20 @@ class DurableCheckout:
         return from_snapshot(transaction_id, snapshot, state=_TARGET[kind], voucher_code=code)
 
     async def _settled(self, kind: str, transaction_id: str, redemption: Redemption) -> None:
-        await (await self._state.reservations()).update(transaction_id, _DONE_STATE[kind])
+        reservations = await self._state.reservations()
+        if not await reservations.update(transaction_id, _DONE_STATE[kind]) and kind == CANCEL_KIND:
+            # A one-step redemption keeps no record; its cancellation does, so the id is never re-rung.
+            await reservations.record(transaction_id, redemption.voucher_code, redemption.customer_id)
+            await reservations.update(transaction_id, ReservationState.CANCELLED)
         forget_redemption(self._cache, redemption.voucher_code, redemption.customer_id)
+
+    async def was_cancelled(self, transaction_id: str) -> bool:
+        """Whether the gateway cancelled the transaction (or queued its cancellation): its id is spent."""
+        record = await (await self._state.reservations()).get(transaction_id)
+        return record is not None and record.state in (
+            ReservationState.CANCELLED,
+            ReservationState.CANCEL_QUEUED,
+        )
 
 
 def overlay(redemption: Redemption, latest: OutboxEntry | None) -> Redemption:

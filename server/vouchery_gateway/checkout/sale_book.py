@@ -31,6 +31,8 @@ from vouchery_gateway.resilience.deadline import Deadline
 log = logging.getLogger("vouchery_gateway.checkout")
 
 SALE_NOT_FOUND_MESSAGE: Final = "No basket sale with this transaction id"
+CANCELLED_SALE_MESSAGE: Final = "This transaction was cancelled; start the sale under a new transaction id"
+IS_BASKET_MESSAGE: Final = "This transaction is a basket sale: use ConfirmBasket, CancelBasket or GetBasket"
 IN_PROGRESS_MESSAGE: Final = "Another request for this sale is still running; retry shortly"
 IN_USE_MESSAGE: Final = "Transaction id is already used by another sale"
 WAIT_STEP: Final = 0.02  # s between looks at a sale held by a concurrent request (doubling, capped)
@@ -46,6 +48,7 @@ SALE_REFUSAL_REASONS: Final = (
     "SALE_NOT_CONFIRMED",
     "TOO_MANY_RETURNS",
     "SALE_NOT_FOUND",
+    "SALE_IS_BASKET",
 )
 
 

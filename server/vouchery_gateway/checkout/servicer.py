@@ -19,7 +19,7 @@ from vouchery_gateway.checkout.sale import BasketView
 from vouchery_gateway.checkout.writes import CheckoutWrites
 from vouchery_gateway.edge import convert, validation
 from vouchery_gateway.edge.errors import handle_errors
-from vouchery_gateway.errors import Unsettled
+from vouchery_gateway.errors import NotFound, Unsettled
 from vouchery_gateway.idempotency.writes import REPLAY_METADATA
 from vouchery_gateway.observability.context import mark_rejection, mark_replay
 from vouchery_gateway.security.auth import caller_id
@@ -76,21 +76,33 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
         self, request: checkout_pb2.ConfirmRedemptionRequest, context: Context
     ) -> checkout_pb2.ConfirmRedemptionResponse:
         validation.validate_transaction(request)
-        return await self._writes.confirm(context, request.transaction_id)
+        try:
+            return await self._writes.confirm(context, request.transaction_id)
+        except NotFound:
+            await self._baskets.refuse_if_basket(request.transaction_id, caller_id())
+            raise
 
     @handle_errors
     async def CancelRedemption(
         self, request: checkout_pb2.CancelRedemptionRequest, context: Context
     ) -> checkout_pb2.CancelRedemptionResponse:
         validation.validate_transaction(request)
-        return await self._writes.cancel(context, request.transaction_id)
+        try:
+            return await self._writes.cancel(context, request.transaction_id)
+        except NotFound:
+            await self._baskets.refuse_if_basket(request.transaction_id, caller_id())
+            raise
 
     @handle_errors
     async def GetRedemption(
         self, request: checkout_pb2.GetRedemptionRequest, context: Context
     ) -> checkout_pb2.GetRedemptionResponse:
         validation.validate_transaction(request)
-        redemption = await self._flow.get_redemption(request.transaction_id, context.time_remaining())
+        try:
+            redemption = await self._flow.get_redemption(request.transaction_id, context.time_remaining())
+        except NotFound:
+            await self._baskets.refuse_if_basket(request.transaction_id, caller_id())
+            raise
         return checkout_pb2.GetRedemptionResponse(redemption=convert.redemption(redemption))
 
     @handle_errors

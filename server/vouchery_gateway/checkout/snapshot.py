@@ -25,6 +25,8 @@ def to_snapshot(redemption: Redemption) -> dict[str, Any]:
         "shipping_discount_minor": redemption.shipping_discount_minor,
         "customer_id": redemption.customer_id,
         "created_at": redemption.created_at.isoformat() if redemption.created_at else None,
+        "confirmed_at": redemption.confirmed_at.isoformat() if redemption.confirmed_at else None,
+        "cancelled_at": redemption.cancelled_at.isoformat() if redemption.cancelled_at else None,
         "gift_card_value_left_minor": redemption.gift_card_value_left_minor,
         "campaign": (
             [campaign.id, campaign.name, campaign.currency, campaign.template]
@@ -53,7 +55,9 @@ def from_snapshot(
     voucher_code: str = "",
 ) -> Redemption:
     """The redemption a queued write will produce; an empty snapshot gives the bare transaction."""
-    created = _text(data, "created_at")
+    created, confirmed, cancelled = (
+        _text(data, f"{when}_at") for when in ("created", "confirmed", "cancelled")
+    )
     campaign = data.get("campaign")
     summary = None
     if isinstance(campaign, list) and len(campaign) == 4:
@@ -70,6 +74,8 @@ def from_snapshot(
         shipping_discount_minor=_int(data, "shipping_discount_minor"),
         customer_id=_text(data, "customer_id"),
         created_at=datetime.fromisoformat(created) if created else None,
+        confirmed_at=datetime.fromisoformat(confirmed) if confirmed else None,
+        cancelled_at=datetime.fromisoformat(cancelled) if cancelled else None,
         campaign=summary,
         gift_card_value_left_minor=gift_left if isinstance(gift_left, int) else None,
         sync_state=sync_state,

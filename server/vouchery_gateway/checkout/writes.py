@@ -31,6 +31,7 @@ import grpc
 
 from vouchery.gateway.v1 import checkout_pb2 as pb
 from vouchery_gateway.checkout.flow import CheckoutFlow
+from vouchery_gateway.checkout.sale_book import CANCELLED_SALE_MESSAGE, SaleRefused
 from vouchery_gateway.domain import (
     Redemption,
     RedemptionRequest,
@@ -96,6 +97,7 @@ class CheckoutWrites:
         *,
         default_budget: float = 10.0,
         reconciled_below: Callable[[str], Awaitable[bool]] | None = None,
+        cancelled: Callable[[str], Awaitable[bool]] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """`default_budget`: the whole time a call without a deadline may spend upstream.
@@ -104,6 +106,7 @@ class CheckoutWrites:
         self._flow = flow
         self._writes = writes
         self._reconciled_below = reconciled_below
+        self._cancelled = cancelled  # DurableCheckout.was_cancelled: a voided sale's id is never re-rung
         self._default_budget = default_budget
         self._clock = clock
 
@@ -111,6 +114,9 @@ class CheckoutWrites:
         self, context: grpc.aio.ServicerContext, request: pb.RedeemVoucherRequest
     ) -> pb.RedeemVoucherResponse:
         domain_request = convert.redeem_request(request)
+        if self._cancelled is not None and await self._cancelled(request.transaction_id):
+            # Never a replay of the PENDING answer the sale had before it was voided.
+            raise SaleRefused(CANCELLED_SALE_MESSAGE, reason="SALE_CANCELLED")
 
         async def call(attempt: ClaimInfo) -> pb.RedeemVoucherResponse:
             budget = self.budget(context)
