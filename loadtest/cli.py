@@ -181,6 +181,7 @@ def dry_run(stages: Sequence[suite_plan.Stage]) -> str:
             if point.connections:
                 how += f", {point.connections} connections"
             versus = f", vs {point.versus}" if point.versus else ""
+            versus += f", CPU vs {point.cpu_versus}" if point.cpu_versus else ""
             lines.append(
                 f"  {point.key}: {point.scenario} on {point.server} via {point.driver}, {how}{versus}"
             )

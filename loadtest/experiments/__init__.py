@@ -8,4 +8,5 @@ SCENARIO_MODULES = (
     "loadtest.experiments.baseline_scenarios",
     "loadtest.experiments.gateway_scenarios",
     "loadtest.experiments.till_scenarios",
+    "loadtest.experiments.basket_scenarios",
 )

@@ -3,6 +3,11 @@
 Ratios are computed inside one run only (a row and its baseline measured minutes apart on the same
 processes), so background load on the shared machine moves both sides.
 
+A 3-code basket point sits beside each one-code point it is the twin of (``Point.cpu_versus``): its
+row shows its server CPU per call over the twin's, medians of the repeats of the same run, and the
+basket checkout's ratio (CPU per sale: one call of either checkout scenario is one sale) is judged
+against the issue's target of under 2.5x.
+
 Each stage states how the CPUs were split in it, as applied (a CPU quota that could not be set is
 said, with the reason). The workers target is read from the stage with a CPU quota per gateway
 process; the unpinned whole-machine stage is shown beside it. The latency target at half of peak is
@@ -19,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from loadtest.experiments.suite import PointResult, StageLayout, SuiteRun, layout_text
-from loadtest.experiments.suite_plan import ECHO, GATEWAY_WORKERS, SANDBOX, Stage
+from loadtest.experiments.suite_plan import BASKET_CHECKOUT, CHECKOUT, ECHO, GATEWAY_WORKERS, SANDBOX, Stage
 from loadtest.harness import machine
 from loadtest.harness.result import format_micros
 
@@ -27,7 +32,9 @@ ECHO_KEY = "0ms/grpc echo (baseline)"
 CACHED_KEY = "0ms/get-voucher-cached"
 HALF_KEY = "0ms/validate-voucher @ half peak"
 HALF_BASE_KEY = "0ms/httpx PUT validate @ same rate (baseline)"
-CHECKOUT_KEY = "0ms/checkout-two-step"
+CHECKOUT_KEY = f"0ms/{CHECKOUT}"
+BASKET_CHECKOUT_KEY = f"0ms/{BASKET_CHECKOUT}"
+BASKET_CPU_LIMIT = 2.5  # a 3-code checkout costs under this many one-code checkouts in CPU per sale
 LATE_START = "GENERATOR_LATE_START"  # a flag per run, not a failed call
 MIN_HELD = 0.95  # an open-loop point held its rate when it answered at least this share of it
 MAX_ERROR_SHARE = 0.01  # ... and at most this share of its calls failed
@@ -60,6 +67,28 @@ def _ratio_target(name: str, goal: str, num: float | None, den: float | None, li
         return Target(name, goal, "not measured", None)
     ratio = num / den
     return Target(name, goal, f"{ratio:.2f} ({num:,.0f} / {den:,.0f} calls/s)", ratio >= limit)
+
+
+def cpu_ratio(results: Mapping[str, PointResult], key: str, versus: str) -> tuple[float, float, float] | None:
+    """Server CPU per call of ``key`` over that of ``versus`` (medians of each point's runs), with both
+    figures; None when either was not measured."""
+    num = _metric(results, key, "server_cpu_us_per_call")
+    den = _metric(results, versus, "server_cpu_us_per_call")
+    if not num or not den:
+        return None
+    return num / den, num, den
+
+
+def _basket_target(results: Mapping[str, PointResult]) -> Target:
+    name = "3-code basket checkout vs one-code checkout: server CPU per sale"
+    goal = f"< {BASKET_CPU_LIMIT:g}×"
+    found = cpu_ratio(results, BASKET_CHECKOUT_KEY, CHECKOUT_KEY)
+    if found is None:
+        return Target(name, goal, "not measured", None)
+    ratio, basket, one = found
+    return Target(
+        name, goal, f"{ratio:.2f}× ({basket:,.0f} / {one:,.0f} µs per sale)", ratio < BASKET_CPU_LIMIT
+    )
 
 
 def unheld(result: PointResult | None) -> str | None:
@@ -128,6 +157,7 @@ def targets(suite: SuiteRun, soak: Mapping[str, Any] | None, workers: int) -> li
             None if checkout is None else checkout >= 300,
         )
     )
+    found.append(_basket_target(res))
     found += _workers_targets(suite, workers)
     found.append(_soak_target(soak))
     return found
@@ -188,6 +218,12 @@ def _ratio_cell(suite: SuiteRun, result: PointResult) -> str:
     if result.point.versus:
         one = _calls(res, result.point.versus)
         return f"{calls / one:.2f}× 1 process" if one else "-"
+    if result.point.cpu_versus:
+        twin = res.get(result.point.cpu_versus)
+        found = cpu_ratio(res, key, result.point.cpu_versus)
+        if twin is None or found is None:
+            return "-"
+        return f"{found[0]:.2f}× {twin.point.label}'s server CPU per call"
     if stage == "0ms" and result.point.server not in (ECHO, SANDBOX):
         echo = _calls(res, ECHO_KEY)
         return f"{calls / echo:.2f}× echo" if echo else "-"

@@ -30,6 +30,8 @@ from pathlib import Path
 
 import httpx
 
+from loadtest.experiments import load_codes
+
 SANDBOX_BANNER = re.compile(r"sandbox listening on (http://[\d.]+:(?P<port>\d+))")
 GATEWAY_BANNER = re.compile(r"vouchery-gateway listening on [\w.\[\]:]*?:(?P<port>\d+)\s*$", re.MULTILINE)
 WORKER_PIDS = re.compile(r"workers\s*:\s*\d+ \(pids ([\d, ]+)\)")
@@ -136,11 +138,14 @@ class Stack:
         return managed
 
     def sandbox(self, cpus: str | None) -> Managed:
-        """The Vouchery sandbox with the demo data, in-memory SQLite, on a free port."""
+        """The Vouchery sandbox with the demo data and the load-test codes (``load_codes``), in-memory
+        SQLite, on a free port."""
         command = pinned([sys.executable, "-m", "vouchery_sandbox", "--port", "0", "--seed", "demo"], cpus)
-        return self._start(
+        managed = self._start(
             "sandbox", command, SANDBOX_BANNER, {"VOUCHERY_SANDBOX_API_KEY": self.upstream_key}
         )
+        seed_load_codes(managed)
+        return managed
 
     def gateway(
         self, name: str, upstream_url: str, cpus: str | None, workers: int = 1, extra: Sequence[str] = ()
@@ -173,6 +178,17 @@ def api_url(sandbox: Managed) -> str:
     match = SANDBOX_BANNER.search(sandbox.banner)
     assert match is not None
     return match.group(1) + API_PREFIX
+
+
+def seed_load_codes(sandbox: Managed) -> None:
+    """Add the codes a load can spend without end (``load_codes.FIXTURE``) to a running sandbox."""
+    base = api_url(sandbox).removesuffix(API_PREFIX)
+    with httpx.Client(base_url=base, timeout=10.0) as client:
+        response = client.post("/__sandbox/seed", json={"fixture": load_codes.FIXTURE})
+    if response.status_code >= 400:
+        raise StackError(
+            f"the sandbox refused the load-test codes: {response.status_code} {response.text[:300]}"
+        )
 
 
 def set_upstream_latency(sandbox: Managed, latency_ms: float) -> None:

@@ -33,6 +33,9 @@ from typing import TypedDict, Unpack
 ECHO, SANDBOX, GATEWAY, GATEWAY_WORKERS = "echo", "sandbox", "gateway", "gateway-2w"
 HTTP_CLIENT = "http-client"  # pinning role of a generator that is itself the HTTP client of the sandbox
 VALIDATE_PEAK = "validate-voucher"  # its median calls/s is the peak the half-rate points use
+CHECKOUT = "checkout-two-step"
+BASKET_VALIDATE = "validate-basket, 3 codes"  # labels of the basket points, beside their one-code twins
+BASKET_CHECKOUT = "checkout-basket-two-step, 3 codes"
 
 
 @dataclass(frozen=True)
@@ -50,6 +53,7 @@ class Point:
     generator: str = "generator"  # the CPUS role the load generator is pinned as, for this point
     connections: int | None = None  # TCP connections to the server in all (None: the driver's default)
     versus: str | None = None  # key of the point this one's calls/s are compared with (1 process)
+    cpu_versus: str | None = None  # key of the point this one's server CPU per call is compared with
 
     def __post_init__(self) -> None:
         if self.driver not in ("python", "h2load"):
@@ -118,6 +122,7 @@ class _PointOptions(TypedDict, total=False):
     half_rate_of: str | None
     processes: int
     generator: str
+    cpu_versus: str | None
 
 
 def _p(stage: str, name: str, scenario: str, server: str, **kw: Unpack[_PointOptions]) -> Point:
@@ -133,7 +138,18 @@ def default_stages(workers: int = 2, worker_cpu: float = DEFAULT_WORKER_CPU) -> 
         _p("0ms", "httpx PUT validate (baseline)", "http-validate-voucher", SANDBOX, generator=HTTP_CLIENT),
         _p("0ms", "get-voucher-cached", "get-voucher-cached", GATEWAY, driver="h2load"),
         _p("0ms", VALIDATE_PEAK, "validate-voucher", GATEWAY, driver="h2load"),
-        _p("0ms", "checkout-two-step", "checkout-two-step", GATEWAY),
+        # A 3-code basket beside each one-code point, same driver and load, its CPU per call (per sale
+        # for the checkout) compared with the twin's in the same run.
+        _p(
+            "0ms",
+            BASKET_VALIDATE,
+            "validate-basket",
+            GATEWAY,
+            driver="h2load",
+            cpu_versus=f"0ms/{VALIDATE_PEAK}",
+        ),
+        _p("0ms", CHECKOUT, "checkout-two-step", GATEWAY),
+        _p("0ms", BASKET_CHECKOUT, "checkout-basket-two-step", GATEWAY, cpu_versus=f"0ms/{CHECKOUT}"),
         _p("0ms", "idempotent-replay", "idempotent-replay", GATEWAY),
         _p("0ms", "loyalty-grant", "loyalty-grant", GATEWAY),
         _p("0ms", "till-mix", "till-mix", GATEWAY),

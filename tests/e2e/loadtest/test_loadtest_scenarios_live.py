@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import grpc
+import httpx
 import pytest
 
-from loadtest.experiments import SCENARIO_MODULES
+from loadtest.experiments import SCENARIO_MODULES, basket_scenarios, load_codes, stack
 from loadtest.harness import scenarios
 from loadtest.harness.scenarios import CallFailed, ScenarioContext
 from tests.conftest import RunningGateway
+from vouchery.gateway.v1 import checkout_pb2
 from vouchery_sandbox.testing import SandboxServer
 
 GATEWAY_SCENARIOS = [
@@ -19,6 +22,8 @@ GATEWAY_SCENARIOS = [
     "redeem-replay",
     "loyalty-grant",
     "till-mix",
+    "validate-basket",
+    "checkout-basket-two-step",
 ]
 
 
@@ -28,8 +33,17 @@ def project_scenarios() -> None:
     scenarios.load(SCENARIO_MODULES)
 
 
+@pytest.fixture
+def load_sandbox(live_sandbox: SandboxServer) -> SandboxServer:
+    """The live sandbox as the suite's stack starts it: the demo fixture plus the load-test codes."""
+    live_sandbox.admin.seed(load_codes.FIXTURE)
+    return live_sandbox
+
+
 @pytest.mark.parametrize("name", GATEWAY_SCENARIOS)
-async def test_scenario_calls_succeed_on_the_demo_data(gateway: RunningGateway, name: str) -> None:
+async def test_scenario_calls_succeed_on_the_demo_data(
+    load_sandbox: SandboxServer, gateway: RunningGateway, name: str
+) -> None:
     """Twelve calls of the scenario (a whole till cycle and more) all succeed, in two processes' id spaces."""
     for worker in (0, 1):
         ctx = ScenarioContext(
@@ -60,3 +74,66 @@ async def test_direct_http_baselines_succeed_on_the_sandbox(live_sandbox: Sandbo
         for name in ("http-get-voucher", "http-validate-voucher"):
             call = await scenarios.get(name).prepare(ctx)
             await call(0)
+
+
+async def test_a_reused_sale_id_is_reported_as_an_unexpected_replay(
+    load_sandbox: SandboxServer, gateway: RunningGateway
+) -> None:
+    """The basket checkout catches a replayed sale before it looks at the sale's (confirmed) state."""
+    ctx = ScenarioContext(target=gateway.target, worker=0, processes=1, timeout_s=5.0, options={"run": "dup"})
+    async with ctx.resources:
+        call = await scenarios.get("checkout-basket-two-step").prepare(ctx)
+        await call(3)
+        with pytest.raises(CallFailed) as caught:
+            await call(3)
+    assert caught.value.kind == "UNEXPECTED_REPLAY"
+
+
+async def test_a_refused_code_fails_the_basket_call(
+    load_sandbox: SandboxServer, gateway: RunningGateway
+) -> None:
+    """USED-1 is refused: the validation answers OK with the code refused, and the call counts as an error."""
+    ctx = ScenarioContext(
+        target=gateway.target, worker=0, processes=1, timeout_s=5.0, options={"codes": "SAVE10,USED-1"}
+    )
+    async with ctx.resources:
+        call = await scenarios.get("validate-basket").prepare(ctx)
+        with pytest.raises(CallFailed) as caught:
+            await call(0)
+    assert caught.value.kind == "NOT_ACCEPTED"
+
+
+async def test_the_h2load_request_is_a_whole_accepted_basket(
+    load_sandbox: SandboxServer, gateway: RunningGateway
+) -> None:
+    """The bytes h2load repeats answer a basket of all three codes applied, the gift card as tender."""
+    fixed = scenarios.get("validate-basket").fixed_request
+    assert fixed is not None
+    request = fixed({})
+    async with grpc.aio.insecure_channel(gateway.target) as channel:
+        raw = await channel.unary_unary(request.method)(request.message, timeout=5.0)
+    basket = checkout_pb2.ValidateBasketResponse.FromString(raw).basket
+    basket_scenarios.check_basket(basket, list(load_codes.BASKET_CODES))
+    assert [(c.voucher_code, c.tender) for c in basket.codes] == [
+        ("FIVEOFF", False),
+        ("SAVE10", False),
+        (load_codes.GIFT_CARD_CODE, True),
+    ]
+    assert (basket.discount.amount, basket.gift_card_tender.amount, basket.amount_due.amount) == (
+        950,
+        4050,
+        0,
+    )
+
+
+def test_the_stacks_sandbox_holds_the_load_test_gift_card() -> None:
+    """Every sandbox the suite starts gets the gift card, with its balance, beside the demo codes."""
+    with stack.stack() as procs:
+        sandbox = procs.sandbox(None)
+        headers = {"Authorization": f"Bearer {procs.upstream_key}"}
+        with httpx.Client(base_url=stack.api_url(sandbox), headers=headers, timeout=5.0) as client:
+            gift = client.get(f"/vouchers/{load_codes.GIFT_CARD_CODE}/extended").json()
+            demo = client.get("/vouchers/SAVE10")
+    assert gift["value_left"] == load_codes.GIFT_CARD_VALUE
+    assert gift["campaign"]["rewards"][0]["discount_type"] == "gift_card"
+    assert demo.status_code == 200
