@@ -145,6 +145,12 @@ class Settings:
     basket_all_or_nothing: bool = opt(
         True, "when one code of a sale is refused, release the others (false: keep what applies)"
     )
+    basket_transaction_ids: str = opt(
+        "derived",
+        "how a basket's codes reach Vouchery: derived (each under <sale>~<n>) or shared (all under the "
+        "sale's id, where Vouchery takes several redemptions per transaction id)",
+        _choice("derived", "shared"),
+    )
     basket_stackable_campaigns: str = opt(
         "", "campaign ids whose codes may appear more than once in one sale (comma-separated)", _id_list
     )

@@ -193,7 +193,12 @@ def list_campaign_cancelled(sb: Sandbox, req: Request) -> Response:
 
 
 def list_voucher(sb: Sandbox, req: Request) -> Response:
+    """``GET /vouchers/{code}/redemptions``: every redemption of the voucher, cancelled ones included,
+    only those of one transaction with ``?transaction_id=`` (as v2.0 answered it)."""
     voucher = get_voucher(sb.conn, req.params["code"])
+    transaction_id = req.query.get("transaction_id")
+    if transaction_id:
+        return _list(sb, req, "voucher_id = ? AND transaction_id = ?", (voucher["id"], transaction_id))
     return _list(sb, req, "voucher_id = ?", (voucher["id"],))
 
 

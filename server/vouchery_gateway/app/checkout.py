@@ -88,6 +88,9 @@ class CheckoutPath:
             on_event=cache_listener(metrics, "campaign") if metrics is not None else None,
         )
         self.state: DurableState | None = None
+        # What the relay and the sweeper send unit writes through (basket codes under a shared id need
+        # `checkout.shared_ids`); None: the raw client given to `start`.
+        self.unit_upstream: CheckoutUpstream | None = None
         self.relay: OutboxRelay | None = None
         self.sweeper: ReservationSweeper | None = None
         self._store: IdempotencyStore | None = None
@@ -118,18 +121,22 @@ class CheckoutPath:
             deduct_below_minimum=self.settings.return_deduct_below_minimum,
         )
 
+    def durable_state(self) -> DurableState:
+        """The outbox, reservation and sale records (one object, opened at start)."""
+        if self.state is None:
+            self.state = DurableState(self._open_state)
+        return self.state
+
     def durable(self, upstream: CheckoutUpstream) -> DurableCheckout:
         """The flow's upstream with reservations, the outbox and cache invalidation (opened at start)."""
-        self.state = DurableState(self._open_state)
-        return DurableCheckout(upstream, self.state, cache=self.cache, wake_relay=self._wake)
+        return DurableCheckout(upstream, self.durable_state(), cache=self.cache, wake_relay=self._wake)
 
     async def start(self, store: IdempotencyStore, upstream: CheckoutUpstream) -> None:
         """Open the outbox beside `store`, then start relaying and sweeping with `upstream` (raw client)."""
         self._store = store
-        if self.state is None:
-            self.state = DurableState(self._open_state)
-        stores = await self.state.stores()
-        delivery = RedemptionDelivery(upstream, self.state, cache=self.cache)
+        upstream = self.unit_upstream or upstream
+        stores = await self.durable_state().stores()
+        delivery = RedemptionDelivery(upstream, self.durable_state(), cache=self.cache)
         hooks = RelayHooks()
         if self.metrics is not None:
             hooks = RelayHooks(

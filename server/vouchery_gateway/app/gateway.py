@@ -46,6 +46,7 @@ from vouchery_gateway.checkout.return_writes import ReturnWrites
 from vouchery_gateway.checkout.sale_book import SaleBook
 from vouchery_gateway.checkout.sale_points import SalePoints
 from vouchery_gateway.checkout.servicer import CheckoutServicer
+from vouchery_gateway.checkout.shared_ids import SharedTransactionIds
 from vouchery_gateway.checkout.units import UnitWriter
 from vouchery_gateway.checkout.writes import CheckoutWrites
 from vouchery_gateway.config import Settings
@@ -289,6 +290,10 @@ def build_gateway(
     if not security.authenticator.enabled and not settings.sandbox:
         log.warning("no keys_file: caller authentication is off, every caller may use every method")
     checkout_upstream = _as_checkout_upstream(client)
+    book = SaleBook(path.durable_state())
+    if settings.basket_transaction_ids == "shared":
+        checkout_upstream = SharedTransactionIds(client, book)
+        path.unit_upstream = checkout_upstream
     if security.coarsen_reasons:
         checkout_upstream = CoarseningUpstream(checkout_upstream, security.coarsen_reasons)
     lookup = path.voucher_lookup(client)
@@ -321,10 +326,17 @@ def build_gateway(
         default_budget=settings.upstream_timeout_default,
         reconciled_below=durable.reconciles_already,
         cancelled=durable.was_cancelled,
+        basket_sale=book.refuse_if_basket,
     )
-    book = SaleBook(durable.state)
     units = UnitWriter(flow, checkout_writes, book)
-    baskets = BasketWrites(flow, units, book, path.terms_lookup(client), path.basket_policy())
+    baskets = BasketWrites(
+        flow,
+        units,
+        book,
+        path.terms_lookup(client),
+        path.basket_policy(),
+        shared_ids=settings.basket_transaction_ids == "shared",
+    )
     loyalty = add_loyalty_services(
         server,
         client,

@@ -50,7 +50,6 @@ from vouchery_gateway.checkout.sale import (
 )
 from vouchery_gateway.checkout.sale_book import (
     CANCELLED_SALE_MESSAGE,
-    IS_BASKET_MESSAGE,
     SaleBook,
     SaleRefused,
     sale_not_found,
@@ -69,6 +68,7 @@ from vouchery_gateway.domain import (
 )
 from vouchery_gateway.errors import NotFound, Rejected, UpstreamBadResponse
 from vouchery_gateway.idempotency import fingerprint
+from vouchery_gateway.outbox import ReservationState
 from vouchery_gateway.resilience.deadline import Deadline
 
 TermsLookup = Callable[[str, float], Awaitable[CodeTerms]]
@@ -114,7 +114,12 @@ class BasketWrites:
         book: SaleBook,
         terms: TermsLookup,
         policy: BasketPolicy,
+        *,
+        shared_ids: bool = False,
     ) -> None:
+        """`shared_ids`: the codes are under the sale's own transaction id at Vouchery, so a one-code
+        RPC on that id would reach them: it is refused before it is sent, not after a NOT_FOUND."""
+        self.shared_ids = shared_ids
         self._flow = flow
         self._units = units
         self._book = book
@@ -325,10 +330,8 @@ class BasketWrites:
     # -- get --------------------------------------------------------------------------------------------
 
     async def refuse_if_basket(self, transaction_id: str, caller: str) -> None:
-        """A one-code RPC that found nothing under a basket sale's id says which RPCs to use."""
-        sale = await self._book.read(transaction_id)
-        if sale is not None and sale.caller == caller:
-            raise SaleRefused(IS_BASKET_MESSAGE, reason="SALE_IS_BASKET")
+        """A one-code RPC on the caller's basket sale's id says which RPCs to use."""
+        await self._book.refuse_if_basket(transaction_id, caller)
 
     async def get(self, sale_id: str, caller: str) -> BasketView:
         sale = await self._book.read(sale_id)
@@ -341,14 +344,18 @@ class BasketWrites:
         outbox = await self._book.state.outbox()
         redemptions: dict[str, Redemption] = {}
         sync = SyncState.SYNCED
+        reservations = await self._book.state.reservations()
         for unit in sale.applied_units():
             unit_sync, error = unit_sync_state(unit, await outbox.latest(subject_of(unit.id)))
             base = unit.redemption or from_snapshot(
                 unit.id, {}, state=RedemptionState.PENDING, voucher_code=unit.code
             )
-            redemptions[unit.id] = replace(
-                base, state=_unit_redemption_state(unit), sync_state=unit_sync, sync_error=error
-            )
+            state: RedemptionState = _unit_redemption_state(unit)
+            if state is RedemptionState.PENDING:  # the sweeper may have released an abandoned one
+                record = await reservations.get(unit.id)
+                if record is not None and record.state in _RELEASED:
+                    state = RedemptionState.CANCELLED
+            redemptions[unit.id] = replace(base, state=state, sync_state=unit_sync, sync_error=error)
             sync = worse(sync, unit_sync)
         cart = sale.cart or Cart("", 0)
         applied = [
@@ -356,16 +363,18 @@ class BasketWrites:
             for r in sale.results
             if r.applied
         ]
-        state = None if sale.state is SaleState.OPEN else _SALE_TO_STATE[sale.state]
+        sale_state = None if sale.state is SaleState.OPEN else _SALE_TO_STATE[sale.state]
         returns = tuple([await return_view(sale, record, outbox) for record in sale.returns])
         for returned in returns:
             sync = worse(sync, returned.sync_state)
+        totals = Ledger(cart, applied).totals()
         return BasketView(
-            sale.sale_id, state, sale.accepted, cart, tuple(sale.results), Ledger(cart, applied).totals(),
+            sale.sale_id, sale_state, sale.accepted, cart, tuple(sale.results), totals,
             redemptions, sync, sale.revision, returns,
         )  # fmt: skip
 
 
+_RELEASED: Final = (ReservationState.CANCELLED, ReservationState.CANCEL_QUEUED, ReservationState.GONE)
 _SALE_TO_STATE: Final = {
     SaleState.PENDING: RedemptionState.PENDING,
     SaleState.CONFIRMED: RedemptionState.CONFIRMED,
@@ -386,7 +395,7 @@ def _raise_confirm_refusal(sale: Sale) -> None:
     if sale.state is not SaleState.CONFIRMED:
         return
     for unit in sale.applied_units():
-        if unit.error is not None and unit.state is UnitState.GONE:
+        if unit.error is not None and unit.state is not UnitState.CONFIRMED:
             reason, code, message = unit.error
             raise Rejected(Rejection(RejectionReason[reason], code, message))
 

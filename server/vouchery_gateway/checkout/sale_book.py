@@ -103,6 +103,13 @@ class SaleBook:
             await asyncio.sleep(step)
             step = min(step * 2, WAIT_STEP_MAX)
 
+    async def refuse_if_basket(self, transaction_id: str, caller: str | None = None) -> None:
+        """SALE_IS_BASKET for a basket sale's id: a one-code RPC on it is told which RPCs to use (its
+        caller's sale), and a new one-code sale cannot take it (anyone's, `caller` None)."""
+        sale = await self.read(transaction_id)
+        if sale is not None and (caller is None or sale.caller == caller):
+            raise SaleRefused(IS_BASKET_MESSAGE, reason="SALE_IS_BASKET")
+
     def held_by_other(self, sale: Sale) -> bool:
         return bool(sale.lease_owner) and sale.lease_owner != self.owner and sale.lease_until > self._wall()
 

@@ -76,6 +76,8 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
         self, request: checkout_pb2.ConfirmRedemptionRequest, context: Context
     ) -> checkout_pb2.ConfirmRedemptionResponse:
         validation.validate_transaction(request)
+        if self._baskets.shared_ids:  # the basket's codes are under this very id at Vouchery
+            await self._baskets.refuse_if_basket(request.transaction_id, caller_id())
         try:
             return await self._writes.confirm(context, request.transaction_id)
         except NotFound:
@@ -87,6 +89,8 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
         self, request: checkout_pb2.CancelRedemptionRequest, context: Context
     ) -> checkout_pb2.CancelRedemptionResponse:
         validation.validate_transaction(request)
+        if self._baskets.shared_ids:  # the basket's codes are under this very id at Vouchery
+            await self._baskets.refuse_if_basket(request.transaction_id, caller_id())
         try:
             return await self._writes.cancel(context, request.transaction_id)
         except NotFound:
@@ -98,6 +102,8 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
         self, request: checkout_pb2.GetRedemptionRequest, context: Context
     ) -> checkout_pb2.GetRedemptionResponse:
         validation.validate_transaction(request)
+        if self._baskets.shared_ids:
+            await self._baskets.refuse_if_basket(request.transaction_id, caller_id())
         try:
             redemption = await self._flow.get_redemption(request.transaction_id, context.time_remaining())
         except NotFound:

@@ -98,6 +98,7 @@ class CheckoutWrites:
         default_budget: float = 10.0,
         reconciled_below: Callable[[str], Awaitable[bool]] | None = None,
         cancelled: Callable[[str], Awaitable[bool]] | None = None,
+        basket_sale: Callable[[str], Awaitable[None]] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """`default_budget`: the whole time a call without a deadline may spend upstream.
@@ -107,6 +108,7 @@ class CheckoutWrites:
         self._writes = writes
         self._reconciled_below = reconciled_below
         self._cancelled = cancelled  # DurableCheckout.was_cancelled: a voided sale's id is never re-rung
+        self._basket_sale = basket_sale  # raises SALE_IS_BASKET for a basket sale's id
         self._default_budget = default_budget
         self._clock = clock
 
@@ -117,6 +119,8 @@ class CheckoutWrites:
         if self._cancelled is not None and await self._cancelled(request.transaction_id):
             # Never a replay of the PENDING answer the sale had before it was voided.
             raise SaleRefused(CANCELLED_SALE_MESSAGE, reason="SALE_CANCELLED")
+        if self._basket_sale is not None:
+            await self._basket_sale(request.transaction_id)  # a basket's id never takes a one-code sale
 
         async def call(attempt: ClaimInfo) -> pb.RedeemVoucherResponse:
             budget = self.budget(context)

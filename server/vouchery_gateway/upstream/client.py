@@ -60,6 +60,12 @@ def _required(name: str, value: str) -> str:
     return value
 
 
+def _redemption_id(value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidArgument([FieldViolation("redemption_id", "must be a positive integer")])
+    return value
+
+
 def _paging(page: int, per_page: int) -> dict[str, str | int]:
     violations = []
     if isinstance(page, bool) or not isinstance(page, int) or page < 1:
@@ -215,10 +221,46 @@ class VoucheryClient(HttpCore):
         return await self._call("get_redemption", self._redemption_reader(), timeout=timeout, query=query)
 
     async def get_redemption_by_id(self, redemption_id: int, *, timeout: float) -> Redemption:
-        if isinstance(redemption_id, bool) or not isinstance(redemption_id, int) or redemption_id < 1:
-            raise InvalidArgument([FieldViolation("redemption_id", "must be a positive integer")])
-        path = {"id": str(redemption_id)}
+        path = {"id": str(_redemption_id(redemption_id))}
         return await self._call("get_redemption_by_id", self._redemption_reader(), timeout=timeout, path=path)
+
+    async def confirm_redemption_by_id(self, redemption_id: int, *, timeout: float) -> Redemption:
+        path = {"id": str(_redemption_id(redemption_id))}
+        return await self._call(
+            "confirm_redemption_by_id", self._redemption_reader(), timeout=timeout, path=path
+        )
+
+    async def cancel_redemption_by_id(self, redemption_id: int, *, timeout: float) -> Redemption:
+        """Cancel one redemption. An answer without a body is read back by id within the same budget."""
+        path = {"id": str(_redemption_id(redemption_id))}
+        route = self.routes["cancel_redemption_by_id"]
+        started = time.monotonic()
+        reply = await self._request(route, timeout=timeout, path=path)
+        if reply.content.strip():
+            return self._decode(route, reply, self._redemption_reader())
+        left = timeout - (time.monotonic() - started)
+        if left <= 0:
+            raise UpstreamTimeout("Vouchery did not answer in time", maybe_committed=False)
+        return await self.get_redemption_by_id(redemption_id, timeout=left)
+
+    async def voucher_redemptions(
+        self, code: str, transaction_id: str, *, timeout: float, per_page: int = MAX_PER_PAGE
+    ) -> Page[Redemption]:
+        """The redemptions of a voucher under one transaction id, oldest first (one page: a sale holds a
+        code a handful of times at most). `conclusive` when the route is verified: then an empty page
+        proves there is none."""
+        route = self.routes["voucher_redemptions"]
+        query: dict[str, str | int] = {
+            Query.TRANSACTION_ID: _required("transaction_id", transaction_id),
+            **_paging(1, per_page),
+        }
+        reply = await self._request(
+            route, timeout=timeout, path={"code": _required("voucher_code", code)}, query=query
+        )
+        found = self._decode(
+            route, reply, _list(lambda d: decode.redemption(d, voucher_code=code), "redemptions")
+        )
+        return Page(items=found, page=1, per_page=per_page, total=None, conclusive=route.trusted)
 
     async def get_voucher(self, code: str, *, timeout: float) -> Voucher:
         path = {"code": _required("voucher_code", code)}

@@ -578,6 +578,7 @@ class WriteChecks:
     async def run(self) -> None:
         await self.reserve_and_read_back()
         await self.cancel_twice()
+        await self.by_redemption_id()
         await self.points()
         await self.exchange()
         await self.transactions()
@@ -670,6 +671,50 @@ class WriteChecks:
                 "differs",
                 f"first {first.describe()}; again {again.describe()}",
             )
+
+    async def by_redemption_id(self) -> None:
+        """What baskets sharing the sale's transaction id use: a voucher's redemptions of one
+        transaction, and confirm / cancel of one redemption by its id."""
+        d = self.d
+        routes = ("voucher_redemptions", "cancel_redemption_by_id", "confirm_redemption_by_id")
+        txid = self._txid(3)
+        sent, got = await self._redeem(txid)
+        found = got.body if isinstance(got.body, dict) else {}
+        if got.status not in (200, 201) or not isinstance(found.get("id"), int):
+            for route in routes:
+                d._skip(route, "a test reservation failed")
+            return
+        d.report.created.append(f"redemption {txid} (pending)")
+        sent, listed = await d._send(
+            "voucher_redemptions", path={"code": self.voucher}, query={"transaction_id": txid}
+        )
+        rows = listed.body if isinstance(listed.body, list) else []
+        if listed.status == 200 and [r.get("id") for r in rows if isinstance(r, dict)] == [found["id"]]:
+            how = "lists exactly the transaction's redemption"
+            d._find("voucher_redemptions", sent, listed, "matches", how, **d._verify("voucher_redemptions"))
+        else:
+            d._find("voucher_redemptions", sent, listed, "differs",
+                    "the voucher's redemptions are not filtered by transaction id")  # fmt: skip
+        sent, cancelled = await d._send("cancel_redemption_by_id", path={"id": str(found["id"])})
+        if cancelled.status in (200, 204):
+            d.report.created[-1] = f"redemption {txid} (cancelled)"
+            d._find("cancel_redemption_by_id", sent, cancelled, "matches", "cancelled by its id")
+        else:
+            d._find("cancel_redemption_by_id", sent, cancelled, "differs", "not cancelled by its id")
+        txid = self._txid(4)
+        sent, got = await self._redeem(txid)
+        found = got.body if isinstance(got.body, dict) else {}
+        if got.status not in (200, 201) or not isinstance(found.get("id"), int):
+            d._skip("confirm_redemption_by_id", "a test reservation failed")
+            return
+        d.report.created.append(f"redemption {txid} (pending)")
+        sent, confirmed = await d._send("confirm_redemption_by_id", path={"id": str(found["id"])})
+        if confirmed.status == 200:
+            d.report.created[-1] = f"redemption {txid} (confirmed: Vouchery cannot undo a confirmation)"
+            d._find("confirm_redemption_by_id", sent, confirmed, "matches", "confirmed by its id",
+                    **d._verify("confirm_redemption_by_id"))  # fmt: skip
+        else:
+            d._find("confirm_redemption_by_id", sent, confirmed, "differs", "not confirmed by its id")
 
     async def points(self) -> None:
         d = self.d

@@ -202,6 +202,13 @@ ROUTES: Final[MappingProxyType[str, Route]] = MappingProxyType(
                   not_found=_REDEMPTION_404, query=_BY_TRANSACTION, answer_fields=_REDEMPTION),
             Route("get_redemption_by_id", "GET", "/redemptions/{id}", "redemptions", "confirmed",
                   not_found=_REDEMPTION_404, answer_fields=_REDEMPTION),
+            # baskets whose codes share the sale's transaction id (basket_transaction_ids = "shared"):
+            Route("confirm_redemption_by_id", "PUT", "/redemptions/{id}/confirm", "redemptions", "inferred",
+                  not_found=_REDEMPTION_404, repeatable=True, answer_fields=_REDEMPTION),
+            Route("cancel_redemption_by_id", "DELETE", "/redemptions/{id}", "redemptions", "confirmed",
+                  not_found=_REDEMPTION_404, repeatable=True, answer_fields=_REDEMPTION),
+            Route("voucher_redemptions", "GET", "/vouchers/{code}/redemptions", "redemptions", "inferred",
+                  not_found=_VOUCHER_404, query=(*_BY_TRANSACTION, *_PAGING), answer_fields=_REDEMPTION),
             Route("get_voucher", "GET", "/vouchers/{code}", "vouchers", "confirmed", not_found=_VOUCHER_404,
                   answer_fields=_VOUCHER),
             Route("get_voucher_extended", "GET", "/vouchers/{code}/extended", "vouchers", "confirmed",

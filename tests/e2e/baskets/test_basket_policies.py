@@ -161,6 +161,9 @@ async def test_one_code_rpcs_on_a_basket_sale_say_which_rpcs_to_use(gateway: Run
         gateway.stub.ConfirmRedemption(pb.ConfirmRedemptionRequest(transaction_id="X-1")),
         gateway.stub.CancelRedemption(pb.CancelRedemptionRequest(transaction_id="X-1")),
         gateway.stub.GetRedemption(pb.GetRedemptionRequest(transaction_id="X-1")),
+        gateway.stub.RedeemVoucher(
+            pb.RedeemVoucherRequest(transaction_id="X-1", voucher_code="FIVEOFF", cart=cart(3000))
+        ),
     ):
         with pytest.raises(grpc.aio.AioRpcError) as refused:
             await call

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
+import grpc
 import pytest
 
+from tests.e2e.baskets.conftest import vouchery_transaction
 from tests.e2e.baskets.test_baskets import basket_cart
 from tests.support.gateway import LiveGatewayStarter, RunningGateway
 from vouchery.gateway.v1 import checkout_pb2 as pb
@@ -38,7 +40,7 @@ async def basket_synced(gateway: RunningGateway, sale: str) -> bool:
 
 
 async def test_confirm_during_an_outage_is_queued_per_code_and_delivered(
-    durable_gateway: RunningGateway, live_sandbox: SandboxServer
+    durable_gateway: RunningGateway, live_sandbox: SandboxServer, transaction_ids: str
 ) -> None:
     """ConfirmBasket while Vouchery refuses writes answers CONFIRMED, QUEUED; the relay confirms each code."""
     stub = durable_gateway.stub
@@ -52,14 +54,14 @@ async def test_confirm_during_an_outage_is_queued_per_code_and_delivered(
     assert {c.redemption.sync_state for c in answer.codes} == {QUEUED}
     live_sandbox.admin.clear_faults()
     await until(lambda: basket_synced(durable_gateway, "D-1"), "the queued confirms were delivered")
-    units = [c.redemption.transaction_id for c in answer.codes]
-    for unit in units:
-        ledger = live_sandbox.admin.ledger(transaction_id=unit)["redemptions"]
-        assert [row["state"] for row in ledger] == ["confirmed"]
+    for code in answer.codes:
+        txid = vouchery_transaction(code.redemption.transaction_id, transaction_ids)
+        ledger = live_sandbox.admin.ledger(transaction_id=txid)["redemptions"]
+        assert [row["state"] for row in ledger if row["code"] == code.voucher_code] == ["confirmed"]
 
 
 async def test_a_return_during_an_outage_shows_queued_until_vouchery_has_it(
-    durable_gateway: RunningGateway, live_sandbox: SandboxServer
+    durable_gateway: RunningGateway, live_sandbox: SandboxServer, transaction_ids: str
 ) -> None:
     """A full return while Vouchery is down: QUEUED, then SYNCED with the redemption cancelled."""
     stub = durable_gateway.stub
@@ -70,7 +72,7 @@ async def test_a_return_during_an_outage_shows_queued_until_vouchery_has_it(
             )
         )
     ).basket
-    unit = sold.codes[0].redemption.transaction_id
+    unit = vouchery_transaction(sold.codes[0].redemption.transaction_id, transaction_ids)
     live_sandbox.admin.set_faults(WRITES_FAIL)
     returned = (
         await stub.ReturnItems(
@@ -91,3 +93,28 @@ async def test_a_return_during_an_outage_shows_queued_until_vouchery_has_it(
     assert live_sandbox.admin.ledger(transaction_id=unit)["redemptions"][0]["state"] == "cancelled"
     read = (await stub.GetBasket(pb.GetBasketRequest(transaction_id="D-2"))).basket
     assert read.returns[0].sync_state == SYNCED
+
+
+async def test_an_abandoned_basket_is_released_by_the_sweeper(
+    live_gateway: LiveGatewayStarter, live_sandbox: SandboxServer
+) -> None:
+    """A pending basket nobody confirms is cancelled code by code after reservation_timeout; reading
+    the sale says so, and a late confirm is refused rather than claimed."""
+    gateway = await live_gateway(reservation_timeout=1.0)
+    stub = gateway.stub
+    await stub.RedeemBasket(
+        pb.RedeemBasketRequest(transaction_id="A-1", voucher_codes=["ONCE-1", "FIVEOFF"], cart=basket_cart())
+    )
+
+    async def released() -> bool:
+        free = await stub.ValidateVoucher(
+            pb.ValidateVoucherRequest(voucher_code="ONCE-1", cart=basket_cart())
+        )
+        return free.valid
+
+    await until(released, "the sweeper released the abandoned codes")
+    read = (await stub.GetBasket(pb.GetBasketRequest(transaction_id="A-1"))).basket
+    assert {c.redemption.state for c in read.codes} == {common_pb2.REDEMPTION_STATE_CANCELLED}
+    with pytest.raises(grpc.aio.AioRpcError) as late:
+        await stub.ConfirmBasket(pb.ConfirmBasketRequest(transaction_id="A-1"))
+    assert late.value.code() == grpc.StatusCode.FAILED_PRECONDITION
