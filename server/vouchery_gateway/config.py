@@ -163,6 +163,12 @@ class Settings:
         "their use and budget come back) (comma-separated)",
         _id_list,
     )
+    return_restore_points_campaigns: str = opt(
+        "",
+        "campaign ids of vouchers bought with loyalty points: when their sale is fully returned, the points "
+        "are granted back and the voucher stays used (comma-separated)",
+        _id_list,
+    )
     return_deduct_below_minimum: bool = opt(
         True,
         "a partial return that leaves less than a code's minimum order takes its discount from the refund",

@@ -173,6 +173,7 @@ class Voucher:
     discount_kinds: tuple[str, ...] = ()  # SetDiscount discount_type of each reward: percentage, numeric, ...
     product_rules: tuple[ProductRule, ...] = ()
     minimum_order_minor: int | None = None  # the campaign's minimum_value
+    points_price: int | None = None  # the campaign's loyalty_points_price (a voucher bought with points)
 
 
 @dataclass(frozen=True, slots=True)

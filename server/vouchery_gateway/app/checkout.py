@@ -119,6 +119,7 @@ class CheckoutPath:
         return ReturnPolicy(
             keep_used_campaigns=id_set(self.settings.return_keep_used_campaigns),
             deduct_below_minimum=self.settings.return_deduct_below_minimum,
+            restore_points_campaigns=id_set(self.settings.return_restore_points_campaigns),
         )
 
     def durable_state(self) -> DurableState:

@@ -347,7 +347,9 @@ def build_gateway(
         outbox=loyalty_outbox(path),
         sales=SalePoints(book),
     )
-    returns = ReturnWrites(units, book, path.return_policy(), points=loyalty.revoke_for_return)
+    returns = ReturnWrites(
+        units, book, path.return_policy(), points=loyalty.revoke_for_return, grant=loyalty.grant_for_return
+    )
     checkout = CheckoutServicer(flow, checkout_writes, baskets, returns, metrics=metrics)
     checkout_pb2_grpc.add_CheckoutServiceServicer_to_server(checkout, server)  # type: ignore[no-untyped-call]
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)

@@ -24,7 +24,7 @@ from vouchery_gateway.customers.flow import CustomerFlow
 from vouchery_gateway.customers.servicer import CustomerServicer
 from vouchery_gateway.domain import SyncState
 from vouchery_gateway.idempotency.writes import IdempotentWrites
-from vouchery_gateway.loyalty.flow import LoyaltyFlow, PointsRevocation
+from vouchery_gateway.loyalty.flow import LoyaltyFlow, PointsGrant, PointsRevocation
 from vouchery_gateway.loyalty.queued import (
     GRANT_KIND,
     REVOKE_KIND,
@@ -42,6 +42,7 @@ LOYALTY_SERVICE: Final = loyalty_pb2.DESCRIPTOR.services_by_name["LoyaltyService
 CUSTOMER_SERVICE: Final = customer_pb2.DESCRIPTOR.services_by_name["CustomerService"].full_name
 SERVICE_NAMES: Final = (LOYALTY_SERVICE, CUSTOMER_SERVICE)
 RETURN_REASON: Final = "goods returned"
+RESTORE_REASON: Final = "points voucher returned unused"
 
 
 @dataclass
@@ -59,6 +60,15 @@ class LoyaltyParts:
         relay.register(TRANSACTION_KIND, self.delivery.transaction)
         relay.register(GRANT_KIND, self.delivery.grant)
         relay.register(REVOKE_KIND, self.delivery.revoke)
+
+    async def grant_for_return(
+        self, customer_id: str, points: int, reference: str, budget: Deadline
+    ) -> SyncState:
+        """`checkout.return_writes.PointsGranter`: points given back by a return, exactly once by its
+        reference (the activity log is read first), queued in the outbox when Vouchery is down."""
+        grant = PointsGrant(customer_id, points, RESTORE_REASON)
+        change = await self.points.grant(grant, reference, budget, suspect=True)
+        return SyncState.QUEUED if change is None else SyncState.SYNCED
 
     async def revoke_for_return(
         self, customer_id: str, points: int, reference: str, budget: Deadline

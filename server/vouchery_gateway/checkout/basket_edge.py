@@ -51,6 +51,7 @@ _OUTCOMES = {
     "kept": checkout_pb2.CODE_RETURN_OUTCOME_KEPT,
     "released": checkout_pb2.CODE_RETURN_OUTCOME_RELEASED,
     "deducted": checkout_pb2.CODE_RETURN_OUTCOME_DEDUCTED,
+    "points_restored": checkout_pb2.CODE_RETURN_OUTCOME_POINTS_RESTORED,
 }
 
 
@@ -62,6 +63,7 @@ def sale_return(view: ReturnView) -> checkout_pb2.SaleReturn:
         refund=convert.money(view.refund_minor, currency),
         deduction=convert.money(view.deduction_minor, currency),
         points_revoked=view.points_revoked,
+        points_restored=view.points_restored,
         sale_fully_returned=view.full,
         sync_state="SYNC_STATE_" + view.sync_state.name,
     )

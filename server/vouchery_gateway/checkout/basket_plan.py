@@ -57,6 +57,7 @@ class CodeTerms:
     campaign_id: int | None = None
     product_rules: tuple[ProductRule, ...] = ()
     minimum_minor: int | None = None  # the campaign's minimum order, when Vouchery reports it
+    points_price: int | None = None  # what the voucher cost in loyalty points, when bought with them
 
     @property
     def tender(self) -> bool:
@@ -78,7 +79,14 @@ def terms_of(voucher: Voucher) -> CodeTerms:
     else:
         kind = "other"
     campaign_id = campaign.id if campaign else None
-    return CodeTerms(voucher.code, kind, campaign_id, voucher.product_rules, voucher.minimum_order_minor)
+    return CodeTerms(
+        voucher.code,
+        kind,
+        campaign_id,
+        voucher.product_rules,
+        voucher.minimum_order_minor,
+        voucher.points_price,
+    )
 
 
 def check_codes(codes: Sequence[str], policy: BasketPolicy, field_name: str = "voucher_codes") -> None:

@@ -188,7 +188,10 @@ class BasketWrites:
     @staticmethod
     def _result(terms: CodeTerms, applied: Applied, unit: str = "") -> CodeResult:
         return replace(
-            CodeResult.of(applied, unit), minimum_minor=terms.minimum_minor, campaign_id=terms.campaign_id
+            CodeResult.of(applied, unit),
+            minimum_minor=terms.minimum_minor,
+            campaign_id=terms.campaign_id,
+            points_price=terms.points_price,
         )
 
     # -- redeem / amend ---------------------------------------------------------------------------------

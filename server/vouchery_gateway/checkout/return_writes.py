@@ -38,6 +38,10 @@ PointsRevoker = Callable[[str, int, str, Deadline], Awaitable[tuple[int | None, 
 """(customer, points, return reference, budget) -> (points taken, or None while queued; whether Vouchery
 has the revocation yet). Exactly once per reference; never more than the customer holds."""
 
+PointsGranter = Callable[[str, int, str, Deadline], Awaitable[SyncState]]
+"""(customer, points, return reference, budget) -> whether Vouchery has the grant yet (else it is queued).
+Exactly once per reference."""
+
 
 def _returned_lines(sale: Sale, count: int) -> list[int]:
     returned = [0] * count
@@ -49,12 +53,19 @@ def _returned_lines(sale: Sale, count: int) -> list[int]:
 
 class ReturnWrites:
     def __init__(
-        self, units: UnitWriter, book: SaleBook, policy: ReturnPolicy, *, points: PointsRevoker | None = None
+        self,
+        units: UnitWriter,
+        book: SaleBook,
+        policy: ReturnPolicy,
+        *,
+        points: PointsRevoker | None = None,
+        grant: PointsGranter | None = None,
     ) -> None:
         self._units = units
         self._book = book
         self.policy = policy
         self._points = points
+        self._grant = grant
 
     async def return_items(
         self, sale_id: str, caller: str, return_id: str, lines: Sequence[tuple[int, int]], budget: Deadline
@@ -99,6 +110,7 @@ class ReturnWrites:
         deducted = {code for r in sale.returns for code in r["deducted"]}
         refunded = sum(int(r["refund"]) for r in sale.returns)
         campaigns = {r.code: r.campaign_id for r in sale.results}
+        customer = sale.customer_id
         result = plan(
             cart,
             sale.results,
@@ -108,6 +120,7 @@ class ReturnWrites:
             lines,
             self.policy,
             campaigns,
+            customer=bool(customer) and self._grant is not None,
         )
         record = {
             "id": return_id,
@@ -116,6 +129,9 @@ class ReturnWrites:
             "refund": result.refund_minor,
             "deduction": result.deduction_minor,
             "codes": [[e.code, e.outcome.value, e.deduction_minor, e.unit] for e in result.codes],
+            "restore": sum(e.points for e in result.codes),
+            "restore_to": customer,
+            "restore_sync": UNSENT,
             "deducted": list(result.newly_deducted),
             "full": result.full,
             "points_planned": (planned := self._points_to_revoke(sale, result)),
@@ -154,6 +170,16 @@ class ReturnWrites:
                     record["points"] = taken
                 record["points_sync"] = synced.name
             await self._book.save(sale)
+        if record.get("restore_sync", SyncState.SYNCED.name) == UNSENT:
+            restore = int(record["restore"])
+            if restore <= 0 or self._grant is None:
+                record["restore_sync"] = SyncState.SYNCED.name
+            else:
+                reference = f"return:{sale.sale_id}:{record['id']}:restore"
+                record["restore_sync"] = (
+                    await self._grant(record["restore_to"], restore, reference, budget)
+                ).name
+            await self._book.save(sale)
 
     @staticmethod
     def _settled(sale: Sale, record: dict[str, Any]) -> bool:
@@ -168,7 +194,7 @@ class ReturnWrites:
                 and unit.state is UnitState.CANCELLING
             ):
                 return False
-        return bool(record["points_sync"] != UNSENT)
+        return record["points_sync"] != UNSENT and record.get("restore_sync") != UNSENT
 
     async def _view(self, sale: Sale, record: dict[str, Any]) -> ReturnView:
         return await return_view(sale, record, await self._book.state.outbox())
@@ -177,8 +203,9 @@ class ReturnWrites:
 async def return_view(sale: Sale, record: dict[str, Any], outbox: OutboxStore) -> ReturnView:
     """A recorded return as answered, each released code with its cancellation's sync state."""
     codes: list[ReturnedCodeView] = []
-    points_sync = record["points_sync"]
-    sync = SyncState.QUEUED if points_sync == UNSENT else SyncState[points_sync]
+    sync = SyncState.SYNCED
+    for name in (record["points_sync"], record.get("restore_sync", SyncState.SYNCED.name)):
+        sync = worse(sync, SyncState.QUEUED if name == UNSENT else SyncState[name])
     for code, outcome, deduction, unit_id in record["codes"]:
         unit = sale.units.get(unit_id)
         code_sync, error = SyncState.SYNCED, ""
@@ -200,4 +227,5 @@ async def return_view(sale: Sale, record: dict[str, Any], outbox: OutboxStore) -
         int(record["points"]),
         bool(record["full"]),
         sync,
+        int(record.get("restore", 0)),
     )

@@ -16,10 +16,11 @@ paid. Each line's refund is its own cumulative difference; where rounding per li
 exact refund by a few minor units, the last line carries them, so the lines always add up.
 
 Integer floor division makes each step deterministic; the last unit of a line carries the remainder.
-What happens to each code (pure decision, `decide`): a full return releases the code's redemption (its
-use and budget come back) unless its campaign keeps codes used (`keep_used_campaigns`); a gift card is
-never released (its money is refunded as payment); a partial return keeps every code, unless it drops the
-rest below a code's minimum order (then DEDUCTED, once, when `deduct_below_minimum`).
+What happens to each code: a full return releases the code's redemption (its use and budget come back)
+unless its campaign keeps codes used (`keep_used_campaigns`), or, for a voucher bought with loyalty points
+(`restore_points_campaigns`), keeps it used and gives the points back; a gift card is never released (its
+money is refunded as payment); a partial return keeps every code, unless it drops the rest below a code's
+minimum order (then DEDUCTED, once, when `deduct_below_minimum`).
 """
 
 from __future__ import annotations
@@ -38,12 +39,14 @@ class CodeOutcome(enum.StrEnum):
     KEPT = "kept"
     RELEASED = "released"
     DEDUCTED = "deducted"
+    POINTS_RESTORED = "points_restored"
 
 
 @dataclass(frozen=True, slots=True)
 class ReturnPolicy:
     keep_used_campaigns: frozenset[int] = frozenset()
     deduct_below_minimum: bool = True
+    restore_points_campaigns: frozenset[int] = frozenset()  # vouchers bought with points: points back
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +62,7 @@ class CodeEffect:
     outcome: CodeOutcome
     deduction_minor: int = 0
     unit: str = ""  # the unit to cancel (RELEASED)
+    points: int = 0  # points to grant back (POINTS_RESTORED)
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,6 +142,20 @@ def owed(
     return total
 
 
+def _on_full_return(
+    result: CodeResult, policy: ReturnPolicy, campaign: int | None, customer: bool
+) -> CodeEffect:
+    """A code of a sale that came back whole: kept (gift cards; campaigns that keep codes used), points
+    restored (a voucher bought with points, when the policy says so and there is a customer to give them
+    to; the voucher stays used), or released (its use and budget come back)."""
+    if result.tender or campaign in policy.keep_used_campaigns:
+        return CodeEffect(result.code, CodeOutcome.KEPT, 0, result.unit)
+    price = result.points_price or 0
+    if customer and price > 0 and campaign in policy.restore_points_campaigns:
+        return CodeEffect(result.code, CodeOutcome.POINTS_RESTORED, 0, result.unit, price)
+    return CodeEffect(result.code, CodeOutcome.RELEASED, 0, result.unit)
+
+
 def plan(
     cart: Cart,
     results: Sequence[CodeResult],
@@ -147,6 +165,8 @@ def plan(
     lines: Sequence[tuple[int, int]],
     policy: ReturnPolicy,
     campaign_of: dict[str, int | None],
+    *,
+    customer: bool = False,
 ) -> ReturnPlan:
     """The return of `lines` ((line index, units)) after the earlier returns of the sale."""
     sold = sold_lines(cart)
@@ -164,10 +184,7 @@ def plan(
     for result in applied:
         code = result.code
         if full:
-            keep = result.tender or campaign_of.get(code) in policy.keep_used_campaigns
-            effects.append(
-                CodeEffect(code, CodeOutcome.KEPT if keep else CodeOutcome.RELEASED, 0, result.unit)
-            )
+            effects.append(_on_full_return(result, policy, campaign_of.get(code), customer))
             continue
         below = result.minimum_minor is not None and remaining < result.minimum_minor
         if policy.deduct_below_minimum and not result.tender and code not in deducted and below:

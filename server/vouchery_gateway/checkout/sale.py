@@ -139,6 +139,7 @@ class CodeResult:
     unit: str = ""  # the unit behind an applied code
     minimum_minor: int | None = None  # the code's minimum order (its campaign's), for returns
     campaign_id: int | None = None
+    points_price: int | None = None  # a voucher bought with loyalty points: its price
 
     @classmethod
     def of(cls, applied: Applied, unit: str = "") -> CodeResult:
@@ -251,6 +252,7 @@ def to_body(sale: Sale, snapshot: Any) -> dict[str, Any]:
                 r.unit,
                 r.minimum_minor,
                 r.campaign_id,
+                r.points_price,
             ]
             for r in sale.results
         ],
@@ -315,8 +317,11 @@ def from_body(sale_id: str, body: Mapping[str, Any], restore: Any, version: int 
                 str(unit),
                 None if minimum is None else int(minimum),
                 None if campaign is None else int(campaign),
+                None if price is None else int(price),
             )
-            for code, applied, rej, tender, d, s, shares, unit, minimum, campaign in body.get("results", ())
+            for code, applied, rej, tender, d, s, shares, unit, minimum, campaign, price in body.get(
+                "results", ()
+            )
         ],
         units=units,
         next_unit=int(body.get("next_unit", 1)),
@@ -352,6 +357,7 @@ class ReturnView:
     points_revoked: int
     full: bool
     sync_state: SyncState
+    points_restored: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -230,7 +230,12 @@ def _terms(data: Json, where: str, summary: CampaignSummary | None, currency: st
     minimum = None
     if data.get("minimum_value") is not None:
         minimum = amount(data, "minimum_value", _currency(summary, currency, where), where)
-    return {"discount_kinds": tuple(kinds), "product_rules": tuple(rules), "minimum_order_minor": minimum}
+    return {
+        "discount_kinds": tuple(kinds),
+        "product_rules": tuple(rules),
+        "minimum_order_minor": minimum,
+        "points_price": optional_int(data, "loyalty_points_price", where),
+    }
 
 
 ME_WRAPPERS: Final = ("data", "user", "me")

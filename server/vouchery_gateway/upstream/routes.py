@@ -153,7 +153,13 @@ _VOUCHER: Final = (
 )
 # Baskets read the campaign's reward kinds (ordering, gift cards as tender) and product rules (which
 # lines a discount is allocated over) from here.
-_VOUCHER_EXTENDED: Final = (*_VOUCHER, "campaign.rewards", "campaign.rules", "campaign.minimum_value")
+_VOUCHER_EXTENDED: Final = (
+    *_VOUCHER,
+    "campaign.rewards",
+    "campaign.rules",
+    "campaign.minimum_value",
+    "campaign.loyalty_points_price",
+)
 _CUSTOMER: Final = (
     "identifier",
     "id",

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from tests.e2e.baskets.test_baskets import basket_cart
-from tests.support.gateway import cart
+from tests.support.gateway import LiveGatewayStarter, cart
 from tests.support.till import Till
 from vouchery.gateway.v1 import checkout_pb2 as pb
 from vouchery.gateway.v1 import loyalty_pb2 as lpb
+from vouchery_sandbox.testing import SandboxServer
 
 
 async def balance(till: Till, customer: str) -> int:
@@ -81,3 +82,39 @@ async def test_a_return_never_takes_the_balance_below_zero(till: Till) -> None:
     ).sale_return
     assert returned.points_revoked == 5
     assert await balance(till, "carol") == 0
+
+
+async def test_a_full_return_gives_back_the_points_a_voucher_was_bought_with(
+    live_gateway: LiveGatewayStarter, live_sandbox: SandboxServer
+) -> None:
+    """return_restore_points_campaigns: alice buys a 10.00 voucher for 100 points and uses it; the sale
+    comes back whole, so the 100 points come back (once) and the voucher stays used."""
+    shop = Till.on(await live_gateway(), live_sandbox).campaign_id("Points shop: 10 off")
+    till = Till.on(await live_gateway(return_restore_points_campaigns=str(shop)), live_sandbox)
+    bought = await till.loyalty.ExchangePoints(
+        lpb.ExchangePointsRequest(request_id="buy-1", customer_id="alice", campaign_id=shop)
+    )
+    code = bought.voucher.code
+    start = await balance(till, "alice")
+    stub = till.gateway.stub
+    await stub.RedeemBasket(
+        pb.RedeemBasketRequest(
+            transaction_id="P-3", voucher_codes=[code], cart=basket_cart(), customer_id="alice", confirm=True
+        )
+    )
+    request = pb.ReturnItemsRequest(
+        transaction_id="P-3",
+        return_id="RET-1",
+        lines=[pb.ReturnedLine(line_index=0, quantity=2), pb.ReturnedLine(line_index=1, quantity=1)],
+    )
+    returned = (await stub.ReturnItems(request)).sale_return
+    assert [c.outcome for c in returned.codes] == [pb.CODE_RETURN_OUTCOME_POINTS_RESTORED]
+    assert returned.points_restored == 100
+    assert returned.refund.amount == 4000
+    assert await balance(till, "alice") == start + 100
+    await stub.ReturnItems(request)  # a retry grants nothing more
+    assert await balance(till, "alice") == start + 100
+    still = await stub.ValidateVoucher(
+        pb.ValidateVoucherRequest(voucher_code=code, cart=cart(3000), customer_id="alice")
+    )
+    assert not still.valid  # the voucher stays used: the customer got its points instead

@@ -3,6 +3,8 @@ what was paid, and each code's fate follows the policy."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
@@ -157,3 +159,14 @@ def test_lines_never_sold_or_already_returned_are_refused(lines: list[tuple[int,
     assert refused.value.violations[0].field == field
     with pytest.raises(InvalidArgument, match="only 1 of 2"):
         plan(cart, results, [1, 0], set(), 0, [(0, 2)], ReturnPolicy(), {})
+
+
+def test_a_points_voucher_gives_its_points_back_on_a_full_return_only_with_a_customer() -> None:
+    """restore_points_campaigns: a full return restores the price; without a customer it is released."""
+    cart, results = sale([(1, 1000)], [100])
+    bought = [replace(results[0], points_price=100, campaign_id=9)]
+    policy = ReturnPolicy(restore_points_campaigns=frozenset({9}))
+    restored = plan(cart, bought, [0], set(), 0, [(0, 1)], policy, {"C0": 9}, customer=True)
+    assert (restored.codes[0].outcome, restored.codes[0].points) == (CodeOutcome.POINTS_RESTORED, 100)
+    anonymous = plan(cart, bought, [0], set(), 0, [(0, 1)], policy, {"C0": 9}, customer=False)
+    assert anonymous.codes[0].outcome is CodeOutcome.RELEASED

@@ -14,10 +14,12 @@ class CodeReturnOutcome(int, metaclass=_enum_type_wrapper.EnumTypeWrapper):
     CODE_RETURN_OUTCOME_KEPT: _ClassVar[CodeReturnOutcome]
     CODE_RETURN_OUTCOME_RELEASED: _ClassVar[CodeReturnOutcome]
     CODE_RETURN_OUTCOME_DEDUCTED: _ClassVar[CodeReturnOutcome]
+    CODE_RETURN_OUTCOME_POINTS_RESTORED: _ClassVar[CodeReturnOutcome]
 CODE_RETURN_OUTCOME_UNSPECIFIED: CodeReturnOutcome
 CODE_RETURN_OUTCOME_KEPT: CodeReturnOutcome
 CODE_RETURN_OUTCOME_RELEASED: CodeReturnOutcome
 CODE_RETURN_OUTCOME_DEDUCTED: CodeReturnOutcome
+CODE_RETURN_OUTCOME_POINTS_RESTORED: CodeReturnOutcome
 
 class ValidateVoucherRequest(_message.Message):
     __slots__ = ("voucher_code", "cart", "customer_id", "transaction_id", "user_agent")
@@ -302,7 +304,7 @@ class RefundLine(_message.Message):
     def __init__(self, line_index: _Optional[int] = ..., quantity: _Optional[int] = ..., refund: _Optional[_Union[_common_pb2.Money, _Mapping]] = ...) -> None: ...
 
 class SaleReturn(_message.Message):
-    __slots__ = ("transaction_id", "return_id", "lines", "refund", "deduction", "codes", "points_revoked", "sale_fully_returned", "sync_state")
+    __slots__ = ("transaction_id", "return_id", "lines", "refund", "deduction", "codes", "points_revoked", "sale_fully_returned", "points_restored", "sync_state")
     TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
     RETURN_ID_FIELD_NUMBER: _ClassVar[int]
     LINES_FIELD_NUMBER: _ClassVar[int]
@@ -311,6 +313,7 @@ class SaleReturn(_message.Message):
     CODES_FIELD_NUMBER: _ClassVar[int]
     POINTS_REVOKED_FIELD_NUMBER: _ClassVar[int]
     SALE_FULLY_RETURNED_FIELD_NUMBER: _ClassVar[int]
+    POINTS_RESTORED_FIELD_NUMBER: _ClassVar[int]
     SYNC_STATE_FIELD_NUMBER: _ClassVar[int]
     transaction_id: str
     return_id: str
@@ -320,5 +323,6 @@ class SaleReturn(_message.Message):
     codes: _containers.RepeatedCompositeFieldContainer[ReturnedCode]
     points_revoked: int
     sale_fully_returned: bool
+    points_restored: int
     sync_state: _common_pb2.SyncState
-    def __init__(self, transaction_id: _Optional[str] = ..., return_id: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[RefundLine, _Mapping]]] = ..., refund: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., deduction: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., codes: _Optional[_Iterable[_Union[ReturnedCode, _Mapping]]] = ..., points_revoked: _Optional[int] = ..., sale_fully_returned: _Optional[bool] = ..., sync_state: _Optional[_Union[_common_pb2.SyncState, str]] = ...) -> None: ...
+    def __init__(self, transaction_id: _Optional[str] = ..., return_id: _Optional[str] = ..., lines: _Optional[_Iterable[_Union[RefundLine, _Mapping]]] = ..., refund: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., deduction: _Optional[_Union[_common_pb2.Money, _Mapping]] = ..., codes: _Optional[_Iterable[_Union[ReturnedCode, _Mapping]]] = ..., points_revoked: _Optional[int] = ..., sale_fully_returned: _Optional[bool] = ..., points_restored: _Optional[int] = ..., sync_state: _Optional[_Union[_common_pb2.SyncState, str]] = ...) -> None: ...
