@@ -35,7 +35,7 @@ from vouchery_gateway.domain import (
     Validation,
     Voucher,
 )
-from vouchery_gateway.errors import NotFound, Rejected
+from vouchery_gateway.errors import GatewayError, NotFound, Rejected
 from vouchery_gateway.resilience.deadline import DeadlineBudget, DeadlinePolicy
 
 VOUCHER_NOT_FOUND_REASON: Final = "VOUCHER_NOT_FOUND"  # the upstream client's NotFound reason for codes
@@ -131,9 +131,27 @@ class CheckoutFlow:
             redemption = await self._upstream.create_redemption(request, timeout=budget.next_timeout())
         except NotFound as exc:
             raise Rejected(not_found_rejection()) if _is_unknown_code(exc) else exc from None
+        except Rejected as exc:
+            raise await self._detailed(exc, request.voucher_code, budget) from None
         if redemption.campaign is None and campaign is not None:
             redemption = replace(redemption, campaign=campaign)
         return redemption
+
+    async def _detailed(self, refusal: Rejected, code: str, budget: DeadlineBudget) -> Rejected:
+        """A below-minimum refusal with the minimum it missed (for the cashier text), when the cached
+        voucher knows it; any other refusal as it is."""
+        if refusal.rejection.reason is not RejectionReason.BELOW_MINIMUM_ORDER or refusal.metadata.get(
+            "minimum_minor"
+        ):
+            return refusal
+        try:
+            voucher = await self._voucher(code, budget)
+        except GatewayError:
+            return refusal  # the refusal stands; only its words would have been richer
+        if voucher.minimum_order_minor is None or voucher.campaign is None or not voucher.campaign.currency:
+            return refusal
+        detail = {"minimum_minor": str(voucher.minimum_order_minor), "currency": voucher.campaign.currency}
+        return Rejected(refusal.rejection, metadata=detail)
 
     async def confirm(self, transaction_id: str, remaining: float | None) -> Redemption:
         budget = self.budget(remaining)

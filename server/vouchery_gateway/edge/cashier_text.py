@@ -95,6 +95,9 @@ _FORMATTER: Final = string.Formatter()
 M = TypeVar("M", bound=Message)
 
 
+DETAILED: Final = ".detailed"  # the message id suffix of a reason's message with placeholders
+
+
 class CatalogueError(ValueError):
     """A catalogue directory or file that cannot be used (a start-up error: the files ship in the wheel)."""
 
@@ -442,7 +445,11 @@ class CashierText:
         info, _retry, index = _details(status)
         if info is None or info.reason in KEEPS_OWN_MESSAGE:
             return status
-        found = self.text(info.reason, locale, status_args(status))
+        args = status_args(status)
+        # A reason may have a richer message (`<REASON>.detailed`) naming what the refusal carries, e.g.
+        # the minimum order in the locale's money format; without those values, the plain one.
+        found = self.text(info.reason + DETAILED, locale, args) if args else None
+        found = found or self.text(info.reason, locale, args)
         if found is None:
             return status
         message = error_details_pb2.LocalizedMessage(locale=found.tag, message=found.text)

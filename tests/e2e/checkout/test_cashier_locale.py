@@ -220,3 +220,23 @@ async def test_the_gates_refusals_are_localized(live_gateway: LiveGatewayStarter
         "Deze kassa is niet aangemeld bij de waardebon-gateway. Bel de support.",
     )
     assert "Bearer" in (anonymous.details() or "")  # the status message keeps its hint for integrators
+
+
+@pytest.mark.parametrize(
+    ("language", "text"),
+    [
+        ("de", "Der Einkaufswert liegt unter dem Mindestwert von 20,00\xa0€ für diesen Gutschein."),
+        ("en", "The order total is below the €20.00 minimum for this voucher."),
+        ("fr", "Le montant de la commande est inférieur au minimum de 20,00\xa0€ pour ce bon."),
+    ],
+)
+async def test_a_below_minimum_refusal_names_the_minimum_in_the_locales_money(
+    gateway: RunningGateway, language: str, text: str
+) -> None:
+    """FIVEOFF needs 20.00: the refusal's text names it, written as the locale writes money."""
+    request = pb.RedeemVoucherRequest(
+        transaction_id=f"T-{uuid.uuid4().hex[:12]}", voucher_code="FIVEOFF", cart=cart(1000)
+    )
+    error = await refused(gateway.stub.RedeemVoucher(request, metadata=metadata(language=language)))
+    assert reason_of(error) == "BELOW_MINIMUM_ORDER"
+    assert localized(error) == (language, text)
