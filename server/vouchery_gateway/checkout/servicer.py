@@ -6,7 +6,8 @@ caller's remaining time, and converts the answer back. Errors leave through `han
 
 from __future__ import annotations
 
-from typing import Protocol, TypeAlias
+from collections.abc import Awaitable
+from typing import Protocol, TypeAlias, TypeVar
 
 import grpc
 
@@ -25,6 +26,7 @@ from vouchery_gateway.observability.context import mark_rejection, mark_replay
 from vouchery_gateway.security.auth import caller_id
 
 Context: TypeAlias = grpc.aio.ServicerContext
+T = TypeVar("T")
 
 
 class BasketMetrics(Protocol):
@@ -142,21 +144,18 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
         self, request: checkout_pb2.RedeemBasketRequest, context: Context
     ) -> checkout_pb2.RedeemBasketResponse:
         basket_edge.validate_basket(request, write=True)
-        try:
-            basket = BasketRequest(
-                request.transaction_id,
-                caller_id(),
-                tuple(request.voucher_codes),
-                convert.cart(request.cart),
-                request.customer_id,
-                request.confirm,
-                request.user_agent,
-            )
-            view, replayed = await self._baskets.redeem(basket, self._writes.budget(context))
-        except Unsettled as exc:
-            raise exc.error from exc
-        _answered(context, view, replayed)
+        basket = BasketRequest(
+            request.transaction_id,
+            caller_id(),
+            tuple(request.voucher_codes),
+            convert.cart(request.cart),
+            request.customer_id,
+            request.confirm,
+            request.user_agent,
+        )
+        view, replayed = await _written(context, self._baskets.redeem(basket, self._writes.budget(context)))
         if not replayed:
+            _mark_refusals(view)
             self._count_codes("redeem", view)
         return checkout_pb2.RedeemBasketResponse(basket=basket_edge.basket(view))
 
@@ -165,13 +164,8 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
         self, request: checkout_pb2.ConfirmBasketRequest, context: Context
     ) -> checkout_pb2.ConfirmBasketResponse:
         validation.validate_transaction(request)
-        try:
-            view, replayed = await self._baskets.confirm(
-                request.transaction_id, caller_id(), self._writes.budget(context)
-            )
-        except Unsettled as exc:
-            raise exc.error from exc
-        _answered(context, view, replayed)
+        budget = self._writes.budget(context)
+        view, _ = await _written(context, self._baskets.confirm(request.transaction_id, caller_id(), budget))
         return checkout_pb2.ConfirmBasketResponse(basket=basket_edge.basket(view))
 
     @handle_errors
@@ -179,13 +173,8 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
         self, request: checkout_pb2.CancelBasketRequest, context: Context
     ) -> checkout_pb2.CancelBasketResponse:
         validation.validate_transaction(request)
-        try:
-            view, replayed = await self._baskets.cancel(
-                request.transaction_id, caller_id(), self._writes.budget(context)
-            )
-        except Unsettled as exc:
-            raise exc.error from exc
-        _answered(context, view, replayed)
+        budget = self._writes.budget(context)
+        view, _ = await _written(context, self._baskets.cancel(request.transaction_id, caller_id(), budget))
         return checkout_pb2.CancelBasketResponse(basket=basket_edge.basket(view))
 
     @handle_errors
@@ -202,16 +191,11 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
     ) -> checkout_pb2.ReturnItemsResponse:
         basket_edge.validate_return(request)
         lines = [(line.line_index, line.quantity) for line in request.lines]
-        try:
-            view, replayed = await self._returns.return_items(
-                request.transaction_id, caller_id(), request.return_id, lines, self._writes.budget(context)
-            )
-        except Unsettled as exc:
-            raise exc.error from exc
-        if replayed:
-            mark_replay()
-            context.set_trailing_metadata(REPLAY_METADATA)
-        elif self._metrics is not None:
+        write = self._returns.return_items(
+            request.transaction_id, caller_id(), request.return_id, lines, self._writes.budget(context)
+        )
+        view, replayed = await _written(context, write)
+        if not replayed and self._metrics is not None:
             outcomes = [code.outcome for code in view.codes]
             self._metrics.sale_return(
                 view.full, view.currency, view.refund_minor, outcomes, view.points_revoked
@@ -236,9 +220,14 @@ def _mark_refusals(view: BasketView) -> None:
             mark_rejection(result.rejection.reason)
 
 
-def _answered(context: Context, view: BasketView, replayed: bool) -> None:
+async def _written(context: Context, write: Awaitable[tuple[T, bool]]) -> tuple[T, bool]:
+    """A basket or return write's answer, and whether it replays an earlier one (marked and counted).
+    `Unsettled` leaves as the error it holds: the sale keeps what the next attempt must reconcile."""
+    try:
+        answer, replayed = await write
+    except Unsettled as exc:
+        raise exc.error from exc
     if replayed:
         mark_replay()
         context.set_trailing_metadata(REPLAY_METADATA)
-    else:
-        _mark_refusals(view)
+    return answer, replayed

@@ -11,7 +11,7 @@ methods and field names come from `routes`; bodies from `encode`; answers are re
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -200,18 +200,35 @@ class VoucheryClient(HttpCore):
         return await self._call("confirm_redemption", self._redemption_reader(), timeout=timeout, query=query)
 
     async def cancel_redemption(self, transaction_id: str, *, timeout: float) -> Redemption:
-        """Cancel by transaction id. An answer without a body (204, or an empty 200, as v2.0 answered)
-        is read back by transaction id within the same time budget."""
+        """Cancel by transaction id (an answer without a body is read back by transaction id)."""
         query = {Query.TRANSACTION_ID: _required("transaction_id", transaction_id)}
-        route = self.routes["cancel_redemption"]
+        return await self._cancel(
+            "cancel_redemption",
+            lambda left: self.get_redemption(transaction_id, timeout=left),
+            timeout,
+            query=query,
+        )
+
+    async def _cancel(
+        self,
+        name: str,
+        read_back: Callable[[float], Awaitable[Redemption]],
+        timeout: float,
+        *,
+        path: Mapping[str, str] | None = None,
+        query: Mapping[str, str | int] | None = None,
+    ) -> Redemption:
+        """A cancel; an answer without a body (204, or an empty 200, as v2.0 answered) is read back
+        within the same time budget."""
+        route = self.routes[name]
         started = time.monotonic()
-        reply = await self._request(route, timeout=timeout, query=query)
+        reply = await self._request(route, timeout=timeout, path=path, query=query)
         if reply.content.strip():
             return self._decode(route, reply, self._redemption_reader())
         left = timeout - (time.monotonic() - started)
         if left <= 0:
             raise UpstreamTimeout("Vouchery did not answer in time", maybe_committed=False)
-        return await self.get_redemption(transaction_id, timeout=left)
+        return await read_back(left)
 
     async def get_redemption(self, transaction_id: str, *, timeout: float) -> Redemption:
         """The latest redemption with this transaction id; `NotFound` (REDEMPTION_NOT_FOUND) if none.
@@ -231,17 +248,14 @@ class VoucheryClient(HttpCore):
         )
 
     async def cancel_redemption_by_id(self, redemption_id: int, *, timeout: float) -> Redemption:
-        """Cancel one redemption. An answer without a body is read back by id within the same budget."""
+        """Cancel one redemption (an answer without a body is read back by id)."""
         path = {"id": str(_redemption_id(redemption_id))}
-        route = self.routes["cancel_redemption_by_id"]
-        started = time.monotonic()
-        reply = await self._request(route, timeout=timeout, path=path)
-        if reply.content.strip():
-            return self._decode(route, reply, self._redemption_reader())
-        left = timeout - (time.monotonic() - started)
-        if left <= 0:
-            raise UpstreamTimeout("Vouchery did not answer in time", maybe_committed=False)
-        return await self.get_redemption_by_id(redemption_id, timeout=left)
+        return await self._cancel(
+            "cancel_redemption_by_id",
+            lambda left: self.get_redemption_by_id(redemption_id, timeout=left),
+            timeout,
+            path=path,
+        )
 
     async def voucher_redemptions(
         self, code: str, transaction_id: str, *, timeout: float, per_page: int = MAX_PER_PAGE
