@@ -28,6 +28,8 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any, Final
 
+import grpc
+
 from vouchery_gateway.checkout.flow import CheckoutUpstream
 from vouchery_gateway.checkout.lookups import forget_redemption
 from vouchery_gateway.checkout.snapshot import from_snapshot, to_snapshot
@@ -40,7 +42,14 @@ from vouchery_gateway.domain import (
     Validation,
     Voucher,
 )
-from vouchery_gateway.errors import GatewayError, InvalidArgument, NotFound, Rejected, unreachable
+from vouchery_gateway.errors import (
+    GatewayError,
+    InvalidArgument,
+    NotFound,
+    Rejected,
+    might_have_landed,
+    unreachable,
+)
 from vouchery_gateway.idempotency import StoreUnavailable
 from vouchery_gateway.outbox.model import Delivered, EntryState, OutboxEntry, Outcome, Refused
 from vouchery_gateway.outbox.reservation_store import Reservation, ReservationState
@@ -60,6 +69,16 @@ _ALREADY = {
 }
 _QUEUED_STATE = {CONFIRM_KIND: ReservationState.CONFIRM_QUEUED, CANCEL_KIND: ReservationState.CANCEL_QUEUED}
 _DONE_STATE = {CONFIRM_KIND: ReservationState.CONFIRMED, CANCEL_KIND: ReservationState.CANCELLED}
+
+
+NOTHING_RESERVED_MESSAGE: Final = "Nothing is reserved for this transaction: redeem the voucher again"
+
+
+class NothingReserved(GatewayError):
+    """A confirm the gateway knows has nothing to confirm (FAILED_PRECONDITION NOTHING_RESERVED)."""
+
+    code = grpc.StatusCode.FAILED_PRECONDITION
+    default_reason = "NOTHING_RESERVED"
 
 
 def subject_of(transaction_id: str) -> str:
@@ -107,6 +126,10 @@ class DurableCheckout:
             if inserted:
                 await reservations.update(txid, ReservationState.GONE)
             raise
+        except GatewayError as exc:
+            if inserted and not might_have_landed(exc):  # nothing was sent: nothing is reserved
+                await reservations.update(txid, ReservationState.GONE)
+            raise
         finally:
             forget_redemption(self._cache, code, request.customer_id)
         if not request.confirm:
@@ -124,6 +147,12 @@ class DurableCheckout:
         latest = await outbox.latest(subject_of(transaction_id))
         try:
             redemption = await self._upstream.get_redemption(transaction_id, timeout=timeout)
+        except NotFound:
+            if latest is None or latest.state is not EntryState.FAILED or latest.kind not in _TARGET:
+                raise
+            # The queued write was refused and Vouchery has no such redemption: say so, not NOT_FOUND.
+            answer = await self._queued_answer(latest.kind, transaction_id)
+            return replace(answer, sync_state=SyncState.FAILED, sync_error=latest.last_error)
         except GatewayError as exc:
             if latest is None or not latest.pending or not unreachable(exc):
                 raise
@@ -149,11 +178,21 @@ class DurableCheckout:
         except GatewayError as exc:
             if not unreachable(exc):
                 raise
+            if kind == CONFIRM_KIND and not await self._may_be_reserved(transaction_id):
+                raise NothingReserved(NOTHING_RESERVED_MESSAGE) from exc
             return await self._queue(kind, transaction_id, exc)
         await self._settled(kind, transaction_id, redemption)
         if latest is not None and latest.state is EntryState.FAILED:
             await outbox.supersede(latest.id)
         return redemption
+
+    async def _may_be_reserved(self, transaction_id: str) -> bool:
+        """Whether a confirm Vouchery cannot take now may be queued: only behind a redemption that exists
+        or may exist. No record at all, or one whose redeem was refused or provably never sent (GONE),
+        means nothing is reserved, and a queued confirm would tell the till CONFIRMED for a sale
+        Vouchery never had."""
+        record = await (await self._state.reservations()).get(transaction_id)
+        return record is not None and record.state is not ReservationState.GONE
 
     async def reconciles_already(self, transaction_id: str) -> bool:
         """Whether this layer itself turns Vouchery's "already confirmed / cancelled" for the transaction

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from tests.support.gateway import LiveGatewayStarter, RunningGateway, cart
+from tests.support.grpc_errors import error_info
 from vouchery.gateway.v1 import checkout_pb2 as pb
 from vouchery.gateway.v1 import common_pb2
 from vouchery_sandbox.testing import SandboxServer
@@ -157,3 +158,51 @@ async def test_confirm_of_a_redemption_made_elsewhere_still_reports_already_conf
     with pytest.raises(grpc.aio.AioRpcError) as caught:
         await stub.ConfirmRedemption(pb.ConfirmRedemptionRequest(transaction_id="E-1"))
     assert caught.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+
+
+async def test_a_confirm_is_never_accepted_for_a_sale_nothing_was_reserved_for(
+    live_gateway: LiveGatewayStarter, live_sandbox: SandboxServer
+) -> None:
+    """With the breaker open, RedeemVoucher sends nothing (UNAVAILABLE): a ConfirmRedemption of that
+    transaction is then FAILED_PRECONDITION NOTHING_RESERVED, never CONFIRMED and QUEUED; and a
+    transaction the gateway never saw is refused the same way."""
+    gateway = await live_gateway(
+        upstream_transport="httpx", breaker_failures=1, breaker_open_time=60.0, retry_attempts=1
+    )
+    stub = gateway.stub
+    live_sandbox.admin.set_faults({"redemptions": {"error_rate": 1.0, "error_statuses": [503]}})
+    with pytest.raises(grpc.aio.AioRpcError):  # trips the breaker
+        await stub.RedeemVoucher(
+            pb.RedeemVoucherRequest(transaction_id="B-0", voucher_code="SAVE10", cart=cart())
+        )
+    with pytest.raises(grpc.aio.AioRpcError) as down:
+        await stub.RedeemVoucher(
+            pb.RedeemVoucherRequest(transaction_id="B-1", voucher_code="SAVE10", cart=cart())
+        )
+    assert down.value.code() == grpc.StatusCode.UNAVAILABLE
+    assert error_info(down.value).reason == "UPSTREAM_CIRCUIT_OPEN"
+    for txid in ("B-1", "NEVER-SEEN"):
+        with pytest.raises(grpc.aio.AioRpcError) as refused:
+            await stub.ConfirmRedemption(pb.ConfirmRedemptionRequest(transaction_id=txid))
+        assert refused.value.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert error_info(refused.value).reason == "NOTHING_RESERVED"
+    assert live_sandbox.admin.ledger(transaction_id="B-1")["redemptions"] == []
+
+
+async def test_a_queued_confirm_vouchery_never_had_reads_failed_not_not_found(
+    durable_gateway: RunningGateway, live_sandbox: SandboxServer
+) -> None:
+    """A redeem whose 503 leaves its outcome unknown may be confirmed (queued); when Vouchery turns out
+    never to have had it, every later read says SYNC_STATE_FAILED with the reason, not NOT_FOUND."""
+    stub = durable_gateway.stub
+    live_sandbox.admin.set_faults({"redemptions": {"error_rate": 1.0, "error_statuses": [503]}})
+    with pytest.raises(grpc.aio.AioRpcError):
+        await stub.RedeemVoucher(
+            pb.RedeemVoucherRequest(transaction_id="U-1", voucher_code="SAVE10", cart=cart())
+        )
+    queued = await stub.ConfirmRedemption(pb.ConfirmRedemptionRequest(transaction_id="U-1"), timeout=5)
+    assert queued.redemption.sync_state == QUEUED
+    live_sandbox.admin.clear_faults()
+    failed = await wait_for_sync(stub, "U-1", FAILED)
+    assert "REDEMPTION_NOT_FOUND" in failed.redemption.sync_error
+    assert live_sandbox.admin.ledger(transaction_id="U-1")["redemptions"] == []
