@@ -24,7 +24,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from loadtest.experiments.suite import PointResult, StageLayout, SuiteRun, layout_text
-from loadtest.experiments.suite_plan import BASKET_CHECKOUT, CHECKOUT, ECHO, GATEWAY_WORKERS, SANDBOX, Stage
+from loadtest.experiments.suite_plan import (
+    BASKET_CHECKOUT,
+    BASKET_VALIDATE,
+    CHECKOUT,
+    ECHO,
+    GATEWAY_WORKERS,
+    SANDBOX,
+    VALIDATE_PEAK,
+    Stage,
+)
 from loadtest.harness import machine
 from loadtest.harness.result import format_micros
 
@@ -34,6 +43,8 @@ HALF_KEY = "0ms/validate-voucher @ half peak"
 HALF_BASE_KEY = "0ms/httpx PUT validate @ same rate (baseline)"
 CHECKOUT_KEY = f"0ms/{CHECKOUT}"
 BASKET_CHECKOUT_KEY = f"0ms/{BASKET_CHECKOUT}"
+VALIDATE_KEY = f"0ms/{VALIDATE_PEAK}"
+BASKET_VALIDATE_KEY = f"0ms/{BASKET_VALIDATE}"
 BASKET_CPU_LIMIT = 2.5  # a 3-code checkout costs under this many one-code checkouts in CPU per sale
 LATE_START = "GENERATOR_LATE_START"  # a flag per run, not a failed call
 MIN_HELD = 0.95  # an open-loop point held its rate when it answered at least this share of it
@@ -89,6 +100,51 @@ def _basket_target(results: Mapping[str, PointResult]) -> Target:
     return Target(
         name, goal, f"{ratio:.2f}× ({basket:,.0f} / {one:,.0f} µs per sale)", ratio < BASKET_CPU_LIMIT
     )
+
+
+def basket_summary(results: Mapping[str, PointResult]) -> list[str]:
+    """A paragraph on the basket points against their one-code twins: CPU per call, the ratio of the
+    medians, the ratio in each repeat (points take turns within a repeat, so run i of one point ran
+    beside run i of its twin), and whether the checkout is under the target. Empty when neither ran."""
+    parts = []
+    for key, twin_key, what in (
+        (BASKET_VALIDATE_KEY, VALIDATE_KEY, "ValidateBasket vs ValidateVoucher, per call"),
+        (BASKET_CHECKOUT_KEY, CHECKOUT_KEY, "two-step checkout, per sale"),
+    ):
+        found = cpu_ratio(results, key, twin_key)
+        if found is None:
+            continue
+        ratio, basket, one = found
+        text = f"{what}: {basket:,.0f} vs {one:,.0f} µs, **{ratio:.2f}×**"
+        each = _repeat_ratios(results[key], results[twin_key])
+        if len(each) > 1:
+            text += " (each repeat: " + ", ".join(f"{r:.2f}×" for r in each) + ")"
+        parts.append(text)
+    if not parts:
+        return []
+    checkout = cpu_ratio(results, BASKET_CHECKOUT_KEY, CHECKOUT_KEY)
+    verdict = ""
+    if checkout is not None:
+        verdict = (
+            f" The 3-code checkout is under the < {BASKET_CPU_LIMIT:g}× target."
+            if checkout[0] < BASKET_CPU_LIMIT
+            else f" The 3-code checkout is **at or above the < {BASKET_CPU_LIMIT:g}× target**."
+        )
+    return [
+        "Baskets of 3 codes (a fixed amount, a percentage, a gift card) beside their one-code twins, "
+        "server CPU, medians of the repeats of this run: " + "; ".join(parts) + "." + verdict,
+        "",
+    ]
+
+
+def _repeat_ratios(basket: PointResult, twin: PointResult) -> list[float]:
+    """Server CPU per call of each run of ``basket`` over the twin's run of the same repeat; empty when
+    a run of either failed (the repeats no longer pair up)."""
+    if len(basket.runs) != len(twin.runs) or basket.failures or twin.failures:
+        return []
+    pairs = zip(basket.runs, twin.runs, strict=True)
+    cpu = [(b.server_cpu_us_per_call, t.server_cpu_us_per_call) for b, t in pairs]
+    return [b / t for b, t in cpu if b and t]
 
 
 def unheld(result: PointResult | None) -> str | None:
@@ -387,6 +443,7 @@ def render(suite: SuiteRun, soak: Mapping[str, Any] | None, workers: int) -> str
             for t in targets(suite, soak, workers)
         ),
         "",
+        *basket_summary(suite.results),
         "## Results",
         "",
     ]

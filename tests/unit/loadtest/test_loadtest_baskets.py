@@ -13,7 +13,7 @@ from loadtest.harness.result import RunResult
 from loadtest.harness.scenarios import CallFailed
 from vouchery.gateway.v1 import checkout_pb2
 
-VALIDATE_KEY = f"0ms/{suite_plan.BASKET_VALIDATE}"
+VALIDATE_KEY = report.BASKET_VALIDATE_KEY
 
 
 def test_default_codes_are_one_of_each_kind_and_reusable() -> None:
@@ -157,3 +157,37 @@ def test_basket_rows_show_their_cpu_over_their_twins() -> None:
     assert "| 3-code basket checkout vs one-code checkout: server CPU per sale | < 2.5× | 2.30× " in text
     checkout_row = next(line for line in text.splitlines() if line.startswith("| checkout-two-step |"))
     assert checkout_row.endswith("| 1.00× echo |")
+
+
+def test_the_basket_paragraph_gives_each_repeats_ratio_and_the_verdict() -> None:
+    """Run i of a basket ran beside run i of its twin: their ratios show how steady the median is."""
+    run = _suite(
+        {
+            report.VALIDATE_KEY: [1500.0, 1600.0, 1700.0],
+            report.BASKET_VALIDATE_KEY: [3000.0, 3600.0, 3400.0],
+            report.CHECKOUT_KEY: [4000.0, 4400.0, 5000.0],
+            report.BASKET_CHECKOUT_KEY: [11000.0, 12100.0, 12500.0],
+        }
+    )
+    text = report.render(run, None, 2)
+    paragraph = report.basket_summary(run.results)[0]
+    assert paragraph in text
+    assert "ValidateBasket vs ValidateVoucher, per call: 3,400 vs 1,600 µs, **2.12×**" in paragraph
+    assert "(each repeat: 2.00×, 2.25×, 2.00×)" in paragraph
+    assert (
+        "two-step checkout, per sale: 12,100 vs 4,400 µs, **2.75×** (each repeat: 2.75×, 2.75×, 2.50×)"
+        in (paragraph)
+    )
+    assert paragraph.endswith("The 3-code checkout is **at or above the < 2.5× target**.")
+
+
+def test_the_basket_paragraph_says_when_the_target_is_met_and_skips_unpaired_repeats() -> None:
+    """A failed run breaks the pairing of repeats: the medians are still compared, the repeats are not."""
+    run = _suite({report.CHECKOUT_KEY: [4000.0, 4200.0], report.BASKET_CHECKOUT_KEY: [9000.0]})
+    run.results[report.BASKET_CHECKOUT_KEY].failures.append("GeneratorError")
+    (paragraph, _) = report.basket_summary(run.results)
+    assert "two-step checkout, per sale: 9,000 vs 4,100 µs, **2.20×**." in paragraph
+    assert "each repeat" not in paragraph
+    assert "ValidateBasket" not in paragraph
+    assert paragraph.endswith("The 3-code checkout is under the < 2.5× target.")
+    assert report.basket_summary(_suite({report.CHECKOUT_KEY: [4000.0]}).results) == []
