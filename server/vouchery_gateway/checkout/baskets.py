@@ -198,6 +198,9 @@ class BasketWrites:
 
     async def redeem(self, request: BasketRequest, budget: Deadline) -> tuple[BasketView, bool]:
         """The sale after reserving the request's codes on its cart; True when it replays an answer."""
+        return await self._book.run(budget, lambda: self._redeem(request, budget))
+
+    async def _redeem(self, request: BasketRequest, budget: Deadline) -> tuple[BasketView, bool]:
         check_codes(request.codes, self.policy)
         check_lines(request.cart)
         fp = request.fingerprint
@@ -207,7 +210,9 @@ class BasketWrites:
             sale = Sale(request.sale_id, request.caller)
         elif sale.state is SaleState.CANCELLED:
             raise SaleRefused(CANCELLED_SALE_MESSAGE, reason="SALE_CANCELLED")
-        elif sale.fingerprint == fp and not sale.lease_owner:
+        elif sale.fingerprint == fp and not sale.in_flight():
+            # `open` waited for any holder; a holder that died mid-amendment left codes in flight, and
+            # then the request runs again (reconciling them) rather than replaying what no longer holds.
             return await self.view(sale), True
         elif sale.state is SaleState.CONFIRMED:
             raise SaleRefused(CONFIRMED_SALE_MESSAGE, reason="SALE_ALREADY_CONFIRMED")
@@ -300,10 +305,15 @@ class BasketWrites:
     async def _finish(
         self, sale_id: str, caller: str, goal: Goal, target: SaleState, budget: Deadline
     ) -> tuple[BasketView, bool]:
+        return await self._book.run(budget, lambda: self._finish_once(sale_id, caller, goal, target, budget))
+
+    async def _finish_once(
+        self, sale_id: str, caller: str, goal: Goal, target: SaleState, budget: Deadline
+    ) -> tuple[BasketView, bool]:
         sale = await self._book.open(sale_id, caller, budget, writing=False)
         if sale is None:
             raise sale_not_found()
-        if sale.state is target and not sale.lease_owner:
+        if sale.state is target:  # reached (and saved) only once every code was settled
             _raise_confirm_refusal(sale)
             return await self.view(sale), True
         if sale.state is SaleState.CANCELLED:

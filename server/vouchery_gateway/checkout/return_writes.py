@@ -71,6 +71,13 @@ class ReturnWrites:
         self, sale_id: str, caller: str, return_id: str, lines: Sequence[tuple[int, int]], budget: Deadline
     ) -> tuple[ReturnView, bool]:
         """The return (planned, recorded and settled once); True when it replays an earlier answer."""
+        return await self._book.run(
+            budget, lambda: self._return_once(sale_id, caller, return_id, lines, budget)
+        )
+
+    async def _return_once(
+        self, sale_id: str, caller: str, return_id: str, lines: Sequence[tuple[int, int]], budget: Deadline
+    ) -> tuple[ReturnView, bool]:
         fp = fingerprint("return", sorted(lines))
         sale = await self._book.open(sale_id, caller, budget, writing=False)
         if sale is None:
@@ -184,8 +191,6 @@ class ReturnWrites:
     @staticmethod
     def _settled(sale: Sale, record: dict[str, Any]) -> bool:
         """Whether every effect of a recorded return was sent (or queued): nothing left to finish."""
-        if sale.lease_owner:
-            return False
         for _code, outcome, _deduction, unit_id in record["codes"]:
             unit = sale.units.get(unit_id)
             if (

@@ -170,6 +170,7 @@ class Sale:
     next_unit: int = 1
     lease_owner: str = ""
     lease_until: float = 0.0
+    held_as: str = ""  # the lease token this object's operation holds the sale with (not in the body)
     points_earned: int = 0  # as RecordTransaction reported them (returns revoke them in proportion)
     points_customer: str = ""  # who earned them
     version: int = 0  # of the stored record this was read from (0: not stored yet); not in the body
@@ -189,6 +190,11 @@ class Sale:
         return self.cart.total_minor - sum(
             r.discount_minor for r in self.results if r.applied and not r.tender
         )
+
+    def in_flight(self) -> bool:
+        """Whether a code's write was sent (or about to be) without its outcome on record."""
+        moving = (UnitState.RESERVING, UnitState.CONFIRMING, UnitState.CANCELLING)
+        return any(u.state in moving for u in self.units.values())
 
     def live_units(self) -> list[Unit]:
         return [u for u in self.units.values() if u.live]

@@ -16,8 +16,8 @@ import asyncio
 import logging
 import secrets
 import time
-from collections.abc import Callable
-from typing import Final
+from collections.abc import Awaitable, Callable
+from typing import Final, TypeVar
 
 import grpc
 
@@ -29,6 +29,8 @@ from vouchery_gateway.outbox import DurableState
 from vouchery_gateway.resilience.deadline import Deadline
 
 log = logging.getLogger("vouchery_gateway.checkout")
+
+T = TypeVar("T")
 
 SALE_NOT_FOUND_MESSAGE: Final = "No basket sale with this transaction id"
 CANCELLED_SALE_MESSAGE: Final = "This transaction was cancelled; start the sale under a new transaction id"
@@ -66,6 +68,10 @@ class SaleBusy(InProgress):
         self.sale_id = sale_id
 
 
+class LeaseLost(SaleBusy):
+    """Another request took the sale between reading it and holding it: run the operation again."""
+
+
 def sale_not_found() -> NotFound:
     return NotFound(SALE_NOT_FOUND_MESSAGE, reason="SALE_NOT_FOUND")
 
@@ -96,7 +102,7 @@ class SaleBook:
                 if writing:
                     raise Rejected(Rejection(RejectionReason.TRANSACTION_ID_IN_USE, "", IN_USE_MESSAGE))
                 raise sale_not_found()
-            if not self.held_by_other(sale):
+            if not self.held(sale):
                 return sale
             if budget.left() <= step * 2 + LEASE_MARGIN:
                 raise InProgress(IN_PROGRESS_MESSAGE, retry_after=WAIT_STEP_MAX)
@@ -110,16 +116,33 @@ class SaleBook:
         if sale is not None and (caller is None or sale.caller == caller):
             raise SaleRefused(IS_BASKET_MESSAGE, reason="SALE_IS_BASKET")
 
-    def held_by_other(self, sale: Sale) -> bool:
-        return bool(sale.lease_owner) and sale.lease_owner != self.owner and sale.lease_until > self._wall()
+    def held(self, sale: Sale) -> bool:
+        """Whether an operation holds the sale now (a lease that lapsed belongs to a holder that died:
+        whatever it saved stands, and what it left in flight is reconciled by the next holder)."""
+        return bool(sale.lease_owner) and sale.lease_owner != sale.held_as and sale.lease_until > self._wall()
 
     async def hold(self, sale: Sale, budget: Deadline) -> None:
-        sale.lease_owner = self.owner
+        # One token per operation, not per process: two requests for one sale in the same process (a
+        # till's retry beside its first attempt) wait for each other like requests on two replicas.
+        sale.held_as = sale.lease_owner = f"{self.owner}-{secrets.token_hex(4)}"
         sale.lease_until = self._wall() + budget.left() + LEASE_MARGIN
-        await self.save(sale)
+        try:
+            await self.save(sale)
+        except SaleBusy:
+            raise LeaseLost(sale.sale_id) from None
+
+    async def run(self, budget: Deadline, operation: Callable[[], Awaitable[T]]) -> T:
+        """Run an operation that opens and then holds a sale; one that lost the race to hold it runs
+        again (and so waits for the winner, then answers from what it saved), within the deadline."""
+        while True:
+            try:
+                return await operation()
+            except LeaseLost:
+                if budget.left() <= LEASE_MARGIN:
+                    raise InProgress(IN_PROGRESS_MESSAGE, retry_after=WAIT_STEP_MAX) from None
 
     async def release(self, sale: Sale) -> None:
-        if sale.lease_owner != self.owner:
+        if not sale.held_as or sale.lease_owner != sale.held_as:
             return
         sale.lease_owner, sale.lease_until = "", 0.0
         try:

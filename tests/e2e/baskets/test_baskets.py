@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 import pytest
 
@@ -235,3 +237,48 @@ async def test_bad_baskets_are_refused_with_the_field(
     with pytest.raises(grpc.aio.AioRpcError) as missing:
         await gateway.stub.GetBasket(pb.GetBasketRequest(transaction_id="B-BAD"))
     assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+
+
+async def test_duplicate_writes_in_one_process_wait_for_each_other_and_replay(
+    gateway: RunningGateway,
+) -> None:
+    """A till's retry racing its first attempt (same process, same sale): both answer the same, none
+    is refused as if the sale had been changed by someone else."""
+    for n in range(12):
+        sale = f"DUP-{n}"
+        await gateway.stub.RedeemBasket(
+            pb.RedeemBasketRequest(
+                transaction_id=sale, voucher_codes=["SAVE10", "FIVEOFF"], cart=basket_cart()
+            )
+        )
+        cancel = pb.CancelBasketRequest(transaction_id=sale)
+        first, second = await asyncio.gather(
+            gateway.stub.CancelBasket(cancel), gateway.stub.CancelBasket(cancel)
+        )
+        assert first.basket == second.basket
+        assert first.basket.state == common_pb2.REDEMPTION_STATE_CANCELLED
+
+
+async def test_a_holder_that_died_after_saving_leaves_an_answer_not_a_refusal(
+    gateway: RunningGateway,
+) -> None:
+    """A gateway killed between saving a sale's final state and releasing its lease: the retry replays
+    (cancel; a one-step redeem) instead of refusing as cancelled or confirmed."""
+    cancel_sale = pb.RedeemBasketRequest(
+        transaction_id="DEAD-1", voucher_codes=["SAVE10"], cart=basket_cart()
+    )
+    await gateway.stub.RedeemBasket(cancel_sale)
+    cancelled = (await gateway.stub.CancelBasket(pb.CancelBasketRequest(transaction_id="DEAD-1"))).basket
+    one_step = pb.RedeemBasketRequest(
+        transaction_id="DEAD-2", voucher_codes=["FIVEOFF"], cart=basket_cart(), confirm=True
+    )
+    confirmed = (await gateway.stub.RedeemBasket(one_step)).basket
+    sales = await gateway.gateway.checkout_path.durable_state().sales()  # type: ignore[union-attr]
+    for sale_id in ("DEAD-1", "DEAD-2"):
+        record = await sales.get(sale_id)
+        assert record is not None
+        lapsed = {**record.body, "lease": ["sale-dead-holder", 1.0]}  # a lease from 1970: lapsed
+        assert await sales.put(sale_id, lapsed, version=record.version) is not None
+    again = (await gateway.stub.CancelBasket(pb.CancelBasketRequest(transaction_id="DEAD-1"))).basket
+    assert again == cancelled
+    assert (await gateway.stub.RedeemBasket(one_step)).basket == confirmed
