@@ -57,16 +57,18 @@ def chaos_fixture() -> dict[str, Any]:
 
 
 class Sandbox:
-    """The sandbox in a child process, seeded with `chaos_fixture`, with an admin client."""
+    """The sandbox in a child process, seeded with `fixture` (default `chaos_fixture`), with an admin
+    client."""
 
-    def __init__(self, database: Path) -> None:
+    def __init__(self, database: Path, fixture: dict[str, Any] | None = None) -> None:
         self.api_key = new_api_key()
+        self._fixture = fixture if fixture is not None else chaos_fixture()
         self._process = SandboxProcess(database=str(database), api_key=self.api_key, seed="none")
 
     def __enter__(self) -> Sandbox:
         self._process.__enter__()
         self.admin = SandboxAdmin(self._process.base_url)
-        self.refs = self.admin.seed(chaos_fixture())
+        self.refs = self.admin.seed(self._fixture)
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -77,11 +79,14 @@ class Sandbox:
     def api_url(self) -> str:
         return self._process.api_url
 
-    def campaign(self) -> dict[str, Any]:
-        response = httpx.get(
-            f"{self.api_url}/campaigns/{self.refs['sub']}",
-            headers={"Authorization": f"Bearer {self.api_key}"},
-        )
+    def campaign(self, ref: str = "sub") -> dict[str, Any]:
+        return self._get(f"/campaigns/{self.refs[ref]}")
+
+    def voucher(self, code: str) -> dict[str, Any]:
+        return self._get(f"/vouchers/{code}")
+
+    def _get(self, path: str) -> dict[str, Any]:
+        response = httpx.get(f"{self.api_url}{path}", headers={"Authorization": f"Bearer {self.api_key}"})
         response.raise_for_status()
         return response.json()  # type: ignore[no-any-return]
 
@@ -90,11 +95,13 @@ class GatewayProcess(processes.GatewayProcess):
     """`python -m vouchery_gateway serve` against the sandbox, on a fixed data dir (its SQLite store);
     `kill()` is a SIGKILL, and `start()` after it restarts on the same port and the same file."""
 
-    def __init__(self, sandbox: Sandbox, data_dir: Path, log: Path) -> None:
+    def __init__(
+        self, sandbox: Sandbox, data_dir: Path, log: Path, extra: dict[str, str] | None = None
+    ) -> None:
         options = {
             "upstream-routes-file": verified_routes_file(data_dir),
             "upstream-timeout-cap": "1.0", "outbox-relay-interval": "0.2", "grace-period": "1",
-            "log-level": "WARNING", "health-probe-interval": "60",
+            "log-level": "WARNING", "health-probe-interval": "60", **(extra or {}),
         }  # fmt: skip
         super().__init__(sandbox.api_url, sandbox.api_key, data_dir, name="gateway", options=options, log=log)
         self.data_dir = data_dir
@@ -145,8 +152,14 @@ class Till:
             self._channel = grpc.aio.insecure_channel(self._address)
         return checkout_pb2_grpc.CheckoutServiceStub(self._channel)
 
-    async def call(self, name: str, request: Any, *, max_attempts: int = 60) -> Any:
+    async def call(
+        self, name: str, request: Any, *, max_attempts: int = 60, patience: float | None = None
+    ) -> Any:
+        """The answer, or None once `max_attempts` (or `patience` seconds) of retries are spent."""
+        give_up_at = None if patience is None else time.monotonic() + patience
         for attempt in range(max_attempts):
+            if give_up_at is not None and attempt and time.monotonic() > give_up_at:
+                break
             try:
                 return await getattr(self.stub(), name)(request, timeout=self.deadline)
             except grpc.aio.AioRpcError as error:
