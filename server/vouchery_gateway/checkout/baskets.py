@@ -216,12 +216,12 @@ class BasketWrites:
             return await self.view(sale), True
         elif sale.state is SaleState.CONFIRMED:
             raise SaleRefused(CONFIRMED_SALE_MESSAGE, reason="SALE_ALREADY_CONFIRMED")
-        await self._book.hold(sale, budget)
+        self._book.hold(sale, budget)
         try:
             await self._reserve(sale, request, budget)
         finally:
             await self._book.release(sale)
-        return await self.view(sale), False
+        return await self.view(sale, fresh=True), False
 
     async def _reserve(self, sale: Sale, request: BasketRequest, budget: Deadline) -> None:
         plan, refused = await self._plan(request.codes, budget)
@@ -266,7 +266,7 @@ class BasketWrites:
         sale.fingerprint, sale.cart, sale.customer_id = request.fingerprint, request.cart, request.customer_id
         sale.accepted, sale.results = not failed, results
         sale.revision += 1
-        await self._book.save(sale)
+        await self._book.finish(sale)
 
     async def _reserve_unit(
         self, sale: Sale, request: RedemptionRequest, reusable: list[Unit], used: set[str], budget: Deadline
@@ -280,12 +280,14 @@ class BasketWrites:
             used.add(unit.id)
             if unit.state is UnitState.PENDING:
                 return unit
+            if sale.hold_unsaved:
+                await self._book.save(sale)  # the lease on record before anything is sent
             return await self._units.post(sale, unit, budget, suspect=True)  # may have landed: read first
         code = request.voucher_code.casefold()
         stale = [u for u in reusable if u.id not in used and u.live and u.code.casefold() == code]
         await self._units.release(sale, stale, budget)  # the code's old unit holds the voucher
         unit = sale.new_unit(request)
-        await self._book.save(sale)  # on record before its POST
+        await self._book.save(sale)  # on record before its POST (with the outcome of the one before)
         used.add(unit.id)
         return await self._units.post(sale, unit, budget, suspect=False)
 
@@ -322,23 +324,30 @@ class BasketWrites:
             raise SaleRefused(CONFIRMED_SALE_MESSAGE, reason="SALE_ALREADY_CONFIRMED")
         if sale.state is SaleState.OPEN and target is SaleState.CONFIRMED:
             raise SaleRefused(NOTHING_RESERVED_MESSAGE, reason="NOTHING_RESERVED")
-        await self._book.hold(sale, budget)
+        self._book.hold(sale, budget)
         try:
             units = sale.applied_units() if target is SaleState.CONFIRMED else sale.live_units()
-            for unit in units:
-                if unit.state is UnitState.RESERVING and target is SaleState.CONFIRMED:
-                    outcome = await self._units.post(sale, unit, budget, suspect=True)
-                    if isinstance(outcome, Rejection):
-                        unit.error = (outcome.reason.name, outcome.vouchery_code, outcome.message)
-                        continue
-                if unit.live:
-                    await self._units.settle(sale, unit, goal, budget)
+            confirming = target is SaleState.CONFIRMED
+            unknown = [u for u in units if confirming and u.state is UnitState.RESERVING]
+            moving = [u for u in units if u.live and u not in unknown]
+            for unit in moving:
+                self._units.mark(unit, goal)
+            await self._book.save(sale)  # the lease and every mark, in one write, before anything is sent
+            for unit in unknown:  # a reservation whose outcome an earlier attempt left unknown
+                outcome = await self._units.post(sale, unit, budget, suspect=True)
+                if isinstance(outcome, Rejection):
+                    unit.error = (outcome.reason.name, outcome.vouchery_code, outcome.message)
+                    continue
+                self._units.mark(unit, goal)
+                moving.append(unit)
+            for unit in moving:
+                await self._units.settle(sale, unit, goal, budget, marked=True)
             sale.state = target
-            await self._book.save(sale)
+            await self._book.finish(sale)
         finally:
             await self._book.release(sale)
         _raise_confirm_refusal(sale)
-        return await self.view(sale), False
+        return await self.view(sale, fresh=True), False
 
     # -- get --------------------------------------------------------------------------------------------
 
@@ -352,19 +361,21 @@ class BasketWrites:
             raise sale_not_found()
         return await self.view(sale)
 
-    async def view(self, sale: Sale) -> BasketView:
-        """The sale's answer, with each unit's sync state as the outbox has it."""
-        outbox = await self._book.state.outbox()
+    async def view(self, sale: Sale, *, fresh: bool = False) -> BasketView:
+        """The sale's answer, with each unit's sync state as the outbox has it (`fresh`: as the
+        operation that just wrote the sale left it, without reading the outbox again)."""
+        outbox = None if fresh else await self._book.state.outbox()
         redemptions: dict[str, Redemption] = {}
         sync = SyncState.SYNCED
         reservations = await self._book.state.reservations()
         for unit in sale.applied_units():
-            unit_sync, error = unit_sync_state(unit, await outbox.latest(subject_of(unit.id)))
+            latest = None if outbox is None else await outbox.latest(subject_of(unit.id))
+            unit_sync, error = unit_sync_state(unit, latest, fresh=fresh)
             base = unit.redemption or from_snapshot(
                 unit.id, {}, state=RedemptionState.PENDING, voucher_code=unit.code
             )
             state: RedemptionState = _unit_redemption_state(unit)
-            if state is RedemptionState.PENDING:  # the sweeper may have released an abandoned one
+            if state is RedemptionState.PENDING and not fresh:  # the sweeper may have released it
                 record = await reservations.get(unit.id)
                 if record is not None and record.state in _RELEASED:
                     state = RedemptionState.CANCELLED
@@ -377,7 +388,7 @@ class BasketWrites:
             if r.applied
         ]
         sale_state = None if sale.state is SaleState.OPEN else _SALE_TO_STATE[sale.state]
-        returns = tuple([await return_view(sale, record, outbox) for record in sale.returns])
+        returns = tuple([await return_view(sale, record, outbox, fresh=fresh) for record in sale.returns])
         for returned in returns:
             sync = worse(sync, returned.sync_state)
         totals = Ledger(cart, applied).totals()

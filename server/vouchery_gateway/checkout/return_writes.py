@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from vouchery_gateway.checkout.durable import subject_of
 from vouchery_gateway.checkout.returns import CodeOutcome, ReturnPlan, ReturnPolicy, plan
-from vouchery_gateway.checkout.sale import ReturnedCodeView, ReturnView, Sale, SaleState, UnitState
+from vouchery_gateway.checkout.sale import ReturnedCodeView, ReturnView, Sale, SaleState, Unit, UnitState
 from vouchery_gateway.checkout.sale_book import SaleBook, SaleRefused, sale_not_found
 from vouchery_gateway.checkout.units import UnitWriter, unit_sync_state, worse
 from vouchery_gateway.checkout.writes import CANCELLED
@@ -89,15 +89,29 @@ class ReturnWrites:
             return await self._view(sale, record), True
         if record is None:
             self._check_returnable(sale)
-        await self._book.hold(sale, budget)
+        self._book.hold(sale, budget)
         try:
             if record is None:
                 record = self._record(sale, return_id, fp, lines)
-                await self._book.save(sale)  # on record before any effect is sent
-            await self._settle(sale, record, budget)
+            releasing = self._releasing(sale, record)
+            await self._book.save(sale)  # the lease, the return and its marks, before any effect is sent
+            await self._settle(sale, record, releasing, budget)
+            await self._book.finish(sale)
         finally:
             await self._book.release(sale)
-        return await self._view(sale, record), False
+        return await self._view(sale, record, fresh=True), False
+
+    def _releasing(self, sale: Sale, record: dict[str, Any]) -> list[Unit]:
+        """The units the return releases that are not cancelled yet, marked CANCELLING."""
+        units = []
+        for _code, outcome, _deduction, unit_id in record["codes"]:
+            unit = sale.units.get(unit_id)
+            if outcome != CodeOutcome.RELEASED.value or unit is None or unit.error is not None:
+                continue
+            if unit.state in (UnitState.CONFIRMED, UnitState.CANCELLING):
+                self._units.mark(unit, CANCELLED)
+                units.append(unit)
+        return units
 
     def _check_returnable(self, sale: Sale) -> None:
         if sale.state is SaleState.CANCELLED:
@@ -158,13 +172,13 @@ class ReturnWrites:
         revoked = sum(int(r.get("points_planned", r["points"])) for r in sale.returns)
         return max(0, min(earned, earned * min(refunded, paid) // paid) - revoked)
 
-    async def _settle(self, sale: Sale, record: dict[str, Any], budget: Deadline) -> None:
-        for _code, outcome, _deduction, unit_id in record["codes"]:
-            unit = sale.units.get(unit_id)
-            if outcome != CodeOutcome.RELEASED.value or unit is None:
-                continue
-            if unit.state in (UnitState.CONFIRMED, UnitState.CANCELLING) and unit.error is None:
-                await self._units.settle(sale, unit, CANCELLED, budget)
+    async def _settle(
+        self, sale: Sale, record: dict[str, Any], releasing: list[Unit], budget: Deadline
+    ) -> None:
+        """Send what the return does (each effect is exactly once by itself: a released code is read back
+        when suspect, a points movement by its reference); the caller saves the outcome."""
+        for unit in releasing:
+            await self._units.settle(sale, unit, CANCELLED, budget, marked=True)
         if record["points_sync"] == UNSENT:
             if int(record["points"]) <= 0 or self._points is None or not sale.points_customer:
                 record["points_sync"] = SyncState.SYNCED.name
@@ -176,7 +190,6 @@ class ReturnWrites:
                 if taken is not None:
                     record["points"] = taken
                 record["points_sync"] = synced.name
-            await self._book.save(sale)
         if record.get("restore_sync", SyncState.SYNCED.name) == UNSENT:
             restore = int(record["restore"])
             if restore <= 0 or self._grant is None:
@@ -186,7 +199,6 @@ class ReturnWrites:
                 record["restore_sync"] = (
                     await self._grant(record["restore_to"], restore, reference, budget)
                 ).name
-            await self._book.save(sale)
 
     @staticmethod
     def _settled(sale: Sale, record: dict[str, Any]) -> bool:
@@ -201,12 +213,16 @@ class ReturnWrites:
                 return False
         return record["points_sync"] != UNSENT and record.get("restore_sync") != UNSENT
 
-    async def _view(self, sale: Sale, record: dict[str, Any]) -> ReturnView:
-        return await return_view(sale, record, await self._book.state.outbox())
+    async def _view(self, sale: Sale, record: dict[str, Any], *, fresh: bool = False) -> ReturnView:
+        outbox = None if fresh else await self._book.state.outbox()
+        return await return_view(sale, record, outbox, fresh=fresh)
 
 
-async def return_view(sale: Sale, record: dict[str, Any], outbox: OutboxStore) -> ReturnView:
-    """A recorded return as answered, each released code with its cancellation's sync state."""
+async def return_view(
+    sale: Sale, record: dict[str, Any], outbox: OutboxStore | None, *, fresh: bool = False
+) -> ReturnView:
+    """A recorded return as answered, each released code with its cancellation's sync state (`fresh`:
+    as the operation that just wrote the sale left it, without reading the outbox)."""
     codes: list[ReturnedCodeView] = []
     sync = SyncState.SYNCED
     for name in (record["points_sync"], record.get("restore_sync", SyncState.SYNCED.name)):
@@ -215,7 +231,8 @@ async def return_view(sale: Sale, record: dict[str, Any], outbox: OutboxStore) -
         unit = sale.units.get(unit_id)
         code_sync, error = SyncState.SYNCED, ""
         if outcome == CodeOutcome.RELEASED.value and unit is not None:
-            code_sync, error = unit_sync_state(unit, await outbox.latest(subject_of(unit.id)))
+            latest = None if outbox is None else await outbox.latest(subject_of(unit.id))
+            code_sync, error = unit_sync_state(unit, latest, fresh=fresh)
             if unit.state is UnitState.CANCELLING and code_sync is SyncState.SYNCED:
                 code_sync = SyncState.QUEUED  # recorded, not sent yet: the next attempt sends it
         codes.append(ReturnedCodeView(str(code), str(outcome), int(deduction), code_sync, error))

@@ -171,6 +171,7 @@ class Sale:
     lease_owner: str = ""
     lease_until: float = 0.0
     held_as: str = ""  # the lease token this object's operation holds the sale with (not in the body)
+    hold_unsaved: bool = False  # that lease is not in the stored record yet (not in the body)
     points_earned: int = 0  # as RecordTransaction reported them (returns revoke them in proportion)
     points_customer: str = ""  # who earned them
     version: int = 0  # of the stored record this was read from (0: not stored yet); not in the body

@@ -121,15 +121,16 @@ class SaleBook:
         whatever it saved stands, and what it left in flight is reconciled by the next holder)."""
         return bool(sale.lease_owner) and sale.lease_owner != sale.held_as and sale.lease_until > self._wall()
 
-    async def hold(self, sale: Sale, budget: Deadline) -> None:
+    def hold(self, sale: Sale, budget: Deadline) -> None:
+        """Take the sale's lease for this operation. It is written with the operation's first save,
+        which must come before the operation's first write to Vouchery (reads may come before it): that
+        save failing means another request took the sale first (`LeaseLost`: run again), and nothing
+        was sent. One write fewer per operation than a save of its own."""
         # One token per operation, not per process: two requests for one sale in the same process (a
         # till's retry beside its first attempt) wait for each other like requests on two replicas.
         sale.held_as = sale.lease_owner = f"{self.owner}-{secrets.token_hex(4)}"
         sale.lease_until = self._wall() + budget.left() + LEASE_MARGIN
-        try:
-            await self.save(sale)
-        except SaleBusy:
-            raise LeaseLost(sale.sale_id) from None
+        sale.hold_unsaved = True
 
     async def run(self, budget: Deadline, operation: Callable[[], Awaitable[T]]) -> T:
         """Run an operation that opens and then holds a sale; one that lost the race to hold it runs
@@ -141,10 +142,18 @@ class SaleBook:
                 if budget.left() <= LEASE_MARGIN:
                     raise InProgress(IN_PROGRESS_MESSAGE, retry_after=WAIT_STEP_MAX) from None
 
+    async def finish(self, sale: Sale) -> None:
+        """Save the operation's outcome and give the sale back, in one write."""
+        sale.lease_owner, sale.lease_until = "", 0.0
+        await self.save(sale)
+
     async def release(self, sale: Sale) -> None:
+        """Give the sale back after an operation that did not `finish` (a failure): its saves stand."""
         if not sale.held_as or sale.lease_owner != sale.held_as:
             return
         sale.lease_owner, sale.lease_until = "", 0.0
+        if sale.hold_unsaved:  # the lease never reached the record: nothing to give back
+            return
         try:
             await self.save(sale)
         except SaleBusy:
@@ -155,5 +164,6 @@ class SaleBook:
             sale.sale_id, to_body(sale, to_snapshot), version=sale.version
         )
         if stored is None:
-            raise SaleBusy(sale.sale_id)
+            raise LeaseLost(sale.sale_id) if sale.hold_unsaved else SaleBusy(sale.sale_id)
         sale.version = stored.version
+        sale.hold_unsaved = False

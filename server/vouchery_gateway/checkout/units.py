@@ -28,26 +28,40 @@ class UnitWriter:
         self._book = book
 
     async def post(self, sale: Sale, unit: Unit, budget: Deadline, *, suspect: bool) -> Unit | Rejection:
-        """Create the unit's redemption (read back first when `suspect`); the live unit or the refusal."""
+        """Create the unit's redemption (read back first when `suspect`); the live unit or the refusal.
+        The unit must be on record (RESERVING) before; its outcome is saved with the caller's next save
+        (a crash before that leaves it RESERVING, and the next attempt reads it back)."""
         try:
             redemption = await self._writes.redeem_once(unit.request, budget, suspect=suspect)
         except Rejected as exc:
             unit.state = UnitState.GONE
-            await self._book.save(sale)
             return exc.rejection
         unit.redemption = redemption
         confirmed = redemption.state is RedemptionState.CONFIRMED
         unit.state = UnitState.CONFIRMED if confirmed else UnitState.PENDING
-        await self._book.save(sale)
         return unit
 
-    async def settle(self, sale: Sale, unit: Unit, goal: Goal, budget: Deadline) -> None:
-        """Confirm or cancel one unit (queued when Vouchery is down). A refusal is kept on the unit."""
+    @staticmethod
+    def mark(unit: Unit, goal: Goal) -> None:
+        """Put a unit on its way to `goal` (CONFIRMING / CANCELLING); saved by the caller, before
+        `settle(..., marked=True)` sends anything, so several units cost one save."""
+        unit.settled_from = unit.settled_from or unit.state
+        unit.state = UnitState.CONFIRMING if goal is CONFIRMED else UnitState.CANCELLING
+
+    async def settle(
+        self, sale: Sale, unit: Unit, goal: Goal, budget: Deadline, *, marked: bool = False
+    ) -> None:
+        """Confirm or cancel one unit (queued when Vouchery is down). A refusal is kept on the unit.
+        `marked`: the caller marked and saved it (`mark`), and saves its outcome; the write is then
+        suspect (an earlier attempt may have sent it), so Vouchery's "already" is its success."""
         moving = UnitState.CONFIRMING if goal is CONFIRMED else UnitState.CANCELLING
-        suspect = unit.state is moving
-        before = unit.settled_from or unit.state
-        unit.state, unit.settled_from = moving, before
-        await self._book.save(sale)
+        if marked:
+            suspect, before = True, unit.settled_from or unit.state
+        else:
+            suspect = unit.state is moving
+            before = unit.settled_from or unit.state
+            unit.state, unit.settled_from = moving, before
+            await self._book.save(sale)
         write = self._flow.confirm if goal is CONFIRMED else self._flow.cancel
         try:
             redemption = await self._writes.settle_once(write, unit.id, budget, goal=goal, suspect=suspect)
@@ -62,7 +76,8 @@ class UnitWriter:
             unit.sync_state = redemption.sync_state
             unit.redemption = _merge(unit.redemption, redemption)
         unit.settled_from = None
-        await self._book.save(sale)
+        if not marked:
+            await self._book.save(sale)
 
     @staticmethod
     def _refused(unit: Unit, goal: Goal, refusal: Rejection, before: UnitState) -> None:
@@ -92,7 +107,6 @@ class UnitWriter:
                     continue
                 if found is None:
                     unit.state = UnitState.GONE
-                    await self._book.save(sale)
                     continue
                 unit.state, unit.redemption = UnitState.PENDING, found
             await self.settle(sale, unit, CANCELLED, budget)
@@ -109,9 +123,12 @@ def _merge(before: Redemption | None, after: Redemption) -> Redemption:
     return replace(before, state=after.state, sync_state=after.sync_state)
 
 
-def unit_sync_state(unit: Unit, latest: OutboxEntry | None) -> tuple[SyncState, str]:
+def unit_sync_state(unit: Unit, latest: OutboxEntry | None, *, fresh: bool = False) -> tuple[SyncState, str]:
     """Whether Vouchery has the unit's last write: QUEUED while the outbox holds it, FAILED (with the
-    reason) when Vouchery refused it, else SYNCED."""
+    reason) when Vouchery refused it, else SYNCED. `fresh`: as the write just answered (the outbox
+    is not read: a write queued a moment ago is QUEUED)."""
+    if fresh and unit.sync_state is SyncState.QUEUED:
+        return SyncState.QUEUED, ""
     if latest is not None and latest.pending:
         return SyncState.QUEUED, ""
     if latest is not None and latest.state is EntryState.FAILED:
