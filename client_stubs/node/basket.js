@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // A sale with several voucher codes against the vouchery-pos-gateway: validate the basket, redeem it
-// (PENDING, every code reserved), take payment, then confirm every code. Prints one JSON object with what
-// each code did, what each cart line costs after its discounts, and the totals.
+// (PENDING, every code reserved), take payment, then confirm every code; with --return-line, then take
+// those units back (ReturnItems). Prints one JSON object with what each code did, what each cart line
+// costs after its discounts, the totals and, for a return, the refund per line and what became of
+// each code.
 //
 //   node basket.js --target 127.0.0.1:50051 --code SAVE10 --code FIVEOFF --code GIFT-50 \
 //       --line SHIRT:2:1500 --line SHOES:1:2000
@@ -13,7 +15,10 @@
 //   --code CODE                             a voucher code; repeat it for each code (at least one)
 //   --line SKU:QTY:UNIT_PRICE               a cart line, the price in minor units (1500 = 15.00 EUR);
 //                                           repeat it for each line (at least one); the total is their sum
-//   --currency, --transaction-id, --customer, --timeout-ms
+//   --return-line INDEX:QTY                 after the confirm, return QTY units of cart line INDEX (0-based);
+//                                           repeat it for each line; the return's id is --return-id
+//                                           (default RET-<random>), which makes the return safe to retry
+//   --currency, --transaction-id, --customer, --timeout-ms, --return-id
 // Money is int64 minor units, kept as strings (never a JavaScript number) in and out.
 // Exit code: 0 confirmed, 3 a code was refused (each code's result is printed), 1 any error (printed with
 // its gRPC status), 2 bad options.
@@ -26,13 +31,15 @@ const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
 
 const PROTO_DIR = process.env.VOUCHERY_PROTO_DIR || path.resolve(__dirname, '..', '..', 'proto');
-const REPEATED = new Set(['code', 'line']);
-const KNOWN = new Set([...REPEATED, 'target', 'api-key', 'ca-file', 'currency', 'transaction-id', 'customer', 'timeout-ms']);
+const REPEATED = new Set(['code', 'line', 'return-line']);
+const KNOWN = new Set([
+  ...REPEATED, 'target', 'api-key', 'ca-file', 'currency', 'transaction-id', 'customer', 'timeout-ms', 'return-id',
+]);
 
 class UsageError extends Error {}
 
 function parseArgs(argv) {
-  const options = { code: [], line: [] };
+  const options = { code: [], line: [], 'return-line': [] };
   for (let i = 0; i < argv.length; i += 2) {
     const name = argv[i];
     if (!name.startsWith('--') || i + 1 >= argv.length || !KNOWN.has(name.slice(2))) {
@@ -55,6 +62,13 @@ function cartLine(spec, currency) {
   }
   const [, sku, quantity, unitPrice] = match;
   return { sku, product_id: sku, quantity, unit_price: { amount: unitPrice, currency_code: currency } };
+}
+
+// "0:1" -> a ReturnedLine (line index, units); exact as strings.
+function returnedLine(spec) {
+  const match = /^([0-9]{1,9}):([1-9][0-9]{0,17})$/.exec(spec);
+  if (!match) throw new UsageError(`--return-line ${JSON.stringify(spec)}: expected INDEX:QTY, e.g. 0:1`);
+  return { line_index: Number(match[1]), quantity: match[2] };
 }
 
 function buildCart(options) {
@@ -131,9 +145,11 @@ async function basket(options) {
     }
     // ... the till takes payment of amount_due here ...
     const confirmed = (await call(client, 'ConfirmBasket', { transaction_id: transactionId }, settings)).basket;
+    const returned = options['return-line'].length === 0 ? undefined : await giveBack(client, transactionId, options, settings);
     return {
       exitCode: 0,
       result: {
+        ...(returned ? { returned } : {}),
         transaction_id: transactionId,
         redeemed_state: redeemed.basket.state,
         state: confirmed.state,
@@ -152,11 +168,32 @@ async function basket(options) {
   }
 }
 
+// The return: a retry sends the same return id and lines and gets the first answer again.
+async function giveBack(client, transactionId, options, settings) {
+  const request = {
+    transaction_id: transactionId,
+    return_id: options['return-id'] || `RET-${crypto.randomUUID().slice(0, 8)}`,
+    lines: options['return-line'].map(returnedLine),
+  };
+  const saleReturn = (await call(client, 'ReturnItems', request, settings)).sale_return;
+  return {
+    return_id: saleReturn.return_id,
+    lines: saleReturn.lines,
+    refund: saleReturn.refund,
+    deduction: saleReturn.deduction,
+    codes: saleReturn.codes.map((code) => ({ voucher_code: code.voucher_code, outcome: code.outcome })),
+    points_revoked: saleReturn.points_revoked,
+    sale_fully_returned: saleReturn.sale_fully_returned,
+    sync_state: saleReturn.sync_state,
+  };
+}
+
 async function main() {
   let options;
   try {
     options = parseArgs(process.argv.slice(2));
     buildCart(options);
+    options['return-line'].forEach(returnedLine);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     process.stderr.write(`basket.js: ${error.message}\n`);

@@ -136,3 +136,26 @@ async def test_node_basket_reports_a_refused_code_and_bad_options(
     assert process.returncode == 2
     assert b"expected SKU:QTY:UNIT_PRICE" in stderr
     assert stdout == b""
+
+
+async def test_node_basket_returns_a_line_after_the_sale(
+    live_gateway: LiveGatewayStarter, tmp_path: Path
+) -> None:
+    """--return-line 0:1 after the confirm: one shirt back, refunded at what it cost after its discounts,
+    the codes kept; every amount an exact string."""
+    key = new_key()
+    keys = write_keys(tmp_path / "keys.toml", key_entry(key, "node-till", "till"))
+    running = await live_gateway(keys_file=str(keys))
+    code, result = await run_example(
+        "--target", running.target, "--api-key", key, "--transaction-id", "NODE-R1", "--code", "ONCE-1",
+        *BASKET_CART, "--return-line", "0:1", "--return-id", "RET-N1",
+        script="basket.js",
+    )  # fmt: skip
+    assert code == 0, result
+    returned = result["returned"]
+    assert isinstance(returned, dict)
+    assert returned["return_id"] == "RET-N1"
+    assert returned["refund"] == {"amount": "1275", "currency_code": "EUR"}
+    assert [(line["line_index"], line["quantity"]) for line in returned["lines"]] == [(0, "1")]
+    assert returned["codes"] == [{"voucher_code": "ONCE-1", "outcome": "CODE_RETURN_OUTCOME_KEPT"}]
+    assert not returned["sale_fully_returned"]
