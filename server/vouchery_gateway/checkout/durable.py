@@ -148,10 +148,15 @@ class DurableCheckout:
         try:
             redemption = await self._upstream.get_redemption(transaction_id, timeout=timeout)
         except NotFound:
-            if latest is None or latest.state is not EntryState.FAILED or latest.kind not in _TARGET:
+            if latest is None or latest.kind not in _TARGET:
                 raise
-            # The queued write was refused and Vouchery has no such redemption: say so, not NOT_FOUND.
+            # Vouchery has no such redemption, but the gateway queued a write on it: say what became of
+            # that write (still queued, or refused, with the reason), not NOT_FOUND.
             answer = await self._queued_answer(latest.kind, transaction_id)
+            if latest.pending:
+                return answer
+            if latest.state is not EntryState.FAILED:
+                raise
             return replace(answer, sync_state=SyncState.FAILED, sync_error=latest.last_error)
         except GatewayError as exc:
             if latest is None or not latest.pending or not unreachable(exc):
