@@ -169,7 +169,7 @@ class ReturnWrites:
         if earned <= 0 or paid <= 0:
             return 0
         refunded = sum(int(r["refund"]) for r in sale.returns) + result.refund_minor
-        revoked = sum(int(r.get("points_planned", r["points"])) for r in sale.returns)
+        revoked = sum(int(r["points_planned"]) for r in sale.returns)
         return max(0, min(earned, earned * min(refunded, paid) // paid) - revoked)
 
     async def _settle(
@@ -190,7 +190,7 @@ class ReturnWrites:
                 if taken is not None:
                     record["points"] = taken
                 record["points_sync"] = synced.name
-        if record.get("restore_sync", SyncState.SYNCED.name) == UNSENT:
+        if record["restore_sync"] == UNSENT:
             restore = int(record["restore"])
             if restore <= 0 or self._grant is None:
                 record["restore_sync"] = SyncState.SYNCED.name
@@ -211,7 +211,7 @@ class ReturnWrites:
                 and unit.state is UnitState.CANCELLING
             ):
                 return False
-        return record["points_sync"] != UNSENT and record.get("restore_sync") != UNSENT
+        return bool(record["points_sync"] != UNSENT and record["restore_sync"] != UNSENT)
 
     async def _view(self, sale: Sale, record: dict[str, Any], *, fresh: bool = False) -> ReturnView:
         outbox = None if fresh else await self._book.state.outbox()
@@ -225,7 +225,7 @@ async def return_view(
     as the operation that just wrote the sale left it, without reading the outbox)."""
     codes: list[ReturnedCodeView] = []
     sync = SyncState.SYNCED
-    for name in (record["points_sync"], record.get("restore_sync", SyncState.SYNCED.name)):
+    for name in (record["points_sync"], record["restore_sync"]):
         sync = worse(sync, SyncState.QUEUED if name == UNSENT else SyncState[name])
     for code, outcome, deduction, unit_id in record["codes"]:
         unit = sale.units.get(unit_id)
@@ -249,5 +249,5 @@ async def return_view(
         int(record["points"]),
         bool(record["full"]),
         sync,
-        int(record.get("restore", 0)),
+        int(record["restore"]),
     )

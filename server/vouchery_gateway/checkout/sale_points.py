@@ -14,6 +14,7 @@ from vouchery_gateway.checkout.basket_plan import Applied, CodeTerms, Ledger
 from vouchery_gateway.checkout.sale import Sale, SaleState
 from vouchery_gateway.checkout.sale_book import SaleBook, SaleBusy
 from vouchery_gateway.domain import Cart
+from vouchery_gateway.errors import NotFound
 from vouchery_gateway.outbox import ReservationState
 from vouchery_gateway.resilience.deadline import Deadline
 
@@ -46,10 +47,10 @@ class SalePoints:
         """Keep the points a basket sale earned, for its returns (a sale the gateway does not hold, or
         another caller's: nothing). Waits for an operation holding the sale, like any write to it."""
         for _ in range(SAVE_ATTEMPTS):
-            known = await self._book.read(transaction_id)
-            if known is None or known.caller != caller:
+            try:
+                sale = await self._book.open(transaction_id, caller, budget, writing=False)
+            except NotFound:  # another caller's sale
                 return
-            sale = await self._book.open(transaction_id, caller, budget, writing=False)
             if sale is None:
                 return
             sale.points_earned, sale.points_customer = points, customer_id
