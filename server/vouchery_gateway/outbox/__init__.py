@@ -9,10 +9,17 @@
 Entries of one `subject` are delivered one at a time, in order; a handler returns `Delivered`, returns
 `Refused(reason)` for a definitive refusal (kept as FAILED, counted, never dropped), or raises to be
 retried with backoff. `checkout.durable` does this for redemption confirms and cancels.
+
+`await state.offline()` is the offline ledger (`offline_ledger`): the counters, acceptances and refusal
+marks of accepting vouchers while Vouchery cannot answer, in the same backend.
 """
 
 from .memory import MemoryOutbox, MemoryReservations, MemorySales
 from .model import Delivered, EntryState, OutboxEntry, Outcome, Refused
+from .offline_ledger import Acceptance, AcceptanceStatus, Claim, OfflineLedger
+from .offline_memory import MemoryOfflineLedger
+from .offline_redis import RedisOfflineLedger
+from .offline_sqlite import SqliteOfflineLedger
 from .redis import RedisOutbox, RedisReservations, RedisSales
 from .relay import Handler, OutboxRelay, RelayHooks, RelayStats
 from .reservation_store import Reservation, ReservationState, ReservationStore
@@ -22,17 +29,23 @@ from .state import DurableState, Stores, open_beside
 from .store import OutboxStore
 
 __all__ = [
+    "Acceptance",
+    "AcceptanceStatus",
+    "Claim",
     "Delivered",
     "DurableState",
     "EntryState",
     "Handler",
+    "MemoryOfflineLedger",
     "MemoryOutbox",
     "MemoryReservations",
     "MemorySales",
+    "OfflineLedger",
     "OutboxEntry",
     "OutboxRelay",
     "OutboxStore",
     "Outcome",
+    "RedisOfflineLedger",
     "RedisOutbox",
     "RedisReservations",
     "RedisSales",
@@ -44,6 +57,7 @@ __all__ = [
     "ReservationStore",
     "SaleRecord",
     "SaleStore",
+    "SqliteOfflineLedger",
     "SqliteOutbox",
     "SqliteReservations",
     "SqliteSales",

@@ -77,6 +77,15 @@ class MemoryOutbox(OutboxStore):
         )  # fmt: skip
         return True
 
+    async def _withdraw(self, entry_id: int, now: float) -> bool:
+        entry = self._entries.get(entry_id)
+        if entry is None or not entry.pending or entry.lease_until > now:
+            return False
+        self._entries[entry_id] = dataclasses.replace(
+            entry, state=EntryState.WITHDRAWN, updated_at=now, lease_owner="", lease_until=0.0
+        )
+        return True
+
     async def _latest(self, subject: str) -> OutboxEntry | None:
         found = [e for e in self._entries.values() if e.subject == subject]
         return max(found, key=lambda e: e.id) if found else None

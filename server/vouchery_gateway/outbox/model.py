@@ -7,8 +7,9 @@ and a JSON `payload` the handler understands.
 
 States: QUEUED (waiting, or leased by one relay until `lease_until`), then DELIVERED, or FAILED when
 Vouchery refused it definitively (kept with its reason, never dropped), or SUPERSEDED (a FAILED entry
-whose subject a later write has settled). Times are wall-clock epoch seconds: entries are shared by
-processes and hosts.
+whose subject a later write has settled), or WITHDRAWN (taken back while QUEUED and not leased, e.g. an
+offline acceptance the till voided before it was posted: Vouchery never sees it). Times are wall-clock
+epoch seconds: entries are shared by processes and hosts.
 """
 
 from __future__ import annotations
@@ -29,9 +30,12 @@ class EntryState(enum.StrEnum):
     DELIVERED = "delivered"
     FAILED = "failed"
     SUPERSEDED = "superseded"
+    WITHDRAWN = "withdrawn"
 
 
-FINAL_STATES: Final = frozenset({EntryState.DELIVERED, EntryState.FAILED, EntryState.SUPERSEDED})
+FINAL_STATES: Final = frozenset(
+    {EntryState.DELIVERED, EntryState.FAILED, EntryState.SUPERSEDED, EntryState.WITHDRAWN}
+)
 
 
 @dataclass(frozen=True, slots=True)

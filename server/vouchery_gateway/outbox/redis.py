@@ -9,9 +9,10 @@ Keys (prefix ``vouchery:outbox:`` by default):
     queued              zset of QUEUED ids by id (the backlog and its oldest entry)
     s:<subject>         list of QUEUED ids of one subject, oldest first: only its head may be leased
     last:<subject>      the newest id of a subject (any state)
-    done                zset of finished ids by the time they finished (purge)
+    done                zset of finished (and withdrawn) ids by the time they finished (purge)
     r:<transaction id>  hash: one reservation record
-    r:pending, r:sweeping, r:done   zsets by created_at, lease end, finish time
+    r:pending, r:sweeping, r:done   zsets by created_at, lease end, finish time (a record queued for
+                        Vouchery, CONFIRM_/CANCEL_/OFFLINE_QUEUED, is in none of them)
     sale:<sale id>      hash: one sale record (version, updated_at, body)
     sales               zset of sale ids by their last change (purge)
 
@@ -94,6 +95,18 @@ redis.call('ZADD', p .. 'due', ARGV[4], id)
 return 1
 """
 )
+_WITHDRAW = """
+local p, id, now = ARGV[1], ARGV[2], ARGV[3]
+local k = p .. 'e:' .. id
+local f = redis.call('HMGET', k, 'state', 'lease_until', 'subject')
+if f[1] ~= 'queued' or tonumber(f[2]) > tonumber(now) then return 0 end
+redis.call('HSET', k, 'state', 'withdrawn', 'updated_at', now, 'lease_owner', '', 'lease_until', 0)
+redis.call('ZREM', p .. 'due', id)
+redis.call('ZREM', p .. 'queued', id)
+redis.call('LREM', p .. 's:' .. f[3], 1, id)
+redis.call('ZADD', p .. 'done', now, id)
+return 1
+"""
 _SUPERSEDE = """
 local k = ARGV[1] .. 'e:' .. ARGV[2]
 if redis.call('HGET', k, 'state') ~= 'failed' then return 0 end
@@ -148,6 +161,7 @@ class RedisOutbox(OutboxStore):
         self._lease_script = client.register_script(_LEASE)
         self._finish_script = client.register_script(_FINISH)
         self._reschedule_script = client.register_script(_RESCHEDULE)
+        self._withdraw_script = client.register_script(_WITHDRAW)
         self._supersede_script = client.register_script(_SUPERSEDE)
         self._purge_script = client.register_script(_PURGE)
 
@@ -181,6 +195,10 @@ class RedisOutbox(OutboxStore):
         args: list[str | int] = [self._p, entry_id, owner, repr(due), error, repr(now)]
         async with unavailable():
             return bool(await self._reschedule_script(args=args))
+
+    async def _withdraw(self, entry_id: int, now: float) -> bool:
+        async with unavailable():
+            return bool(await self._withdraw_script(args=[self._p, entry_id, repr(now)]))
 
     async def _latest(self, subject: str) -> OutboxEntry | None:
         async with unavailable():
@@ -217,7 +235,8 @@ _RECORD = """
 local p, t = ARGV[1], ARGV[2]
 local k = p .. 'r:' .. t
 local state = redis.call('HGET', k, 'state')
-if state == 'pending' or state == 'confirm_queued' or state == 'cancel_queued' or state == 'sweeping' then
+if state == 'pending' or state == 'confirm_queued' or state == 'cancel_queued' or state == 'offline_queued'
+  or state == 'sweeping' then
   return 0
 end
 redis.call('DEL', k)
@@ -235,7 +254,7 @@ local function place(p, t, k, state, now)
   redis.call('ZREM', p .. 'r:done', t)
   if state == 'pending' then
     redis.call('ZADD', p .. 'r:pending', redis.call('HGET', k, 'created_at'), t)
-  elseif state ~= 'confirm_queued' and state ~= 'cancel_queued' then
+  elseif state ~= 'confirm_queued' and state ~= 'cancel_queued' and state ~= 'offline_queued' then
     redis.call('ZADD', p .. 'r:done', now, t)
   end
 end

@@ -69,6 +69,7 @@ class OutboxRelay:
         lease_margin: float = 2.0,
         batch: int = 50,
         concurrency: int = 8,
+        kind_concurrency: Mapping[str, int] | None = None,
         backoff: Backoff | None = None,
         hooks: RelayHooks | None = None,
         owner: str | None = None,
@@ -83,6 +84,9 @@ class OutboxRelay:
         self._margin = lease_margin
         self._batch = batch
         self._slots = asyncio.Semaphore(concurrency)
+        # A kind with a share of its own (e.g. a backlog of offline acceptances after an outage) never
+        # holds more than it of the relay's slots, so the other kinds are not starved behind it.
+        self._kind_slots = {kind: asyncio.Semaphore(n) for kind, n in (kind_concurrency or {}).items()}
         self._backoff = backoff or Backoff(initial=1.0, multiplier=2.0, max_delay=60.0)
         self._hooks = hooks or RelayHooks()
         self.owner = owner or "relay-" + secrets.token_hex(8)
@@ -141,7 +145,8 @@ class OutboxRelay:
                 await asyncio.wait_for(self._wake.wait(), self._interval)
 
     async def _deliver_guarded(self, entry: OutboxEntry) -> None:
-        async with self._slots:
+        share = self._kind_slots.get(entry.kind)
+        async with share if share is not None else contextlib.nullcontext(), self._slots:
             try:
                 await self._deliver(entry)
             except Exception:  # the store failed while recording: the lease lapses, and it is retried

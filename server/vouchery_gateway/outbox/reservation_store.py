@@ -2,9 +2,10 @@
 
 A redeem that asks for a reservation (not a single-step redemption) is recorded PENDING *before* the
 POST, so even a POST whose answer was lost is known and can be cleaned up. Confirm and cancel move the
-record on; a write that had to be queued marks it CONFIRM_QUEUED / CANCEL_QUEUED, which keeps the
-sweeper away from it. The sweeper claims a due PENDING record (SWEEPING, with a lease so that one
-replica cancels it, and another takes over if that replica dies) and settles it.
+record on; a write that had to be queued marks it CONFIRM_QUEUED / CANCEL_QUEUED, and a redemption
+accepted offline (waiting to be posted) is OFFLINE_QUEUED: all three keep the sweeper away from it.
+The sweeper claims a due PENDING record (SWEEPING, with a lease so that one replica cancels it, and
+another takes over if that replica dies) and settles it.
 
 Backends (memory, SQLite, Redis) keep these beside the outbox entries, in the same store as the
 idempotency records. Times are wall-clock epoch seconds.
@@ -27,6 +28,7 @@ class ReservationState(enum.StrEnum):
     PENDING = "pending"
     CONFIRM_QUEUED = "confirm_queued"
     CANCEL_QUEUED = "cancel_queued"
+    OFFLINE_QUEUED = "offline_queued"  # accepted offline; the outbox posts it once Vouchery answers
     SWEEPING = "sweeping"
     CONFIRMED = "confirmed"
     CANCELLED = "cancelled"
@@ -38,6 +40,7 @@ OPEN_STATES: Final = frozenset(
         ReservationState.PENDING,
         ReservationState.CONFIRM_QUEUED,
         ReservationState.CANCEL_QUEUED,
+        ReservationState.OFFLINE_QUEUED,
         ReservationState.SWEEPING,
     }
 )

@@ -110,6 +110,13 @@ class SqliteOutbox(OutboxStore):
         params = (due, error, now, entry_id, owner)
         return await self._db.write(lambda c: c.execute(sql, params).rowcount == 1)
 
+    async def _withdraw(self, entry_id: int, now: float) -> bool:
+        sql = (
+            "UPDATE outbox_entries SET state = 'withdrawn', updated_at = ?, lease_owner = '', "
+            "lease_until = 0 WHERE id = ? AND state = 'queued' AND lease_until <= ?"
+        )
+        return await self._db.write(lambda c: c.execute(sql, (now, entry_id, now)).rowcount == 1)
+
     async def _latest(self, subject: str) -> OutboxEntry | None:
         sql = f"SELECT {_ENTRY_COLUMNS} FROM outbox_entries WHERE subject = ? ORDER BY id DESC LIMIT 1"
         row = await self._db.read(lambda c: c.execute(sql, (subject,)).fetchone())

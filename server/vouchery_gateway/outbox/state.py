@@ -1,4 +1,5 @@
-"""`DurableState`: the outbox, the reservation and the sale records, opened beside the idempotency store.
+"""`DurableState`: the outbox, the reservation and the sale records and the offline ledger, opened beside
+the idempotency store.
 
 They live in the same store as the idempotency records, so one backup, one Redis, one SQLite file
 holds every durable fact of the checkout path:
@@ -20,6 +21,10 @@ from typing import Any
 from vouchery_gateway.idempotency import IdempotencyStore, MemoryStore, RedisStore, SqliteStore
 
 from .memory import MemoryOutbox, MemoryReservations, MemorySales
+from .offline_ledger import OfflineLedger
+from .offline_memory import MemoryOfflineLedger
+from .offline_redis import RedisOfflineLedger
+from .offline_sqlite import SqliteOfflineLedger
 from .redis import RedisOutbox, RedisReservations, RedisSales
 from .reservation_store import ReservationStore
 from .sales import SaleStore
@@ -32,10 +37,12 @@ class Stores:
     outbox: OutboxStore
     reservations: ReservationStore
     sales: SaleStore
+    offline: OfflineLedger
 
 
 async def open_beside(store: IdempotencyStore) -> Stores:
-    """The outbox and reservation stores in the same backend as `store` (see the module docstring)."""
+    """The outbox, reservation, sale and offline stores in the same backend as `store` (see the module
+    docstring)."""
     opened: Any = store
     if callable(getattr(store, "opened", None)):
         opened = await store.opened()  # type: ignore[attr-defined]
@@ -45,6 +52,7 @@ async def open_beside(store: IdempotencyStore) -> Stores:
             await SqliteOutbox.create(opened.database, clock=clock),
             await SqliteReservations.create(opened.database, clock=clock),
             await SqliteSales.create(opened.database, clock=clock),
+            await SqliteOfflineLedger.create(opened.database, clock=clock),
         )
     if isinstance(opened, RedisStore):
         client = opened.client
@@ -52,9 +60,15 @@ async def open_beside(store: IdempotencyStore) -> Stores:
             RedisOutbox(client, clock=clock),
             RedisReservations(client, clock=clock),
             RedisSales(client, clock=clock),
+            RedisOfflineLedger(client, clock=clock),
         )
     if isinstance(opened, MemoryStore):
-        return Stores(MemoryOutbox(clock=clock), MemoryReservations(clock=clock), MemorySales(clock=clock))
+        return Stores(
+            MemoryOutbox(clock=clock),
+            MemoryReservations(clock=clock),
+            MemorySales(clock=clock),
+            MemoryOfflineLedger(clock=clock),
+        )
     raise TypeError(f"no outbox backend for a {type(opened).__name__}")
 
 
@@ -92,3 +106,6 @@ class DurableState:
 
     async def sales(self) -> SaleStore:
         return (await self.stores()).sales
+
+    async def offline(self) -> OfflineLedger:
+        return (await self.stores()).offline

@@ -8,6 +8,8 @@ Every backend (memory, SQLite, Redis) implements these primitives atomically:
   keeps a subject's writes in order (a cancel queued after a confirm waits for the confirm);
 - `_finish` / `_reschedule`: compare-and-set on the lease owner of a QUEUED entry, so a relay whose
   lease lapsed cannot overwrite what its successor did;
+- `_withdraw(id, now)`: move an entry that is QUEUED and not under a live lease to WITHDRAWN, taking
+  it out of every queue exactly as `_finish` does (the next entry of its subject becomes leasable);
 - `_latest(subject)`, `_backlog()`, `_purge(before)`, `_supersede(id)`.
 """
 
@@ -100,6 +102,11 @@ class OutboxStore(abc.ABC):
         """Mark a FAILED entry SUPERSEDED: a later write settled its subject."""
         return await self._supersede(entry_id, self._clock())
 
+    async def withdraw(self, entry_id: int) -> bool:
+        """Take back a QUEUED entry no relay holds (WITHDRAWN: it is never delivered); False when a
+        relay has leased it (it may be on its way to Vouchery) or it is finished."""
+        return await self._withdraw(entry_id, self._clock())
+
     async def backlog(self) -> tuple[int, float]:
         """(entries QUEUED, age in seconds of the oldest of them, 0 when none)."""
         depth, oldest = await self._backlog()
@@ -120,6 +127,9 @@ class OutboxStore(abc.ABC):
 
     @abc.abstractmethod
     async def _reschedule(self, entry_id: int, owner: str, due: float, error: str, now: float) -> bool: ...
+
+    @abc.abstractmethod
+    async def _withdraw(self, entry_id: int, now: float) -> bool: ...
 
     @abc.abstractmethod
     async def _latest(self, subject: str) -> OutboxEntry | None: ...

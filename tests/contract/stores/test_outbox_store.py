@@ -102,6 +102,78 @@ async def test_purge_deletes_only_old_finished_entries(stores: Stores, clock: Fa
     assert await outbox.has_pending("redemption:T2")
 
 
+async def test_withdrawn_entry_is_finished_and_no_longer_pending(stores: Stores) -> None:
+    """A queued, unleased entry withdrawn is WITHDRAWN: not pending, not leased, not in the backlog."""
+    outbox = stores.outbox
+    entry = await outbox.enqueue("redemption.offline", "redemption:T1", {})
+    assert await outbox.withdraw(entry.id)
+    latest = await outbox.latest("redemption:T1")
+    assert latest is not None
+    assert (latest.id, latest.state) == (entry.id, EntryState.WITHDRAWN)
+    assert not await outbox.has_pending("redemption:T1")
+    assert await outbox.backlog() == (0, 0.0)
+    assert await outbox.lease("relay-a", lease_seconds=30) == []
+    assert not await outbox.withdraw(entry.id)
+
+
+async def test_withdrawing_the_head_of_a_subject_lets_the_next_entry_be_leased(
+    stores: Stores, clock: FakeClock
+) -> None:
+    """The entry queued behind a withdrawn one is leasable at once; the backlog counts only the rest."""
+    outbox = stores.outbox
+    first = await outbox.enqueue("redemption.offline", "redemption:T1", {"n": 1})
+    clock.advance(10)
+    second = await outbox.enqueue("redemption.cancel", "redemption:T1", {"n": 2})
+    clock.advance(5)
+    assert await outbox.withdraw(first.id)
+    assert await outbox.backlog() == (1, pytest.approx(5.0))
+    assert [e.id for e in await outbox.lease("relay-a", lease_seconds=30)] == [second.id]
+
+
+async def test_a_leased_entry_cannot_be_withdrawn_until_its_lease_lapses(
+    stores: Stores, clock: FakeClock
+) -> None:
+    """While a relay holds the entry it may be on its way to Vouchery: withdraw refuses; once the lease
+    lapsed it succeeds, and the old relay can no longer record an outcome."""
+    outbox = stores.outbox
+    entry = await outbox.enqueue("redemption.offline", "redemption:T1", {})
+    await outbox.lease("relay-a", lease_seconds=30)
+    assert not await outbox.withdraw(entry.id)
+    clock.advance(30)
+    assert await outbox.withdraw(entry.id)
+    assert not await outbox.delivered(entry.id, owner="relay-a")
+    latest = await outbox.latest("redemption:T1")
+    assert latest is not None
+    assert latest.state is EntryState.WITHDRAWN
+
+
+async def test_finished_or_unknown_entries_cannot_be_withdrawn(stores: Stores) -> None:
+    """Withdraw of a delivered, a failed or an unknown entry is False and changes nothing."""
+    outbox = stores.outbox
+    delivered = await outbox.enqueue("redemption.offline", "redemption:T1", {})
+    failed = await outbox.enqueue("redemption.offline", "redemption:T2", {})
+    await outbox.lease("relay-a", lease_seconds=30)
+    await outbox.delivered(delivered.id, owner="relay-a")
+    await outbox.failed(failed.id, owner="relay-a", reason="VOUCHER_EXPIRED")
+    assert not await outbox.withdraw(delivered.id)
+    assert not await outbox.withdraw(failed.id)
+    assert not await outbox.withdraw(failed.id + 1000)
+    states = [await outbox.latest(s) for s in ("redemption:T1", "redemption:T2")]
+    assert [e.state for e in states if e is not None] == [EntryState.DELIVERED, EntryState.FAILED]
+
+
+async def test_purge_deletes_withdrawn_entries_after_the_retention(stores: Stores, clock: FakeClock) -> None:
+    """A withdrawn entry is kept for the retention like a delivered one, then deleted."""
+    outbox = stores.outbox
+    entry = await outbox.enqueue("redemption.offline", "redemption:T1", {})
+    await outbox.withdraw(entry.id)
+    clock.advance(30)
+    assert await outbox.purge(older_than=50) == 0
+    clock.advance(30)
+    assert await outbox.purge(older_than=50) == 1
+    assert await outbox.latest("redemption:T1") is None
+
+
 async def test_bad_payload_and_kind_are_refused_clearly(stores: Stores) -> None:
     """A payload JSON cannot hold, or an empty kind, is a ValueError naming the problem."""
     with pytest.raises(ValueError, match="JSON"):

@@ -85,6 +85,29 @@ async def test_handed_back_record_is_due_again(stores: Stores, clock: FakeClock)
     assert [r.transaction_id for r in again] == ["T1"]
 
 
+async def test_an_offline_queued_record_is_open_and_never_swept(stores: Stores, clock: FakeClock) -> None:
+    """An OFFLINE_QUEUED record blocks a new record of its id, is never claimed nor purged, and is
+    claimable again once moved back to PENDING."""
+    reservations = stores.reservations
+    await reservations.record("T1", "SAVE10", "alice")
+    await reservations.update("T1", ReservationState.OFFLINE_QUEUED, {"total_minor": 2500})
+    assert not await reservations.record("T1", "OTHER", "bob")
+    clock.advance(100)
+    assert await reservations.claim_due("sweeper-a", older_than=50, lease_seconds=15) == []
+    assert await reservations.purge(older_than=50) == 0
+    record = await reservations.get("T1")
+    assert record is not None
+    assert record.open
+    assert (record.state, record.voucher_code, record.snapshot) == (
+        ReservationState.OFFLINE_QUEUED,
+        "SAVE10",
+        {"total_minor": 2500},
+    )
+    assert await reservations.update("T1", ReservationState.PENDING)
+    claimed = await reservations.claim_due("sweeper-a", older_than=50, lease_seconds=15)
+    assert [r.transaction_id for r in claimed] == ["T1"]
+
+
 async def test_purge_deletes_old_settled_records_only(stores: Stores, clock: FakeClock) -> None:
     """Settled records past the retention are deleted; open ones are kept."""
     reservations = stores.reservations
