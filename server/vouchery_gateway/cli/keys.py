@@ -1,4 +1,4 @@
-"""`vouchery-gateway keys new --client-id till-1 --role till [--locale de]`: mint an API key.
+"""`vouchery-gateway keys new --client-id till-1 --role till [--locale de] [--store S]`: mint an API key.
 
 The key is printed once, on its own line, for the terminal's configuration; the line for the keys file
 holds only its id and SHA-256. The gateway never stores or logs the key itself.
@@ -10,21 +10,23 @@ import argparse
 from pathlib import Path
 from typing import Any, TextIO
 
-from vouchery_gateway.security.keyring import locale_tag
+from vouchery_gateway.security.keyring import locale_tag, store_name
 from vouchery_gateway.security.keys import hash_key, key_id_of, new_key
 from vouchery_gateway.security.roles import ROLES
 
 __all__ = ["add_keys_parser", "keys_file_entry", "print_demo_key", "write_demo_keys"]
 
 
-def keys_file_entry(key: str, client_id: str, role: str, locale: str = "") -> str:
-    """The TOML `[[keys]]` table for a key (id and hash only; `locale` when given)."""
+def keys_file_entry(key: str, client_id: str, role: str, locale: str = "", store: str = "") -> str:
+    """The TOML `[[keys]]` table for a key (id and hash only; `locale` and `store` when given)."""
     return (
         "[[keys]]\n"
         f'key_id = "{key_id_of(key)}"\n'
         f'client_id = "{client_id}"\n'
         f'role = "{role}"\n'
-        f'sha256 = "{hash_key(key)}"\n' + (f'locale = "{locale}"\n' if locale else "")
+        f'sha256 = "{hash_key(key)}"\n'
+        + (f'locale = "{locale}"\n' if locale else "")
+        + (f'store = "{store}"\n' if store else "")
     )
 
 
@@ -43,12 +45,19 @@ def _locale(value: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _store(value: str) -> str:
+    try:
+        return store_name(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def cmd_keys_new(args: argparse.Namespace, out: TextIO) -> int:
     key = new_key()
     print("API key (shown once; configure it on the client, do not store it here):", file=out)
     print(key, file=out)
     print("\nAdd to the gateway's keys file (reloaded within seconds or on SIGHUP):\n", file=out)
-    print(keys_file_entry(key, args.client_id, args.role, args.locale), file=out, end="")
+    print(keys_file_entry(key, args.client_id, args.role, args.locale, args.store or ""), file=out, end="")
     out.flush()
     return 0
 
@@ -64,6 +73,12 @@ def add_keys_parser(commands: Any) -> None:
         default="",
         type=_locale,
         help="language of the till's cashier texts, e.g. de or fr-CH (default: English, or accept-language)",
+    )
+    new.add_argument(
+        "--store",
+        default=None,  # not "": argparse would pass a string default through `type`, and "" is refused
+        type=_store,
+        help="the store the till stands in, for per-store limits such as offline acceptance (default: none)",
     )
     new.set_defaults(handler=cmd_keys_new)
 

@@ -35,6 +35,7 @@ class CallInfo:
     request_id: str = ""
     caller_id: str | None = None
     caller_locale: str = ""  # the keys file's locale of the caller ("" when not set)
+    caller_store: str = ""  # the keys file's store of the caller ("" when not set): per-store limits
     rejection_reason: str | None = None
     replay: bool = False
 
@@ -71,9 +72,10 @@ def mark_rejection(reason: str | enum.Enum) -> None:
     current_call().rejection_reason = reason.name if isinstance(reason, enum.Enum) else reason
 
 
-def set_caller(caller_id: str, locale: str = "") -> None:
-    """Record the authenticated client id (never a secret: the id the key maps to) and the locale its
-    keys-file entry gives its cashier texts."""
+def set_caller(caller_id: str, locale: str = "", store: str = "") -> None:
+    """Record the authenticated client id (never a secret: the id the key maps to), the locale its
+    keys-file entry gives its cashier texts and the store that entry binds it to."""
     info = current_call()
     info.caller_id = caller_id
     info.caller_locale = locale
+    info.caller_store = store

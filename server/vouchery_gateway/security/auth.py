@@ -37,14 +37,16 @@ AuthContext = Mapping[str, Sequence[bytes]]
 
 @dataclass(frozen=True, slots=True)
 class Caller:
-    """An authenticated client: its id (logged, scopes idempotency keys), what it may call, and the
-    locale of its cashier texts from the keys file ("" when not set)."""
+    """An authenticated client: its id (logged, scopes idempotency keys), what it may call, and from
+    the keys file the locale of its cashier texts and the store its till stands in (each "" when not
+    set; per-store limits count the caller under its store)."""
 
     client_id: str
     role: str
     methods: tuple[str, ...]
     via: str  # "key", "certificate" or "anonymous"
     locale: str = ""
+    store: str = ""
 
 
 ANONYMOUS: Final = Caller(ANONYMOUS_ID, "admin", methods_for_role("admin"), "anonymous")
@@ -101,7 +103,7 @@ class Authenticator:
         for identity in certificate_identities(auth_context):
             cert = ring.certificates.get(identity)
             if cert is not None:
-                return Caller(cert.client_id, cert.role, cert.methods, "certificate", cert.locale)
+                return Caller(cert.client_id, cert.role, cert.methods, "certificate", cert.locale, cert.store)
         raise Unauthenticated(MISSING_MESSAGE)
 
     @staticmethod
@@ -110,7 +112,7 @@ class Authenticator:
         entry = ring.keys.get(key_id) if key_id is not None else None
         if entry is None or not verify_key(token, entry):
             raise Unauthenticated(INVALID_MESSAGE, reason="INVALID_API_KEY")
-        return Caller(entry.client_id, entry.role, entry.methods, "key", entry.locale)
+        return Caller(entry.client_id, entry.role, entry.methods, "key", entry.locale, entry.store)
 
     @staticmethod
     def authorize(caller: Caller, method: str) -> None:

@@ -3,7 +3,7 @@
 Order inside the gate, cheapest refusal first once the caller is known:
 
     authenticate (key / certificate)  -> UNAUTHENTICATED
-    set_caller (logs, idempotency scope)
+    set_caller (logs, idempotency scope, locale, store)
     authorize (role / method list)    -> PERMISSION_DENIED
     rate limit (token bucket)         -> RESOURCE_EXHAUSTED  RATE_LIMITED
     guessing guard (code lookups)     -> RESOURCE_EXHAUSTED  TOO_MANY_INVALID_CODES
@@ -98,7 +98,7 @@ class GateInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         try:
             auth_context = context.auth_context() if self._use_certificates else None
             caller = self._auth.authenticate(context.invocation_metadata(), auth_context)
-            set_caller(caller.client_id, caller.locale)
+            set_caller(caller.client_id, caller.locale, caller.store)
             self._auth.authorize(caller, method)
             self._rate.check(caller.client_id)
             if method in CODE_LOOKUP_METHODS:

@@ -8,16 +8,23 @@ The file is TOML (or JSON with the same shape, chosen by the `.json` suffix):
     role = "till"                              # or: methods = ["CheckoutService/*"]
     sha256 = "<64 hex digits>"                 # printed by `vouchery-gateway keys new`
     locale = "de"                              # optional: the language of its cashier texts
+    store = "store-12"                         # optional: the store its till stands in
 
     [[certificates]]                           # mutual TLS: a client certificate identity -> a client
     identity = "spiffe://store-12/till-1"      # the certificate's SAN URI or its subject CN
     client_id = "till-1"
     role = "till"
     locale = "fr-CH"                           # optional, as for a key
+    store = "store-12"                         # optional, as for a key
 
 `locale` is a language tag CLDR knows ("de", "de-AT", "fr-CH"); the gateway answers a caller's refusals
 in it when the call sends no `accept-language` it serves (a tag without a catalogue falls back by
 language, then to English: edge/cashier_text.py).
+
+`store` names the store the caller's till stands in: 1..64 characters of letters, digits and `._:-`
+(ASCII). Per-store limits, such as the offline acceptance limits, count the caller under it; it comes
+from the credential, never from the call, so a key bound to one store cannot count under another.
+Absent, it is "" (the caller has no store).
 
 Revoking a key is deleting its entry. `KeyFile.maybe_reload()` rereads the file when its mtime or size
 changed (checked at most every `check_interval` seconds of the injected clock); `reload()` does it
@@ -50,11 +57,13 @@ __all__ = [
     "load_key_ring",
     "locale_tag",
     "parse_key_ring",
+    "store_name",
 ]
 
 log = logging.getLogger("vouchery_gateway.security")
 
 _LOCALE_TAG: Final = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8}){0,3}", re.ASCII)
+_STORE_NAME: Final = re.compile(r"[A-Za-z0-9._:-]{1,64}", re.ASCII)
 
 
 class KeysFileError(ValueError):
@@ -68,6 +77,7 @@ class CertEntry:
     role: str
     methods: tuple[str, ...]
     locale: str = ""
+    store: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +136,24 @@ def _locale(entry: Mapping[str, Any], where: str) -> str:
         raise KeysFileError(f"{where}: 'locale' {exc}") from None
 
 
+def store_name(value: object) -> str:
+    """A keys-file `store`, unchanged; ValueError, saying why, for anything but 1..64 characters of
+    letters, digits and ._:- (ASCII)."""
+    if not isinstance(value, str) or not _STORE_NAME.fullmatch(value):
+        raise ValueError(f"must be 1..64 characters of letters, digits and ._:-, not {repr(value)[:40]}")
+    return value
+
+
+def _store(entry: Mapping[str, Any], where: str) -> str:
+    """The entry's `store`, "" when absent; a bad one is refused at load time, naming the entry."""
+    if "store" not in entry:
+        return ""
+    try:
+        return store_name(entry["store"])
+    except ValueError as exc:
+        raise KeysFileError(f"{where}: 'store' {exc}") from None
+
+
 def _key_entry(raw: Any, where: str) -> KeyEntry:
     if not isinstance(raw, dict):
         raise KeysFileError(f"{where}: must be a table")
@@ -136,7 +164,15 @@ def _key_entry(raw: Any, where: str) -> KeyEntry:
     if not valid_hash(digest):
         raise KeysFileError(f"{where}: 'sha256' must be 64 hex digits")
     role, methods = _grants(raw, where)
-    return KeyEntry(key_id, _text(raw, "client_id", where), digest, role, methods, _locale(raw, where))
+    return KeyEntry(
+        key_id,
+        _text(raw, "client_id", where),
+        digest,
+        role,
+        methods,
+        _locale(raw, where),
+        _store(raw, where),
+    )
 
 
 def _cert_entry(raw: Any, where: str) -> CertEntry:
@@ -144,7 +180,9 @@ def _cert_entry(raw: Any, where: str) -> CertEntry:
         raise KeysFileError(f"{where}: must be a table")
     role, methods = _grants(raw, where)
     client_id = _text(raw, "client_id", where)
-    return CertEntry(_text(raw, "identity", where), client_id, role, methods, _locale(raw, where))
+    return CertEntry(
+        _text(raw, "identity", where), client_id, role, methods, _locale(raw, where), _store(raw, where)
+    )
 
 
 def parse_key_ring(data: Mapping[str, Any], source: str = "keys file") -> KeyRing:

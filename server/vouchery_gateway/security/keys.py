@@ -40,6 +40,8 @@ class KeyEntry:
     `methods` are method patterns (see `roles.py`); they come from the role, or from an explicit list.
     `locale` is the language tag of the store the key's till stands in ("de", "fr-CH"; "" when not
     set): its cashier texts are in that language unless the call asks for another (`accept-language`).
+    `store` names the store the key's till stands in ("" when not set): per-store limits (offline
+    acceptance) count the caller under it, so a key bound to one store never counts under another.
     """
 
     key_id: str
@@ -48,6 +50,7 @@ class KeyEntry:
     role: str
     methods: tuple[str, ...]
     locale: str = ""
+    store: str = ""
 
 
 def new_key() -> str:
