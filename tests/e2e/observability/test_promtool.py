@@ -76,7 +76,8 @@ def test_dashboard_queries_are_valid_promql(tmp_path: Path) -> None:
     """Every panel expression parses (checked by promtool as recording rules, Grafana variables filled in)."""
     lines = ["groups:", "  - name: dashboard", "    rules:"]
     for i, expr in enumerate(dashboard_exprs()):
-        concrete = expr.replace("$__rate_interval", "5m").replace("$job", ".*").replace("$instance", ".*")
+        concrete = expr.replace("$__rate_interval", "5m").replace("$__range", "3h")
+        concrete = concrete.replace("$job", ".*").replace("$instance", ".*")
         lines += [f"      - record: dashboard_expr_{i}", f"        expr: {json.dumps(concrete)}"]
     rules = tmp_path / "dashboard.rules.yml"
     rules.write_text("\n".join(lines) + "\n")

@@ -42,11 +42,33 @@ def test_every_queried_series_is_exported() -> None:
         "Outbox depth and oldest entry age",
         "Breaker state",
         "Idempotent replays",
+        "Offline acceptance",
+        "Offline accepted vs declined by reason",
+        "Offline posted / refused / voided",
+        "Offline amount at risk by currency (minor units)",
+        "Offline exposure over the time range",
+        "Offline backlog depth and oldest age",
     ],
 )
 def test_dashboard_has_the_panels_operators_need(needle: str) -> None:
     """Each view the operators asked for is on the dashboard."""
     assert any(needle in p["title"] for p in load_dashboard()["panels"])
+
+
+def test_every_offline_metric_is_on_the_dashboard() -> None:
+    """Offline acceptance takes a risk with the retailer's money: each of its series has a panel."""
+    offline = {name for name in _exported_series() if name.startswith("vouchery_gateway_offline_")}
+    queried = {name for expr in dashboard_exprs() for name in _SERIES.findall(expr)}
+    assert len(offline) == 10, sorted(offline)
+    assert offline <= queried, sorted(offline - queried)
+
+
+def test_every_alert_is_in_the_operations_guide() -> None:
+    """docs/operations.md lists each alert the rules file defines, so a page can be looked up."""
+    alerts = re.findall(r"alert:\s*(\S+)", RULES.read_text())
+    guide = (DEPLOY.parent / "docs" / "operations.md").read_text()
+    assert alerts
+    assert [a for a in alerts if f"`{a}`" not in guide] == []
 
 
 def test_panel_ids_are_unique_and_uid_is_stable() -> None:
