@@ -10,6 +10,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 
 
 class RejectionReason(enum.Enum):
@@ -135,6 +136,7 @@ class Redemption:
     gift_card_value_left_minor: int | None = None
     sync_state: SyncState = SyncState.SYNCED
     sync_error: str = ""  # why a relayed write was refused, when sync_state is FAILED
+    accepted_offline: bool = False  # the gateway accepted it while Vouchery could not answer
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +154,17 @@ class ProductRule:
             for c in line.categories
         )
         return found if self.matching != "none_of" else not found
+
+
+@dataclass(frozen=True, slots=True)
+class RewardTerms:
+    """One reward of a voucher's campaign, as far as its discount can be worked out without Vouchery:
+    `kind` is a `SetDiscount` discount_type (percentage, numeric, gift_card) or, for any other reward
+    type, its type name in lower case (setdiscountperitem, addpoints, ...)."""
+
+    kind: str
+    percent: Decimal | None = None  # percentage: the percent of the base (never a float)
+    amount_minor: int | None = None  # numeric: the fixed amount in the campaign's currency
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +187,8 @@ class Voucher:
     product_rules: tuple[ProductRule, ...] = ()
     minimum_order_minor: int | None = None  # the campaign's minimum_value
     points_price: int | None = None  # the campaign's loyalty_points_price (a voucher bought with points)
+    rewards: tuple[RewardTerms, ...] = ()
+    max_discount_minor: int | None = None  # the campaign's max_discount
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 import httpx
 
 from vouchery_gateway.domain import (
+    CampaignSummary,
     Redemption,
     RedemptionRequest,
     Rejection,
@@ -63,6 +64,12 @@ def _required(name: str, value: str) -> str:
 def _redemption_id(value: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise InvalidArgument([FieldViolation("redemption_id", "must be a positive integer")])
+    return value
+
+
+def _campaign_id(value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidArgument([FieldViolation("campaign_id", "must be a positive integer")])
     return value
 
 
@@ -363,8 +370,7 @@ class VoucheryClient(HttpCore):
     ) -> PointsExchange:
         """Spend points on a voucher of `campaign_id` (the price is the campaign's loyalty_points_price);
         `reason` is written on the movement in the activity log."""
-        if isinstance(campaign_id, bool) or not isinstance(campaign_id, int) or campaign_id < 1:
-            raise InvalidArgument([FieldViolation("campaign_id", "must be a positive integer")])
+        _campaign_id(campaign_id)
         path = {"identifier": _required("customer_id", identifier)}
         return await self._call(
             "exchange_points",
@@ -400,6 +406,15 @@ class VoucheryClient(HttpCore):
             timeout=timeout,
             body=lambda route: encode.transaction_body(transaction, names=route.request_names),
         )
+
+    # ---- campaigns ------------------------------------------------------------------------------------
+
+    async def get_campaign(self, campaign_id: int, *, timeout: float) -> CampaignSummary:
+        """One campaign by id: its id, name, currency and template. An id Vouchery does not know is
+        `NotFound` (reason NOT_FOUND), conclusive while the route is verified (it is by default)."""
+        path = {"id": str(_campaign_id(campaign_id))}
+        read = _object(decode.campaign_summary, "campaign")
+        return await self._call("get_campaign", read, timeout=timeout, path=path)
 
 
 def aiohttp_transport(*, max_connections: int = 100, verify: bool | str = True) -> httpx.AsyncBaseTransport:

@@ -26,6 +26,7 @@ from vouchery_gateway.domain import (
     ProductRule,
     Redemption,
     RedemptionState,
+    RewardTerms,
     Voucher,
 )
 from vouchery_gateway.errors import UpstreamBadResponse
@@ -121,18 +122,23 @@ def timestamp(data: Json, key: str, where: str) -> datetime | None:
 
 
 def campaign(data: Json, where: str) -> CampaignSummary | None:
+    """The campaign nested in a voucher or redemption (None when absent)."""
     value = data.get("campaign")
     if value is None:
         return None
-    found = obj(value, f"{where}.campaign")
-    currency = string(found, "currency", f"{where}.campaign")
+    return campaign_summary(obj(value, f"{where}.campaign"), f"{where}.campaign")
+
+
+def campaign_summary(data: Json, where: str = "campaign") -> CampaignSummary:
+    """A campaign object: ``GET /campaigns/{id}``, or the one nested in a voucher or redemption."""
+    currency = string(data, "currency", where)
     if currency and not is_known_currency(currency):
-        raise UpstreamBadResponse(f"{where}.campaign.currency: not an ISO 4217 code")
+        raise UpstreamBadResponse(f"{where}.currency: not an ISO 4217 code")
     return CampaignSummary(
-        id=integer(found, "id", f"{where}.campaign"),
-        name=string(found, "name", f"{where}.campaign"),
+        id=integer(data, "id", where),
+        name=string(data, "name", where),
         currency=currency,
-        template=string(found, "template", f"{where}.campaign"),
+        template=string(data, "template", where),
     )
 
 
@@ -216,10 +222,15 @@ def _terms(data: Json, where: str, summary: CampaignSummary | None, currency: st
     Type names are compared without case (`SetDiscount`, `setDiscount`); unknown kinds are skipped."""
     kinds: list[str] = []
     rules: list[ProductRule] = []
+    terms: list[RewardTerms] = []
     rewards, found_rules = data.get("rewards"), data.get("rules")
     for reward in items(rewards, f"{where}.rewards", lambda r: r) if rewards is not None else ():
-        if string(reward, "type", f"{where}.rewards").casefold() == "setdiscount":
+        kind = string(reward, "type", f"{where}.rewards").casefold()
+        if kind == "setdiscount":
             kinds.append(string(reward, "discount_type", f"{where}.rewards").casefold())
+            terms.append(_reward(reward, kinds[-1], f"{where}.rewards", summary, currency))
+        else:
+            terms.append(RewardTerms(kind))
     for rule in items(found_rules, f"{where}.rules", lambda r: r) if found_rules is not None else ():
         if string(rule, "type", f"{where}.rules").casefold() == "productcategory":
             tags = rule.get("tags")
@@ -230,12 +241,34 @@ def _terms(data: Json, where: str, summary: CampaignSummary | None, currency: st
     minimum = None
     if data.get("minimum_value") is not None:
         minimum = amount(data, "minimum_value", _currency(summary, currency, where), where)
+    max_discount = None
+    if data.get("max_discount") is not None:
+        max_discount = amount(data, "max_discount", _currency(summary, currency, where), where)
     return {
         "discount_kinds": tuple(kinds),
         "product_rules": tuple(rules),
         "minimum_order_minor": minimum,
         "points_price": optional_int(data, "loyalty_points_price", where),
+        "rewards": tuple(terms),
+        "max_discount_minor": max_discount,
     }
+
+
+def _reward(data: Json, kind: str, where: str, summary: CampaignSummary | None, currency: str) -> RewardTerms:
+    """A `SetDiscount` reward's value: a percent (kept as a Decimal) or an amount in minor units."""
+    if data.get("discount_value") is None or kind not in ("percentage", "numeric"):
+        return RewardTerms(kind)
+    if kind == "numeric":
+        return RewardTerms(
+            kind, amount_minor=amount(data, "discount_value", _currency(summary, currency, where), where)
+        )
+    value = data["discount_value"]
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise UpstreamBadResponse(f"{where}.discount_value: expected a number")
+    percent = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    if not percent.is_finite() or not 0 <= percent <= 100:
+        raise UpstreamBadResponse(f"{where}.discount_value: a percentage must be 0..100")
+    return RewardTerms(kind, percent=percent)
 
 
 ME_WRAPPERS: Final = ("data", "user", "me")

@@ -301,6 +301,7 @@ class Doctor:
                 return self.report
             missing = await self.probe_missing_route()
             await self.check_unknown_voucher()
+            await self.check_campaign(campaign)
             if not voucher and campaign is not None:
                 voucher = await self.pick_voucher(campaign)
             await self.check_voucher(voucher, total)
@@ -368,6 +369,27 @@ class Doctor:
                 "an unknown code should be 404 with Vouchery's error body; the gateway reads anything "
                 "else as a contract mismatch (UNAVAILABLE), not as VOUCHER_NOT_FOUND",
             )  # fmt: skip
+
+    async def check_campaign(self, campaign: int | None) -> None:
+        """An unknown campaign id must be Vouchery's not-found error (the gateway takes it as proof that
+        the campaign does not exist); with --campaign, that campaign's fields too."""
+        route = "get_campaign"
+        unknown = str(10**15 + secrets.randbelow(10**15))
+        sent, got = await self._send(route, path={"id": unknown})
+        if got.status == 404 and got.envelope is not None:
+            self._find(route, sent, got, "matches", "an unknown id is Vouchery's not-found error")
+        elif got.status == 403:
+            how = "the API key may not read campaigns (a point-of-sale key?): campaign ids cannot be checked"
+            self._find(route, sent, got, "differs", how)
+        else:
+            self._find(
+                route, sent, got, "differs",
+                "an unknown campaign id should be 404 with Vouchery's error body; the gateway reads "
+                "anything else as a contract mismatch (UNAVAILABLE), not as an unknown campaign",
+            )  # fmt: skip
+        if campaign is not None:
+            sent, got = await self._send(route, path={"id": str(campaign)})
+            self._fields(route, sent, got, required=("id",))
 
     async def pick_voucher(self, campaign: int) -> str:
         route = "campaign_vouchers"

@@ -33,7 +33,7 @@ from urllib.parse import quote
 
 from vouchery_gateway.errors import FieldViolation, InvalidArgument
 
-RouteGroup = Literal["redemptions", "vouchers", "customers", "loyalty", "me"]
+RouteGroup = Literal["redemptions", "vouchers", "customers", "loyalty", "campaigns", "me"]
 Source = Literal["confirmed", "inferred"]
 
 _PLACEHOLDER: Final = re.compile(r"\{(\w+)\}")
@@ -113,6 +113,9 @@ def encode_segment(name: str, value: str) -> str:
 _VOUCHER_404: Final = ("VOUCHER_NOT_FOUND", "voucher not found")
 _REDEMPTION_404: Final = ("REDEMPTION_NOT_FOUND", "redemption not found")
 _CUSTOMER_404: Final = ("CUSTOMER_NOT_FOUND", "customer not found")
+# NOT_FOUND rather than a reason of its own: every route's reason needs a cashier message in each locale
+# (edge/locales), and an unknown campaign is only ever looked up at start, never by a till.
+_CAMPAIGN_404: Final = ("NOT_FOUND", "campaign not found")
 
 # The JSON fields the gateway reads from each kind of answer (dotted: nested objects). An override maps
 # any of them to the name Vouchery actually uses; `decode` reads these names.
@@ -160,6 +163,8 @@ _VOUCHER_EXTENDED: Final = (
     "campaign.minimum_value",
     "campaign.loyalty_points_price",
 )
+# A campaign object itself (``GET /campaigns/{id}``): what `decode.campaign_summary` reads.
+_CAMPAIGN_OBJECT: Final = ("id", "name", "currency", "template")
 _CUSTOMER: Final = (
     "identifier",
     "id",
@@ -249,6 +254,9 @@ ROUTES: Final[MappingProxyType[str, Route]] = MappingProxyType(
                   request_fields=("transaction_id", "customer_identifier", "total_transaction_cost",
                                   "shipping_cost", "product_items", "discount_applied"),
                   answer_fields=("id", "transaction_id", "points_earned")),
+            # campaigns: the campaign ids the offline policy names are checked at start
+            Route("get_campaign", "GET", "/campaigns/{id}", "campaigns", "confirmed",
+                  not_found=_CAMPAIGN_404, answer_fields=_CAMPAIGN_OBJECT),
         )
     }
 )  # fmt: skip

@@ -11,7 +11,7 @@ import pytest
 
 from tests.support.net import free_port
 from vouchery_gateway.domain import Cart, RedemptionRequest, RedemptionState
-from vouchery_gateway.errors import RateLimited, Unavailable
+from vouchery_gateway.errors import NotFound, RateLimited, Unavailable
 from vouchery_gateway.upstream import (
     UpstreamAmbiguous,
     UpstreamBadResponse,
@@ -36,6 +36,22 @@ async def test_calls_succeed_over_real_http(live_client: VoucheryClient) -> None
         assert (await live_client.get_voucher("SAVE10", timeout=T)).code == "SAVE10"
     created = await live_client.create_redemption(redeem("SAVE10", "NET-1"), timeout=T)
     assert created.state is RedemptionState.PENDING
+
+
+async def test_campaign_reads_over_real_http(
+    live_sandbox: SandboxServer, live_client: VoucheryClient
+) -> None:
+    """A campaign by id, an unknown id (NotFound) and a failing campaigns group (UNAVAILABLE, as on every
+    route) over the live sandbox server."""
+    campaign = await live_client.get_campaign(11, timeout=T)
+    assert (campaign.id, campaign.name, campaign.currency) == (11, "Points shop: 10 off", "EUR")
+    with pytest.raises(NotFound) as missing:
+        await live_client.get_campaign(999_999, timeout=T)
+    assert missing.value.conclusive
+    live_sandbox.admin.set_faults({"campaigns": {"error_rate": 1, "error_statuses": [503], "times": 1}})
+    with pytest.raises(Unavailable) as caught:
+        await live_client.get_campaign(11, timeout=T)
+    assert caught.value.reason == "UPSTREAM_UNAVAILABLE"
 
 
 async def test_rate_limit_fault_carries_retry_after(

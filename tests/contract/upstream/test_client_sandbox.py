@@ -121,6 +121,7 @@ async def test_rejected_write_raises_rejected(client: VoucheryClient) -> None:
         (lambda c: c.get_voucher("NOPE", timeout=T), "VOUCHER_NOT_FOUND"),
         (lambda c: c.create_redemption(redeem("NOPE", "T-404"), timeout=T), "VOUCHER_NOT_FOUND"),
         (lambda c: c.get_customer("nobody", timeout=T), "CUSTOMER_NOT_FOUND"),
+        (lambda c: c.get_campaign(999_999, timeout=T), "NOT_FOUND"),
     ],
 )
 async def test_missing_things_are_not_found_by_route(
@@ -211,6 +212,24 @@ async def test_purchase_transaction_earns_points(client: VoucheryClient) -> None
     assert record.points_earned is not None
 
 
+async def test_get_campaign_reads_a_campaign_by_id(
+    client: VoucheryClient, observer: RecordingObserver
+) -> None:
+    """GET /campaigns/{id} answers the demo's "Ten percent off" campaign, in the campaigns route group."""
+    campaign = await client.get_campaign(2, timeout=T)
+    assert (campaign.id, campaign.name, campaign.currency) == (2, "Ten percent off", "EUR")
+    assert campaign.template == "sub_redemption"
+    assert observer.events == [("campaigns", "2xx")]
+
+
+async def test_unknown_campaign_is_a_conclusive_not_found(client: VoucheryClient) -> None:
+    """An id Vouchery does not know is Vouchery's 404 on a confirmed route: proof it does not exist."""
+    with pytest.raises(NotFound) as caught:
+        await client.get_campaign(999_999, timeout=T)
+    assert caught.value.conclusive
+    assert caught.value.message == "campaign not found"
+
+
 async def test_wrong_key_is_upstream_auth(sandbox_app: SandboxApp, caplog: pytest.LogCaptureFixture) -> None:
     """A key Vouchery does not know is INTERNAL/UPSTREAM_AUTH, logged without the key."""
     secret = "wrong-key-must-not-leak"
@@ -242,6 +261,8 @@ async def test_point_of_sale_key_on_a_customer_route_is_upstream_auth(sandbox_ap
         lambda c: c.list_customer_vouchers("alice", per_page=1000, timeout=T),
         lambda c: c.grant_points("alice", 0, timeout=T),
         lambda c: c.exchange_points("alice", -1, timeout=T),
+        lambda c: c.get_campaign(0, timeout=T),
+        lambda c: c.get_campaign(True, timeout=T),
         lambda c: c.get_redemption_by_id(0, timeout=T),
     ],
 )

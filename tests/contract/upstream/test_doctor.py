@@ -40,6 +40,7 @@ def test_read_only_run_against_the_sandbox_matches_and_suggests_verifying_the_lo
     verdicts = {f["route"]: f["verdict"] for f in report["findings"] if f["verdict"] != "not checked"}
     assert set(verdicts.values()) == {"matches"}
     assert {"me", "get_voucher", "validate_voucher", "get_redemption", "points_activity"} <= set(verdicts)
+    assert "get_campaign" in verdicts  # an unknown campaign id is Vouchery's not-found error
     assert report["created"] == []  # read-only: nothing written
     table = load_routes_file(tmp_path / "routes.toml")
     assert table["get_redemption"].verified
@@ -98,3 +99,22 @@ def test_write_without_a_campaign_and_customer_is_refused(
     code, text = doctor(live_sandbox, monkeypatch, "--write")
     assert code == 2
     assert "--write needs --campaign and --customer" in text
+
+
+def test_a_campaign_route_that_answers_like_a_missing_route_differs(
+    live_sandbox: SandboxServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Read-only: when GET /campaigns/{id} is not where the table says (a bare 404 for an unknown id, as
+    a missing route answers), get_campaign differs and the doctor exits 1."""
+    live_sandbox.admin.set_contract(
+        {"missing_route": "html", "moved_routes": {"get_campaign": "/campaign/{id}"}}
+    )
+    code, text = doctor(
+        live_sandbox, monkeypatch, "--campaign", str(TEN_PERCENT_CAMPAIGN), "--customer", "alice", "--json"
+    )
+    report = json.loads(text)
+    assert code == 1, report
+    campaign = [f for f in report["findings"] if f["route"] == "get_campaign"]
+    assert campaign
+    assert {f["verdict"] for f in campaign} == {"differs"}
+    assert {f["route"] for f in report["findings"] if f["verdict"] == "differs"} == {"get_campaign"}

@@ -101,6 +101,7 @@ def test_status_maps_to_error_class_reason_and_grpc_code(
         ("get_customer", "CUSTOMER_NOT_FOUND"),
         ("grant_points", "CUSTOMER_NOT_FOUND"),
         ("exchange_points", "NOT_FOUND"),
+        ("get_campaign", "NOT_FOUND"),
     ],
 )
 def test_not_found_reason_comes_from_the_route(route: str, reason: str) -> None:
