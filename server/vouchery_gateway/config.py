@@ -181,6 +181,20 @@ class Settings:
     sale_retention: float = opt(
         90 * 86400.0, "how long basket sales are kept for reads and returns, s", _range(3600)
     )
+    # -- offline acceptance (docs/offline.md) --
+    offline_policy: str = opt(
+        "", "TOML file of the offline policy: which codes may be accepted while Vouchery is down; empty: off"
+    )
+    offline_forward_concurrency: int = opt(
+        4,
+        "most offline acceptances posted to Vouchery at once (the rest of the upstream serves tills)",
+        _range(1, 64),
+    )
+    offline_refusal_memory: float = opt(
+        7 * 86400.0,
+        "how long a code Vouchery refused after an offline acceptance stays refused offline, s",
+        _range(60),
+    )
     # -- callers (docs/security.md) --
     keys_file: str = opt("", "TOML/JSON file of caller API keys; empty turns authentication off")
     keys_check_interval: float = opt(2.0, "seconds between checks of the keys file for changes", _range(0.1))

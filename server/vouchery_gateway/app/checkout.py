@@ -18,12 +18,14 @@ when one is given; counts are also kept on the parts (`cache.stats`, `relay.stat
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
 from vouchery_gateway.app.observed import breaker_listener, cache_listener
 from vouchery_gateway.checkout.basket_plan import BasketPolicy, Order
 from vouchery_gateway.checkout.baskets import TermsLookup
-from vouchery_gateway.checkout.durable import CANCEL_KIND, CONFIRM_KIND, DurableCheckout, RedemptionDelivery
+from vouchery_gateway.checkout.durable import DurableCheckout, RedemptionDelivery
 from vouchery_gateway.checkout.flow import CampaignLookup, CheckoutUpstream, VoucherLookup
 from vouchery_gateway.checkout.lookups import (
     ExtendedVoucherReader,
@@ -33,15 +35,31 @@ from vouchery_gateway.checkout.lookups import (
     cached_voucher_lookup,
     campaign_ttl,
 )
+from vouchery_gateway.checkout.offline import OfflineDesk
+from vouchery_gateway.checkout.offline_knowledge import LastKnown, Observing
+from vouchery_gateway.checkout.offline_policy import PolicyError, load_policy
 from vouchery_gateway.checkout.reservations import ReservationSweeper
 from vouchery_gateway.checkout.returns import ReturnPolicy
+from vouchery_gateway.checkout.subjects import CANCEL_KIND, CONFIRM_KIND, OFFLINE_KIND
 from vouchery_gateway.config import Settings, id_set
+from vouchery_gateway.errors import GatewayError, NotFound, UpstreamAuth
 from vouchery_gateway.idempotency import IdempotencyStore
 from vouchery_gateway.observability.metrics import GatewayMetrics
-from vouchery_gateway.outbox import DurableState, OutboxRelay, RelayHooks, Stores, open_beside
+from vouchery_gateway.outbox import (
+    DurableState,
+    Handler,
+    OutboxEntry,
+    OutboxRelay,
+    Outcome,
+    RelayHooks,
+    Stores,
+    open_beside,
+)
 from vouchery_gateway.resilience import Backoff, BreakerConfig
 from vouchery_gateway.resilience.cache import AsyncTTLCache
 from vouchery_gateway.upstream.policy import PolicySettings, UpstreamPolicy
+
+log = logging.getLogger("vouchery_gateway.checkout")
 
 RELAY_LEASE_MARGIN = 2.0
 RELAY_LEASE_CALLS = 3  # a delivery may take this many capped upstream attempts before its lease ends
@@ -94,6 +112,86 @@ class CheckoutPath:
         self.relay: OutboxRelay | None = None
         self.sweeper: ReservationSweeper | None = None
         self._store: IdempotencyStore | None = None
+        self._readings: set[asyncio.Task[None]] = set()
+        self.offline = self._offline_desk()
+        self.observing: Observing | None = None
+
+    def _offline_desk(self) -> OfflineDesk | None:
+        """The offline desk when the policy accepts anything offline (`PolicyError` stops the start)."""
+        if not self.settings.offline_policy:
+            return None
+        policy = load_policy(self.settings.offline_policy)
+        if not policy.enabled:
+            log.warning(
+                "offline policy %s accepts no campaign: offline acceptance stays off",
+                self.settings.offline_policy,
+            )
+            return None
+        return OfflineDesk(
+            policy,
+            LastKnown(),
+            self.durable_state(),
+            events=self.metrics.offline if self.metrics is not None else None,
+            wake_relay=self._wake,
+            hold=self.settings.idempotency_retention,
+            refusal_memory=self.settings.offline_refusal_memory,
+        )
+
+    async def check_policy_campaigns(self, upstream: Any) -> None:
+        """Refuse an offline policy naming a campaign Vouchery does not know (`PolicyError`, with the
+        file and line). While Vouchery cannot answer, start anyway (an outage is when offline matters)
+        and check again in the background until it answers; an unknown id is then logged as an error
+        (no code can belong to it, so it accepts nothing)."""
+        if self.offline is None or not self.offline.policy.campaigns:
+            return
+        unchecked = await self._unknown_campaigns(upstream, list(self.offline.policy.campaigns))
+        if unchecked:
+            log.warning(
+                "offline policy: Vouchery could not be asked whether campaigns %s exist; checking again "
+                "in the background", sorted(unchecked),
+            )  # fmt: skip
+            task = asyncio.get_running_loop().create_task(self._recheck(upstream, unchecked))
+            self._readings.add(task)
+            task.add_done_callback(self._readings.discard)
+
+    async def _unknown_campaigns(self, upstream: Any, ids: list[int]) -> list[int]:
+        """Raise `PolicyError` for ids Vouchery does not know; return the ids it could not be asked."""
+        assert self.offline is not None
+        timeout = self.settings.upstream_timeout_cap
+        answers = await asyncio.gather(
+            *(upstream.get_campaign(cid, timeout=timeout) for cid in ids), return_exceptions=True
+        )
+        unknown = [
+            cid for cid, a in zip(ids, answers, strict=True) if isinstance(a, NotFound) and a.conclusive
+        ]
+        if unknown:
+            policy = self.offline.policy
+            named = "; ".join(policy.where(cid) for cid in unknown)
+            raise PolicyError(f"{named}: Vouchery has no campaign with this id")
+        for answer in answers:
+            if isinstance(answer, BaseException) and not isinstance(answer, GatewayError):
+                raise answer
+        if any(isinstance(a, UpstreamAuth) for a in answers):
+            # A point-of-sale key may not read campaigns: asking again would not help.
+            log.warning("offline policy: the API key may not read campaigns; their ids are not checked")
+            return []
+        return [cid for cid, a in zip(ids, answers, strict=True) if isinstance(a, GatewayError)]
+
+    async def _recheck(self, upstream: Any, ids: list[int], interval: float = 30.0) -> None:
+        while ids:
+            await asyncio.sleep(interval)
+            try:
+                ids = await self._unknown_campaigns(upstream, ids)
+            except PolicyError as exc:
+                log.error("offline policy: %s (it accepts nothing: correct the file)", exc)
+                return
+
+    def observed(self, upstream: CheckoutUpstream, extended: ExtendedVoucherReader) -> CheckoutUpstream:
+        """`upstream` feeding the offline desk's memory of codes (itself when offline is off)."""
+        if self.offline is None:
+            return upstream
+        self.observing = Observing(upstream, self.offline.known, extended=extended, wanted=self.offline.wants)
+        return self.observing
 
     def voucher_lookup(self, upstream: VoucherReader) -> VoucherLookup:
         return cached_voucher_lookup(self.cache, upstream)
@@ -130,25 +228,37 @@ class CheckoutPath:
 
     def durable(self, upstream: CheckoutUpstream) -> DurableCheckout:
         """The flow's upstream with reservations, the outbox and cache invalidation (opened at start)."""
-        return DurableCheckout(upstream, self.durable_state(), cache=self.cache, wake_relay=self._wake)
+        return DurableCheckout(
+            upstream, self.durable_state(), cache=self.cache, wake_relay=self._wake, offline=self.offline
+        )
 
     async def start(self, store: IdempotencyStore, upstream: CheckoutUpstream) -> None:
         """Open the outbox beside `store`, then start relaying and sweeping with `upstream` (raw client)."""
         self._store = store
         upstream = self.unit_upstream or upstream
         stores = await self.durable_state().stores()
-        delivery = RedemptionDelivery(upstream, self.durable_state(), cache=self.cache)
+        delivery = RedemptionDelivery(
+            upstream, self.durable_state(), cache=self.cache, offline=self.offline is not None
+        )
         hooks = RelayHooks()
         if self.metrics is not None:
-            hooks = RelayHooks(
-                self.metrics.outbox_delivered, self.metrics.outbox_failed, self.metrics.set_outbox_backlog
-            )
+            hooks = RelayHooks(self.metrics.outbox_delivered, self.metrics.outbox_failed, self._backlog)
+        handlers: dict[str, Handler] = {CONFIRM_KIND: delivery.confirm, CANCEL_KIND: delivery.cancel}
+        offline = self.offline
+        if offline is not None:
+            raw = upstream
+
+            async def post_offline(entry: OutboxEntry, timeout: float) -> Outcome:  # noqa: ASYNC109
+                return await offline.deliver(raw, entry, timeout)
+
+            handlers[OFFLINE_KIND] = post_offline
         self.relay = OutboxRelay(
             stores.outbox,
-            {CONFIRM_KIND: delivery.confirm, CANCEL_KIND: delivery.cancel},
+            handlers,
             interval=self.settings.outbox_relay_interval,
             lease=relay_lease(self.settings),
             lease_margin=RELAY_LEASE_MARGIN,
+            kind_concurrency={OFFLINE_KIND: self.settings.offline_forward_concurrency},
             hooks=hooks,
         )
         timeout = self.settings.reservation_timeout
@@ -171,10 +281,38 @@ class CheckoutPath:
     async def stop(self) -> None:
         if self.relay is not None:
             await self.relay.stop()
+        if self.observing is not None:
+            await self.observing.close()
+        for task in list(self._readings):  # a policy re-check waiting for Vouchery, a gauge reading
+            task.cancel()
+        await asyncio.gather(*self._readings, return_exceptions=True)
         if self.sweeper is not None:
             await self.sweeper.stop()
         await self.cache.aclose()
         await self.campaigns.aclose()
+
+    def _backlog(self, depth: int, oldest_age: float) -> None:
+        """The relay's reading of the outbox, and of the offline ledger when offline is on."""
+        if self.metrics is None:
+            return
+        self.metrics.set_outbox_backlog(depth, oldest_age)
+        if self.offline is not None and self.state is not None:
+            task = asyncio.get_running_loop().create_task(self._offline_backlog())
+            self._readings.add(task)
+            task.add_done_callback(self._readings.discard)
+
+    async def _offline_backlog(self) -> None:
+        if self.metrics is None or self.state is None:
+            return
+        try:
+            ledger = (await self.state.stores()).offline
+            totals = await ledger.pending_totals()
+            oldest = await ledger.oldest_pending()
+        except Exception:  # a reading is skipped while the store is down; the next pass tries again
+            log.debug("offline ledger reading failed", exc_info=True)
+            return
+        age = max(ledger.clock() - oldest, 0.0) if oldest is not None else 0.0
+        self.metrics.offline.set_pending(totals, age)
 
     def _wake(self) -> None:
         if self.relay is not None:

@@ -33,7 +33,7 @@ from prometheus_client import CollectorRegistry
 from vouchery.gateway.v1 import checkout_pb2, checkout_pb2_grpc
 from vouchery_gateway.app.checkout import CheckoutPath
 from vouchery_gateway.app.health import UpstreamHealth
-from vouchery_gateway.app.loyalty import SERVICE_NAMES, LoyaltyParts, add_loyalty_services
+from vouchery_gateway.app.loyalty import SERVICE_NAMES, BalanceWatch, LoyaltyParts, add_loyalty_services
 from vouchery_gateway.app.observed import (
     UpstreamMetricsObserver,
     observed_policy,
@@ -114,6 +114,12 @@ class Gateway:
 
     async def start(self) -> int:
         """Bind the gRPC port, start serving, and publish the first health status; returns the port."""
+        if self.checkout_path is not None:  # an offline policy naming an unknown campaign stops here
+            try:
+                await self.checkout_path.check_policy_campaigns(self.upstream)
+            except Exception:
+                await self.upstream.aclose()  # nothing else is open yet
+                raise
         if self.writes is not None:  # before serving: no write may run without its idempotency store
             store = await self.writes.open(
                 self.settings.store_url, retention=self.settings.idempotency_retention
@@ -294,9 +300,12 @@ def build_gateway(
     if settings.basket_transaction_ids == "shared":
         checkout_upstream = SharedTransactionIds(client, book)
         path.unit_upstream = checkout_upstream
+    # With an offline policy, the answers passing here teach the offline desk what each code is.
+    checkout_upstream = path.observed(checkout_upstream, client)
+    reader: Any = path.observing or client
     if security.coarsen_reasons:
         checkout_upstream = CoarseningUpstream(checkout_upstream, security.coarsen_reasons)
-    lookup = path.voucher_lookup(client)
+    lookup = path.voucher_lookup(reader)
     durable = path.durable(checkout_upstream)
     flow = CheckoutFlow(
         durable,
@@ -327,19 +336,20 @@ def build_gateway(
         reconciled_below=durable.reconciles_already,
         cancelled=durable.was_cancelled,
         basket_sale=book.refuse_if_basket,
+        offline=path.offline,
     )
     units = UnitWriter(flow, checkout_writes, book)
     baskets = BasketWrites(
         flow,
         units,
         book,
-        path.terms_lookup(client),
+        path.terms_lookup(reader),
         path.basket_policy(),
         shared_ids=settings.basket_transaction_ids == "shared",
     )
     loyalty = add_loyalty_services(
         server,
-        client,
+        BalanceWatch(client, path.offline.known.saw_balance) if path.offline is not None else client,
         settings,
         deadlines=deadline_policy(settings),
         writes=writes,

@@ -13,6 +13,7 @@ and the outbox beside the idempotency records, relayed by the checkout path's re
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -77,6 +78,25 @@ class LoyaltyParts:
         return await self.points.revoke_for_return(
             PointsRevocation(customer_id, points, RETURN_REASON), reference, budget
         )
+
+
+class BalanceWatch:
+    """The loyalty upstream, telling `saw(customer_id, points)` every balance it reads: the offline
+    desk's last known balance for vouchers bought with points. Everything else passes through."""
+
+    def __init__(self, upstream: Any, saw: Callable[[str, int], None]) -> None:
+        self._upstream = upstream
+        self._saw = saw
+
+    async def get_customer(self, customer_id: str, *, timeout: float) -> Any:  # noqa: ASYNC109
+        customer = await self._upstream.get_customer(customer_id, timeout=timeout)
+        points = getattr(customer, "loyalty_points", None)
+        if isinstance(points, int):
+            self._saw(customer_id, points)
+        return customer
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._upstream, name)
 
 
 def add_loyalty_services(

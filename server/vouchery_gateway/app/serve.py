@@ -15,6 +15,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any, Final
 
 from vouchery_gateway.app.gateway import Gateway, build_gateway
+from vouchery_gateway.checkout.offline_policy import PolicyError
 from vouchery_gateway.config import Settings
 from vouchery_gateway.security import KeysFileError, TlsError
 from vouchery_gateway.upstream.overrides import RoutesFileError
@@ -56,10 +57,12 @@ async def start_gateway(settings: Settings) -> Gateway:
     bound, is `StartupFailed` (nothing is left open)."""
     try:
         gateway = build_gateway(settings)
-    except (KeysFileError, TlsError, RoutesFileError) as exc:
+    except (KeysFileError, TlsError, RoutesFileError, PolicyError) as exc:
         raise StartupFailed(str(exc), EXIT_USAGE) from None
     try:
         await gateway.start()
+    except PolicyError as exc:  # the gateway closed what it had opened
+        raise StartupFailed(str(exc), EXIT_USAGE) from None
     except OSError as exc:
         await gateway.upstream.aclose()
         raise StartupFailed(str(exc), EXIT_ERROR) from None

@@ -33,6 +33,8 @@ def validate_basket(
     validation.check_text(
         out, "user_agent", request.user_agent, limit=validation.MAX_USER_AGENT_CHARS, required=False
     )
+    if isinstance(request, checkout_pb2.RedeemBasketRequest):
+        validation.check_store_id(out, "store_id", request.store_id)
     validation.check_enums(out, request)
     out.raise_if_any()
 

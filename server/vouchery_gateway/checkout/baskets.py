@@ -37,8 +37,8 @@ from vouchery_gateway.checkout.basket_plan import (
     ordered,
     other_refused,
 )
-from vouchery_gateway.checkout.durable import subject_of
 from vouchery_gateway.checkout.flow import CheckoutFlow, not_found_rejection
+from vouchery_gateway.checkout.offline import OfflineDeclined, Till
 from vouchery_gateway.checkout.return_writes import return_view
 from vouchery_gateway.checkout.sale import (
     BasketView,
@@ -55,6 +55,7 @@ from vouchery_gateway.checkout.sale_book import (
     sale_not_found,
 )
 from vouchery_gateway.checkout.snapshot import from_snapshot
+from vouchery_gateway.checkout.subjects import subject_of
 from vouchery_gateway.checkout.units import UnitWriter, unit_sync_state, worse
 from vouchery_gateway.checkout.writes import CANCELLED, CONFIRMED, Goal, redeem_fingerprint
 from vouchery_gateway.domain import (
@@ -98,6 +99,7 @@ class BasketRequest:
     customer_id: str = ""
     confirm: bool = False
     user_agent: str = ""
+    store_id: str = ""  # where offline acceptances of its codes are counted
 
     @property
     def fingerprint(self) -> str:
@@ -217,8 +219,15 @@ class BasketWrites:
         elif sale.state is SaleState.CONFIRMED:
             raise SaleRefused(CONFIRMED_SALE_MESSAGE, reason="SALE_ALREADY_CONFIRMED")
         self._book.hold(sale, budget)
+        before = set(sale.units)
         try:
             await self._reserve(sale, request, budget)
+        except OfflineDeclined:
+            # A code that cannot be accepted offline fails the whole sale (UNAVAILABLE, its reason):
+            # the codes this attempt accepted offline are voided before Vouchery ever hears of them.
+            accepted = [u for i, u in sale.units.items() if i not in before and u.state is UnitState.PENDING]
+            await self._units.release(sale, accepted, budget)
+            raise
         finally:
             await self._book.release(sale)
         return await self.view(sale, fresh=True), False
@@ -247,7 +256,8 @@ class BasketWrites:
                     unit_request = RedemptionRequest(
                         terms.code, cart, "", request.customer_id, request.confirm, request.user_agent
                     )
-                    outcome = await self._reserve_unit(sale, unit_request, reusable, used, budget)
+                    till = Till(sale.sale_id, request.store_id)
+                    outcome = await self._reserve_unit(sale, unit_request, reusable, used, budget, till)
                     if isinstance(outcome, Unit):
                         applied = _apply(ledger, terms, outcome.redemption)
                         results.append(self._result(terms, applied, outcome.id))
@@ -269,7 +279,13 @@ class BasketWrites:
         await self._book.finish(sale)
 
     async def _reserve_unit(
-        self, sale: Sale, request: RedemptionRequest, reusable: list[Unit], used: set[str], budget: Deadline
+        self,
+        sale: Sale,
+        request: RedemptionRequest,
+        reusable: list[Unit],
+        used: set[str],
+        budget: Deadline,
+        till: Till,
     ) -> Unit | Rejection:
         """Reserve one code: keep a unit of the same code and cart when the sale has one, else write a
         new unit to the record and post it. The live unit, or the refusal."""
@@ -282,14 +298,15 @@ class BasketWrites:
                 return unit
             if sale.hold_unsaved:
                 await self._book.save(sale)  # the lease on record before anything is sent
-            return await self._units.post(sale, unit, budget, suspect=True)  # may have landed: read first
+            # may have landed: read first
+            return await self._units.post(sale, unit, budget, suspect=True, till=till)
         code = request.voucher_code.casefold()
         stale = [u for u in reusable if u.id not in used and u.live and u.code.casefold() == code]
         await self._units.release(sale, stale, budget)  # the code's old unit holds the voucher
         unit = sale.new_unit(request)
         await self._book.save(sale)  # on record before its POST (with the outcome of the one before)
         used.add(unit.id)
-        return await self._units.post(sale, unit, budget, suspect=False)
+        return await self._units.post(sale, unit, budget, suspect=False, till=till)
 
     async def _refuse_one_code_id(self, sale_id: str) -> None:
         """A transaction id a one-code redemption already uses cannot start a basket."""

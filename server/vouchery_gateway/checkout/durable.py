@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any, Final
 
@@ -32,7 +32,9 @@ import grpc
 
 from vouchery_gateway.checkout.flow import CheckoutUpstream
 from vouchery_gateway.checkout.lookups import forget_redemption
+from vouchery_gateway.checkout.offline import OfflineDesk
 from vouchery_gateway.checkout.snapshot import from_snapshot, to_snapshot
+from vouchery_gateway.checkout.subjects import CANCEL_KIND, CONFIRM_KIND, OFFLINE_KIND, subject_of
 from vouchery_gateway.domain import (
     Redemption,
     RedemptionRequest,
@@ -52,14 +54,13 @@ from vouchery_gateway.errors import (
 )
 from vouchery_gateway.idempotency import StoreUnavailable
 from vouchery_gateway.outbox.model import Delivered, EntryState, OutboxEntry, Outcome, Refused
+from vouchery_gateway.outbox.offline_ledger import AcceptanceStatus
 from vouchery_gateway.outbox.reservation_store import Reservation, ReservationState
 from vouchery_gateway.outbox.state import DurableState
 from vouchery_gateway.resilience.cache import AsyncTTLCache
 
 log = logging.getLogger("vouchery_gateway.outbox")
 
-CONFIRM_KIND: Final = "redemption.confirm"
-CANCEL_KIND: Final = "redemption.cancel"
 MIN_READ_BACK: Final = 0.05  # seconds worth spending on reading back an "already" answer
 
 _TARGET = {CONFIRM_KIND: RedemptionState.CONFIRMED, CANCEL_KIND: RedemptionState.CANCELLED}
@@ -68,6 +69,7 @@ _ALREADY = {
     CANCEL_KIND: RejectionReason.REDEMPTION_ALREADY_CANCELLED,
 }
 _QUEUED_STATE = {CONFIRM_KIND: ReservationState.CONFIRM_QUEUED, CANCEL_KIND: ReservationState.CANCEL_QUEUED}
+_KNOWN_KINDS: Final = frozenset({CONFIRM_KIND, CANCEL_KIND, OFFLINE_KIND})
 _DONE_STATE = {CONFIRM_KIND: ReservationState.CONFIRMED, CANCEL_KIND: ReservationState.CANCELLED}
 
 
@@ -81,10 +83,6 @@ class NothingReserved(GatewayError):
     default_reason = "NOTHING_RESERVED"
 
 
-def subject_of(transaction_id: str) -> str:
-    return f"redemption:{transaction_id}"
-
-
 class DurableCheckout:
     """The `CheckoutUpstream` of the flow, made durable (see the module docstring)."""
 
@@ -95,12 +93,14 @@ class DurableCheckout:
         *,
         cache: AsyncTTLCache[Any] | None = None,
         wake_relay: Callable[[], None] | None = None,
+        offline: OfflineDesk | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._upstream = upstream
         self._state = state
         self._cache = cache
         self._wake = wake_relay
+        self._offline = offline if offline is not None and offline.enabled else None
         self._clock = clock
 
     @property
@@ -143,12 +143,20 @@ class DurableCheckout:
         return await self._write(CANCEL_KIND, transaction_id, timeout)
 
     async def get_redemption(self, transaction_id: str, *, timeout: float) -> Redemption:
+        answer = await self._get_redemption(transaction_id, timeout)
+        if self._offline is not None and not answer.accepted_offline:
+            record = await (await self._state.reservations()).get(transaction_id)
+            if record is not None and record.snapshot.get("offline") is True:
+                answer = replace(answer, accepted_offline=True)  # the receipt says so for good
+        return answer
+
+    async def _get_redemption(self, transaction_id: str, timeout: float) -> Redemption:
         outbox = await self._state.outbox()
         latest = await outbox.latest(subject_of(transaction_id))
         try:
             redemption = await self._upstream.get_redemption(transaction_id, timeout=timeout)
         except NotFound:
-            if latest is None or latest.kind not in _TARGET:
+            if latest is None or latest.kind not in _KNOWN_KINDS:
                 raise
             # Vouchery has no such redemption, but the gateway queued a write on it: say what became of
             # that write (still queued, or refused, with the reason), not NOT_FOUND.
@@ -169,6 +177,11 @@ class DurableCheckout:
         outbox = await self._state.outbox()
         latest = await outbox.latest(subject_of(transaction_id))
         if latest is not None and latest.pending:
+            if kind == CANCEL_KIND and latest.kind == OFFLINE_KIND and self._offline is not None:
+                voided = await self._offline.void(transaction_id, latest)
+                if voided is not None:  # Vouchery never heard of it, and never will
+                    forget_redemption(self._cache, voided.voucher_code, voided.customer_id)
+                    return voided
             return await self._queue(kind, transaction_id, None)
         send = self._upstream.confirm_redemption if kind == CONFIRM_KIND else self._upstream.cancel_redemption
         try:
@@ -245,7 +258,8 @@ class DurableCheckout:
         record = await (await self._state.reservations()).get(transaction_id)
         snapshot = record.snapshot if record is not None else {}
         code = record.voucher_code if record is not None else ""
-        return from_snapshot(transaction_id, snapshot, state=_TARGET[kind], voucher_code=code)
+        state = _TARGET.get(kind) or snapshot_state(snapshot)  # an offline acceptance: as it was made
+        return from_snapshot(transaction_id, snapshot, state=state, voucher_code=code)
 
     async def _settled(self, kind: str, transaction_id: str, redemption: Redemption) -> None:
         reservations = await self._state.reservations()
@@ -264,6 +278,16 @@ class DurableCheckout:
         )
 
 
+def snapshot_state(snapshot: Mapping[str, Any]) -> RedemptionState:
+    """The state a snapshot was taken in (PENDING when it does not say)."""
+    name = snapshot.get("state")
+    return (
+        RedemptionState[name]
+        if isinstance(name, str) and name in RedemptionState.__members__
+        else (RedemptionState.PENDING)
+    )
+
+
 def overlay(redemption: Redemption, latest: OutboxEntry | None) -> Redemption:
     """The redemption with the outbox's view of the gateway's last write on it."""
     if latest is None or latest.kind not in _TARGET:
@@ -280,11 +304,17 @@ class RedemptionDelivery:
     """The relay's handlers for queued confirms and cancels."""
 
     def __init__(
-        self, upstream: CheckoutUpstream, state: DurableState, *, cache: AsyncTTLCache[Any] | None = None
+        self,
+        upstream: CheckoutUpstream,
+        state: DurableState,
+        *,
+        cache: AsyncTTLCache[Any] | None = None,
+        offline: bool = False,
     ) -> None:
         self._upstream = upstream
         self._state = state
         self._cache = cache
+        self._offline = offline  # confirms and cancels may queue behind offline acceptances
 
     async def confirm(self, entry: OutboxEntry, timeout: float) -> Outcome:
         return await self._deliver(CONFIRM_KIND, entry, timeout)
@@ -294,6 +324,12 @@ class RedemptionDelivery:
 
     async def _deliver(self, kind: str, entry: OutboxEntry, timeout: float) -> Outcome:
         transaction_id = str(entry.payload.get("transaction_id", ""))
+        if self._offline:
+            # Behind an offline acceptance Vouchery refused there is nothing to confirm or cancel: the
+            # write fails with the acceptance's reason, without asking Vouchery.
+            acceptance = await (await self._state.stores()).offline.get(transaction_id)
+            if acceptance is not None and acceptance.status is AcceptanceStatus.REFUSED:
+                return Refused(f"OFFLINE_{acceptance.reason}", "Vouchery refused the offline acceptance")
         reservations = await self._state.reservations()
         record = await reservations.get(transaction_id)
         send = self._upstream.confirm_redemption if kind == CONFIRM_KIND else self._upstream.cancel_redemption

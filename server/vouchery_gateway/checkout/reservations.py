@@ -27,8 +27,8 @@ import secrets
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from vouchery_gateway.checkout.durable import subject_of
 from vouchery_gateway.checkout.lookups import forget_redemption
+from vouchery_gateway.checkout.subjects import CONFIRM_KIND, OFFLINE_KIND, subject_of
 from vouchery_gateway.domain import Redemption, RejectionReason
 from vouchery_gateway.errors import GatewayError, NotFound, Rejected
 from vouchery_gateway.outbox.reservation_store import Reservation, ReservationState, ReservationStore
@@ -39,6 +39,10 @@ from vouchery_gateway.resilience.cache import AsyncTTLCache
 log = logging.getLogger("vouchery_gateway.reservations")
 
 DEFAULT_TIMEOUT = 1800.0
+_WAITING_STATE = {
+    CONFIRM_KIND: ReservationState.CONFIRM_QUEUED,
+    OFFLINE_KIND: ReservationState.OFFLINE_QUEUED,
+}  # any other queued write on a redemption is a cancel
 
 
 class Canceller(Protocol):
@@ -107,11 +111,7 @@ class ReservationSweeper:
         txid = record.transaction_id
         waiting = await self._outbox.latest(subject_of(txid))
         if waiting is not None and waiting.pending:
-            queued = (
-                ReservationState.CONFIRM_QUEUED
-                if "confirm" in waiting.kind
-                else ReservationState.CANCEL_QUEUED
-            )
+            queued = _WAITING_STATE.get(waiting.kind, ReservationState.CANCEL_QUEUED)
             await self._reservations.settle(txid, owner=self.owner, state=queued)
             return "handed_back"
         try:

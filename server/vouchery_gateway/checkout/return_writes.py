@@ -15,10 +15,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Final
 
-from vouchery_gateway.checkout.durable import subject_of
 from vouchery_gateway.checkout.returns import CodeOutcome, ReturnPlan, ReturnPolicy, plan
 from vouchery_gateway.checkout.sale import ReturnedCodeView, ReturnView, Sale, SaleState, Unit, UnitState
 from vouchery_gateway.checkout.sale_book import SaleBook, SaleRefused, sale_not_found
+from vouchery_gateway.checkout.subjects import subject_of
 from vouchery_gateway.checkout.units import UnitWriter, unit_sync_state, worse
 from vouchery_gateway.checkout.writes import CANCELLED
 from vouchery_gateway.domain import SyncState

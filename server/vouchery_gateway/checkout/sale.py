@@ -216,7 +216,7 @@ def _rejection_from(value: Any) -> Rejection | None:
     return Rejection(RejectionReason[reason], str(code), str(message))
 
 
-def _request_json(request: RedemptionRequest) -> dict[str, Any]:
+def request_json(request: RedemptionRequest) -> dict[str, Any]:
     return {
         "code": request.voucher_code,
         "cart": cart_json(request.cart),
@@ -226,7 +226,7 @@ def _request_json(request: RedemptionRequest) -> dict[str, Any]:
     }
 
 
-def _request_from(txid: str, data: Mapping[str, Any]) -> RedemptionRequest:
+def request_from(txid: str, data: Mapping[str, Any]) -> RedemptionRequest:
     return RedemptionRequest(
         voucher_code=str(data["code"]),
         cart=cart_from(data["cart"]),
@@ -267,7 +267,7 @@ def to_body(sale: Sale, snapshot: Any) -> dict[str, Any]:
             {
                 "id": u.id,
                 "state": u.state.value,
-                "request": _request_json(u.request),
+                "request": request_json(u.request),
                 "redemption": snapshot(u.redemption) if u.redemption is not None else None,
                 "sync": u.sync_state.name,
                 "error": list(u.error) if u.error else None,
@@ -295,7 +295,7 @@ def from_body(sale_id: str, body: Mapping[str, Any], restore: Any, version: int 
             data["id"],
             str(data["request"]["code"]),
             state,
-            _request_from(data["id"], data["request"]),
+            request_from(data["id"], data["request"]),
             redemption,
             SyncState[data.get("sync", "SYNCED")],
             tuple(error) if error else None,

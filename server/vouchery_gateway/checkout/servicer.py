@@ -22,7 +22,7 @@ from vouchery_gateway.edge import convert, validation
 from vouchery_gateway.edge.errors import handle_errors
 from vouchery_gateway.errors import NotFound, Unsettled
 from vouchery_gateway.idempotency.writes import REPLAY_METADATA
-from vouchery_gateway.observability.context import mark_rejection, mark_replay
+from vouchery_gateway.observability.context import current_call, mark_rejection, mark_replay
 from vouchery_gateway.security.auth import caller_id
 
 Context: TypeAlias = grpc.aio.ServicerContext
@@ -152,6 +152,7 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
             request.customer_id,
             request.confirm,
             request.user_agent,
+            current_call().caller_store or request.store_id,
         )
         view, replayed = await _written(context, self._baskets.redeem(basket, self._writes.budget(context)))
         if not replayed:

@@ -16,7 +16,9 @@ from vouchery_gateway.domain import CampaignSummary, Redemption, RedemptionState
 
 def to_snapshot(redemption: Redemption) -> dict[str, Any]:
     campaign = redemption.campaign
+    offline = {"offline": True} if redemption.accepted_offline else {}
     return {
+        **offline,
         "id": redemption.id,
         "voucher_code": redemption.voucher_code,
         "currency": redemption.currency,
@@ -79,4 +81,5 @@ def from_snapshot(
         campaign=summary,
         gift_card_value_left_minor=gift_left if isinstance(gift_left, int) else None,
         sync_state=sync_state,
+        accepted_offline=data.get("offline") is True,
     )

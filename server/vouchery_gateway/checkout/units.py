@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from vouchery_gateway.checkout.flow import CheckoutFlow
+from vouchery_gateway.checkout.offline import Till
 from vouchery_gateway.checkout.sale import Sale, Unit, UnitState
 from vouchery_gateway.checkout.sale_book import SaleBook
 from vouchery_gateway.checkout.writes import CANCELLED, CONFIRMED, CheckoutWrites, Goal
@@ -27,16 +28,19 @@ class UnitWriter:
         self._writes = writes
         self._book = book
 
-    async def post(self, sale: Sale, unit: Unit, budget: Deadline, *, suspect: bool) -> Unit | Rejection:
+    async def post(
+        self, sale: Sale, unit: Unit, budget: Deadline, *, suspect: bool, till: Till | None = None
+    ) -> Unit | Rejection:
         """Create the unit's redemption (read back first when `suspect`); the live unit or the refusal.
         The unit must be on record (RESERVING) before; its outcome is saved with the caller's next save
         (a crash before that leaves it RESERVING, and the next attempt reads it back)."""
         try:
-            redemption = await self._writes.redeem_once(unit.request, budget, suspect=suspect)
+            redemption = await self._writes.redeem_once(unit.request, budget, suspect=suspect, till=till)
         except Rejected as exc:
             unit.state = UnitState.GONE
             return exc.rejection
         unit.redemption = redemption
+        unit.sync_state = redemption.sync_state  # QUEUED when accepted offline
         confirmed = redemption.state is RedemptionState.CONFIRMED
         unit.state = UnitState.CONFIRMED if confirmed else UnitState.PENDING
         return unit

@@ -31,6 +31,7 @@ import grpc
 
 from vouchery.gateway.v1 import checkout_pb2 as pb
 from vouchery_gateway.checkout.flow import CheckoutFlow
+from vouchery_gateway.checkout.offline import OfflineDesk, Till, offline_cause
 from vouchery_gateway.checkout.sale_book import CANCELLED_SALE_MESSAGE, SaleRefused
 from vouchery_gateway.domain import (
     Redemption,
@@ -43,6 +44,7 @@ from vouchery_gateway.edge import convert
 from vouchery_gateway.errors import GatewayError, NotFound, Rejected, Unsettled, maybe_committed
 from vouchery_gateway.idempotency import ClaimInfo, fingerprint
 from vouchery_gateway.idempotency.writes import IdempotentWrites, look_for_landing, write_once
+from vouchery_gateway.observability.context import current_call
 from vouchery_gateway.resilience.deadline import Deadline
 
 IN_USE_MESSAGE: Final = "Transaction id is already used by another redemption"
@@ -99,6 +101,7 @@ class CheckoutWrites:
         reconciled_below: Callable[[str], Awaitable[bool]] | None = None,
         cancelled: Callable[[str], Awaitable[bool]] | None = None,
         basket_sale: Callable[[str], Awaitable[None]] | None = None,
+        offline: OfflineDesk | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """`default_budget`: the whole time a call without a deadline may spend upstream.
@@ -110,6 +113,7 @@ class CheckoutWrites:
         self._cancelled = cancelled  # DurableCheckout.was_cancelled: a voided sale's id is never re-rung
         self._basket_sale = basket_sale  # raises SALE_IS_BASKET for a basket sale's id
         self._default_budget = default_budget
+        self._offline = offline if offline is not None and offline.enabled else None
         self._clock = clock
 
     async def redeem(
@@ -122,9 +126,11 @@ class CheckoutWrites:
         if self._basket_sale is not None:
             await self._basket_sale(request.transaction_id)  # a basket's id never takes a one-code sale
 
+        till = Till(request.transaction_id, current_call().caller_store or request.store_id)
+
         async def call(attempt: ClaimInfo) -> pb.RedeemVoucherResponse:
             budget = self.budget(context)
-            redemption = await self.redeem_once(domain_request, budget, suspect=attempt.takeover)
+            redemption = await self.redeem_once(domain_request, budget, suspect=attempt.takeover, till=till)
             return pb.RedeemVoucherResponse(redemption=convert.redemption(redemption))
 
         fp = redeem_fingerprint(domain_request)
@@ -167,13 +173,25 @@ class CheckoutWrites:
 
     # -- one claimed attempt ----------------------------------------------------------------------------
 
-    async def redeem_once(self, request: RedemptionRequest, budget: Deadline, *, suspect: bool) -> Redemption:
-        """Create the redemption exactly once, reading it back wherever an earlier POST may have landed."""
-        return await write_once(
-            lambda suspect: self._post(request, budget, suspect=suspect),
-            lambda: self._find(request, budget),
-            suspect=suspect,
-        )
+    async def redeem_once(
+        self, request: RedemptionRequest, budget: Deadline, *, suspect: bool, till: Till | None = None
+    ) -> Redemption:
+        """Create the redemption exactly once, reading it back wherever an earlier POST may have landed.
+        With `till` (and an offline policy), a redeem Vouchery cannot answer may be accepted offline."""
+        try:
+            return await write_once(
+                lambda suspect: self._post(request, budget, suspect=suspect),
+                lambda: self._find(request, budget),
+                suspect=suspect,
+            )
+        except Unsettled as exc:
+            if self._offline is None or till is None or not offline_cause(exc.error):
+                raise
+            return await self._offline.accept(request, till, exc.error)
+        except GatewayError as exc:
+            if self._offline is None or till is None or not offline_cause(exc):
+                raise
+            return await self._offline.accept(request, till, exc)
 
     async def settle_once(
         self, write: Settle, transaction_id: str, budget: Deadline, *, goal: Goal, suspect: bool

@@ -120,6 +120,7 @@ def redemption(value: domain.Redemption) -> common_pb2.Redemption:
         campaign=campaign(value.campaign),
         sync_state="SYNC_STATE_" + value.sync_state.name,
         sync_error=value.sync_error,
+        accepted_offline=value.accepted_offline,
     )
     if value.id is not None:
         message.id = value.id

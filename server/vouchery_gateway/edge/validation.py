@@ -75,6 +75,15 @@ def check_transaction_id(out: Violations, field: str, value: str, *, required: b
         out.add(field, "may contain only letters, digits and . _ : / -")
 
 
+STORE_ID: Final = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+
+
+def check_store_id(out: Violations, field: str, value: str) -> None:
+    """A store id is optional; when given, 1..64 characters of letters, digits and . _ : -."""
+    if value and not STORE_ID.fullmatch(value):
+        out.add(field, "must be 1..64 characters of letters, digits and . _ : -")
+
+
 def check_money(out: Violations, field: str, money: common_pb2.Money, currency: str | None) -> None:
     """Amount within 0..MAX_MINOR_UNITS and a known currency equal to the cart's (when given)."""
     if money.amount < 0:
@@ -191,6 +200,7 @@ def validate_redeem(request: checkout_pb2.RedeemVoucherRequest) -> None:
     check_code(out, "voucher_code", request.voucher_code)
     check_cart(out, "cart", request.cart, present=request.HasField("cart"))
     check_redemption_fields(out, request.customer_id, request.user_agent)
+    check_store_id(out, "store_id", request.store_id)
     check_enums(out, request)
     out.raise_if_any()
 

@@ -23,6 +23,7 @@ import grpc
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from vouchery_gateway.observability.labels import BoundedChildren
+from vouchery_gateway.observability.offline_metrics import OfflineMetrics
 
 __all__ = [
     "CHECKOUT_BUCKETS",
@@ -112,6 +113,7 @@ class GatewayMetrics:
         self._build_grpc(registry, buckets)
         self._build_upstream(registry, buckets)
         self._build_state(registry)
+        self.offline = OfflineMetrics(registry)
         self._methods: dict[tuple[str, str, str], MethodMetrics] = {}
 
     def _build_grpc(self, r: CollectorRegistry, buckets: tuple[float, ...]) -> None:

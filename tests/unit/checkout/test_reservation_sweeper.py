@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 
 from tests.support.clock import FakeClock
-from vouchery_gateway.checkout.durable import CONFIRM_KIND, subject_of
 from vouchery_gateway.checkout.reservations import ReservationSweeper
+from vouchery_gateway.checkout.subjects import CONFIRM_KIND, subject_of
 from vouchery_gateway.domain import Redemption, RedemptionState, Rejection, RejectionReason
 from vouchery_gateway.errors import NotFound, Rejected, Unavailable
 from vouchery_gateway.outbox import MemoryOutbox, MemoryReservations, MemorySales, ReservationState

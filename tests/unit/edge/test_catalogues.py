@@ -12,6 +12,7 @@ from vouchery_gateway.checkout.sale_book import SALE_REFUSAL_REASONS
 from vouchery_gateway.domain import RejectionReason
 from vouchery_gateway.edge.cashier_text import CATALOGUE_DIR, KEEPS_OWN_MESSAGE, cashier_text, placeholders
 from vouchery_gateway.idempotency.errors import IdempotencyError
+from vouchery_gateway.observability.offline_metrics import DECLINE_REASONS
 from vouchery_gateway.security.metrics import REFUSAL_REASONS
 from vouchery_gateway.upstream.errors import ERROR_TABLE
 from vouchery_gateway.upstream.policy import CIRCUIT_OPEN_REASON, NOTHING_SENT_REASONS
@@ -50,6 +51,7 @@ def refusal_reasons() -> set[str]:
     reasons |= {CIRCUIT_OPEN_REASON, *NOTHING_SENT_REASONS, errors.reconciliation_inconclusive("", "").reason}
     reasons |= set(REFUSAL_REASONS)  # the gate's, UNAUTHENTICATED and PERMISSION_DENIED too
     reasons |= set(SALE_REFUSAL_REASONS)  # baskets and returns
+    reasons |= set(DECLINE_REASONS)  # offline acceptance declined (UNAVAILABLE OFFLINE_*)
     return reasons
 
 

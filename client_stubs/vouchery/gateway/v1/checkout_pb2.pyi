@@ -46,20 +46,22 @@ class ValidateVoucherResponse(_message.Message):
     def __init__(self, valid: _Optional[bool] = ..., redemption: _Optional[_Union[_common_pb2.Redemption, _Mapping]] = ..., rejection: _Optional[_Union[_common_pb2.Rejection, _Mapping]] = ...) -> None: ...
 
 class RedeemVoucherRequest(_message.Message):
-    __slots__ = ("transaction_id", "voucher_code", "cart", "customer_id", "confirm", "user_agent")
+    __slots__ = ("transaction_id", "voucher_code", "cart", "customer_id", "confirm", "user_agent", "store_id")
     TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
     VOUCHER_CODE_FIELD_NUMBER: _ClassVar[int]
     CART_FIELD_NUMBER: _ClassVar[int]
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     CONFIRM_FIELD_NUMBER: _ClassVar[int]
     USER_AGENT_FIELD_NUMBER: _ClassVar[int]
+    STORE_ID_FIELD_NUMBER: _ClassVar[int]
     transaction_id: str
     voucher_code: str
     cart: _common_pb2.Cart
     customer_id: str
     confirm: bool
     user_agent: str
-    def __init__(self, transaction_id: _Optional[str] = ..., voucher_code: _Optional[str] = ..., cart: _Optional[_Union[_common_pb2.Cart, _Mapping]] = ..., customer_id: _Optional[str] = ..., confirm: _Optional[bool] = ..., user_agent: _Optional[str] = ...) -> None: ...
+    store_id: str
+    def __init__(self, transaction_id: _Optional[str] = ..., voucher_code: _Optional[str] = ..., cart: _Optional[_Union[_common_pb2.Cart, _Mapping]] = ..., customer_id: _Optional[str] = ..., confirm: _Optional[bool] = ..., user_agent: _Optional[str] = ..., store_id: _Optional[str] = ...) -> None: ...
 
 class RedeemVoucherResponse(_message.Message):
     __slots__ = ("redemption",)
@@ -136,20 +138,22 @@ class ValidateBasketResponse(_message.Message):
     def __init__(self, basket: _Optional[_Union[Basket, _Mapping]] = ...) -> None: ...
 
 class RedeemBasketRequest(_message.Message):
-    __slots__ = ("transaction_id", "voucher_codes", "cart", "customer_id", "confirm", "user_agent")
+    __slots__ = ("transaction_id", "voucher_codes", "cart", "customer_id", "confirm", "user_agent", "store_id")
     TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
     VOUCHER_CODES_FIELD_NUMBER: _ClassVar[int]
     CART_FIELD_NUMBER: _ClassVar[int]
     CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
     CONFIRM_FIELD_NUMBER: _ClassVar[int]
     USER_AGENT_FIELD_NUMBER: _ClassVar[int]
+    STORE_ID_FIELD_NUMBER: _ClassVar[int]
     transaction_id: str
     voucher_codes: _containers.RepeatedScalarFieldContainer[str]
     cart: _common_pb2.Cart
     customer_id: str
     confirm: bool
     user_agent: str
-    def __init__(self, transaction_id: _Optional[str] = ..., voucher_codes: _Optional[_Iterable[str]] = ..., cart: _Optional[_Union[_common_pb2.Cart, _Mapping]] = ..., customer_id: _Optional[str] = ..., confirm: _Optional[bool] = ..., user_agent: _Optional[str] = ...) -> None: ...
+    store_id: str
+    def __init__(self, transaction_id: _Optional[str] = ..., voucher_codes: _Optional[_Iterable[str]] = ..., cart: _Optional[_Union[_common_pb2.Cart, _Mapping]] = ..., customer_id: _Optional[str] = ..., confirm: _Optional[bool] = ..., user_agent: _Optional[str] = ..., store_id: _Optional[str] = ...) -> None: ...
 
 class RedeemBasketResponse(_message.Message):
     __slots__ = ("basket",)

@@ -181,7 +181,7 @@ class CampaignSummary(_message.Message):
     def __init__(self, id: _Optional[int] = ..., name: _Optional[str] = ..., currency_code: _Optional[str] = ..., template: _Optional[str] = ...) -> None: ...
 
 class Redemption(_message.Message):
-    __slots__ = ("id", "transaction_id", "voucher_code", "state", "total", "discount", "shipping_discount", "customer_id", "created_at", "confirmed_at", "cancelled_at", "campaign", "gift_card_value_left", "sync_state", "sync_error")
+    __slots__ = ("id", "transaction_id", "voucher_code", "state", "total", "discount", "shipping_discount", "customer_id", "created_at", "confirmed_at", "cancelled_at", "campaign", "gift_card_value_left", "sync_state", "sync_error", "accepted_offline")
     ID_FIELD_NUMBER: _ClassVar[int]
     TRANSACTION_ID_FIELD_NUMBER: _ClassVar[int]
     VOUCHER_CODE_FIELD_NUMBER: _ClassVar[int]
@@ -197,6 +197,7 @@ class Redemption(_message.Message):
     GIFT_CARD_VALUE_LEFT_FIELD_NUMBER: _ClassVar[int]
     SYNC_STATE_FIELD_NUMBER: _ClassVar[int]
     SYNC_ERROR_FIELD_NUMBER: _ClassVar[int]
+    ACCEPTED_OFFLINE_FIELD_NUMBER: _ClassVar[int]
     id: int
     transaction_id: str
     voucher_code: str
@@ -212,7 +213,8 @@ class Redemption(_message.Message):
     gift_card_value_left: Money
     sync_state: SyncState
     sync_error: str
-    def __init__(self, id: _Optional[int] = ..., transaction_id: _Optional[str] = ..., voucher_code: _Optional[str] = ..., state: _Optional[_Union[RedemptionState, str]] = ..., total: _Optional[_Union[Money, _Mapping]] = ..., discount: _Optional[_Union[Money, _Mapping]] = ..., shipping_discount: _Optional[_Union[Money, _Mapping]] = ..., customer_id: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., confirmed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cancelled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., campaign: _Optional[_Union[CampaignSummary, _Mapping]] = ..., gift_card_value_left: _Optional[_Union[Money, _Mapping]] = ..., sync_state: _Optional[_Union[SyncState, str]] = ..., sync_error: _Optional[str] = ...) -> None: ...
+    accepted_offline: bool
+    def __init__(self, id: _Optional[int] = ..., transaction_id: _Optional[str] = ..., voucher_code: _Optional[str] = ..., state: _Optional[_Union[RedemptionState, str]] = ..., total: _Optional[_Union[Money, _Mapping]] = ..., discount: _Optional[_Union[Money, _Mapping]] = ..., shipping_discount: _Optional[_Union[Money, _Mapping]] = ..., customer_id: _Optional[str] = ..., created_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., confirmed_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., cancelled_at: _Optional[_Union[datetime.datetime, _timestamp_pb2.Timestamp, _Mapping]] = ..., campaign: _Optional[_Union[CampaignSummary, _Mapping]] = ..., gift_card_value_left: _Optional[_Union[Money, _Mapping]] = ..., sync_state: _Optional[_Union[SyncState, str]] = ..., sync_error: _Optional[str] = ..., accepted_offline: _Optional[bool] = ...) -> None: ...
 
 class Voucher(_message.Message):
     __slots__ = ("code", "active", "status", "campaign", "voucher_type", "customer_id", "expires_at", "activates_at", "redemptions_left", "gift_card_value", "gift_card_value_left", "description", "attributes")
