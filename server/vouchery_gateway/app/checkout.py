@@ -62,6 +62,7 @@ from vouchery_gateway.upstream.policy import PolicySettings, UpstreamPolicy
 log = logging.getLogger("vouchery_gateway.checkout")
 
 RELAY_LEASE_MARGIN = 2.0
+TIDY_INTERVAL = 60.0  # s between looks for offline acceptances recorded without their outbox entry
 RELAY_LEASE_CALLS = 3  # a delivery may take this many capped upstream attempts before its lease ends
 
 
@@ -113,6 +114,7 @@ class CheckoutPath:
         self.sweeper: ReservationSweeper | None = None
         self._store: IdempotencyStore | None = None
         self._readings: set[asyncio.Task[None]] = set()
+        self._tidied = 0.0
         self.offline = self._offline_desk()
         self.observing: Observing | None = None
 
@@ -313,6 +315,13 @@ class CheckoutPath:
             return
         age = max(ledger.clock() - oldest, 0.0) if oldest is not None else 0.0
         self.metrics.offline.set_pending(totals, age)
+        now = ledger.clock()
+        if self.offline is not None and totals and now - self._tidied >= TIDY_INTERVAL:
+            self._tidied = now
+            try:
+                await self.offline.tidy()
+            except Exception:  # the store failed again: the next interval tries again
+                log.debug("offline tidy failed", exc_info=True)
 
     def _wake(self) -> None:
         if self.relay is not None:

@@ -48,6 +48,7 @@ from vouchery_gateway.checkout.sale import request_from, request_json
 from vouchery_gateway.checkout.snapshot import from_snapshot, to_snapshot
 from vouchery_gateway.checkout.subjects import OFFLINE_KIND, subject_of
 from vouchery_gateway.domain import (
+    Cart,
     Redemption,
     RedemptionRequest,
     RedemptionState,
@@ -204,9 +205,21 @@ class OfflineDesk:
         voucher = seen.voucher
         self._check_voucher(voucher, terms.voucher, request)
         gift_left = self._gift_left(voucher, terms.voucher, rule)
-        offer = price(terms.voucher, request.cart, gift_left_minor=gift_left)
+        free = gift_left
+        if gift_left is not None:  # what other offline sales already hold of the balance is not free
+            free = gift_left - await stores.offline.level(f"gift:{request.voucher_code.casefold()}")
+            if free <= 0:
+                raise _decline(
+                    "OFFLINE_GIFT_CARD_BALANCE", "the gift card's balance is held by other offline sales"
+                )
+        offer = price(terms.voucher, request.cart, gift_left_minor=free)
         if isinstance(offer, Unpriced):
             raise _decline(offer.reason, offer.detail)
+        partial = free is not None and free < request.cart.total_minor
+        if partial and (
+            terms.voucher.product_rules or any(r.kind != "gift_card" for r in terms.voucher.rewards)
+        ):
+            raise _decline("OFFLINE_GIFT_CARD_BALANCE", "the gift card's balance does not cover this sale")
         cap = rule.max_discount_per_sale_minor
         if cap is not None and offer.discount_minor > cap:
             raise _decline("OFFLINE_DISCOUNT_LIMIT", "the discount is over the most a sale may get offline")
@@ -215,7 +228,7 @@ class OfflineDesk:
         if failed is not None:
             raise _decline(*_limit_reason(failed))
         now = self._clock()
-        redemption = self._redemption(request, offer, gift_left, seen, now)
+        redemption = self._redemption(request, offer, free, seen, now)
         acceptance = Acceptance(
             transaction_id=txid,
             sale_id=till.sale_id,
@@ -238,7 +251,13 @@ class OfflineDesk:
         except StoreUnavailable:
             await _quietly_give_back(stores.offline, claims)
             raise
-        await self._queue(request, redemption, till)
+        try:
+            await self._queue(request, redemption, till, gift=gift_left is not None)
+        except StoreUnavailable:
+            # The till is told no: the acceptance must not stay behind holding counters. If the store
+            # is gone for this too, `tidy` voids it later (an acceptance without its outbox entry).
+            await self._abandon(txid)
+            raise
         self._events.accepted(acceptance.currency, acceptance.discount_minor)
         log.warning("offline acceptance of %s recorded for Vouchery (store %r)", txid, till.store_id)
         return redemption
@@ -257,7 +276,8 @@ class OfflineDesk:
         outbox = (await self._state.stores()).outbox
         latest = await outbox.latest(subject_of(request.transaction_id))
         if latest is None or latest.kind != OFFLINE_KIND:
-            await self._queue(request, redemption, Till(earlier.sale_id, earlier.store_id))
+            gift = any(c.key.startswith("gift:") for c in earlier.claims)
+            await self._queue(request, redemption, Till(earlier.sale_id, earlier.store_id), gift=gift)
         return redemption
 
     def _check_seen(self, seen: Sighting, rule: CampaignRule) -> None:
@@ -374,11 +394,19 @@ class OfflineDesk:
             accepted_offline=True,
         )
 
-    async def _queue(self, request: RedemptionRequest, redemption: Redemption, till: Till) -> None:
+    async def _queue(
+        self, request: RedemptionRequest, redemption: Redemption, till: Till, *, gift: bool
+    ) -> None:
         stores = await self._state.stores()
+        posted = request
+        if gift and redemption.discount_minor < request.cart.total_minor:
+            # A gift card paying part of the sale is posted for the part it paid: Vouchery then debits
+            # exactly what the till was told, in whatever order the card's offline sales reach it.
+            paid = Cart(request.cart.currency, redemption.discount_minor)
+            posted = replace(request, cart=paid)
         payload: dict[str, Any] = {
             "transaction_id": request.transaction_id,
-            "request": request_json(request),
+            "request": request_json(posted),
             "sale_id": till.sale_id,
             "store_id": till.store_id,
             "discount_minor": redemption.discount_minor,
@@ -391,6 +419,33 @@ class OfflineDesk:
         )
         if self._wake is not None:
             self._wake()
+
+    async def _abandon(self, transaction_id: str) -> None:
+        try:
+            stores = await self._state.stores()
+            dropped = await stores.offline.settle(
+                transaction_id, AcceptanceStatus.VOIDED, reason="NEVER_QUEUED"
+            )
+            if dropped is not None:
+                await stores.offline.give_back(dropped.claims)
+        except StoreUnavailable:
+            log.warning(
+                "offline acceptance of %s left for the next tidy: the store is unavailable", transaction_id
+            )
+
+    async def tidy(self, older_than: float = 60.0) -> int:
+        """Void acceptances recorded without their outbox entry (the store failed between the two
+        writes, and the till was told no); their counters come back. How many were voided."""
+        stores = await self._state.stores()
+        now = self._clock()
+        voided = 0
+        for acceptance in await stores.offline.between(0.0, now - older_than, AcceptanceStatus.QUEUED):
+            latest = await stores.outbox.latest(subject_of(acceptance.transaction_id))
+            if latest is not None and latest.kind == OFFLINE_KIND:
+                continue
+            await self._abandon(acceptance.transaction_id)
+            voided += 1
+        return voided
 
     # -- voiding ------------------------------------------------------------------------------------------
 
@@ -429,9 +484,12 @@ class OfflineDesk:
         request = request_from(txid, entry.payload.get("request", {}))
         stores = await self._state.stores()
         acceptance = await stores.offline.get(txid)
-        if acceptance is not None and acceptance.status is AcceptanceStatus.VOIDED:
+        if acceptance is None:  # never recorded (the store failed first): the till was told no
+            log.warning("offline entry of %s has no acceptance record: not posted", txid)
+            return Delivered("no acceptance on record")
+        if acceptance.status is AcceptanceStatus.VOIDED:
             return await self._undo(upstream, request, timeout)
-        if acceptance is not None and acceptance.status is not AcceptanceStatus.QUEUED:
+        if acceptance.status is not AcceptanceStatus.QUEUED:
             return Delivered(f"already {acceptance.status.value}")  # settled before a crash
         started = time.monotonic()
         landed = await self._landed(upstream, request, timeout)

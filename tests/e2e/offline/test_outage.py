@@ -167,3 +167,42 @@ async def test_a_campaign_the_policy_does_not_name_is_declined_and_vouchery_hear
 
 def _cart() -> common_pb2.Cart:
     return common_pb2.Cart(total=common_pb2.Money(amount=5000, currency_code="EUR"))
+
+
+async def test_a_gift_card_pays_offline_only_what_its_last_known_balance_has_left(
+    offline_gateway: OfflineStarter, live_sandbox: SandboxServer, campaign_of: Callable[[str], int]
+) -> None:
+    """GIFT-50 (50.00) allowed offline: 30.00, then the 20.00 left, then nothing (declined); Vouchery
+    ends with exactly 50.00 spent."""
+    gw = await offline_gateway(
+        f"[campaigns.{campaign_of('GIFT-50')}]\naccept = true\ngift_cards = true\nrequire_seen_valid = false\n"
+    )
+    await learn(gw, "GIFT-50", total=3000)
+    live_sandbox.admin.set_faults(OUTAGE)
+    first = await redeem(gw, "G-1", "GIFT-50", total=3000)
+    assert (first.accepted_offline, first.discount.amount, first.gift_card_value_left.amount) == (
+        True,
+        3000,
+        2000,
+    )
+    second = await redeem(gw, "G-2", "GIFT-50", total=3000)
+    assert (second.discount.amount, second.gift_card_value_left.amount) == (2000, 0)
+    assert await declined(gw, "G-3", "GIFT-50", total=1000) == "OFFLINE_GIFT_CARD_BALANCE"
+    for txid in ("G-1", "G-2"):
+        await confirm(gw.stub, txid)
+    live_sandbox.admin.clear_faults()
+    for txid, spent in (("G-1", 3000), ("G-2", 2000)):
+        settled = await wait_settled(gw, txid)
+        assert settled.sync_state == common_pb2.SYNC_STATE_SYNCED
+        rows = live_sandbox.admin.ledger(transaction_id=txid)["redemptions"]
+        assert [(r["state"], _minor(r["granted_discount"])) for r in rows] == [("confirmed", spent)]
+
+
+async def test_a_gift_card_is_not_spent_offline_unless_the_policy_allows_it(
+    offline_gateway: OfflineStarter, live_sandbox: SandboxServer, campaign_of: Callable[[str], int]
+) -> None:
+    """The campaign is accepted offline but gift_cards = false: OFFLINE_GIFT_CARD_NOT_ALLOWED."""
+    gw = await offline_gateway(f"[campaigns.{campaign_of('GIFT-50')}]\naccept = true\n")
+    await learn(gw, "GIFT-50", total=3000)
+    live_sandbox.admin.set_faults(OUTAGE)
+    assert await declined(gw, "G-9", "GIFT-50", total=3000) == "OFFLINE_GIFT_CARD_NOT_ALLOWED"
