@@ -411,12 +411,14 @@ class OfflineDesk:
             "store_id": till.store_id,
             "discount_minor": redemption.discount_minor,
         }
-        await stores.outbox.enqueue(OFFLINE_KIND, subject_of(request.transaction_id), payload)
         reservations = stores.reservations
         await reservations.record(request.transaction_id, request.voucher_code, request.customer_id)
         await reservations.update(
             request.transaction_id, ReservationState.OFFLINE_QUEUED, offline_snapshot(redemption)
         )
+        # The entry last: until it is written nothing can be posted, and an acceptance without it is
+        # one the till was told no about (`tidy` voids it).
+        await stores.outbox.enqueue(OFFLINE_KIND, subject_of(request.transaction_id), payload)
         if self._wake is not None:
             self._wake()
 
@@ -428,6 +430,9 @@ class OfflineDesk:
             )
             if dropped is not None:
                 await stores.offline.give_back(dropped.claims)
+                record = await stores.reservations.get(transaction_id)
+                if record is not None and record.state is ReservationState.OFFLINE_QUEUED:
+                    await stores.reservations.update(transaction_id, ReservationState.GONE)
         except StoreUnavailable:
             log.warning(
                 "offline acceptance of %s left for the next tidy: the store is unavailable", transaction_id

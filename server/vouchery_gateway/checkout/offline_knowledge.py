@@ -112,7 +112,7 @@ class LastKnown:
     def saw_voucher(self, voucher: Voucher) -> None:
         now = self.clock()
         old = self.sighting(voucher.code) or Sighting(voucher.code)
-        usable = voucher.active and voucher.status not in SPENT_STATUSES
+        usable = voucher.active and voucher.status.casefold() not in SPENT_STATUSES
         self._put(
             replace(
                 old,
@@ -254,6 +254,9 @@ class Observing:
                 voucher = await self._extended.get_voucher_extended(code, timeout=self._read_timeout)
             except GatewayError as exc:
                 log.debug("offline terms of a code not read (%s)", exc.reason)
+                return
+            except Exception:  # a background read must never end in an unretrieved task error
+                log.exception("offline terms of a code could not be read")
                 return
             self._known.saw_voucher(voucher)
 

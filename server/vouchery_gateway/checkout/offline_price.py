@@ -72,7 +72,9 @@ def price(terms: Voucher, cart: Cart, *, gift_left_minor: int | None) -> Offline
         if gift_left_minor is None:
             return Unpriced("OFFLINE_GIFT_CARD_BALANCE", "the gift card's balance is not known")
         gift = max(0, min(gift_left_minor, base))
-    caps = [base] + ([terms.max_discount_minor] if terms.max_discount_minor is not None else [])
+    caps = [base, cart.total_minor] + (
+        [terms.max_discount_minor] if terms.max_discount_minor is not None else []
+    )
     granted = max(0, min(discount + gift, *caps))
     # Plain discounts are used first, so the balance pays only what they leave (as Vouchery spends it).
     return OfflinePrice(granted, granted - min(discount, granted))
