@@ -174,9 +174,8 @@ async def test_a_gift_card_pays_offline_only_what_its_last_known_balance_has_lef
 ) -> None:
     """GIFT-50 (50.00) allowed offline: 30.00, then the 20.00 left, then nothing (declined); Vouchery
     ends with exactly 50.00 spent."""
-    gw = await offline_gateway(
-        f"[campaigns.{campaign_of('GIFT-50')}]\naccept = true\ngift_cards = true\nrequire_seen_valid = false\n"
-    )
+    table = f"[campaigns.{campaign_of('GIFT-50')}]\n"
+    gw = await offline_gateway(table + "accept = true\ngift_cards = true\nrequire_seen_valid = false\n")
     await learn(gw, "GIFT-50", total=3000)
     live_sandbox.admin.set_faults(OUTAGE)
     first = await redeem(gw, "G-1", "GIFT-50", total=3000)
