@@ -224,9 +224,6 @@ class OfflineDesk:
         if cap is not None and offer.discount_minor > cap:
             raise _decline("OFFLINE_DISCOUNT_LIMIT", "the discount is over the most a sale may get offline")
         claims = self._claims(request, till, rule, voucher, terms.voucher, offer, gift_left)
-        failed = await stores.offline.take(claims)
-        if failed is not None:
-            raise _decline(*_limit_reason(failed))
         now = self._clock()
         redemption = self._redemption(request, offer, free, seen, now)
         acceptance = Acceptance(
@@ -241,16 +238,15 @@ class OfflineDesk:
             accepted_at=now,
             claims=tuple(claims),
         )
-        try:
-            if not await stores.offline.record(acceptance):
-                await stores.offline.give_back(claims)  # a concurrent attempt of this sale recorded first
-                found = await stores.offline.get(txid)
-                if found is None:
-                    raise _decline("OFFLINE_STORE_UNAVAILABLE", "the acceptance could not be recorded")
-                return await self._resume(request, found)
-        except StoreUnavailable:
-            await _quietly_give_back(stores.offline, claims)
-            raise
+        # The record and its counters in one step: a store failing here leaves neither.
+        outcome = await stores.offline.take_and_record(acceptance)
+        if isinstance(outcome, Claim):
+            raise _decline(*_limit_reason(outcome))
+        if outcome is False:  # a concurrent attempt of this sale recorded first
+            found = await stores.offline.get(txid)
+            if found is None:
+                raise _decline("OFFLINE_STORE_UNAVAILABLE", "the acceptance could not be recorded")
+            return await self._resume(request, found)
         try:
             await self._queue(request, redemption, till, gift=gift_left is not None)
         except StoreUnavailable:
@@ -615,10 +611,3 @@ def _decline(reason: str, message: str) -> OfflineDeclined:
         reason=reason,
         retry_after=5.0,
     )
-
-
-async def _quietly_give_back(ledger: Any, claims: list[Claim]) -> None:
-    try:
-        await ledger.give_back(claims)
-    except StoreUnavailable:
-        log.warning("offline counters could not be given back after a failed acceptance")

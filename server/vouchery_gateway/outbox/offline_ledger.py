@@ -119,6 +119,19 @@ class OfflineLedger(abc.ABC):
             raise ValueError("one take names each counter once")
         return await self._take(tuple(claims), self._clock())
 
+    async def take_and_record(self, acceptance: Acceptance) -> Claim | bool:
+        """Record a QUEUED acceptance and take its claims, in one atomic step: True when both were
+        done; False when its transaction id already has an acceptance (nothing changed); else the
+        first claim whose counter would pass its limit (nothing changed). A store failing halfway can
+        therefore never hold counters that no acceptance names."""
+        check_token("transaction id", acceptance.transaction_id, MAX_SUBJECT_LENGTH)
+        if acceptance.status is not AcceptanceStatus.QUEUED:
+            raise ValueError("an acceptance is recorded QUEUED")
+        keys = [c.key for c in acceptance.claims]
+        if len(set(keys)) != len(keys):
+            raise ValueError("one take names each counter once")
+        return await self._take_and_record(acceptance, self._clock())
+
     async def give_back(self, claims: Sequence[Claim]) -> None:
         """Return what `claims` took (a counter never goes below zero)."""
         if claims:
@@ -185,6 +198,9 @@ class OfflineLedger(abc.ABC):
 
     @abc.abstractmethod
     async def _take(self, claims: tuple[Claim, ...], now: float) -> Claim | None: ...
+
+    @abc.abstractmethod
+    async def _take_and_record(self, acceptance: Acceptance, now: float) -> Claim | bool: ...
 
     @abc.abstractmethod
     async def _give_back(self, claims: tuple[Claim, ...], now: float) -> None: ...

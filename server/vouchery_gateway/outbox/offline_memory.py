@@ -43,6 +43,15 @@ class MemoryOfflineLedger(OfflineLedger):
                 counter.expires_at = max(counter.expires_at, claim.expires_at)
         return None
 
+    async def _take_and_record(self, acceptance: Acceptance, now: float) -> Claim | bool:
+        if acceptance.transaction_id in self._acceptances:
+            return False
+        refused = await self._take(acceptance.claims, now)
+        if refused is not None:
+            return refused
+        self._acceptances[acceptance.transaction_id] = acceptance
+        return True
+
     async def _give_back(self, claims: tuple[Claim, ...], now: float) -> None:
         for claim in claims:
             counter = self._live(claim.key, now)

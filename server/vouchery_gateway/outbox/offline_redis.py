@@ -73,6 +73,44 @@ end
 return 0
 """
 )
+# Record an acceptance and take its claims at once: ARGV = prefix, now, n (claims), then 4 per claim
+# (key, amount, limit, expires_at), then transaction id, currency, discount, accepted_at, then the
+# acceptance's HSET pairs. 0: a record exists; i > 0: claim i would pass its limit; -1: done.
+_ACCEPT = (
+    _TTL
+    + """
+local p, now, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
+local a = 4 + n * 4
+local t = ARGV[a]
+local ak = p .. 'offline:a:' .. t
+if redis.call('EXISTS', ak) == 1 then return 0 end
+local live = {}
+for i = 1, n do
+  local b = 3 + (i - 1) * 4
+  local f = redis.call('HMGET', p .. 'offline:c:' .. ARGV[b + 1], 'level', 'expires_at')
+  local level, expires_at = 0, false
+  if f[2] and tonumber(f[2]) > now then level, expires_at = tonumber(f[1]), f[2] end
+  if level + tonumber(ARGV[b + 2]) > tonumber(ARGV[b + 3]) then return i end
+  live[i] = {level, expires_at}
+end
+for i = 1, n do
+  local b = 3 + (i - 1) * 4
+  local key, expires_at = ARGV[b + 1], ARGV[b + 4]
+  local k = p .. 'offline:c:' .. key
+  if live[i][2] and tonumber(live[i][2]) > tonumber(expires_at) then expires_at = live[i][2] end
+  redis.call('HSET', k, 'level', string.format('%d', live[i][1] + tonumber(ARGV[b + 2])),
+    'expires_at', expires_at)
+  redis.call('PEXPIRE', k, ttl(expires_at, now))
+  redis.call('ZADD', p .. 'offline:c-expiry', expires_at, key)
+end
+redis.call('HSET', ak, unpack(ARGV, a + 4))
+redis.call('ZADD', p .. 'offline:a-time', ARGV[a + 3], t)
+redis.call('ZADD', p .. 'offline:a-queued', ARGV[a + 3], t)
+redis.call('HINCRBY', p .. 'offline:pending-n', ARGV[a + 1], 1)
+redis.call('HINCRBY', p .. 'offline:pending-minor', ARGV[a + 1], ARGV[a + 2])
+return -1
+"""
+)
 _GIVE_BACK = """
 local p, now = ARGV[1], tonumber(ARGV[2])
 for i = 3, #ARGV, 2 do
@@ -195,6 +233,7 @@ class RedisOfflineLedger(OfflineLedger):
         self._take_script = client.register_script(_TAKE)
         self._give_back_script = client.register_script(_GIVE_BACK)
         self._record_script = client.register_script(_RECORD)
+        self._accept_script = client.register_script(_ACCEPT)
         self._settle_script = client.register_script(_SETTLE)
         self._note_refusal_script = client.register_script(_NOTE_REFUSAL)
         self._purge_script = client.register_script(_PURGE)
@@ -206,6 +245,18 @@ class RedisOfflineLedger(OfflineLedger):
         async with unavailable():
             refused = int(await self._take_script(args=args))
         return claims[refused - 1] if refused else None
+
+    async def _take_and_record(self, acceptance: Acceptance, now: float) -> Claim | bool:
+        a = acceptance
+        args: list[str | int | bytes] = [self._p, repr(now), len(a.claims)]
+        for claim in a.claims:
+            args += [claim.key, claim.amount, claim.limit, repr(claim.expires_at)]
+        args += [a.transaction_id, a.currency, a.discount_minor, repr(a.accepted_at), *_stored(a)]
+        async with unavailable():
+            outcome = int(await self._accept_script(args=args))
+        if outcome < 0:
+            return True
+        return a.claims[outcome - 1] if outcome else False
 
     async def _give_back(self, claims: tuple[Claim, ...], now: float) -> None:
         args: list[str | int] = [self._p, repr(now)]

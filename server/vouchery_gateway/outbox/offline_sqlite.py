@@ -103,21 +103,22 @@ class SqliteOfflineLedger(OfflineLedger):
         return cls(database, clock=clock)
 
     async def _take(self, claims: tuple[Claim, ...], now: float) -> Claim | None:
-        def take(c: sqlite3.Connection) -> Claim | None:
-            for claim in claims:
-                row = c.execute(_LEVEL, (claim.key, now)).fetchone()
-                if (row[0] if row is not None else 0) + claim.amount > claim.limit:
-                    return claim
-            c.executemany(
-                _ADD,
-                [
-                    {"key": cl.key, "amount": cl.amount, "expires_at": cl.expires_at, "now": now}
-                    for cl in claims
-                ],
-            )
-            return None
+        return await self._db.write(lambda c: _take_in(c, claims, now))
 
-        return await self._db.write(take)
+    async def _take_and_record(self, acceptance: Acceptance, now: float) -> Claim | bool:
+        def accept(c: sqlite3.Connection) -> Claim | bool:
+            found = c.execute(
+                "SELECT 1 FROM offline_acceptances WHERE transaction_id = ?", (acceptance.transaction_id,)
+            ).fetchone()
+            if found is not None:
+                return False
+            refused = _take_in(c, acceptance.claims, now)
+            if refused is not None:
+                return refused
+            c.execute(_INSERT, _row(acceptance))
+            return True
+
+        return await self._db.write(accept)
 
     async def _give_back(self, claims: tuple[Claim, ...], now: float) -> None:
         sql = "UPDATE offline_counters SET level = MAX(level - ?, 0) WHERE key = ? AND expires_at > ?"
@@ -133,17 +134,8 @@ class SqliteOfflineLedger(OfflineLedger):
         return int(row[0]) if row is not None else 0
 
     async def _record(self, acceptance: Acceptance) -> bool:
-        a = acceptance
-        sql = (
-            f"INSERT INTO offline_acceptances ({_COLUMNS}) VALUES "
-            "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (transaction_id) DO NOTHING"
-        )
-        params = (
-            a.transaction_id, a.sale_id, a.store_id, a.voucher_code, a.campaign_id, a.campaign_name,
-            a.currency, a.discount_minor, a.accepted_at, a.status.value, a.reason, a.settled_at,
-            a.posted_discount_minor, encode_claims(a.claims),
-        )  # fmt: skip
-        return await self._db.write(lambda c: c.execute(sql, params).rowcount == 1)
+        params = _row(acceptance)
+        return await self._db.write(lambda c: c.execute(_INSERT, params).rowcount == 1)
 
     async def _settle(
         self,
@@ -216,3 +208,30 @@ class SqliteOfflineLedger(OfflineLedger):
             return int(deleted)
 
         return await self._db.write(purge)
+
+
+_INSERT = (
+    f"INSERT INTO offline_acceptances ({_COLUMNS}) VALUES "
+    "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (transaction_id) DO NOTHING"
+)
+
+
+def _row(a: Acceptance) -> tuple[object, ...]:
+    return (
+        a.transaction_id, a.sale_id, a.store_id, a.voucher_code, a.campaign_id, a.campaign_name,
+        a.currency, a.discount_minor, a.accepted_at, a.status.value, a.reason, a.settled_at,
+        a.posted_discount_minor, encode_claims(a.claims),
+    )  # fmt: skip
+
+
+def _take_in(c: sqlite3.Connection, claims: tuple[Claim, ...], now: float) -> Claim | None:
+    """Every claim or none, inside the caller's write transaction."""
+    for claim in claims:
+        row = c.execute(_LEVEL, (claim.key, now)).fetchone()
+        if (row[0] if row is not None else 0) + claim.amount > claim.limit:
+            return claim
+    c.executemany(
+        _ADD,
+        [{"key": cl.key, "amount": cl.amount, "expires_at": cl.expires_at, "now": now} for cl in claims],
+    )
+    return None

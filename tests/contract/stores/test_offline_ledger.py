@@ -209,6 +209,60 @@ async def test_an_acceptance_is_recorded_once_per_transaction_id(
         await ledger.record(dataclasses.replace(acceptance("T2", clock()), status=AcceptanceStatus.POSTED))
 
 
+async def test_take_and_record_records_and_takes_in_one_step(ledger: OfflineLedger, clock: FakeClock) -> None:
+    """Done: the acceptance is QUEUED with its claims and every counter moved."""
+    until = clock() + HOUR
+    claims = (claim("code:ONCE-1", expires_at=until), claim("sale:S-1", 500, 3000, expires_at=until))
+    assert await ledger.take_and_record(acceptance("T1", clock(), claims=claims)) is True
+    stored = await ledger.get("T1")
+    assert stored is not None
+    assert (stored.status, stored.claims) == (AcceptanceStatus.QUEUED, claims)
+    assert [await ledger.level(c.key) for c in claims] == [1, 500]
+    assert await ledger.pending_totals() == {"EUR": (1, 500)}
+
+
+async def test_take_and_record_over_a_limit_changes_nothing(ledger: OfflineLedger, clock: FakeClock) -> None:
+    """The first claim past its limit is returned; no counter moved and nothing was recorded."""
+    until = clock() + HOUR
+    assert await ledger.take([claim("store-hour:S1:1", 2, 2, expires_at=until)]) is None
+    over = claim("store-hour:S1:1", 1, 2, expires_at=until)
+    claims = (claim("code:ONCE-2", expires_at=until), over)
+    assert await ledger.take_and_record(acceptance("T2", clock(), claims=claims)) == over
+    assert await ledger.get("T2") is None
+    assert await ledger.level("code:ONCE-2") == 0
+    assert await ledger.pending_totals() == {}
+
+
+async def test_take_and_record_of_a_recorded_transaction_changes_nothing(
+    ledger: OfflineLedger, clock: FakeClock
+) -> None:
+    """False when the transaction id has an acceptance; the new claims are not taken."""
+    until = clock() + HOUR
+    assert await ledger.record(acceptance("T3", clock(), discount_minor=500))
+    again = acceptance("T3", clock(), discount_minor=900, claims=(claim("code:ONCE-3", expires_at=until),))
+    assert await ledger.take_and_record(again) is False
+    assert await ledger.level("code:ONCE-3") == 0
+    stored = await ledger.get("T3")
+    assert stored is not None
+    assert stored.discount_minor == 500
+
+
+async def test_fifty_racing_acceptances_of_one_unique_code_have_one_winner(
+    ledger: OfflineLedger, clock: FakeClock
+) -> None:
+    """Fifty sales of one unique code at once: one is recorded, the others get the code's claim back."""
+    until = clock() + HOUR
+    code = claim("code:UNIQUE", expires_at=until)
+    results = await asyncio.gather(
+        *(ledger.take_and_record(acceptance(f"R{n}", clock(), claims=(code,))) for n in range(50))
+    )
+    assert results.count(True) == 1
+    assert all(r == code for r in results if r is not True)
+    recorded = [n for n in range(50) if await ledger.get(f"R{n}") is not None]
+    assert recorded == [results.index(True)]
+    assert await ledger.level("code:UNIQUE") == 1
+
+
 async def test_get_returns_every_field_and_the_claims(ledger: OfflineLedger, clock: FakeClock) -> None:
     """The stored acceptance reads back equal to what was recorded, claims included; unknown is None."""
     claims = (
