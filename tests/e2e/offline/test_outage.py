@@ -126,6 +126,22 @@ async def test_two_replicas_sell_through_an_outage_and_vouchery_ends_with_what_t
     assert [x.transaction_id for x in voids] == ["OUT-7"]
     assert await ledger.pending_totals() in ({}, {"EUR": (0, 0)})
 
+    def total(name: str, **labels: str) -> float:
+        return sum(r.gateway.registry.get_sample_value(name, labels) or 0.0 for r in (a, b))
+
+    assert total("vouchery_gateway_offline_accepted_total") == 6
+    assert (
+        total("vouchery_gateway_offline_accepted_minor_units_total", currency="EUR")
+        == sum(told.values()) + 100 + 2000
+    )
+    assert total("vouchery_gateway_offline_declined_total", reason="OFFLINE_CODE_ALREADY_ACCEPTED") == 1
+    assert total("vouchery_gateway_offline_declined_total", reason="OFFLINE_STORE_HOUR_LIMIT") == 1
+    assert total("vouchery_gateway_offline_declined_total", reason="OFFLINE_CODE_NOT_SEEN") == 1
+    assert total("vouchery_gateway_offline_posted_total") == 4
+    assert total("vouchery_gateway_offline_voided_total") == 1
+    assert total("vouchery_gateway_offline_refused_total", reason="CAMPAIGN_INACTIVE") == 1
+    assert total("vouchery_gateway_offline_exposure_minor_units_total", currency="EUR") == 2000
+
 
 def _minor(value: Any) -> int:
     return round(float(value) * 100) if not isinstance(value, int) else value
