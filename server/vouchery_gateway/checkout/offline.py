@@ -64,6 +64,7 @@ from vouchery_gateway.errors import (
     Unavailable,
     UpstreamContractMismatch,
     UpstreamTimeout,
+    reconciliation_inconclusive,
 )
 from vouchery_gateway.idempotency import StoreUnavailable
 from vouchery_gateway.outbox.model import Delivered, OutboxEntry, Outcome, Refused
@@ -255,7 +256,7 @@ class OfflineDesk:
             await self._abandon(txid)
             raise
         self._events.accepted(acceptance.currency, acceptance.discount_minor)
-        log.warning("offline acceptance of %s recorded for Vouchery (store %r)", txid, till.store_id)
+        log.info("offline acceptance of %s recorded for Vouchery (store %r)", txid, till.store_id)
         return redemption
 
     async def _resume(self, request: RedemptionRequest, earlier: Acceptance) -> Redemption:
@@ -493,20 +494,26 @@ class OfflineDesk:
         if acceptance.status is not AcceptanceStatus.QUEUED:
             return Delivered(f"already {acceptance.status.value}")  # settled before a crash
         started = time.monotonic()
-        landed = await self._landed(upstream, request, timeout)
-        if landed is None:
-            left = timeout - (time.monotonic() - started)
-            if left <= 0:
-                raise Unavailable("no time left to post the offline acceptance", retry_after=1.0)
-            try:
-                landed = await upstream.create_redemption(request, timeout=left)
-            except Rejected as exc:
+        # Posted first, read only when Vouchery says the transaction id is taken: a POST of ours that
+        # landed before (a lost answer, a crash) makes the next one a must_be_unique refusal, never a
+        # second redemption. One call per acceptance, and no reliance on a 404 that proves absence.
+        try:
+            landed: Redemption | Refused = await upstream.create_redemption(request, timeout=timeout)
+        except Rejected as exc:
+            if exc.rejection.reason is not RejectionReason.TRANSACTION_ID_IN_USE:
                 return await self._refused(request, exc.rejection.reason.name, exc.rejection.message)
-            except NotFound as exc:
-                if not exc.conclusive:
-                    raise
-                return await self._refused(request, "VOUCHER_NOT_FOUND", exc.message)
-        elif isinstance(landed, Refused):
+            left = timeout - (time.monotonic() - started)
+            found = await self._landed(upstream, request, left) if left > 0 else None
+            if found is None:
+                raise reconciliation_inconclusive(
+                    "an offline acceptance", "Vouchery has its id but shows none"
+                ) from exc
+            landed = found
+        except NotFound as exc:
+            if not exc.conclusive:
+                raise
+            return await self._refused(request, "VOUCHER_NOT_FOUND", exc.message)
+        if isinstance(landed, Refused):
             return await self._refused(request, landed.reason, landed.message)
         posted = await stores.offline.settle(
             txid, AcceptanceStatus.POSTED, posted_discount_minor=landed.discount_minor
@@ -524,18 +531,16 @@ class OfflineDesk:
         return Delivered()
 
     async def _undo(self, upstream: CheckoutUpstream, request: RedemptionRequest, timeout: float) -> Outcome:
-        """A voided acceptance whose post may have reached Vouchery: cancel what is there."""
-        found = await self._landed(upstream, request, timeout)
-        if isinstance(found, Redemption):
-            try:
-                await upstream.cancel_redemption(request.transaction_id, timeout=timeout)
-            except Rejected as exc:
-                if exc.rejection.reason is not RejectionReason.REDEMPTION_ALREADY_CANCELLED:
-                    # e.g. already confirmed: Vouchery keeps a sale the till voided; FAILED, visible
-                    return Refused(f"VOIDED_BUT_{exc.rejection.reason.name}", exc.rejection.message)
-            log.info(
-                "offline acceptance of %s was voided while it was posted: cancelled", request.transaction_id
-            )
+        """A voided acceptance whose post may have reached Vouchery: cancel whatever is there."""
+        try:
+            await upstream.cancel_redemption(request.transaction_id, timeout=timeout)
+        except NotFound:
+            return Delivered("voided at the till")  # nothing reached Vouchery
+        except Rejected as exc:
+            if exc.rejection.reason is not RejectionReason.REDEMPTION_ALREADY_CANCELLED:
+                # e.g. already confirmed: Vouchery keeps a sale the till voided; FAILED, visible
+                return Refused(f"VOIDED_BUT_{exc.rejection.reason.name}", exc.rejection.message)
+        log.info("offline acceptance of %s was voided while it was posted: cancelled", request.transaction_id)
         return Delivered("voided at the till")
 
     async def _landed(
