@@ -228,6 +228,39 @@ def cmd_profile(args: argparse.Namespace, command: str) -> None:
     print(profile.top(found, cpu or 0.0, limit=args.limit, by_self=True))
 
 
+def cmd_offline(args: argparse.Namespace, command: str) -> None:
+    from loadtest.experiments import offline
+
+    try:
+        plan = offline.OfflinePlan(
+            repeats=args.repeats,
+            duration_s=args.duration,
+            warmup_s=args.warmup,
+            concurrency=args.concurrency,
+            processes=args.processes,
+            stores=args.stores,
+            backlog=args.backlog,
+            live_rate=args.live_rate,
+            doctor=not args.no_doctor,
+            recovery_timeout_s=args.recovery_timeout,
+            drain_timeout_s=args.drain_timeout,
+            gateway_flags=tuple(args.gateway_flag or ()),
+            profile_dir=args.profile,
+        )
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    info = machine.describe()
+    print(f"command: {command}\nmachine: {machine.one_line(info)}\n", flush=True)
+    run = offline.run_offline(plan, command, emit=lambda line: print(line, flush=True))
+    text = offline.markdown(run)
+    print("\n" + text)
+    for name in offline.PROFILED if args.profile is not None else ():
+        if (found := args.profile / f"{name}.txt").exists():
+            print(f"py-spy of the gateway, {name} window of the last repeat ({found}):\n")
+            print(offline.profile_text(found.read_text().splitlines(), offline.window_cores(run, name)))
+    print(f"results: {_save('offline', command, info, offline.to_json(run) | {'markdown': text})}")
+
+
 def _add_load_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--driver", choices=["python", "h2load"], default="python")
     parser.add_argument("--concurrency", type=_concurrencies, default=[8, 32], help="closed loop, e.g. 8,32")
@@ -304,6 +337,38 @@ def build_parser() -> argparse.ArgumentParser:
     st.add_argument("--warmup", type=float, default=1.0)
     st.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
     st.set_defaults(handler=cmd_stores)
+
+    off = sub.add_parser(
+        "offline", help="checkouts while Vouchery is down vs online, and the backlog's drain after recovery"
+    )
+    off.add_argument("--repeats", type=int, default=3, help="repeats; the report gives medians")
+    off.add_argument("--duration", type=float, default=5.0, help="seconds per measured window")
+    off.add_argument("--warmup", type=float, default=1.0, help="seconds of unrecorded calls first")
+    off.add_argument("--concurrency", type=int, default=32, help="closed loop: online and offline points")
+    off.add_argument("--processes", type=int, default=2, help="Python generator processes")
+    off.add_argument("--stores", type=int, default=64, help="store ids the checkouts are spread over")
+    off.add_argument("--backlog", type=int, default=5000, help="offline acceptances to drain each repeat")
+    off.add_argument("--live-rate", type=float, help="live checkouts/s (default: half of the online rate)")
+    off.add_argument(
+        "--no-doctor", action="store_true", help="run the gateway without doctor's route override"
+    )
+    off.add_argument(
+        "--recovery-timeout", type=float, default=180.0, help="seconds from recovery to the first post"
+    )
+    off.add_argument(
+        "--drain-timeout", type=float, default=300.0, help="seconds after the live window to drain"
+    )
+    off.add_argument(
+        "--gateway-flag",
+        action="append",
+        help="an extra `serve` flag, e.g. --gateway-flag=--offline-forward-concurrency=8 (repeatable)",
+    )
+    off.add_argument(
+        "--profile",
+        type=Path,
+        help="py-spy the gateway in the last repeat's online, offline and drain windows (raw samples here)",
+    )
+    off.set_defaults(handler=cmd_offline)
 
     base = sub.add_parser("baseline", help="the bare grpc.aio echo server, started and measured")
     _add_load_options(base)
