@@ -190,6 +190,11 @@ class Settings:
         "most offline acceptances posted to Vouchery at once (the rest of the upstream serves tills)",
         _range(1, 64),
     )
+    offline_forward_rate: float = opt(
+        100.0,
+        "most offline acceptances a gateway process posts per second after an outage (0: no limit)",
+        _range(0),
+    )
     offline_refusal_memory: float = opt(
         7 * 86400.0,
         "how long a code Vouchery refused after an offline acceptance stays refused offline, s",

@@ -261,6 +261,7 @@ class CheckoutPath:
             lease=relay_lease(self.settings),
             lease_margin=RELAY_LEASE_MARGIN,
             kind_concurrency={OFFLINE_KIND: self.settings.offline_forward_concurrency},
+            kind_rate={OFFLINE_KIND: self.settings.offline_forward_rate},
             hooks=hooks,
         )
         timeout = self.settings.reservation_timeout

@@ -70,6 +70,7 @@ class OutboxRelay:
         batch: int = 50,
         concurrency: int = 8,
         kind_concurrency: Mapping[str, int] | None = None,
+        kind_rate: Mapping[str, float] | None = None,
         backoff: Backoff | None = None,
         hooks: RelayHooks | None = None,
         owner: str | None = None,
@@ -87,6 +88,10 @@ class OutboxRelay:
         # A kind with a share of its own (e.g. a backlog of offline acceptances after an outage) never
         # holds more than it of the relay's slots, so the other kinds are not starved behind it.
         self._kind_slots = {kind: asyncio.Semaphore(n) for kind, n in (kind_concurrency or {}).items()}
+        # ... and a kind with a pace of its own starts at most that many deliveries a second: with a
+        # fast upstream, slots alone would let a backlog take every spare CPU cycle from live calls.
+        self._kind_rate = {kind: r for kind, r in (kind_rate or {}).items() if r > 0}
+        self._next_start: dict[str, float] = {}
         self._backoff = backoff or Backoff(initial=1.0, multiplier=2.0, max_delay=60.0)
         self._hooks = hooks or RelayHooks()
         self.owner = owner or "relay-" + secrets.token_hex(8)
@@ -147,10 +152,21 @@ class OutboxRelay:
     async def _deliver_guarded(self, entry: OutboxEntry) -> None:
         share = self._kind_slots.get(entry.kind)
         async with share if share is not None else contextlib.nullcontext(), self._slots:
+            await self._pace(entry.kind)
             try:
                 await self._deliver(entry)
             except Exception:  # the store failed while recording: the lease lapses, and it is retried
                 log.exception("outbox entry %d (%s) could not be recorded", entry.id, entry.kind)
+
+    async def _pace(self, kind: str) -> None:
+        rate = self._kind_rate.get(kind)
+        if rate is None:
+            return
+        now = self._store.clock()
+        start = max(now, self._next_start.get(kind, now))
+        self._next_start[kind] = start + 1.0 / rate
+        if start > now:
+            await self._sleep(start - now)
 
     async def _deliver(self, entry: OutboxEntry) -> None:
         handler = self._handlers.get(entry.kind)

@@ -154,3 +154,30 @@ def test_lease_margin_must_fit_inside_the_lease() -> None:
     """A margin as long as the lease would leave no delivery time: refused at construction."""
     with pytest.raises(ValueError, match="lease_margin"):
         OutboxRelay(MemoryOutbox(), {}, lease=2.0, lease_margin=2.0)
+
+
+async def test_a_kind_with_a_pace_starts_at_most_that_many_deliveries_a_second(clock: FakeClock) -> None:
+    """Five entries of a kind paced at 10/s wait 0.1 s apart in one pass; another kind never waits."""
+    outbox = MemoryOutbox(clock=clock)
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        clock.advance(seconds)
+
+    paced, free = Script(*[Delivered()] * 5), Script(*[Delivered()] * 3)
+    relay = OutboxRelay(
+        outbox,
+        {"paced": paced, "free": free},
+        kind_concurrency={"paced": 1},
+        kind_rate={"paced": 10.0},
+        sleep=sleep,
+    )
+    for n in range(5):
+        await outbox.enqueue("paced", f"p{n}", {})
+    for n in range(3):
+        await outbox.enqueue("free", f"f{n}", {})
+    assert await relay.run_once() == 8
+    assert relay.stats.kinds == {"paced": 5, "free": 3}
+    assert len(slept) == 4  # the first paced delivery starts at once, each later one waits its turn
+    assert sum(slept) == pytest.approx(0.4, abs=0.05)
