@@ -144,10 +144,19 @@ class DurableCheckout:
 
     async def get_redemption(self, transaction_id: str, *, timeout: float) -> Redemption:
         answer = await self._get_redemption(transaction_id, timeout)
-        if self._offline is not None and not answer.accepted_offline:
-            record = await (await self._state.reservations()).get(transaction_id)
-            if record is not None and record.snapshot.get("offline") is True:
-                answer = replace(answer, accepted_offline=True)  # the receipt says so for good
+        read = answer.id is not None and answer.sync_state is SyncState.SYNCED
+        if not read and (self._offline is None or answer.accepted_offline):
+            return answer
+        reservations = await self._state.reservations()
+        record = await reservations.get(transaction_id)
+        if record is None:
+            return answer
+        if record.snapshot.get("offline") is True:
+            answer = replace(answer, accepted_offline=True)  # the receipt says so for good
+        elif read and record.state is ReservationState.PENDING and not record.snapshot:
+            # A redeem answered from this read (its POST's answer was lost) kept no snapshot: keep it
+            # now, so a confirm queued later answers with the redemption's id and amounts.
+            await reservations.update(transaction_id, ReservationState.PENDING, to_snapshot(answer))
         return answer
 
     async def _get_redemption(self, transaction_id: str, timeout: float) -> Redemption:

@@ -206,3 +206,25 @@ async def test_a_queued_confirm_vouchery_never_had_reads_failed_not_not_found(
     failed = await wait_for_sync(stub, "U-1", FAILED)
     assert "REDEMPTION_NOT_FOUND" in failed.redemption.sync_error
     assert live_sandbox.admin.ledger(transaction_id="U-1")["redemptions"] == []
+
+
+async def test_a_confirm_queued_after_a_redeem_read_back_answers_with_its_amounts(
+    durable_gateway: RunningGateway, live_sandbox: SandboxServer
+) -> None:
+    """The redeem's answer was lost and read back; a confirm queued later still shows id and amounts."""
+    stub = durable_gateway.stub
+    live_sandbox.admin.set_faults(
+        {"redemptions": {"drop_after_commit_rate": 1.0, "methods": ["POST"], "times": 1}}
+    )
+    redeemed = await stub.RedeemVoucher(
+        pb.RedeemVoucherRequest(transaction_id="Q-RB", voucher_code="SAVE10", cart=cart()), timeout=10
+    )
+    assert redeemed.redemption.HasField("id")
+    live_sandbox.admin.set_faults(
+        {"redemptions": {"error_rate": 1.0, "error_statuses": [503], "methods": ["PUT"]}}
+    )
+    answer = await stub.ConfirmRedemption(pb.ConfirmRedemptionRequest(transaction_id="Q-RB"), timeout=5)
+    assert answer.redemption.sync_state == QUEUED
+    assert answer.redemption.id == redeemed.redemption.id
+    assert answer.redemption.discount.amount == redeemed.redemption.discount.amount > 0
+    assert answer.redemption.total.amount == redeemed.redemption.total.amount
