@@ -46,8 +46,11 @@ def redis_reachable(url: str) -> str | None:
 
 
 def store_urls(redis_url: str) -> list[tuple[str, list[str]]]:
-    """(label, extra serve flags) per store; the SQLite file goes to the gateway's own data dir."""
-    return [("memory", ["--store", "memory"]), ("sqlite", []), ("redis", ["--store", redis_url])]
+    """(label, extra serve flags) per store; the SQLite file goes to the gateway's own data dir. The
+    benchmark Redis is usually the local one with persistence off, which the gateway refuses unless told
+    (`--store-allow-volatile-redis`): these rows measure speed, not what Redis keeps."""
+    redis = ["--store", redis_url, "--store-allow-volatile-redis"]
+    return [("memory", ["--store", "memory"]), ("sqlite", []), ("redis", redis)]
 
 
 def run_stores(

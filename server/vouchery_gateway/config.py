@@ -48,8 +48,14 @@ def _choice(*allowed: str) -> Check:
 
 
 def _store_url(value: Any) -> str | None:
-    ok = value in ("", "memory") or str(value).startswith(("sqlite:", "redis://", "rediss://"))
-    return None if ok else "must be empty (SQLite in the data dir), 'memory', sqlite:///PATH or redis://..."
+    schemes = ("sqlite:", "redis://", "rediss://", "redis+sentinel://", "postgresql://", "postgres://")
+    ok = value in ("", "memory") or str(value).startswith(schemes)
+    return (
+        None
+        if ok
+        else "must be empty (SQLite in the data dir), 'memory', sqlite:///PATH, redis://..., "
+        "redis+sentinel://... or postgresql://..."
+    )
 
 
 def _id_list(value: Any) -> str | None:
@@ -128,7 +134,24 @@ class Settings:
     breaker_open_time: float = opt(5.0, "seconds the breaker stays open before a probe", _range(0.01, 3600))
     # -- state --
     data_dir: str = opt("data", "directory of the SQLite store and the embedded sandbox's state")
-    store: str = opt("", "idempotency/outbox store: empty (SQLite in data_dir), memory, redis://", _store_url)
+    store: str = opt(
+        "",
+        "idempotency/outbox store: empty (SQLite in data_dir), memory, redis://, "
+        "redis+sentinel://host:26379,host2:26379/mymaster/0",
+        _store_url,
+    )
+    store_allow_volatile_redis: bool = opt(
+        False,
+        "start on a Redis store that can lose acknowledged writes (no AOF, or appendfsync everysec before "
+        "Redis 7.2) with a loud warning and vouchery_gateway_store_durable 0, instead of refusing "
+        "(docs/operations.md)",
+    )
+    store_redis_wait_replicas: int = opt(
+        0,
+        "after each Redis write a till is told about, wait (WAIT) until this many replicas have it, so a "
+        "Sentinel failover keeps it; 0: do not wait",
+        _range(0, 16),
+    )
     idempotency_retention: float = opt(72 * 3600.0, "how long write answers are replayable, s", _range(60))
     cache_ttl: float = opt(5.0, "voucher/customer lookup cache lifetime, s (0 disables)", _range(0, 3600))
     cache_size: int = opt(10_000, "lookup cache entries", _range(1, 10_000_000))

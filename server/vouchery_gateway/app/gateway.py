@@ -52,6 +52,7 @@ from vouchery_gateway.checkout.writes import CheckoutWrites
 from vouchery_gateway.config import Settings
 from vouchery_gateway.edge.cashier_text import cashier_text
 from vouchery_gateway.edge.errors import status_for
+from vouchery_gateway.idempotency.redis_promise import PromiseOptions, StoreNotDurable
 from vouchery_gateway.idempotency.writes import IdempotentWrites, metrics_hook
 from vouchery_gateway.loyalty.queued import LoyaltyOutbox
 from vouchery_gateway.observability.access_log import AccessLogInterceptor
@@ -121,9 +122,17 @@ class Gateway:
                 await self.upstream.aclose()  # nothing else is open yet
                 raise
         if self.writes is not None:  # before serving: no write may run without its idempotency store
-            store = await self.writes.open(
-                self.settings.store_url, retention=self.settings.idempotency_retention
-            )
+            try:
+                store = await self.writes.open(
+                    self.settings.store_url,
+                    retention=self.settings.idempotency_retention,
+                    redis=redis_promise(self.settings),
+                    events=self.gateway_metrics,
+                    watch_interval=self.settings.health_probe_interval,
+                )
+            except StoreNotDurable:  # a Redis that can lose what the tills are told is kept
+                await self.upstream.aclose()  # nothing else is open yet
+                raise
             if self.checkout_path is not None:  # the outbox lives beside the idempotency records
                 await self.checkout_path.start(store, self.upstream)
                 relay = self.checkout_path.relay
@@ -175,6 +184,16 @@ def deadline_policy(settings: Settings) -> DeadlinePolicy:
         max_call_timeout=settings.upstream_timeout_cap,
         default_deadline=settings.upstream_timeout_default,
         min_timeout=settings.upstream_timeout_min,
+    )
+
+
+def redis_promise(settings: Settings) -> PromiseOptions:
+    """What a Redis store must keep (docs/operations.md, "What each store keeps"); the store's identity
+    is remembered in the data dir."""
+    return PromiseOptions(
+        allow_volatile=settings.store_allow_volatile_redis,
+        data_dir=settings.data_dir,
+        wait_replicas=settings.store_redis_wait_replicas,
     )
 
 

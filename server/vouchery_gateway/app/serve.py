@@ -17,6 +17,7 @@ from typing import Any, Final
 from vouchery_gateway.app.gateway import Gateway, build_gateway
 from vouchery_gateway.checkout.offline_policy import PolicyError
 from vouchery_gateway.config import Settings
+from vouchery_gateway.idempotency.redis_promise import StoreNotDurable
 from vouchery_gateway.security import KeysFileError, TlsError
 from vouchery_gateway.upstream.overrides import RoutesFileError
 
@@ -53,8 +54,8 @@ def configure_logging(settings: Settings) -> None:
 
 
 async def start_gateway(settings: Settings) -> Gateway:
-    """Build and start the gateway; a keys or TLS file that cannot be used, or a port that cannot be
-    bound, is `StartupFailed` (nothing is left open)."""
+    """Build and start the gateway; a keys or TLS file that cannot be used, a port that cannot be bound,
+    or a Redis store that cannot keep what it acknowledges, is `StartupFailed` (nothing is left open)."""
     try:
         gateway = build_gateway(settings)
     except (KeysFileError, TlsError, RoutesFileError, PolicyError) as exc:
@@ -63,6 +64,8 @@ async def start_gateway(settings: Settings) -> Gateway:
         await gateway.start()
     except PolicyError as exc:  # the gateway closed what it had opened
         raise StartupFailed(str(exc), EXIT_USAGE) from None
+    except StoreNotDurable as exc:  # a Redis that can lose acknowledged writes (closed again)
+        raise StartupFailed(str(exc), EXIT_ERROR) from None
     except OSError as exc:
         await gateway.upstream.aclose()
         raise StartupFailed(str(exc), EXIT_ERROR) from None

@@ -136,10 +136,15 @@ class ReservationSweeper:
         return self._task
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-            self._task = None
+        task, self._task = self._task, None
+        if task is None:
+            return
+        # Cancel until it has ended: redis-py can swallow a cancellation that lands mid-command, and the
+        # loop would then sleep on for a whole interval (and go on sweeping) instead of stopping.
+        while not task.done():
+            task.cancel()
+            await asyncio.wait({task}, timeout=0.5)
+        await asyncio.gather(task, return_exceptions=True)
 
     async def _loop(self) -> None:
         while True:

@@ -5,6 +5,7 @@
     vouchery-gateway sandbox --port 8080       the Vouchery sandbox as a real HTTP server
     vouchery-gateway call validate --code SAVE10 --total 25.00 --currency EUR
     vouchery-gateway offline report --since 7d    what was accepted while Vouchery was down (cli.offline)
+    vouchery-gateway store migrate             apply the store's schema migrations (cli.store)
 
 Every `serve` option is generated from `config.Settings`, so `--help` lists them all with their
 environment variables. Exit codes: 0 success, 1 an error answer or start-up failure, 2 bad usage or
@@ -172,6 +173,7 @@ def build_parser() -> argparse.ArgumentParser:
     from vouchery_gateway.cli.healthcheck import add_healthcheck_parser
     from vouchery_gateway.cli.keys import add_keys_parser
     from vouchery_gateway.cli.offline import add_offline_parser
+    from vouchery_gateway.cli.store import add_store_parser
 
     parser = argparse.ArgumentParser(
         prog="vouchery-gateway", description="gRPC checkout gateway for the Vouchery.io Coupon Promotion API"
@@ -184,6 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_keys_parser(commands)
     add_doctor_parser(commands)
     add_offline_parser(commands)
+    add_store_parser(commands)
     return parser
 
 

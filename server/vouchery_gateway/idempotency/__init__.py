@@ -1,9 +1,10 @@
 """Idempotency records: make every gateway write safe to retry.
 
-Build a store with `open_store(url)` (memory://, sqlite:///..., redis://...), wrap each write in
-`IdempotencyGuard(store).run(key, fingerprint(...), deadline=..., operation=...)`, and run
-`run_sweeper(store, interval, stop_event)` in the background. The SQLite file and the Redis client
-can be shared with other durable components: see `SqliteDatabase` and `RedisStore.client`.
+Build a store with `open_store(url)` (memory://, sqlite:///..., redis://..., postgresql://...), wrap
+each write in `IdempotencyGuard(store).run(key, fingerprint(...), deadline=..., operation=...)`, and run
+`run_sweeper(store, interval, stop_event)` in the background. The SQLite file, the Redis client and
+the PostgreSQL pool can be shared with other durable components: see `SqliteDatabase`,
+`RedisStore.client` and `PostgresDatabase`.
 """
 
 from .decision import Busy, Decision, Reclaim, Reject, Replay, Wait, WaitPolicy, decide
@@ -14,6 +15,8 @@ from .fingerprint import fingerprint
 from .guard import ClaimInfo, GuardResult, IdempotencyGuard, Operation
 from .memory_store import MemoryStore
 from .model import ClaimResult, Clock, Record, RecordState, StoredOutcome, is_claimable, storage_key
+from .postgres_db import PostgresDatabase
+from .postgres_store import PostgresStore
 from .redis_store import RedisStore
 from .sqlite_db import SqliteDatabase
 from .sqlite_store import SqliteStore
@@ -37,6 +40,8 @@ __all__ = [
     "KeyReused",
     "MemoryStore",
     "Operation",
+    "PostgresDatabase",
+    "PostgresStore",
     "Reclaim",
     "Record",
     "RecordState",

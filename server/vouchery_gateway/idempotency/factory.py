@@ -6,8 +6,13 @@
 - `sqlite://`, `sqlite://:memory:`, `sqlite:///:memory:`   a private in-memory SQLite database
   SQLite options as query parameters: `?busy_timeout=5` (seconds), `?synchronous=FULL`
 - `redis://host:port/db`, `rediss://...`, `unix:///path.sock`   Redis (redis-py URL syntax)
+- `redis+sentinel://host1:26379,host2:26379/mymaster/0`   the primary that Redis Sentinel names for
+  `mymaster` (see `redis_sentinel` for passwords), followed through failovers
+- `postgresql://user:password@host:5432/dbname`, `postgres://...`   PostgreSQL (libpq URL syntax; pool
+  options as query parameters: `?pool_max=10&pool_timeout=5`, see `postgres_db`)
 
-Errors name the scheme or parameter at fault, never the whole URL (it may hold a Redis password).
+Errors name the scheme or parameter at fault, never the whole URL (it may hold a Redis or PostgreSQL
+password).
 """
 
 from __future__ import annotations
@@ -17,12 +22,15 @@ from urllib.parse import parse_qsl, unquote
 
 from .memory_store import MemoryStore
 from .model import Clock
+from .postgres_db import SCHEMES as _POSTGRES_SCHEMES
+from .postgres_store import PostgresStore
 from .redis_store import DEFAULT_PREFIX, RedisStore
 from .sqlite_db import MEMORY, Synchronous
 from .sqlite_store import SqliteStore
 from .store import DEFAULT_RETENTION, IdempotencyStore
 
 _REDIS_SCHEMES = ("redis", "rediss", "unix")
+_SENTINEL_SCHEME = "redis+sentinel"
 _SQLITE_PREFIX = "sqlite://"
 
 
@@ -36,11 +44,13 @@ async def open_store(
     """Open the store `url` names (see the module docstring); the caller closes it.
 
     Raises ValueError for a URL this function does not understand and StoreUnavailable when a SQLite
-    file cannot be opened; Redis connects lazily, so call `ping()` to check it at start-up.
+    file cannot be opened or a PostgreSQL server cannot be reached (PostgreSQL connects and migrates its
+    tables here); Redis connects lazily, so call `ping()` to check it at start-up.
     """
     if not isinstance(url, str) or "://" not in url:
         raise ValueError(
-            "idempotency store URL must look like memory://, sqlite:///<path> or redis://host:port/db"
+            "idempotency store URL must look like memory://, sqlite:///<path>, redis://host:port/db "
+            "or postgresql://host:port/dbname"
         )
     scheme = url.split("://", 1)[0].lower()
     if scheme == "memory":
@@ -54,8 +64,13 @@ async def open_store(
         )
     if scheme in _REDIS_SCHEMES:
         return RedisStore.from_url(url, clock=clock, retention=retention, key_prefix=key_prefix)
+    if scheme == _SENTINEL_SCHEME:
+        return RedisStore.from_sentinel(url, clock=clock, retention=retention, key_prefix=key_prefix)
+    if scheme in _POSTGRES_SCHEMES:
+        return await PostgresStore.open(url, clock=clock, retention=retention)
     raise ValueError(
-        f"unsupported idempotency store URL scheme {scheme!r}: use memory://, sqlite:///<path> or redis://host:port/db"
+        f"unsupported idempotency store URL scheme {scheme!r}: use memory://, sqlite:///<path>, "
+        "redis://host:port/db or postgresql://host:port/dbname"
     )
 
 

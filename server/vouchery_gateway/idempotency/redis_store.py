@@ -6,8 +6,14 @@ lease needs the comparison too) or returns the blocking record whole. Complete a
 compare-and-set on the owner token. Expiry is judged from the stored `expires_at`, the time the
 caller's clock gave; the Redis TTL set beside it only reclaims memory and never decides anything.
 
-Share the client with other components through `store.client`; a store built by `from_url` owns it.
-Every Redis error becomes `StoreUnavailable` in `_unavailable`, the one mapping place.
+Share the client with other components through `store.client`; a store built by `from_url` (or
+`from_sentinel`, the current primary of a Sentinel-monitored service) owns it. Every Redis error becomes
+`StoreUnavailable` in `_unavailable`, the one mapping place.
+
+Durability: `store.durable_writes` runs the scripts whose writes a till is told about (here: `complete`;
+the outbox, offline and sale backends share it) and waits for WAITAOF / WAIT when the server needs it;
+`keep_promise(...)` attaches the start-up check and the empty-store watch (`redis_promise`), which also
+runs before the first claim when Redis did not answer at start.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ import dataclasses
 import json
 import math
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 
 from redis.asyncio import Redis
@@ -26,6 +32,10 @@ from redis.exceptions import RedisError
 
 from .errors import StoreUnavailable
 from .model import ClaimResult, Clock, Record, RecordState, StoredOutcome
+from .redis_durability import DurableWrites
+from .redis_identity import identity_key
+from .redis_promise import PromiseEvents, PromiseOptions, RedisPromise
+from .redis_sentinel import sentinel_client
 from .store import DEFAULT_RETENTION, IdempotencyStore
 
 DEFAULT_PREFIX = "vouchery:idem:"
@@ -97,6 +107,9 @@ class RedisStore(IdempotencyStore):
         self._client = client
         self._prefix = key_prefix
         self._owns_client = owns_client
+        self._closers: list[Callable[[], Awaitable[None]]] = []
+        self.durable_writes = DurableWrites()
+        self.promise: RedisPromise | None = None
         self._claim_script = client.register_script(_CLAIM)
         self._complete_script = client.register_script(_COMPLETE)
         self._release_script = client.register_script(_RELEASE)
@@ -119,12 +132,43 @@ class RedisStore(IdempotencyStore):
         )
         return cls(client, clock=clock, retention=retention, key_prefix=key_prefix, owns_client=True)
 
+    @classmethod
+    def from_sentinel(
+        cls,
+        url: str,
+        *,
+        clock: Clock = time.time,
+        retention: float = DEFAULT_RETENTION,
+        key_prefix: str = DEFAULT_PREFIX,
+        timeout: float = 1.0,
+    ) -> RedisStore:
+        """A store on the primary that the Sentinels of a `redis+sentinel://` URL name (see
+        `redis_sentinel`); after a failover its connections move to the new primary. Connects lazily."""
+        client, sentinel = sentinel_client(url, timeout=timeout)
+        store = cls(client, clock=clock, retention=retention, key_prefix=key_prefix, owns_client=True)
+        store._closers.append(sentinel.aclose)
+        return store
+
+    def keep_promise(self, options: PromiseOptions, events: PromiseEvents | None = None) -> RedisPromise:
+        """Attach the durability check and the empty-store watch (see `redis_promise`); writes wait for
+        it to pass."""
+        self.promise = RedisPromise(
+            self._client,
+            self.durable_writes,
+            identity_key=identity_key(self._prefix),
+            options=options,
+            events=events,
+        )
+        return self.promise
+
     @property
     def client(self) -> Redis:
         """The Redis client, for components that keep their data in the same Redis."""
         return self._client
 
     async def _claim(self, new: Record, now: float) -> ClaimResult:
+        if self.promise is not None:  # a store that did not answer at start is judged before its first write
+            await self.promise.ensure()
         ttl_ms = _ttl_ms(new.expires_at - now)
         args: list[str | int] = [
             repr(now),
@@ -149,7 +193,9 @@ class RedisStore(IdempotencyStore):
         args: list[str | bytes | int] = [owner, repr(now), repr(expires_at), outcome.kind, outcome.status]
         args += [metadata, outcome.body, _ttl_ms(expires_at - now)]
         async with _unavailable():
-            return bool(await self._complete_script(keys=[self._name(key)], args=args))
+            return bool(
+                await self.durable_writes.run(self._complete_script, keys=[self._name(key)], args=args)
+            )
 
     async def _release(self, key: str, owner: str, now: float, reconcile: bool) -> bool:
         args = [owner, "1" if reconcile else "0", repr(now)]
@@ -192,6 +238,8 @@ class RedisStore(IdempotencyStore):
     async def _close(self) -> None:
         if self._owns_client:
             await self._client.aclose()
+            for close in self._closers:
+                await close()
 
     def _name(self, key: str) -> str:
         return self._prefix + key

@@ -54,11 +54,14 @@ from vouchery_gateway.idempotency import (
     GuardEvent,
     IdempotencyGuard,
     IdempotencyStore,
+    MemoryStore,
+    RedisStore,
     StoredOutcome,
     StoreUnavailable,
     open_store,
     run_sweeper,
 )
+from vouchery_gateway.idempotency.redis_promise import PromiseEvents, PromiseOptions, StoreNotDurable
 from vouchery_gateway.observability.context import current_call, mark_rejection, mark_replay
 
 log = logging.getLogger(__name__)
@@ -70,6 +73,7 @@ ANONYMOUS_CALLER: Final = "anonymous"
 KIND_RESPONSE: Final = "response"
 KIND_REJECTION: Final = "rejection"
 DEFAULT_SWEEP_INTERVAL: Final = 600.0
+DEFAULT_WATCH_INTERVAL: Final = 10.0
 
 M = TypeVar("M", bound=Message)
 WriteCall = Callable[[ClaimInfo], Awaitable[M]]
@@ -214,6 +218,7 @@ class IdempotentWrites:
         self._rng = random.Random()  # poll jitter, not security
         self._store: IdempotencyStore | None = None
         self._sweeper: asyncio.Task[None] | None = None
+        self._watcher: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
 
     @property
@@ -225,34 +230,58 @@ class IdempotentWrites:
         self._store = store
 
     async def open(
-        self, url: str, *, retention: float, sweep_interval: float = DEFAULT_SWEEP_INTERVAL
+        self,
+        url: str,
+        *,
+        retention: float,
+        sweep_interval: float = DEFAULT_SWEEP_INTERVAL,
+        redis: PromiseOptions | None = None,
+        events: PromiseEvents | None = None,
+        watch_interval: float = DEFAULT_WATCH_INTERVAL,
     ) -> IdempotencyStore:
         """Open the store `url` names, check it answers, and start sweeping expired records.
 
         A bad URL or an unopenable SQLite file raises (the gateway must not start); a Redis that does
         not answer yet is only logged: writes fail closed until it does, reads keep working.
+        With `redis`, a Redis store must keep what it acknowledges (`idempotency.redis_promise`):
+        `StoreNotDurable` (the store is closed again) when it cannot and `redis.allow_volatile` is off;
+        the check is repeated every `watch_interval` seconds. `events` hears whether the store is durable
+        (memory: never; SQLite, PostgreSQL: always; Redis: as judged).
         """
         _make_sqlite_parent(url)
         store = await open_store(url, retention=retention)
+        promise = store.keep_promise(redis, events) if redis and isinstance(store, RedisStore) else None
+        if promise is None and events is not None:
+            events.set_store_durable(not isinstance(store, MemoryStore))
         try:
             await store.ping()
+            if promise is not None:
+                await promise.start()
         except StoreUnavailable as exc:
             log.warning(
                 "idempotency store not answering; writes fail with UNAVAILABLE until it does: %s", exc
             )
+            if promise is not None and events is not None:
+                events.set_store_durable(False)  # not judged yet: before its first write
+        except StoreNotDurable:
+            await store.close()
+            raise
         self.attach(store)
         self._stop = asyncio.Event()
         self._sweeper = asyncio.create_task(run_sweeper(store, sweep_interval, self._stop))
+        if promise is not None:
+            self._watcher = asyncio.create_task(promise.watch(watch_interval, self._stop))
         return store
 
     async def close(self) -> None:
-        """Stop the sweeper and close the store; later writes fail closed."""
+        """Stop the sweeper and the store watch, close the store; later writes fail closed."""
         store, self._store = self._store, None
-        if self._sweeper is not None:
-            self._stop.set()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._sweeper
-            self._sweeper = None
+        self._stop.set()
+        for task in (self._sweeper, self._watcher):
+            if task is not None:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._sweeper = self._watcher = None
         if store is not None:
             await store.close()
 

@@ -11,6 +11,7 @@ is imported): counters and histograms are summed over the workers. Gauges declar
 - outbox depth / oldest age: `livemostrecent`. The outbox store is shared by the workers of a host
   (SQLite) or by all replicas (Redis), so every worker measures the same queue; summing would count it
   once per worker, and the most recent reading is the freshest view of that one queue.
+- store durable: `livemin`. Every worker judges the same store; 0 from any of them is the answer.
 Dead workers' gauge files are dropped by `mark_worker_dead` (see exposition.py).
 """
 
@@ -218,6 +219,26 @@ class GatewayMetrics:
             registry=r,
             multiprocess_mode="livemostrecent",
         )
+        self.store_durable = Gauge(
+            f"{_NS}_store_durable",
+            "1 when the store keeps every write the tills were told about through a restart of the store "
+            "(docs/operations.md); 0 for memory, a Redis that can lose acknowledged writes "
+            "(store_allow_volatile_redis), or a Redis that came back empty.",
+            registry=r,
+            multiprocess_mode="livemin",
+        )
+        self._store_resets = Counter(
+            f"{_NS}_store_reset",
+            "Times the Redis store was found empty or replaced (its identity key gone or changed).",
+            registry=r,
+        )
+        self._store_write_seconds = Histogram(
+            f"{_NS}_store_durable_write_seconds",
+            "Redis writes a till is told about, with their WAITAOF / WAIT, one round trip each (only "
+            "observed while the gateway waits for an fsync or for replicas).",
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.5),
+            registry=r,
+        )
         self._outbox_delivered = _counter(r, "outbox_delivered", "Outbox entries delivered.", "kind")
         self._outbox_failed = _counter(
             r, "outbox_failed", "Outbox entries refused definitively, by reason.", "kind", "reason"
@@ -314,6 +335,18 @@ class GatewayMetrics:
     def idempotency_wait(self, operation: str, outcome: str) -> None:
         """A duplicate waited for the first call; outcome e.g. 'completed' or 'timeout'."""
         self._waits.get(operation, outcome).inc()
+
+    # Store durability (idempotency.redis_promise.PromiseEvents) --------------------------------------
+    def set_store_durable(self, durable: bool) -> None:
+        self.store_durable.set(1 if durable else 0)
+
+    def store_reset(self) -> None:
+        """The Redis store came back empty (or another store answers at its address)."""
+        self._store_resets.inc()
+
+    def store_write_wait(self, seconds: float) -> None:
+        """One Redis write with its WAITAOF / WAIT: what waiting for the promise costs."""
+        self._store_write_seconds.observe(seconds)
 
     # Outbox and sweeper ------------------------------------------------------------------------------
     def set_outbox_backlog(self, depth: int, oldest_age_seconds: float) -> None:

@@ -1,6 +1,6 @@
 """The outbox: writes that must reach Vouchery, stored durably and relayed until Vouchery answers.
 
-    state = DurableState.beside(idempotency_store)        # same SQLite file / Redis / memory
+    state = DurableState.beside(idempotency_store)        # same SQLite file / Redis / PostgreSQL / memory
     outbox = await state.outbox()
     await outbox.enqueue("loyalty.transaction", "transaction:T-1", {"transaction_id": "T-1", ...})
     relay = OutboxRelay(outbox, {"loyalty.transaction": handler})   # handler(entry, timeout) -> Outcome
@@ -18,8 +18,10 @@ from .memory import MemoryOutbox, MemoryReservations, MemorySales
 from .model import Delivered, EntryState, OutboxEntry, Outcome, Refused
 from .offline_ledger import Acceptance, AcceptanceStatus, Claim, OfflineLedger
 from .offline_memory import MemoryOfflineLedger
+from .offline_postgres import PostgresOfflineLedger
 from .offline_redis import RedisOfflineLedger
 from .offline_sqlite import SqliteOfflineLedger
+from .postgres import PostgresOutbox, PostgresReservations, PostgresSales
 from .redis import RedisOutbox, RedisReservations, RedisSales
 from .relay import Handler, OutboxRelay, RelayHooks, RelayStats
 from .reservation_store import Reservation, ReservationState, ReservationStore
@@ -45,6 +47,10 @@ __all__ = [
     "OutboxRelay",
     "OutboxStore",
     "Outcome",
+    "PostgresOfflineLedger",
+    "PostgresOutbox",
+    "PostgresReservations",
+    "PostgresSales",
     "RedisOfflineLedger",
     "RedisOutbox",
     "RedisReservations",

@@ -19,7 +19,8 @@ pending totals in the same script as the acceptance, so `pending_totals` reads t
 Expiry is judged from the stored `expires_at` (the caller's clock); the Redis TTL set beside counters
 and marks only reclaims memory and never decides anything. The scripts touch keys they compute from
 the prefix, so this layout needs a single Redis (or one hash slot). Redis errors become
-`StoreUnavailable`.
+`StoreUnavailable`. `take`, `take_and_record` and `record` (what a till is told was accepted and
+counted) run through the store's `DurableWrites`, which waits for WAITAOF / WAIT when the server needs it.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from redis.asyncio import Redis
+
+from vouchery_gateway.idempotency.redis_durability import DurableWrites
 
 from .offline_ledger import (
     Acceptance,
@@ -226,10 +229,18 @@ def _pairs(flat: Sequence[Any]) -> dict[Any, Any]:
 class RedisOfflineLedger(OfflineLedger):
     """The offline ledger in Redis (see the module docstring); the client belongs to the caller."""
 
-    def __init__(self, client: Redis, *, clock: Clock | None = None, prefix: str = DEFAULT_PREFIX) -> None:
+    def __init__(
+        self,
+        client: Redis,
+        *,
+        clock: Clock | None = None,
+        prefix: str = DEFAULT_PREFIX,
+        durable: DurableWrites | None = None,
+    ) -> None:
         super().__init__(**({"clock": clock} if clock else {}))
         self._client = client
         self._p = prefix
+        self._durable = durable or DurableWrites()
         self._take_script = client.register_script(_TAKE)
         self._give_back_script = client.register_script(_GIVE_BACK)
         self._record_script = client.register_script(_RECORD)
@@ -243,7 +254,7 @@ class RedisOfflineLedger(OfflineLedger):
         for claim in claims:
             args += [claim.key, claim.amount, claim.limit, repr(claim.expires_at)]
         async with unavailable():
-            refused = int(await self._take_script(args=args))
+            refused = int(await self._durable.run(self._take_script, args=args))
         return claims[refused - 1] if refused else None
 
     async def _take_and_record(self, acceptance: Acceptance, now: float) -> Claim | bool:
@@ -253,7 +264,7 @@ class RedisOfflineLedger(OfflineLedger):
             args += [claim.key, claim.amount, claim.limit, repr(claim.expires_at)]
         args += [a.transaction_id, a.currency, a.discount_minor, repr(a.accepted_at), *_stored(a)]
         async with unavailable():
-            outcome = int(await self._accept_script(args=args))
+            outcome = int(await self._durable.run(self._accept_script, args=args))
         if outcome < 0:
             return True
         return a.claims[outcome - 1] if outcome else False
@@ -276,7 +287,7 @@ class RedisOfflineLedger(OfflineLedger):
         a = acceptance
         args = [self._p, a.transaction_id, a.currency, a.discount_minor, repr(a.accepted_at), *_stored(a)]
         async with unavailable():
-            return bool(await self._record_script(args=args))
+            return bool(await self._durable.run(self._record_script, args=args))
 
     async def _settle(
         self,

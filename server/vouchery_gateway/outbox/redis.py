@@ -18,6 +18,9 @@ Keys (prefix ``vouchery:outbox:`` by default):
 
 The scripts touch keys they compute from the prefix, so this layout needs a single Redis (or one
 hash slot), as the idempotency store does. Redis errors become `StoreUnavailable`.
+
+The writes a till is told about (an outbox entry, a sale) run through the store's `DurableWrites`
+(`RedisStore.durable_writes`), which waits for WAITAOF / WAIT when the server needs it.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from vouchery_gateway.idempotency import StoreUnavailable
+from vouchery_gateway.idempotency.redis_durability import DurableWrites
 
 from .model import EntryState, OutboxEntry
 from .reservation_store import Reservation, ReservationState, ReservationStore
@@ -153,10 +157,18 @@ def _entry(f: dict[str, str]) -> OutboxEntry:
 class RedisOutbox(OutboxStore):
     """Outbox entries in Redis (see the module docstring); the client belongs to the caller."""
 
-    def __init__(self, client: Redis, *, clock: Clock | None = None, prefix: str = DEFAULT_PREFIX) -> None:
+    def __init__(
+        self,
+        client: Redis,
+        *,
+        clock: Clock | None = None,
+        prefix: str = DEFAULT_PREFIX,
+        durable: DurableWrites | None = None,
+    ) -> None:
         super().__init__(**({"clock": clock} if clock else {}))
         self._client = client
         self._p = prefix
+        self._durable = durable or DurableWrites()
         self._enqueue_script = client.register_script(_ENQUEUE)
         self._lease_script = client.register_script(_LEASE)
         self._finish_script = client.register_script(_FINISH)
@@ -167,7 +179,9 @@ class RedisOutbox(OutboxStore):
 
     async def _enqueue(self, kind: str, subject: str, payload: bytes, now: float) -> OutboxEntry:
         async with unavailable():
-            entry_id = await self._enqueue_script(args=[self._p, kind, subject, payload, repr(now)])
+            entry_id = await self._durable.run(
+                self._enqueue_script, args=[self._p, kind, subject, payload, repr(now)]
+            )
         return OutboxEntry(
             int(entry_id), kind, subject, decode_payload(payload), EntryState.QUEUED, 0, now, now, now
         )
@@ -384,10 +398,18 @@ return 1
 class RedisSales(SaleStore):
     """Sale records in Redis (see the module docstring); the client belongs to the caller."""
 
-    def __init__(self, client: Redis, *, clock: Clock | None = None, prefix: str = DEFAULT_PREFIX) -> None:
+    def __init__(
+        self,
+        client: Redis,
+        *,
+        clock: Clock | None = None,
+        prefix: str = DEFAULT_PREFIX,
+        durable: DurableWrites | None = None,
+    ) -> None:
         super().__init__(**({"clock": clock} if clock else {}))
         self._client = client
         self._p = prefix
+        self._durable = durable or DurableWrites()
         self._put_script = client.register_script(_PUT_SALE)
         self._purge_script = client.register_script(_PURGE)
 
@@ -402,7 +424,7 @@ class RedisSales(SaleStore):
     async def _put(self, sale_id: str, body: bytes, version: int, now: float) -> bool:
         args: list[str | int | bytes] = [self._p, sale_id, version, repr(now), body]
         async with unavailable():
-            return bool(await self._put_script(args=args))
+            return bool(await self._durable.run(self._put_script, args=args))
 
     async def _purge(self, before: float) -> int:
         return await purge(self._purge_script, [self._p, repr(before), "sales", PURGE_BATCH, "sale:"])

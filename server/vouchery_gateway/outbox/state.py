@@ -5,6 +5,7 @@ They live in the same store as the idempotency records, so one backup, one Redis
 holds every durable fact of the checkout path:
 - `SqliteStore` -> tables in its `SqliteDatabase` (`store.database`);
 - `RedisStore`  -> keys on its client (`store.client`);
+- `PostgresStore` -> tables in its PostgreSQL database (`store.database`, one connection pool);
 - `MemoryStore` -> in-process (tests, demos without a data dir).
 
 `build_gateway` is synchronous while stores open asynchronously, so this opens on first use (once,
@@ -18,13 +19,15 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from vouchery_gateway.idempotency import IdempotencyStore, MemoryStore, RedisStore, SqliteStore
+from vouchery_gateway.idempotency import IdempotencyStore, MemoryStore, PostgresStore, RedisStore, SqliteStore
 
 from .memory import MemoryOutbox, MemoryReservations, MemorySales
 from .offline_ledger import OfflineLedger
 from .offline_memory import MemoryOfflineLedger
+from .offline_postgres import PostgresOfflineLedger
 from .offline_redis import RedisOfflineLedger
 from .offline_sqlite import SqliteOfflineLedger
+from .postgres import PostgresOutbox, PostgresReservations, PostgresSales
 from .redis import RedisOutbox, RedisReservations, RedisSales
 from .reservation_store import ReservationStore
 from .sales import SaleStore
@@ -54,13 +57,20 @@ async def open_beside(store: IdempotencyStore) -> Stores:
             await SqliteSales.create(opened.database, clock=clock),
             await SqliteOfflineLedger.create(opened.database, clock=clock),
         )
-    if isinstance(opened, RedisStore):
-        client = opened.client
+    if isinstance(opened, PostgresStore):
         return Stores(
-            RedisOutbox(client, clock=clock),
+            await PostgresOutbox.create(opened.database, clock=clock),
+            await PostgresReservations.create(opened.database, clock=clock),
+            await PostgresSales.create(opened.database, clock=clock),
+            await PostgresOfflineLedger.create(opened.database, clock=clock),
+        )
+    if isinstance(opened, RedisStore):
+        client, durable = opened.client, opened.durable_writes  # WAITAOF / WAIT, as the store needs
+        return Stores(
+            RedisOutbox(client, clock=clock, durable=durable),
             RedisReservations(client, clock=clock),
-            RedisSales(client, clock=clock),
-            RedisOfflineLedger(client, clock=clock),
+            RedisSales(client, clock=clock, durable=durable),
+            RedisOfflineLedger(client, clock=clock, durable=durable),
         )
     if isinstance(opened, MemoryStore):
         return Stores(

@@ -2,22 +2,27 @@
 
 `store` (an idempotency store) and `stores` (the outbox, reservation and sale stores and the offline
 ledger, opened beside an idempotency store as the gateway opens them) are parametrized over the same
-three backends: memory, SQLite (a temporary file) and Redis. All run on the injected `clock`
+four backends: memory, SQLite (a temporary file), Redis and PostgreSQL. All run on the injected `clock`
 (tests/conftest.py). The Redis variant needs `VOUCHERY_TEST_REDIS_URL` (e.g. redis://127.0.0.1:6379/15)
 and skips with the reason when it is unset or unreachable; each test gets its own key prefix, deleted
 afterwards, and the client is closed (every pooled connection with it) before the test's event loop ends.
+The PostgreSQL variant needs `VOUCHERY_TEST_POSTGRES_URL` (the maintenance database, e.g.
+postgresql://postgres@127.0.0.1:5432/postgres) and skips likewise; the session gets one throwaway
+database (tests/support/postgres.py), migrated by the first test, each test empties its tables first,
+and its pool is closed before the test's event loop ends.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.clock import FakeClock
+from tests.support.postgres import empty_tables, throwaway_database
 from tests.support.redis import scratch_redis
-from vouchery_gateway.idempotency import IdempotencyStore, MemoryStore, RedisStore, SqliteStore
+from vouchery_gateway.idempotency import IdempotencyStore, MemoryStore, PostgresStore, RedisStore, SqliteStore
 from vouchery_gateway.outbox import (
     RedisOfflineLedger,
     RedisOutbox,
@@ -27,18 +32,44 @@ from vouchery_gateway.outbox import (
     open_beside,
 )
 
-BACKENDS = ["memory", "sqlite", pytest.param("redis", marks=pytest.mark.redis)]
+BACKENDS = [
+    "memory",
+    "sqlite",
+    pytest.param("redis", marks=pytest.mark.redis),
+    pytest.param("postgres", marks=pytest.mark.postgres),
+]
 
 
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
-    """The backend under test: memory, sqlite or redis."""
+    """The backend under test: memory, sqlite, redis or postgres."""
     name: str = request.param
     return name
 
 
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A throwaway PostgreSQL database for the session (dropped at its end), or a skip saying why."""
+    with throwaway_database() as url:
+        yield url
+
+
+async def _postgres_store(request: pytest.FixtureRequest, clock: FakeClock) -> PostgresStore:
+    """A PostgreSQL store on the session's database, its tables migrated and emptied."""
+    url: str = request.getfixturevalue("postgres_url")
+    store = await PostgresStore.open(url, clock=clock)
+    try:
+        await empty_tables(store.database)
+    except BaseException:
+        await store.close()
+        raise
+    return store
+
+
 @pytest.fixture
-async def store(backend: str, clock: FakeClock, tmp_path: Path) -> AsyncIterator[IdempotencyStore]:
+async def store(
+    backend: str, clock: FakeClock, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[IdempotencyStore]:
     """An idempotency store of the backend, on the injected clock."""
     if backend == "memory":
         async with MemoryStore(clock=clock) as memory:
@@ -46,13 +77,18 @@ async def store(backend: str, clock: FakeClock, tmp_path: Path) -> AsyncIterator
     elif backend == "sqlite":
         async with await SqliteStore.open(f"{tmp_path}/idempotency.db", clock=clock) as sqlite:
             yield sqlite
+    elif backend == "postgres":
+        async with await _postgres_store(request, clock) as postgres:
+            yield postgres
     else:
         async with scratch_redis("idem") as (client, prefix):
             yield RedisStore(client, clock=clock, key_prefix=prefix)
 
 
 @pytest.fixture
-async def stores(backend: str, clock: FakeClock, tmp_path: Path) -> AsyncIterator[Stores]:
+async def stores(
+    backend: str, clock: FakeClock, tmp_path: Path, request: pytest.FixtureRequest
+) -> AsyncIterator[Stores]:
     """The outbox, reservation and sale stores and the offline ledger of the backend, opened beside an
     idempotency store."""
     if backend == "memory":
@@ -60,6 +96,9 @@ async def stores(backend: str, clock: FakeClock, tmp_path: Path) -> AsyncIterato
     elif backend == "sqlite":
         async with await SqliteStore.open(tmp_path / "gateway.db", clock=clock) as sqlite:
             yield await open_beside(sqlite)
+    elif backend == "postgres":
+        async with await _postgres_store(request, clock) as postgres:
+            yield await open_beside(postgres)
     else:
         async with scratch_redis("outbox") as (client, prefix):
             yield Stores(

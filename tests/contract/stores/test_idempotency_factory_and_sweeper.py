@@ -60,7 +60,7 @@ async def test_redis_url_opens_a_lazy_redis_store() -> None:
 @pytest.mark.parametrize(
     ("url", "message"),
     [
-        ("postgres://user:s3cret@db/idem", "unsupported idempotency store URL scheme 'postgres'"),
+        ("mysql://user:s3cret@db/idem", "unsupported idempotency store URL scheme 'mysql'"),
         ("just-a-path.db", "must look like"),
         ("memory://somewhere", "takes no path"),
         ("sqlite://relative.db", "sqlite:///relative/path.db"),

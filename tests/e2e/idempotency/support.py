@@ -77,9 +77,14 @@ class Channels:
 
 class GatewayProcess(processes.GatewayProcess):
     """`vouchery-gateway serve` in a child process on the live sandbox, with the given record store
-    (`--store` URL), state and log in `workdir`."""
+    (`--store` URL), state and log in `workdir`. A Redis store may be the shared test Redis, whose
+    persistence is off: the gateway is allowed to run on it (`store_allow_volatile_redis`)."""
 
     def __init__(self, sandbox: SandboxServer, store: str, workdir: Path, name: str = "gw") -> None:
         routes = verified_routes_file(workdir)
         options = {"store": store, "upstream-routes-file": routes}
+        if store.startswith("redis"):
+            config = workdir / "volatile-redis.toml"
+            config.write_text("store_allow_volatile_redis = true\n", encoding="utf-8")
+            options["config"] = str(config)
         super().__init__(sandbox.api_url, sandbox.api_key, workdir, name=name, options=options)

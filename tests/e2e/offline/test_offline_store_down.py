@@ -1,11 +1,11 @@
 """Offline acceptance fails closed when its store is down: a gateway whose store is its own Redis never
 accepts a code offline while that Redis cannot count the limits or record the acceptance.
 
-Each test starts a private `redis-server` (free port, persistence off) and skips, saying why, when the
-binary is absent. The first test kills that Redis with SIGKILL during an outage; the second cuts the
-gateway off its Redis (a proxy that stops forwarding) at the exact step of an acceptance where the
-offline desk reads or writes the store, so the desk's own fail-closed path runs and the records can be
-read afterwards (Redis itself kept them).
+Each test starts a private `redis-server` (free port, persistence off, so the gateway runs on it with
+`store_allow_volatile_redis`) and skips, saying why, when the binary is absent. The first test kills
+that Redis with SIGKILL during an outage; the second cuts the gateway off its Redis (a proxy that stops
+forwarding) at the exact step of an acceptance where the offline desk reads or writes the store, so the
+desk's own fail-closed path runs and the records can be read afterwards (Redis itself kept them).
 """
 
 from __future__ import annotations
@@ -135,7 +135,9 @@ async def test_a_redeem_during_an_outage_with_the_store_killed_fails_closed_and_
     """Vouchery down and the Redis store killed: UNAVAILABLE (the store's reason), nothing accepted
     offline; with Redis back (empty, no persistence) nothing of that sale exists, and the next sale is
     accepted offline again (the decline was the store's, not the policy's)."""
-    gw = await offline_gateway(policy(campaign_of("SAVE10")), store=private_redis.url)
+    gw = await offline_gateway(
+        policy(campaign_of("SAVE10")), store=private_redis.url, store_allow_volatile_redis=True
+    )
     await learn(gw, "SAVE10")
     live_sandbox.admin.set_faults(OUTAGE)
     private_redis.kill()
@@ -276,7 +278,9 @@ async def test_the_store_lost_at_any_step_of_an_acceptance_leaves_nothing_accept
     """The store goes away exactly when the offline desk reads or writes it for this sale: the till gets
     UNAVAILABLE OFFLINE_STORE_UNAVAILABLE ("nothing is accepted", docs/offline.md), and once the store
     is back there is no acceptance waiting for Vouchery and no outbox entry that would post one."""
-    gw = await offline_gateway(policy(campaign_of("ONCE-1")), store=store_cut.url)
+    gw = await offline_gateway(
+        policy(campaign_of("ONCE-1")), store=store_cut.url, store_allow_volatile_redis=True
+    )
     await learn(gw, "ONCE-1")  # a unique code: its one use is counted
     live_sandbox.admin.set_faults(OUTAGE)
     txid = f"CUT-{step}"

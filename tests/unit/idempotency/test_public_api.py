@@ -8,9 +8,10 @@ from vouchery_gateway.idempotency import IdempotencyError, InProgress, KeyReused
 EXPECTED = {
     "DEFAULT_RETENTION", "Busy", "ClaimInfo", "ClaimResult", "Clock", "Decision", "EventCounter",
     "GuardEvent", "GuardResult", "IdempotencyError", "IdempotencyGuard", "IdempotencyStore", "InProgress",
-    "KeyReused", "MemoryStore", "Operation", "Reclaim", "Record", "RecordState", "RedisStore", "Reject",
-    "Replay", "SqliteDatabase", "SqliteStore", "StoreUnavailable", "StoredOutcome", "Wait", "WaitPolicy",
-    "decide", "fingerprint", "is_claimable", "open_store", "run_sweeper", "storage_key",
+    "KeyReused", "MemoryStore", "Operation", "PostgresDatabase", "PostgresStore", "Reclaim", "Record",
+    "RecordState", "RedisStore", "Reject", "Replay", "SqliteDatabase", "SqliteStore", "StoreUnavailable",
+    "StoredOutcome", "Wait", "WaitPolicy", "decide", "fingerprint", "is_claimable", "open_store",
+    "run_sweeper", "storage_key",
 }  # fmt: skip
 
 

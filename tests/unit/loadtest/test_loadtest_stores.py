@@ -40,4 +40,8 @@ def test_an_unreachable_redis_is_named_not_raised() -> None:
 def test_the_sqlite_store_is_the_gateway_default() -> None:
     """SQLite is measured as the gateway starts by default (no --store), memory and Redis explicitly."""
     flags = dict(store_urls("redis://h:1/2"))
-    assert flags == {"memory": ["--store", "memory"], "sqlite": [], "redis": ["--store", "redis://h:1/2"]}
+    assert flags == {
+        "memory": ["--store", "memory"],
+        "sqlite": [],
+        "redis": ["--store", "redis://h:1/2", "--store-allow-volatile-redis"],
+    }
