@@ -44,68 +44,55 @@ from .offline_ledger import (
 )
 from .redis import DEFAULT_PREFIX, PURGE_BATCH, fields_of, unavailable
 
-_TTL = """
+# take_claims(p, now, b, n): the n claims at ARGV[b + 1 ..] (key, amount, limit, expires_at each), all
+# or none: 0 when every counter took its amount, else the index of the first one that would pass its
+# limit (nothing changed). An expired counter counts from zero; a live one keeps the later expiry.
+_TAKE_CLAIMS = """
 local function ttl(expires_at, now)
   return string.format('%d', math.max(1, math.ceil((tonumber(expires_at) - now) * 1000)))
 end
+local function take_claims(p, now, base, n)
+  local live = {}
+  for i = 1, n do
+    local b = base + (i - 1) * 4
+    local f = redis.call('HMGET', p .. 'offline:c:' .. ARGV[b + 1], 'level', 'expires_at')
+    local level, expires_at = 0, false
+    if f[2] and tonumber(f[2]) > now then level, expires_at = tonumber(f[1]), f[2] end
+    if level + tonumber(ARGV[b + 2]) > tonumber(ARGV[b + 3]) then return i end
+    live[i] = {level, expires_at}
+  end
+  for i = 1, n do
+    local b = base + (i - 1) * 4
+    local key, expires_at = ARGV[b + 1], ARGV[b + 4]
+    local k = p .. 'offline:c:' .. key
+    if live[i][2] and tonumber(live[i][2]) > tonumber(expires_at) then expires_at = live[i][2] end
+    redis.call('HSET', k, 'level', string.format('%d', live[i][1] + tonumber(ARGV[b + 2])),
+      'expires_at', expires_at)
+    redis.call('PEXPIRE', k, ttl(expires_at, now))
+    redis.call('ZADD', p .. 'offline:c-expiry', expires_at, key)
+  end
+  return 0
+end
 """
 _TAKE = (
-    _TTL
+    _TAKE_CLAIMS
     + """
-local p, now = ARGV[1], tonumber(ARGV[2])
-local n = (#ARGV - 2) / 4
-local live = {}
-for i = 1, n do
-  local b = 2 + (i - 1) * 4
-  local f = redis.call('HMGET', p .. 'offline:c:' .. ARGV[b + 1], 'level', 'expires_at')
-  local level, expires_at = 0, false
-  if f[2] and tonumber(f[2]) > now then level, expires_at = tonumber(f[1]), f[2] end
-  if level + tonumber(ARGV[b + 2]) > tonumber(ARGV[b + 3]) then return i end
-  live[i] = {level, expires_at}
-end
-for i = 1, n do
-  local b = 2 + (i - 1) * 4
-  local key, expires_at = ARGV[b + 1], ARGV[b + 4]
-  local k = p .. 'offline:c:' .. key
-  if live[i][2] and tonumber(live[i][2]) > tonumber(expires_at) then expires_at = live[i][2] end
-  redis.call('HSET', k, 'level', string.format('%d', live[i][1] + tonumber(ARGV[b + 2])),
-    'expires_at', expires_at)
-  redis.call('PEXPIRE', k, ttl(expires_at, now))
-  redis.call('ZADD', p .. 'offline:c-expiry', expires_at, key)
-end
-return 0
+return take_claims(ARGV[1], tonumber(ARGV[2]), 2, (#ARGV - 2) / 4)
 """
 )
 # Record an acceptance and take its claims at once: ARGV = prefix, now, n (claims), then 4 per claim
 # (key, amount, limit, expires_at), then transaction id, currency, discount, accepted_at, then the
 # acceptance's HSET pairs. 0: a record exists; i > 0: claim i would pass its limit; -1: done.
 _ACCEPT = (
-    _TTL
+    _TAKE_CLAIMS
     + """
 local p, now, n = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
 local a = 4 + n * 4
 local t = ARGV[a]
 local ak = p .. 'offline:a:' .. t
 if redis.call('EXISTS', ak) == 1 then return 0 end
-local live = {}
-for i = 1, n do
-  local b = 3 + (i - 1) * 4
-  local f = redis.call('HMGET', p .. 'offline:c:' .. ARGV[b + 1], 'level', 'expires_at')
-  local level, expires_at = 0, false
-  if f[2] and tonumber(f[2]) > now then level, expires_at = tonumber(f[1]), f[2] end
-  if level + tonumber(ARGV[b + 2]) > tonumber(ARGV[b + 3]) then return i end
-  live[i] = {level, expires_at}
-end
-for i = 1, n do
-  local b = 3 + (i - 1) * 4
-  local key, expires_at = ARGV[b + 1], ARGV[b + 4]
-  local k = p .. 'offline:c:' .. key
-  if live[i][2] and tonumber(live[i][2]) > tonumber(expires_at) then expires_at = live[i][2] end
-  redis.call('HSET', k, 'level', string.format('%d', live[i][1] + tonumber(ARGV[b + 2])),
-    'expires_at', expires_at)
-  redis.call('PEXPIRE', k, ttl(expires_at, now))
-  redis.call('ZADD', p .. 'offline:c-expiry', expires_at, key)
-end
+local refused = take_claims(p, now, 3, n)
+if refused > 0 then return refused end
 redis.call('HSET', ak, unpack(ARGV, a + 4))
 redis.call('ZADD', p .. 'offline:a-time', ARGV[a + 3], t)
 redis.call('ZADD', p .. 'offline:a-queued', ARGV[a + 3], t)
