@@ -27,6 +27,7 @@ import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
+from vouchery_gateway.idempotency import StoreUnavailable
 from vouchery_gateway.resilience import Backoff
 
 from .model import Delivered, OutboxEntry, Outcome, Refused
@@ -97,6 +98,7 @@ class OutboxRelay:
         self.owner = owner or "relay-" + secrets.token_hex(8)
         self._sleep = sleep
         self._wake = asyncio.Event()
+        self._store_down = False
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
         self.stats = RelayStats()
@@ -140,7 +142,15 @@ class OutboxRelay:
         while not self._stopping:
             try:
                 leased = await self.run_once()
-            except Exception:  # a store outage must not end relaying: try again next pass
+                if self._store_down:
+                    self._store_down = False
+                    log.warning("outbox relay: the store answers again")
+            except StoreUnavailable as exc:  # one line per outage, not a traceback every pass
+                if not self._store_down:
+                    self._store_down = True
+                    log.warning("outbox relay paused: the store is unavailable (%s)", exc)
+                leased = 0
+            except Exception:  # anything else must not end relaying either: try again next pass
                 log.exception("outbox relay pass failed")
                 leased = 0
             if leased >= self._batch:

@@ -4,10 +4,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.support.clock import FakeClock, FixedRandom
 from vouchery_gateway.errors import RateLimited, Unavailable
+from vouchery_gateway.idempotency import StoreUnavailable
 from vouchery_gateway.outbox import (
     Delivered,
     EntryState,
@@ -181,3 +184,42 @@ async def test_a_kind_with_a_pace_starts_at_most_that_many_deliveries_a_second(c
     assert relay.stats.kinds == {"paced": 5, "free": 3}
     assert len(slept) == 4  # the first paced delivery starts at once, each later one waits its turn
     assert sum(slept) == pytest.approx(0.4, abs=0.05)
+
+
+async def test_a_store_outage_is_logged_once_not_every_pass(
+    clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Passes that fail because the store is down log one line (no traceback); its return, one more."""
+    failed_five = asyncio.Event()
+    answered_twice = asyncio.Event()
+
+    class Flaky(MemoryOutbox):
+        down = True
+        failures = 0
+        answers = 0
+
+        async def lease(self, owner: str, *, lease_seconds: float, limit: int = 50) -> list[OutboxEntry]:
+            if Flaky.down:
+                Flaky.failures += 1
+                if Flaky.failures >= 5:
+                    failed_five.set()
+                raise StoreUnavailable("Redis store unavailable: ConnectionError")
+            Flaky.answers += 1
+            if Flaky.answers >= 2:
+                answered_twice.set()
+            return await super().lease(owner, lease_seconds=lease_seconds, limit=limit)
+
+    relay = OutboxRelay(Flaky(clock=clock), {}, interval=0.001)
+    relay.start()
+    try:
+        await asyncio.wait_for(failed_five.wait(), 30)
+        Flaky.down = False
+        await asyncio.wait_for(answered_twice.wait(), 30)
+    finally:
+        await relay.stop()
+    lines = [r for r in caplog.records if r.name == "vouchery_gateway.outbox"]
+    assert [r.getMessage().split(":")[0] for r in lines] == [
+        "outbox relay paused",
+        "outbox relay",
+    ]
+    assert all(r.exc_info is None for r in lines)
