@@ -187,6 +187,11 @@ class PostgresDatabase:
         self._secret = secret
         self._applied: list[Migration] = []
         self._closed = False
+        # While the server cannot be reached, one call at a time waits for a connection (the probe);
+        # the others fail at once with StoreUnavailable instead of each waiting out pool_timeout, so a
+        # till with a short deadline hears UNAVAILABLE (retry), not DEADLINE_EXCEEDED.
+        self._down = False
+        self._probing = False
 
     @classmethod
     async def open(cls, url: str) -> PostgresDatabase:
@@ -241,12 +246,43 @@ class PostgresDatabase:
         """A pooled connection in autocommit mode; driver errors of infrastructure become StoreUnavailable."""
         if self._closed:
             raise StoreUnavailable("the PostgreSQL store is closed")
-        async with _unavailable(self._secret, self._label), self._pool.connection() as connection:
-            try:
-                yield connection
-            finally:
-                if self._idle_check is not None:
-                    self._idle_check.returned(connection)
+        probe = self._down
+        if probe:
+            if self._probing:
+                raise StoreUnavailable(
+                    f"PostgreSQL store {self._label} unavailable (waiting for it to return)"
+                )
+            self._probing = True
+        try:
+            async with _unavailable(self._secret, self._label), self._acquire() as connection:
+                try:
+                    yield connection
+                finally:
+                    if self._idle_check is not None:
+                        self._idle_check.returned(connection)
+        finally:
+            if probe:
+                self._probing = False
+
+    @contextlib.asynccontextmanager
+    async def _acquire(self) -> AsyncIterator[AsyncConnection[Any]]:
+        """A connection from the pool; marks the server down while none can be had, up again after."""
+        try:
+            cm = self._pool.connection()
+            connection = await cm.__aenter__()
+        except psycopg.OperationalError:  # the pool timed out (PoolTimeout is one) or could not connect
+            self._down = True
+            raise
+        self._down = False
+        try:
+            yield connection
+        except BaseException as exc:
+            if connection.broken:  # the server went away under this call
+                self._down = True
+            if not await cm.__aexit__(type(exc), exc, exc.__traceback__):
+                raise
+        else:
+            await cm.__aexit__(None, None, None)
 
     async def fetchone(self, sql: str, params: Sequence[Any] | dict[str, Any] = ()) -> tuple[Any, ...] | None:
         async with self.connection() as connection:
