@@ -10,12 +10,26 @@ points against one sandbox (CPU 0, with the load generator):
 ``memory`` is the baseline: the gateway has no unguarded write mode on purpose (a write never runs
 without its claim), and the in-process store is the same protocol with no I/O, so the difference to it is
 what durability costs. Redis must be reachable at ``--redis-url`` or its rows are skipped with the reason.
+
+Two more rows measure the durable configurations the gateway accepts as they are:
+
+* ``redis-aof``: a private ``redis-server`` started for the run on a free port in a temp dir with
+  ``appendonly yes`` + ``appendfsync always`` (ready when it answers PING, stopped at the end); no
+  ``--store-allow-volatile-redis``. Skipped with the reason when ``redis-server`` is missing or won't start.
+* ``postgres``: a throwaway database ``vouchery_bench_<random>`` created with psycopg on the local server
+  (``POSTGRES_ADMIN_URL``) and dropped at the end. Skipped with the reason when the server is unreachable.
 """
 
 from __future__ import annotations
 
+import contextlib
 import secrets
-from collections.abc import Callable, Sequence
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +40,7 @@ from loadtest.harness import driver
 from loadtest.harness.measure import LoadPlan
 from loadtest.harness.result import RunResult, format_micros, median_summary
 
+POSTGRES_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 POINTS: tuple[tuple[str, int], ...] = (("redeem-confirmed", 16), ("redeem-replay", 32))
 
 
@@ -45,39 +60,125 @@ def redis_reachable(url: str) -> str | None:
     return None
 
 
-def store_urls(redis_url: str) -> list[tuple[str, list[str]]]:
+def store_urls(
+    redis_url: str, redis_aof_url: str | None = None, postgres_url: str | None = None
+) -> list[tuple[str, list[str]]]:
     """(label, extra serve flags) per store; the SQLite file goes to the gateway's own data dir. The
     benchmark Redis is usually the local one with persistence off, which the gateway refuses unless told
-    (`--store-allow-volatile-redis`): these rows measure speed, not what Redis keeps."""
+    (`--store-allow-volatile-redis`): these rows measure speed, not what Redis keeps. The AOF Redis
+    (fsync on every write) and PostgreSQL are durable, so they run without that flag; each appears only
+    when its URL is given."""
     redis = ["--store", redis_url, "--store-allow-volatile-redis"]
-    return [("memory", ["--store", "memory"]), ("sqlite", []), ("redis", redis)]
+    rows = [("memory", ["--store", "memory"]), ("sqlite", []), ("redis", redis)]
+    if redis_aof_url is not None:
+        rows.append(("redis-aof", ["--store", redis_aof_url]))
+    if postgres_url is not None:
+        rows.append(("postgres", ["--store", postgres_url]))
+    return rows
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def aof_redis(ready_timeout_s: float = 10.0) -> Iterator[tuple[str | None, str | None]]:
+    """(url, None) of a private redis-server with appendonly yes + appendfsync always in a temp dir,
+    or (None, reason) when it cannot be started. Stopped and its dir removed on exit."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        yield None, "redis-server not on PATH"
+        return
+    with tempfile.TemporaryDirectory(prefix="vouchery-bench-redis-") as tmp:
+        port = _free_port()
+        args = [binary, "--port", str(port), "--bind", "127.0.0.1", "--dir", tmp, "--save", "",
+                "--appendonly", "yes", "--appendfsync", "always", "--daemonize", "no"]  # fmt: skip
+        proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        url = f"redis://127.0.0.1:{port}/0"
+        try:
+            deadline = time.monotonic() + ready_timeout_s
+            reason = redis_reachable(url)
+            while reason is not None and proc.poll() is None and time.monotonic() < deadline:
+                time.sleep(0.05)
+                reason = redis_reachable(url)
+            if reason is not None:
+                yield None, f"private redis-server (AOF, fsync always) did not answer PING: {reason}"
+            else:
+                yield url, None
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+
+def _with_db(admin_url: str, db: str) -> str:
+    return admin_url.rsplit("/", 1)[0] + "/" + db
+
+
+@contextlib.contextmanager
+def throwaway_postgres(admin_url: str = POSTGRES_ADMIN_URL) -> Iterator[tuple[str | None, str | None]]:
+    """(url, None) of a new database vouchery_bench_<random> on the server at ``admin_url``, dropped on
+    exit; (None, reason) when the server is unreachable or psycopg is missing."""
+    try:
+        import psycopg
+    except ImportError:
+        yield None, "psycopg not installed"
+        return
+    db = f"vouchery_bench_{secrets.token_hex(4)}"
+    try:
+        with psycopg.connect(admin_url, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'CREATE DATABASE "{db}"')
+    except psycopg.Error as exc:
+        yield None, f"PostgreSQL at {admin_url} not usable ({type(exc).__name__}: {str(exc).strip()[:120]})"
+        return
+    try:
+        yield _with_db(admin_url, db), None
+    finally:
+        with psycopg.connect(admin_url, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
 
 
 def run_stores(
-    *, repeats: int, duration_s: float, warmup_s: float, redis_url: str, emit: Callable[[str], None]
+    *,
+    repeats: int,
+    duration_s: float,
+    warmup_s: float,
+    redis_url: str,
+    emit: Callable[[str], None],
+    postgres_admin_url: str = POSTGRES_ADMIN_URL,
 ) -> list[StoreRow]:
     rows: list[StoreRow] = []
     skip_redis = redis_reachable(redis_url)
-    with stack.stack() as procs:
-        sandbox = procs.sandbox("0")
-        url = stack.api_url(sandbox)
-        stack.pin_self("0")
-        try:
-            for label, flags in store_urls(redis_url):
-                if label == "redis" and skip_redis:
-                    emit(f"skip redis: {skip_redis}")
-                    continue
-                gateway = procs.gateway(f"gw-{label}", url, "1", extra=flags)
-                target = f"127.0.0.1:{gateway.port}"
-                for scenario, concurrency in POINTS:
-                    runs = _repeat(
-                        scenario, target, concurrency, gateway.pid_main, repeats, duration_s, warmup_s
-                    )
-                    rows.append(StoreRow(label, scenario, median_summary(runs)))
-                    emit(f"{label:7} {scenario:17} {_line(rows[-1].median)}")
-                stack.stop(gateway)
-        finally:
-            stack.pin_self(None)
+    with contextlib.ExitStack() as servers:
+        aof_url, skip_aof = servers.enter_context(aof_redis())
+        pg_url, skip_pg = servers.enter_context(throwaway_postgres(postgres_admin_url))
+        skips = {"redis": skip_redis, "redis-aof": skip_aof, "postgres": skip_pg}
+        stores = store_urls(redis_url, aof_url or "redis://unavailable", pg_url or "postgresql://unavailable")
+        with stack.stack() as procs:
+            sandbox = procs.sandbox("0")
+            url = stack.api_url(sandbox)
+            stack.pin_self("0")
+            try:
+                for label, flags in stores:
+                    if skips.get(label):
+                        emit(f"skip {label}: {skips[label]}")
+                        continue
+                    gateway = procs.gateway(f"gw-{label}", url, "1", extra=flags)
+                    target = f"127.0.0.1:{gateway.port}"
+                    for scenario, concurrency in POINTS:
+                        runs = _repeat(
+                            scenario, target, concurrency, gateway.pid_main, repeats, duration_s, warmup_s
+                        )
+                        rows.append(StoreRow(label, scenario, median_summary(runs)))
+                        emit(f"{label:9} {scenario:17} {_line(rows[-1].median)}")
+                    stack.stop(gateway)
+            finally:
+                stack.pin_self(None)
     return rows
 
 

@@ -1,10 +1,10 @@
-"""The store-cost report: ratios against the memory store, and the Redis reachability check."""
+"""The store-cost report: ratios against the memory store, the store list, and the reachability checks."""
 
 from __future__ import annotations
 
 import socket
 
-from loadtest.experiments.stores import StoreRow, markdown, redis_reachable, store_urls
+from loadtest.experiments.stores import StoreRow, markdown, redis_reachable, store_urls, throwaway_postgres
 
 
 def _median(calls: float, p50_us: float) -> dict[str, float | int | None]:
@@ -38,10 +38,31 @@ def test_an_unreachable_redis_is_named_not_raised() -> None:
 
 
 def test_the_sqlite_store_is_the_gateway_default() -> None:
-    """SQLite is measured as the gateway starts by default (no --store), memory and Redis explicitly."""
+    """SQLite is measured as the gateway starts by default (no --store), memory and Redis explicitly;
+    the AOF Redis and PostgreSQL rows appear only when their URL is given."""
     flags = dict(store_urls("redis://h:1/2"))
     assert flags == {
         "memory": ["--store", "memory"],
         "sqlite": [],
         "redis": ["--store", "redis://h:1/2", "--store-allow-volatile-redis"],
     }
+
+
+def test_the_durable_redis_and_postgres_run_without_the_volatile_flag() -> None:
+    """AOF Redis (fsync always) and PostgreSQL are durable: the gateway takes them as they are."""
+    stores = store_urls("redis://h:1/2", "redis://h:3/0", "postgresql://postgres@h:5432/vouchery_bench_x")
+    assert [label for label, _ in stores] == ["memory", "sqlite", "redis", "redis-aof", "postgres"]
+    flags = dict(stores)
+    assert flags["redis-aof"] == ["--store", "redis://h:3/0"]
+    assert flags["postgres"] == ["--store", "postgresql://postgres@h:5432/vouchery_bench_x"]
+
+
+def test_an_unreachable_postgres_is_named_not_raised() -> None:
+    """A closed port gives no URL and a reason naming the server, so the row is skipped."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with throwaway_postgres(f"postgresql://postgres@127.0.0.1:{port}/postgres") as (url, reason):
+        assert url is None
+        assert reason is not None
+        assert f"127.0.0.1:{port}" in reason
