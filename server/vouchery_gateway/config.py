@@ -174,6 +174,13 @@ class Settings:
         "sale's id, where Vouchery takes several redemptions per transaction id)",
         _choice("derived", "shared"),
     )
+    scope_transaction_ids: str = opt(
+        "prefixed",
+        "the sale id of a scoped caller's transaction id, stored and sent to Vouchery: prefixed "
+        "(@<scope>@<id>, unique across scopes) or pass-through (the id unchanged, for ids already unique "
+        "across the chain; ownership is then checked in the idempotency store)",
+        _choice("prefixed", "pass-through"),
+    )
     basket_stackable_campaigns: str = opt(
         "", "campaign ids whose codes may appear more than once in one sale (comma-separated)", _id_list
     )

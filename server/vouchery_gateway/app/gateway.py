@@ -52,6 +52,7 @@ from vouchery_gateway.checkout.writes import CheckoutWrites
 from vouchery_gateway.config import Settings
 from vouchery_gateway.edge.cashier_text import cashier_text
 from vouchery_gateway.edge.errors import status_for
+from vouchery_gateway.edge.scopes import SaleScopes, ScopeMode
 from vouchery_gateway.idempotency.redis_promise import PromiseOptions, StoreNotDurable
 from vouchery_gateway.idempotency.writes import IdempotentWrites, metrics_hook
 from vouchery_gateway.loyalty.queued import LoyaltyOutbox
@@ -366,6 +367,9 @@ def build_gateway(
         path.basket_policy(),
         shared_ids=settings.basket_transaction_ids == "shared",
     )
+    scopes = SaleScopes(
+        ScopeMode(settings.scope_transaction_ids), lambda: writes.store, metrics=security.metrics
+    )
     loyalty = add_loyalty_services(
         server,
         BalanceWatch(client, path.offline.known.saw_balance) if path.offline is not None else client,
@@ -375,11 +379,12 @@ def build_gateway(
         cache=path.cache,
         outbox=loyalty_outbox(path),
         sales=SalePoints(book),
+        scopes=scopes,
     )
     returns = ReturnWrites(
         units, book, path.return_policy(), points=loyalty.revoke_for_return, grant=loyalty.grant_for_return
     )
-    checkout = CheckoutServicer(flow, checkout_writes, baskets, returns, metrics=metrics)
+    checkout = CheckoutServicer(flow, checkout_writes, baskets, returns, metrics=metrics, scopes=scopes)
     checkout_pb2_grpc.add_CheckoutServiceServicer_to_server(checkout, server)  # type: ignore[no-untyped-call]
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
     if settings.reflection:

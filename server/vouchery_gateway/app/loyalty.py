@@ -24,6 +24,7 @@ from vouchery_gateway.config import Settings
 from vouchery_gateway.customers.flow import CustomerFlow
 from vouchery_gateway.customers.servicer import CustomerServicer
 from vouchery_gateway.domain import SyncState
+from vouchery_gateway.edge.scopes import SaleScopes
 from vouchery_gateway.idempotency.writes import IdempotentWrites
 from vouchery_gateway.loyalty.flow import LoyaltyFlow, PointsGrant, PointsRevocation
 from vouchery_gateway.loyalty.queued import (
@@ -109,6 +110,7 @@ def add_loyalty_services(
     cache: AsyncTTLCache[Any],
     outbox: LoyaltyOutbox | None = None,
     sales: SaleLink | None = None,
+    scopes: SaleScopes | None = None,
 ) -> LoyaltyParts:
     """Register LoyaltyService and CustomerService on `server`; `upstream` is the VoucheryClient.
 
@@ -123,6 +125,7 @@ def add_loyalty_services(
         points,
         default_budget=settings.upstream_timeout_default,
         sales=sales if settings.points_on_paid else None,
+        scopes=scopes,
     )
     loyalty_pb2_grpc.add_LoyaltyServiceServicer_to_server(servicer, server)  # type: ignore[no-untyped-call]
     customer_pb2_grpc.add_CustomerServiceServicer_to_server(CustomerServicer(customers), server)  # type: ignore[no-untyped-call]

@@ -20,6 +20,7 @@ from vouchery_gateway.checkout.sale import BasketView
 from vouchery_gateway.checkout.writes import CheckoutWrites
 from vouchery_gateway.edge import convert, validation
 from vouchery_gateway.edge.errors import handle_errors
+from vouchery_gateway.edge.scopes import SaleScopes, ScopeMode
 from vouchery_gateway.errors import NotFound, Unsettled
 from vouchery_gateway.idempotency.writes import REPLAY_METADATA
 from vouchery_gateway.observability.context import current_call, mark_rejection, mark_replay
@@ -49,8 +50,12 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
         returns: ReturnWrites,
         *,
         metrics: BasketMetrics | None = None,
+        scopes: SaleScopes | None = None,
     ) -> None:
         self._metrics = metrics
+        # Every transaction id is turned into the sale id of the caller's scope before anything sees it,
+        # and every answer shows the caller its own id again (edge/scopes.py).
+        self._scopes = scopes or SaleScopes(ScopeMode.PREFIXED)
         self._flow = flow
         self._writes = writes  # RedeemVoucher, ConfirmRedemption, CancelRedemption: idempotent
         self._baskets = baskets  # the basket RPCs: the sale record is their idempotency record
@@ -61,27 +66,30 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
         self, request: checkout_pb2.ValidateVoucherRequest, context: Context
     ) -> checkout_pb2.ValidateVoucherResponse:
         validation.validate_validate(request)
+        request.transaction_id = self._scopes.inbound(request.transaction_id)
         result = await self._flow.validate(convert.validate_request(request), context.time_remaining())
         if result.rejection is not None:
             mark_rejection(result.rejection.reason)
-        return convert.validation(result)
+        return self._scopes.outbound(convert.validation(result))
 
     @handle_errors
     async def RedeemVoucher(
         self, request: checkout_pb2.RedeemVoucherRequest, context: Context
     ) -> checkout_pb2.RedeemVoucherResponse:
         validation.validate_redeem(request)
-        return await self._writes.redeem(context, request)
+        request.transaction_id = await self._scopes.create(request.transaction_id, "RedeemVoucher")
+        return self._scopes.outbound(await self._writes.redeem(context, request))
 
     @handle_errors
     async def ConfirmRedemption(
         self, request: checkout_pb2.ConfirmRedemptionRequest, context: Context
     ) -> checkout_pb2.ConfirmRedemptionResponse:
         validation.validate_transaction(request)
+        request.transaction_id = await self._scopes.address(request.transaction_id, "ConfirmRedemption")
         if self._baskets.shared_ids:  # the basket's codes are under this very id at Vouchery
             await self._baskets.refuse_if_basket(request.transaction_id, caller_id())
         try:
-            return await self._writes.confirm(context, request.transaction_id)
+            return self._scopes.outbound(await self._writes.confirm(context, request.transaction_id))
         except NotFound:
             await self._baskets.refuse_if_basket(request.transaction_id, caller_id())
             raise
@@ -91,10 +99,11 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
         self, request: checkout_pb2.CancelRedemptionRequest, context: Context
     ) -> checkout_pb2.CancelRedemptionResponse:
         validation.validate_transaction(request)
+        request.transaction_id = await self._scopes.address(request.transaction_id, "CancelRedemption")
         if self._baskets.shared_ids:  # the basket's codes are under this very id at Vouchery
             await self._baskets.refuse_if_basket(request.transaction_id, caller_id())
         try:
-            return await self._writes.cancel(context, request.transaction_id)
+            return self._scopes.outbound(await self._writes.cancel(context, request.transaction_id))
         except NotFound:
             await self._baskets.refuse_if_basket(request.transaction_id, caller_id())
             raise
@@ -104,6 +113,7 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
         self, request: checkout_pb2.GetRedemptionRequest, context: Context
     ) -> checkout_pb2.GetRedemptionResponse:
         validation.validate_transaction(request)
+        request.transaction_id = await self._scopes.address(request.transaction_id, "GetRedemption")
         if self._baskets.shared_ids:
             await self._baskets.refuse_if_basket(request.transaction_id, caller_id())
         try:
@@ -111,7 +121,8 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
         except NotFound:
             await self._baskets.refuse_if_basket(request.transaction_id, caller_id())
             raise
-        return checkout_pb2.GetRedemptionResponse(redemption=convert.redemption(redemption))
+        answer = checkout_pb2.GetRedemptionResponse(redemption=convert.redemption(redemption))
+        return self._scopes.outbound(answer)
 
     @handle_errors
     async def GetVoucher(
@@ -128,6 +139,7 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
         self, request: checkout_pb2.ValidateBasketRequest, context: Context
     ) -> checkout_pb2.ValidateBasketResponse:
         basket_edge.validate_basket(request, write=False)
+        request.transaction_id = self._scopes.inbound(request.transaction_id)
         view = await self._baskets.validate(
             list(request.voucher_codes),
             convert.cart(request.cart),
@@ -137,13 +149,14 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
         )
         _mark_refusals(view)
         self._count_codes("validate", view)
-        return checkout_pb2.ValidateBasketResponse(basket=basket_edge.basket(view))
+        return self._scopes.outbound(checkout_pb2.ValidateBasketResponse(basket=basket_edge.basket(view)))
 
     @handle_errors
     async def RedeemBasket(
         self, request: checkout_pb2.RedeemBasketRequest, context: Context
     ) -> checkout_pb2.RedeemBasketResponse:
         basket_edge.validate_basket(request, write=True)
+        request.transaction_id = await self._scopes.create(request.transaction_id, "RedeemBasket")
         basket = BasketRequest(
             request.transaction_id,
             caller_id(),
@@ -158,39 +171,43 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
         if not replayed:
             _mark_refusals(view)
             self._count_codes("redeem", view)
-        return checkout_pb2.RedeemBasketResponse(basket=basket_edge.basket(view))
+        return self._scopes.outbound(checkout_pb2.RedeemBasketResponse(basket=basket_edge.basket(view)))
 
     @handle_errors
     async def ConfirmBasket(
         self, request: checkout_pb2.ConfirmBasketRequest, context: Context
     ) -> checkout_pb2.ConfirmBasketResponse:
         validation.validate_transaction(request)
+        request.transaction_id = await self._scopes.address(request.transaction_id, "ConfirmBasket")
         budget = self._writes.budget(context)
         view, _ = await _written(context, self._baskets.confirm(request.transaction_id, caller_id(), budget))
-        return checkout_pb2.ConfirmBasketResponse(basket=basket_edge.basket(view))
+        return self._scopes.outbound(checkout_pb2.ConfirmBasketResponse(basket=basket_edge.basket(view)))
 
     @handle_errors
     async def CancelBasket(
         self, request: checkout_pb2.CancelBasketRequest, context: Context
     ) -> checkout_pb2.CancelBasketResponse:
         validation.validate_transaction(request)
+        request.transaction_id = await self._scopes.address(request.transaction_id, "CancelBasket")
         budget = self._writes.budget(context)
         view, _ = await _written(context, self._baskets.cancel(request.transaction_id, caller_id(), budget))
-        return checkout_pb2.CancelBasketResponse(basket=basket_edge.basket(view))
+        return self._scopes.outbound(checkout_pb2.CancelBasketResponse(basket=basket_edge.basket(view)))
 
     @handle_errors
     async def GetBasket(
         self, request: checkout_pb2.GetBasketRequest, context: Context
     ) -> checkout_pb2.GetBasketResponse:
         validation.validate_transaction(request)
+        request.transaction_id = await self._scopes.address(request.transaction_id, "GetBasket")
         view = await self._baskets.get(request.transaction_id, caller_id())
-        return checkout_pb2.GetBasketResponse(basket=basket_edge.basket(view))
+        return self._scopes.outbound(checkout_pb2.GetBasketResponse(basket=basket_edge.basket(view)))
 
     @handle_errors
     async def ReturnItems(
         self, request: checkout_pb2.ReturnItemsRequest, context: Context
     ) -> checkout_pb2.ReturnItemsResponse:
         basket_edge.validate_return(request)
+        request.transaction_id = await self._scopes.address(request.transaction_id, "ReturnItems")
         lines = [(line.line_index, line.quantity) for line in request.lines]
         write = self._returns.return_items(
             request.transaction_id, caller_id(), request.return_id, lines, self._writes.budget(context)
@@ -201,7 +218,9 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
             self._metrics.sale_return(
                 view.full, view.currency, view.refund_minor, outcomes, view.points_revoked
             )
-        return checkout_pb2.ReturnItemsResponse(sale_return=basket_edge.sale_return(view))
+        return self._scopes.outbound(
+            checkout_pb2.ReturnItemsResponse(sale_return=basket_edge.sale_return(view))
+        )
 
     def _count_codes(self, operation: str, view: BasketView) -> None:
         if self._metrics is None:

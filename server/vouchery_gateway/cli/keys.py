@@ -1,4 +1,6 @@
-"""`vouchery-gateway keys new --client-id till-1 --role till [--locale de] [--store S]`: mint an API key.
+"""`vouchery-gateway keys new --client-id till-1 --role till [--locale de] [--store S] [--scope P]`.
+
+Mint an API key.
 
 The key is printed once, on its own line, for the terminal's configuration; the line for the keys file
 holds only its id and SHA-256. The gateway never stores or logs the key itself.
@@ -13,12 +15,15 @@ from typing import Any, TextIO
 from vouchery_gateway.security.keyring import locale_tag, store_name
 from vouchery_gateway.security.keys import hash_key, key_id_of, new_key
 from vouchery_gateway.security.roles import ROLES
+from vouchery_gateway.security.scopes import scope_path
 
 __all__ = ["add_keys_parser", "keys_file_entry", "print_demo_key", "write_demo_keys"]
 
 
-def keys_file_entry(key: str, client_id: str, role: str, locale: str = "", store: str = "") -> str:
-    """The TOML `[[keys]]` table for a key (id and hash only; `locale` and `store` when given)."""
+def keys_file_entry(
+    key: str, client_id: str, role: str, locale: str = "", store: str = "", scope: str = ""
+) -> str:
+    """The TOML `[[keys]]` table for a key (id and hash only; `locale`, `store` and `scope` when given)."""
     return (
         "[[keys]]\n"
         f'key_id = "{key_id_of(key)}"\n'
@@ -27,6 +32,7 @@ def keys_file_entry(key: str, client_id: str, role: str, locale: str = "", store
         f'sha256 = "{hash_key(key)}"\n'
         + (f'locale = "{locale}"\n' if locale else "")
         + (f'store = "{store}"\n' if store else "")
+        + (f'scope = "{scope}"\n' if scope else "")
     )
 
 
@@ -52,12 +58,20 @@ def _store(value: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
+def _scope(value: str) -> str:
+    try:
+        return scope_path(value)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def cmd_keys_new(args: argparse.Namespace, out: TextIO) -> int:
     key = new_key()
     print("API key (shown once; configure it on the client, do not store it here):", file=out)
     print(key, file=out)
     print("\nAdd to the gateway's keys file (reloaded within seconds or on SIGHUP):\n", file=out)
-    print(keys_file_entry(key, args.client_id, args.role, args.locale, args.store or ""), file=out, end="")
+    entry = keys_file_entry(key, args.client_id, args.role, args.locale, args.store or "", args.scope or "")
+    print(entry, file=out, end="")
     out.flush()
     return 0
 
@@ -79,6 +93,12 @@ def add_keys_parser(commands: Any) -> None:
         default=None,  # not "": argparse would pass a string default through `type`, and "" is refused
         type=_store,
         help="the store the till stands in, for per-store limits such as offline acceptance (default: none)",
+    )
+    new.add_argument(
+        "--scope",
+        default=None,
+        type=_scope,
+        help="where the key's sales live, e.g. acme/north/store-12 (default: the default scope)",
     )
     new.set_defaults(handler=cmd_keys_new)
 

@@ -20,6 +20,7 @@ from vouchery.gateway.v1 import loyalty_pb2, loyalty_pb2_grpc
 from vouchery_gateway.domain import Cart
 from vouchery_gateway.edge.errors import handle_errors
 from vouchery_gateway.edge.page_tokens import next_token, page_request
+from vouchery_gateway.edge.scopes import SaleScopes, ScopeMode
 from vouchery_gateway.edge.validation import validate_customer
 from vouchery_gateway.idempotency import ClaimInfo, fingerprint
 from vouchery_gateway.idempotency.writes import IdempotentWrites, idempotency_key
@@ -61,6 +62,7 @@ class LoyaltyServicer(loyalty_pb2_grpc.LoyaltyServiceServicer):
         *,
         default_budget: float = DEFAULT_BUDGET,
         sales: SaleLink | None = None,
+        scopes: SaleScopes | None = None,
     ) -> None:
         """`sales`: the checkout's view of the sales it made; with it a purchase earns points on what was
         paid after the sale's discounts, and a basket sale keeps the points it earned for its returns."""
@@ -69,6 +71,7 @@ class LoyaltyServicer(loyalty_pb2_grpc.LoyaltyServiceServicer):
         self._points = points or PointsWrites(flow)
         self._default_budget = default_budget
         self._sales = sales
+        self._scopes = scopes or SaleScopes(ScopeMode.PREFIXED)  # a purchase is the sale of its scope
 
     def _remaining(self, context: Context) -> float:
         remaining = context.time_remaining()
@@ -164,6 +167,7 @@ class LoyaltyServicer(loyalty_pb2_grpc.LoyaltyServiceServicer):
         self, request: loyalty_pb2.RecordTransactionRequest, context: Context
     ) -> loyalty_pb2.RecordTransactionResponse:
         lv.validate_record_transaction(request)
+        request.transaction_id = await self._scopes.create(request.transaction_id, "RecordTransaction")
         purchase = lc.purchase(request)
         # The deterministic encoding of the validated request is its identity (every field matters).
         fp = fingerprint(request.SerializeToString(deterministic=True))
@@ -184,6 +188,7 @@ class LoyaltyServicer(loyalty_pb2_grpc.LoyaltyServiceServicer):
             return lc.transaction(outcome)
 
         key = (request.transaction_id,)
-        return await self._writes.run(
+        answer = await self._writes.run(
             context, "RecordTransaction", key, fp, loyalty_pb2.RecordTransactionResponse, call
         )
+        return self._scopes.outbound(answer)

@@ -24,6 +24,7 @@ __all__ = [
     "mark_rejection",
     "mark_replay",
     "set_caller",
+    "set_scope",
 ]
 
 
@@ -36,6 +37,7 @@ class CallInfo:
     caller_id: str | None = None
     caller_locale: str = ""  # the keys file's locale of the caller ("" when not set)
     caller_store: str = ""  # the keys file's store of the caller ("" when not set): per-store limits
+    scope: str = ""  # the scope the call acts in (security/scopes.py); "" is the default scope
     rejection_reason: str | None = None
     replay: bool = False
 
@@ -79,3 +81,8 @@ def set_caller(caller_id: str, locale: str = "", store: str = "") -> None:
     info.caller_id = caller_id
     info.caller_locale = locale
     info.caller_store = store
+
+
+def set_scope(scope: str) -> None:
+    """Record the scope the call acts in (its caller's, or one below it that the call named)."""
+    current_call().scope = scope

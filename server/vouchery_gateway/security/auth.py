@@ -47,6 +47,7 @@ class Caller:
     via: str  # "key", "certificate" or "anonymous"
     locale: str = ""
     store: str = ""
+    scope: str = ""  # where its sales live (security/scopes.py); "" is the default scope
 
 
 ANONYMOUS: Final = Caller(ANONYMOUS_ID, "admin", methods_for_role("admin"), "anonymous")
@@ -103,7 +104,15 @@ class Authenticator:
         for identity in certificate_identities(auth_context):
             cert = ring.certificates.get(identity)
             if cert is not None:
-                return Caller(cert.client_id, cert.role, cert.methods, "certificate", cert.locale, cert.store)
+                return Caller(
+                    cert.client_id,
+                    cert.role,
+                    cert.methods,
+                    "certificate",
+                    cert.locale,
+                    cert.store,
+                    cert.scope,
+                )
         raise Unauthenticated(MISSING_MESSAGE)
 
     @staticmethod
@@ -112,7 +121,9 @@ class Authenticator:
         entry = ring.keys.get(key_id) if key_id is not None else None
         if entry is None or not verify_key(token, entry):
             raise Unauthenticated(INVALID_MESSAGE, reason="INVALID_API_KEY")
-        return Caller(entry.client_id, entry.role, entry.methods, "key", entry.locale, entry.store)
+        return Caller(
+            entry.client_id, entry.role, entry.methods, "key", entry.locale, entry.store, entry.scope
+        )
 
     @staticmethod
     def authorize(caller: Caller, method: str) -> None:

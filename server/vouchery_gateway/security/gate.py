@@ -3,7 +3,7 @@
 Order inside the gate, cheapest refusal first once the caller is known:
 
     authenticate (key / certificate)  -> UNAUTHENTICATED
-    set_caller (logs, idempotency scope, locale, store)
+    set_caller (logs, idempotency scope, locale, store), set_scope (the scope the call acts in)
     authorize (role / method list)    -> PERMISSION_DENIED
     rate limit (token bucket)         -> RESOURCE_EXHAUSTED  RATE_LIMITED
     guessing guard (code lookups)     -> RESOURCE_EXHAUSTED  TOO_MANY_INVALID_CODES
@@ -28,13 +28,14 @@ import grpc
 
 from vouchery_gateway.errors import GatewayError, to_status
 from vouchery_gateway.observability._rpc import HandlerCache, code_after
-from vouchery_gateway.observability.context import current_call, set_caller
+from vouchery_gateway.observability.context import current_call, set_caller, set_scope
 from vouchery_gateway.observability.request_id import abort_with_status
 from vouchery_gateway.security.auth import Authenticator
 from vouchery_gateway.security.guessing import CODE_LOOKUP_METHODS, GuessingGuard, outcome_of
 from vouchery_gateway.security.inflight import InflightLimit
 from vouchery_gateway.security.metrics import SecurityMetrics
 from vouchery_gateway.security.ratelimit import RateLimiter
+from vouchery_gateway.security.scopes import acting_scope, requested_scope
 
 __all__ = ["OPEN_SERVICES", "GateInterceptor", "StatusRenderer", "english_status"]
 
@@ -100,6 +101,8 @@ class GateInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             caller = self._auth.authenticate(context.invocation_metadata(), auth_context)
             set_caller(caller.client_id, caller.locale, caller.store)
             self._auth.authorize(caller, method)
+            requested = requested_scope(context.invocation_metadata())
+            set_scope(acting_scope(caller.scope, caller.role, requested, authenticated=self._auth.enabled))
             self._rate.check(caller.client_id)
             if method in CODE_LOOKUP_METHODS:
                 self._guard.check(caller.client_id)

@@ -48,6 +48,7 @@ from babel import Locale, UnknownLocaleError
 
 from vouchery_gateway.security.keys import KEY_ID_HEX_DIGITS, KeyEntry, valid_hash
 from vouchery_gateway.security.roles import ROLES, methods_for_role, normalize_patterns
+from vouchery_gateway.security.scopes import scope_path
 
 __all__ = [
     "CertEntry",
@@ -78,6 +79,7 @@ class CertEntry:
     methods: tuple[str, ...]
     locale: str = ""
     store: str = ""
+    scope: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +156,16 @@ def _store(entry: Mapping[str, Any], where: str) -> str:
         raise KeysFileError(f"{where}: 'store' {exc}") from None
 
 
+def _scope(entry: Mapping[str, Any], where: str) -> str:
+    """The entry's `scope`, "" (the default scope) when absent; a bad one is refused at load time."""
+    if "scope" not in entry:
+        return ""
+    try:
+        return scope_path(entry["scope"])
+    except ValueError as exc:
+        raise KeysFileError(f"{where}: 'scope' {exc}") from None
+
+
 def _key_entry(raw: Any, where: str) -> KeyEntry:
     if not isinstance(raw, dict):
         raise KeysFileError(f"{where}: must be a table")
@@ -172,6 +184,7 @@ def _key_entry(raw: Any, where: str) -> KeyEntry:
         methods,
         _locale(raw, where),
         _store(raw, where),
+        _scope(raw, where),
     )
 
 
@@ -181,7 +194,13 @@ def _cert_entry(raw: Any, where: str) -> CertEntry:
     role, methods = _grants(raw, where)
     client_id = _text(raw, "client_id", where)
     return CertEntry(
-        _text(raw, "identity", where), client_id, role, methods, _locale(raw, where), _store(raw, where)
+        _text(raw, "identity", where),
+        client_id,
+        role,
+        methods,
+        _locale(raw, where),
+        _store(raw, where),
+        _scope(raw, where),
     )
 
 

@@ -42,6 +42,8 @@ class KeyEntry:
     set): its cashier texts are in that language unless the call asks for another (`accept-language`).
     `store` names the store the key's till stands in ("" when not set): per-store limits (offline
     acceptance) count the caller under it, so a key bound to one store never counts under another.
+    `scope` is where the key's sales live ("acme/north/store-12"; "" is the default scope): a caller sees
+    and changes only its scope's sales and those of scopes below it (see `security/scopes.py`).
     """
 
     key_id: str
@@ -51,6 +53,7 @@ class KeyEntry:
     methods: tuple[str, ...]
     locale: str = ""
     store: str = ""
+    scope: str = ""
 
 
 def new_key() -> str:

@@ -4,6 +4,9 @@
   (UNAUTHENTICATED, INVALID_API_KEY, PERMISSION_DENIED, RATE_LIMITED, TOO_MANY_CONCURRENT_CALLS,
   TOO_MANY_INVALID_CODES). No client id label: the log line names the client; the metric stays small.
 - `vouchery_gateway_code_guess_blocks_total`: callers blocked by the guessing guard.
+- `vouchery_gateway_scope_refusals_total{method,kind}`: calls that named a sale of another scope
+  (`other_scope`: answered as a missing sale) or created one under an id another scope holds (`in_use`),
+  in the pass-through scope mode (edge/scopes.py); the prefixed mode cannot tell them from unknown ids.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ REFUSAL_REASONS: Final = frozenset(
         "RATE_LIMITED",
         "TOO_MANY_CONCURRENT_CALLS",
         "TOO_MANY_INVALID_CODES",
+        "SCOPE_NOT_ALLOWED",
     }
 )
 
@@ -39,9 +43,18 @@ class SecurityMetrics:
             "Callers whose voucher code lookups were paused after too many invalid codes.",
             registry=registry,
         )
+        self._scopes = Counter(
+            "vouchery_gateway_scope_refusals_total",
+            "Calls that reached for a sale of another scope, by method and kind (other_scope, in_use).",
+            ("method", "kind"),
+            registry=registry,
+        )
 
     def refused(self, reason: str) -> None:
         self._refused.labels(reason if reason in REFUSAL_REASONS else "OTHER").inc()
 
     def guess_block(self, _caller: str = "") -> None:
         self._blocks.inc()
+
+    def scope_refusal(self, method: str, kind: str) -> None:
+        self._scopes.labels(method, kind).inc()

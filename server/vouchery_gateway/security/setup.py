@@ -60,6 +60,7 @@ class Security:
     guard: GuessingGuard
     credentials: grpc.ServerCredentials | None
     coarsen_reasons: frozenset[RejectionReason]
+    metrics: SecurityMetrics | None = None
 
     def reload_keys(self) -> bool:
         """Reread the keys file now (SIGHUP); False when it is off or the new file was refused."""
@@ -111,4 +112,4 @@ def build_security(
     reasons = (
         frozenset({RejectionReason.VOUCHER_OTHER_CUSTOMER}) if config.coarsen_other_customer else frozenset()
     )
-    return Security(gate, authenticator, key_file, guard, credentials, reasons)
+    return Security(gate, authenticator, key_file, guard, credentials, reasons, metrics)
