@@ -15,6 +15,12 @@ ago (30 minutes by default) and cancels each at Vouchery:
 Claims carry a lease, so of several replicas one cancels each record, and another takes over when the
 one that claimed it dies. Outcomes are counted through `on_outcome` (e.g. GatewayMetrics'
 `sweeper_cancellation(outcome)`).
+
+Each pass also purges what is past its retention: settled reservation records (`retention`), sales
+(`sale_retention`) and finished outbox entries (`outbox_retention`, by default the longer of the two:
+a basket's answer reads its codes' last outbox entries for as long as the sale is kept). Every store
+deletes in bounded batches, at most a fixed number per pass (`idempotency.batches`), so a pass costs what
+expired, never the size of the tables, and a large backlog of expired rows goes over several passes.
 """
 
 # ruff: noqa: ASYNC109 - `timeout` is the upstream call's budget
@@ -65,6 +71,7 @@ class ReservationSweeper:
         retention: float = 72 * 3600.0,
         sales: SaleStore | None = None,
         sale_retention: float = 90 * 86400.0,
+        outbox_retention: float | None = None,
         cache: AsyncTTLCache[Any] | None = None,
         on_outcome: Callable[[str], None] | None = None,
         owner: str | None = None,
@@ -82,6 +89,9 @@ class ReservationSweeper:
         self._retention = retention
         self._sales = sales
         self._sale_retention = sale_retention
+        if outbox_retention is None:
+            outbox_retention = max(retention, sale_retention) if sales is not None else retention
+        self._outbox_retention = outbox_retention
         self._cache = cache
         self._on_outcome = on_outcome
         self.owner = owner or "sweeper-" + secrets.token_hex(8)
@@ -105,6 +115,7 @@ class ReservationSweeper:
         await self._reservations.purge(self._retention)
         if self._sales is not None:  # basket sales live longer: a return may come weeks later
             await self._sales.purge(self._sale_retention)
+        await self._outbox.purge(self._outbox_retention)
         return outcomes
 
     async def _sweep(self, record: Reservation) -> str:

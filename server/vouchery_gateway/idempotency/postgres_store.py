@@ -21,6 +21,7 @@ from typing import Any
 
 from psycopg import AsyncConnection
 
+from .batches import delete_in_batches
 from .model import ClaimResult, Clock, Record, RecordState, StoredOutcome
 from .postgres_db import PostgresDatabase
 from .store import DEFAULT_RETENTION, IdempotencyStore
@@ -73,8 +74,9 @@ WHERE key = %s AND owner = %s AND state = 'in_progress'
 """
 _HELD = "key = %s AND owner = %s AND state = 'in_progress'"
 _SELECT = f"SELECT {_COLUMNS} FROM idempotency_records WHERE key = %s"
-# Each batch is one statement (its own transaction); rows a claim holds locked are left for next time.
-_SWEEP = """
+# Each batch is one statement (its own transaction) that finds its rows through the expires_at index;
+# rows a claim holds locked are left for next time.
+SWEEP_SQL = """
 DELETE FROM idempotency_records WHERE key IN (
     SELECT key FROM idempotency_records WHERE expires_at <= %s LIMIT %s FOR UPDATE SKIP LOCKED
 )
@@ -165,12 +167,10 @@ class PostgresStore(IdempotencyStore):
         return _record(row) if row is not None else None
 
     async def _sweep(self, now: float) -> int:
-        total = 0
-        while True:
-            deleted = await self._db.execute(_SWEEP, (now, SWEEP_BATCH))
-            total += deleted
-            if deleted < SWEEP_BATCH:
-                return total
+        async def batch(limit: int) -> int:
+            return await self._db.execute(SWEEP_SQL, (now, limit))
+
+        return await delete_in_batches(batch, batch=SWEEP_BATCH)
 
     async def _ping(self) -> None:
         await self._db.fetchone("SELECT 1")

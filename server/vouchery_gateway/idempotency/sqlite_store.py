@@ -17,6 +17,7 @@ import os
 import sqlite3
 import time
 
+from .batches import delete_in_batches
 from .model import ClaimResult, Clock, Record, RecordState, StoredOutcome
 from .sqlite_db import SqliteDatabase, Synchronous
 from .store import DEFAULT_RETENTION, IdempotencyStore
@@ -69,6 +70,10 @@ WHERE key = ? AND owner = ? AND state = 'in_progress'
 """
 _HELD = "key = ? AND owner = ? AND state = 'in_progress'"
 SWEEP_BATCH = 1000
+SWEEP_SQL = (
+    "DELETE FROM idempotency_records WHERE key IN "
+    "(SELECT key FROM idempotency_records WHERE expires_at <= ? LIMIT ?)"
+)
 
 
 class SqliteStore(IdempotencyStore):
@@ -159,17 +164,12 @@ class SqliteStore(IdempotencyStore):
         return await self._db.read(lambda c: _select(c, key))
 
     async def _sweep(self, now: float) -> int:
-        # Small batches, each its own transaction, so a big sweep never holds the write lock for long.
-        sql = (
-            "DELETE FROM idempotency_records WHERE key IN "
-            "(SELECT key FROM idempotency_records WHERE expires_at <= ? LIMIT ?)"
-        )
-        total = 0
-        while True:
-            deleted = await self._db.write(lambda c: c.execute(sql, (now, SWEEP_BATCH)).rowcount)
-            total += deleted
-            if deleted < SWEEP_BATCH:
-                return total
+        # Small batches, each its own transaction, each found through the expires_at index: a big sweep
+        # never holds the write lock for long, and costs what expired, not what the table holds.
+        async def batch(limit: int) -> int:
+            return await self._db.write(lambda c: int(c.execute(SWEEP_SQL, (now, limit)).rowcount))
+
+        return await delete_in_batches(batch, batch=SWEEP_BATCH)
 
     async def _ping(self) -> None:
         # Taking the write lock proves what a claim needs: the file is writable and not stuck locked.

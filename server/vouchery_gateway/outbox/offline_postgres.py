@@ -23,6 +23,7 @@ from typing import Any
 from psycopg import AsyncConnection
 
 from vouchery_gateway.idempotency import PostgresDatabase
+from vouchery_gateway.idempotency.batches import PURGE_BATCH, PURGE_MAX_BATCHES, delete_in_batches
 from vouchery_gateway.idempotency.postgres_db import RollbackWith
 
 from .offline_ledger import (
@@ -73,6 +74,23 @@ _COLUMNS = (
     "discount_minor, accepted_at, status, reason, settled_at, posted_discount_minor, claims"
 )
 _SETTLED = "(" + ", ".join(f"'{s.value}'" for s in sorted(SETTLED_STATUSES)) + ")"
+# Purge batches: at most `LIMIT %s` rows each, through offline_acceptances_status / the expiry indexes.
+PURGE_ACCEPTANCES = f"""
+DELETE FROM offline_acceptances WHERE transaction_id IN (
+    SELECT transaction_id FROM offline_acceptances WHERE status IN {_SETTLED} AND settled_at <= %s
+    LIMIT %s FOR UPDATE SKIP LOCKED
+)
+"""
+PURGE_COUNTERS = """
+DELETE FROM offline_counters WHERE key IN (
+    SELECT key FROM offline_counters WHERE expires_at <= %s LIMIT %s FOR UPDATE SKIP LOCKED
+)
+"""
+PURGE_REFUSALS = """
+DELETE FROM offline_refusals WHERE code IN (
+    SELECT code FROM offline_refusals WHERE expires_at <= %s LIMIT %s FOR UPDATE SKIP LOCKED
+)
+"""
 # A live counter's level, or nothing when it is absent or expired.
 _LEVEL = "SELECT level FROM offline_counters WHERE key = %s AND expires_at > %s"
 # Add to every live counter (keeping the later expiry), start an absent or expired one afresh, in key
@@ -218,17 +236,17 @@ class PostgresOfflineLedger(OfflineLedger):
         return str(row[0]) if row is not None else None
 
     async def _purge(self, settled_before: float, now: float) -> int:
-        async def purge(connection: AsyncConnection[Any]) -> int:
-            cursor = await connection.execute(
-                f"DELETE FROM offline_acceptances WHERE status IN {_SETTLED} AND settled_at <= %s",
-                (settled_before,),
-            )
-            deleted = cursor.rowcount
-            await connection.execute("DELETE FROM offline_counters WHERE expires_at <= %s", (now,))
-            await connection.execute("DELETE FROM offline_refusals WHERE expires_at <= %s", (now,))
-            return deleted
+        # Each table in batches of one statement each (`idempotency.batches`), through its index.
+        async def run(sql: str, before: float) -> int:
+            async def batch(limit: int) -> int:
+                return await self._db.execute(sql, (before, limit))
 
-        return await self._db.transaction(purge)
+            return await delete_in_batches(batch, batch=PURGE_BATCH, max_batches=PURGE_MAX_BATCHES)
+
+        deleted = await run(PURGE_ACCEPTANCES, settled_before)
+        await run(PURGE_COUNTERS, now)
+        await run(PURGE_REFUSALS, now)
+        return deleted
 
 
 def _row(a: Acceptance) -> tuple[object, ...]:

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from vouchery_gateway.idempotency import SqliteDatabase
+from vouchery_gateway.idempotency.batches import PURGE_BATCH, PURGE_MAX_BATCHES, delete_in_batches
 
 from .offline_ledger import (
     SETTLED_STATUSES,
@@ -67,6 +68,19 @@ _COLUMNS = (
     "discount_minor, accepted_at, status, reason, settled_at, posted_discount_minor, claims"
 )
 _SETTLED = "(" + ", ".join(f"'{s.value}'" for s in sorted(SETTLED_STATUSES)) + ")"
+# Purge batches: at most `LIMIT ?` rows each, through offline_acceptances_status / the expiry indexes.
+PURGE_ACCEPTANCES = (
+    "DELETE FROM offline_acceptances WHERE transaction_id IN (SELECT transaction_id FROM "
+    f"offline_acceptances WHERE status IN {_SETTLED} AND settled_at <= ? LIMIT ?)"
+)
+PURGE_COUNTERS = (
+    "DELETE FROM offline_counters WHERE key IN "
+    "(SELECT key FROM offline_counters WHERE expires_at <= ? LIMIT ?)"
+)
+PURGE_REFUSALS = (
+    "DELETE FROM offline_refusals WHERE code IN "
+    "(SELECT code FROM offline_refusals WHERE expires_at <= ? LIMIT ?)"
+)
 # A live counter's level, or nothing when it is absent or expired.
 _LEVEL = "SELECT level FROM offline_counters WHERE key = ? AND expires_at > ?"
 # Add to a live counter (keeping the later expiry); start an absent or expired one afresh.
@@ -198,16 +212,17 @@ class SqliteOfflineLedger(OfflineLedger):
         return str(row[0]) if row is not None else None
 
     async def _purge(self, settled_before: float, now: float) -> int:
-        def purge(c: sqlite3.Connection) -> int:
-            deleted = c.execute(
-                f"DELETE FROM offline_acceptances WHERE status IN {_SETTLED} AND settled_at <= ?",
-                (settled_before,),
-            ).rowcount
-            c.execute("DELETE FROM offline_counters WHERE expires_at <= ?", (now,))
-            c.execute("DELETE FROM offline_refusals WHERE expires_at <= ?", (now,))
-            return int(deleted)
+        # Each table in batches, each its own transaction (`idempotency.batches`), through its index.
+        async def run(sql: str, before: float) -> int:
+            async def batch(limit: int) -> int:
+                return await self._db.write(lambda c: int(c.execute(sql, (before, limit)).rowcount))
 
-        return await self._db.write(purge)
+            return await delete_in_batches(batch, batch=PURGE_BATCH, max_batches=PURGE_MAX_BATCHES)
+
+        deleted = await run(PURGE_ACCEPTANCES, settled_before)
+        await run(PURGE_COUNTERS, now)
+        await run(PURGE_REFUSALS, now)
+        return deleted
 
 
 _INSERT = (

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from vouchery_gateway.idempotency import PostgresDatabase
+from vouchery_gateway.idempotency.batches import PURGE_BATCH, PURGE_MAX_BATCHES, delete_in_batches
 
 from .model import EntryState, OutboxEntry
 from .reservation_store import OPEN_STATES, Reservation, ReservationState, ReservationStore
@@ -48,6 +49,8 @@ OUTBOX_MIGRATIONS = (
     "CREATE INDEX outbox_entries_queued_subject ON outbox_entries (subject, id) WHERE state = 'queued'",
     "CREATE INDEX outbox_entries_subject ON outbox_entries (subject, id)",
     "CREATE INDEX outbox_entries_finished ON outbox_entries (updated_at) WHERE state <> 'queued'",
+    # backlog: the count and the oldest queued entry from the index alone (the relay asks every pass)
+    "CREATE INDEX outbox_entries_queued_created ON outbox_entries (created_at) WHERE state = 'queued'",
 )
 _ENTRY_COLUMNS = (
     "id, kind, subject, payload, state, attempts, created_at, updated_at, next_attempt_at, "
@@ -76,6 +79,14 @@ FROM due WHERE o.id = due.id
 RETURNING {", ".join("o." + c.strip() for c in _ENTRY_COLUMNS.split(","))}
 """
 _HELD = "id = %s AND lease_owner = %s AND state = 'queued'"
+BACKLOG = "SELECT COUNT(*), MIN(created_at) FROM outbox_entries WHERE state = 'queued'"
+# One purge batch: at most `limit` finished entries, found through `outbox_entries_finished`; rows another
+# transaction holds are left for the next batch.
+PURGE_OUTBOX = """
+DELETE FROM outbox_entries WHERE id IN (
+    SELECT id FROM outbox_entries WHERE state <> 'queued' AND updated_at <= %s LIMIT %s FOR UPDATE SKIP LOCKED
+)
+"""
 
 
 def _entry(row: Sequence[Any]) -> OutboxEntry:
@@ -145,15 +156,13 @@ class PostgresOutbox(OutboxStore):
         return await self._db.execute(sql, (now, entry_id)) == 1
 
     async def _backlog(self) -> tuple[int, float | None]:
-        sql = "SELECT COUNT(*), MIN(created_at) FROM outbox_entries WHERE state = 'queued'"
-        row = await self._db.fetchone(sql)
+        row = await self._db.fetchone(BACKLOG)
         assert row is not None, "an aggregate returns one row"
         depth, oldest = row
         return int(depth), oldest
 
     async def _purge(self, before: float) -> int:
-        sql = "DELETE FROM outbox_entries WHERE state <> 'queued' AND updated_at <= %s"
-        return await self._db.execute(sql, (before,))
+        return await _purge(self._db, PURGE_OUTBOX, before)
 
 
 RESERVATION_MIGRATIONS = (
@@ -169,12 +178,19 @@ RESERVATION_MIGRATIONS = (
         snapshot TEXT NOT NULL DEFAULT '{}'
     )""",
     "CREATE INDEX reservations_state ON reservations (state, created_at)",
+    "CREATE INDEX reservations_updated ON reservations (updated_at)",  # purge
 )
 _RES_COLUMNS = (
     "transaction_id, voucher_code, customer_id, state, created_at, updated_at, "
     "lease_owner, lease_until, snapshot"
 )
 _OPEN = "(" + ", ".join(f"'{s.value}'" for s in sorted(OPEN_STATES)) + ")"
+PURGE_RESERVATIONS = f"""
+DELETE FROM reservations WHERE transaction_id IN (
+    SELECT transaction_id FROM reservations WHERE updated_at <= %s AND state NOT IN {_OPEN}
+    LIMIT %s FOR UPDATE SKIP LOCKED
+)
+"""
 _CLAIM_DUE = f"""
 WITH due AS (
     SELECT transaction_id FROM reservations
@@ -259,8 +275,7 @@ class PostgresReservations(ReservationStore):
         return await self._db.execute(sql, (state.value, now, transaction_id, owner)) == 1
 
     async def _purge(self, before: float) -> int:
-        sql = f"DELETE FROM reservations WHERE state NOT IN {_OPEN} AND updated_at <= %s"
-        return await self._db.execute(sql, (before,))
+        return await _purge(self._db, PURGE_RESERVATIONS, before)
 
 
 SALE_MIGRATIONS = (
@@ -272,6 +287,11 @@ SALE_MIGRATIONS = (
     )""",
     "CREATE INDEX sales_updated ON sales (updated_at)",
 )
+PURGE_SALES = """
+DELETE FROM sales WHERE sale_id IN (
+    SELECT sale_id FROM sales WHERE updated_at <= %s LIMIT %s FOR UPDATE SKIP LOCKED
+)
+"""
 
 
 class PostgresSales(SaleStore):
@@ -307,4 +327,14 @@ class PostgresSales(SaleStore):
         return await self._db.execute(sql, (now, body.decode(), sale_id, version)) == 1
 
     async def _purge(self, before: float) -> int:
-        return await self._db.execute("DELETE FROM sales WHERE updated_at <= %s", (before,))
+        return await _purge(self._db, PURGE_SALES, before)
+
+
+async def _purge(db: PostgresDatabase, sql: str, before: float) -> int:
+    """`sql` (a DELETE of at most `LIMIT %s` rows changed at or before `%s`) in batches, each one
+    statement, at most `PURGE_MAX_BATCHES` of them: the next pass goes on (`idempotency.batches`)."""
+
+    async def batch(limit: int) -> int:
+        return await db.execute(sql, (before, limit))
+
+    return await delete_in_batches(batch, batch=PURGE_BATCH, max_batches=PURGE_MAX_BATCHES)

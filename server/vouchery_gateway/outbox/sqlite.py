@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from vouchery_gateway.idempotency import SqliteDatabase
+from vouchery_gateway.idempotency.batches import PURGE_BATCH, PURGE_MAX_BATCHES, delete_in_batches
 
 from .model import EntryState, OutboxEntry
 from .reservation_store import OPEN_STATES, Reservation, ReservationState, ReservationStore
@@ -35,6 +36,10 @@ OUTBOX_MIGRATIONS = (
     )""",
     "CREATE INDEX outbox_entries_queued ON outbox_entries (state, id)",
     "CREATE INDEX outbox_entries_subject ON outbox_entries (subject, id)",
+    # purge: finished entries by the time they finished (the WHERE matches `PURGE_OUTBOX`'s)
+    "CREATE INDEX outbox_entries_finished ON outbox_entries (updated_at) WHERE state != 'queued'",
+    # backlog: the age of the oldest queued entry without reading every queued row
+    "CREATE INDEX outbox_entries_queued_created ON outbox_entries (state, created_at) WHERE state = 'queued'",
 )
 _ENTRY_COLUMNS = (
     "id, kind, subject, payload, state, attempts, created_at, updated_at, next_attempt_at, "
@@ -49,6 +54,17 @@ WHERE e.state = 'queued' AND e.next_attempt_at <= :now AND e.lease_until <= :now
 ORDER BY e.id LIMIT :limit
 """
 _HELD = "id = ? AND lease_owner = ? AND state = 'queued'"
+# Read from the queued entries' (created_at) index alone: the relay asks every pass, and a table lookup
+# per queued entry would cost it 100,000 of them behind a long outage's backlog.
+BACKLOG = (
+    "SELECT COUNT(*), MIN(created_at) FROM outbox_entries INDEXED BY outbox_entries_queued_created "
+    "WHERE state = 'queued'"
+)
+# One purge batch: at most `limit` finished entries, found through `outbox_entries_finished`.
+PURGE_OUTBOX = (
+    "DELETE FROM outbox_entries WHERE id IN (SELECT id FROM outbox_entries "
+    "WHERE state != 'queued' AND updated_at <= ? LIMIT ?)"
+)
 
 
 def _entry(row: Sequence[Any]) -> OutboxEntry:
@@ -129,13 +145,11 @@ class SqliteOutbox(OutboxStore):
         return await self._db.write(lambda c: c.execute(sql, (now, entry_id)).rowcount == 1)
 
     async def _backlog(self) -> tuple[int, float | None]:
-        sql = "SELECT COUNT(*), MIN(created_at) FROM outbox_entries WHERE state = 'queued'"
-        depth, oldest = await self._db.read(lambda c: c.execute(sql).fetchone())
+        depth, oldest = await self._db.read(lambda c: c.execute(BACKLOG).fetchone())
         return int(depth), oldest
 
     async def _purge(self, before: float) -> int:
-        sql = "DELETE FROM outbox_entries WHERE state != 'queued' AND updated_at <= ?"
-        return await self._db.write(lambda c: c.execute(sql, (before,)).rowcount)
+        return await _purge(self._db, PURGE_OUTBOX, before)
 
 
 RESERVATION_MIGRATIONS = (
@@ -151,12 +165,17 @@ RESERVATION_MIGRATIONS = (
         snapshot BLOB NOT NULL DEFAULT '{}'
     )""",
     "CREATE INDEX reservations_state ON reservations (state, created_at)",
+    "CREATE INDEX reservations_updated ON reservations (updated_at)",  # purge
 )
 _RES_COLUMNS = (
     "transaction_id, voucher_code, customer_id, state, created_at, updated_at, "
     "lease_owner, lease_until, snapshot"
 )
 _OPEN = "(" + ", ".join(f"'{s.value}'" for s in sorted(OPEN_STATES)) + ")"
+PURGE_RESERVATIONS = (
+    "DELETE FROM reservations WHERE transaction_id IN (SELECT transaction_id FROM reservations "
+    f"WHERE updated_at <= ? AND state NOT IN {_OPEN} LIMIT ?)"
+)
 
 
 def _reservation(row: Sequence[Any]) -> Reservation:
@@ -241,8 +260,7 @@ class SqliteReservations(ReservationStore):
         return await self._db.write(lambda c: c.execute(sql, params).rowcount == 1)
 
     async def _purge(self, before: float) -> int:
-        sql = f"DELETE FROM reservations WHERE state NOT IN {_OPEN} AND updated_at <= ?"
-        return await self._db.write(lambda c: c.execute(sql, (before,)).rowcount)
+        return await _purge(self._db, PURGE_RESERVATIONS, before)
 
 
 SALE_MIGRATIONS = (
@@ -254,6 +272,7 @@ SALE_MIGRATIONS = (
     )""",
     "CREATE INDEX sales_updated ON sales (updated_at)",
 )
+PURGE_SALES = "DELETE FROM sales WHERE sale_id IN (SELECT sale_id FROM sales WHERE updated_at <= ? LIMIT ?)"
 
 
 class SqliteSales(SaleStore):
@@ -289,6 +308,14 @@ class SqliteSales(SaleStore):
         return await self._db.write(lambda c: c.execute(sql, params).rowcount == 1)
 
     async def _purge(self, before: float) -> int:
-        return await self._db.write(
-            lambda c: c.execute("DELETE FROM sales WHERE updated_at <= ?", (before,)).rowcount
-        )
+        return await _purge(self._db, PURGE_SALES, before)
+
+
+async def _purge(db: SqliteDatabase, sql: str, before: float) -> int:
+    """`sql` (a DELETE of at most `LIMIT ?` rows changed at or before `?`) in batches, each its own
+    transaction, at most `PURGE_MAX_BATCHES` of them: the next pass goes on (`idempotency.batches`)."""
+
+    async def batch(limit: int) -> int:
+        return await db.write(lambda c: int(c.execute(sql, (before, limit)).rowcount))
+
+    return await delete_in_batches(batch, batch=PURGE_BATCH, max_batches=PURGE_MAX_BATCHES)

@@ -135,3 +135,30 @@ async def test_each_pass_purges_sales_past_their_own_longer_retention(clock: Fak
     await sweeper.run_once()
     assert await sales.get("OLD") is None
     assert await sales.get("NEW") is not None
+
+
+async def test_each_pass_purges_finished_outbox_entries_as_long_as_sales_are_kept(clock: FakeClock) -> None:
+    """Finished outbox entries go after the longer of the two retentions (a basket's answer reads its codes'
+    last entries while the sale is kept); a queued entry is never purged, however old."""
+    reservations, outbox, sales = (
+        MemoryReservations(clock=clock),
+        MemoryOutbox(clock=clock),
+        MemorySales(clock=clock),
+    )
+    sweeper = ReservationSweeper(
+        reservations, outbox, Canceller(), timeout=TIMEOUT, retention=3600, sales=sales, sale_retention=86400
+    )
+    done = await outbox.enqueue(CONFIRM_KIND, subject_of("T-DONE"), {"transaction_id": "T-DONE"})
+    waiting = await outbox.enqueue(CONFIRM_KIND, subject_of("T-WAIT"), {"transaction_id": "T-WAIT"})
+    (leased, _) = await outbox.lease("relay", lease_seconds=10, limit=2)
+    assert await outbox.delivered(leased.id, owner="relay")
+    clock.advance(7200)  # past the reservations' retention, within the sales'
+    await sweeper.run_once()
+    assert await outbox.latest(subject_of("T-DONE")) is not None
+    clock.advance(86400)
+    await sweeper.run_once()
+    assert await outbox.latest(subject_of("T-DONE")) is None
+    assert done.id == leased.id
+    latest = await outbox.latest(subject_of("T-WAIT"))
+    assert latest is not None
+    assert latest.id == waiting.id
