@@ -61,6 +61,18 @@ class InvalidArgument(GatewayError):
         super().__init__(message or f"invalid request: {summary}")
 
 
+class MalformedRequest(GatewayError):
+    """Request bytes that do not decode as the method's message (corrupt, truncated, nested too deep).
+
+    No field can be named, so there is no BadRequest; the message names no parser or type."""
+
+    code = grpc.StatusCode.INVALID_ARGUMENT
+    default_reason = "MALFORMED_REQUEST"
+
+    def __init__(self) -> None:
+        super().__init__("malformed request: the bytes are not a valid message for this method")
+
+
 class NotFound(GatewayError):
     code = grpc.StatusCode.NOT_FOUND
     default_reason = "NOT_FOUND"

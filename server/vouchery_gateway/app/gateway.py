@@ -9,7 +9,9 @@ Nothing else reads configuration or builds clients. With `settings.sandbox` and 
 Vouchery sandbox runs in-process (httpx.ASGITransport) with its state in the data dir.
 
 Interceptor order (outermost first): access log (request id, one line per call), metrics, the security
-gate (authentication, roles, per-caller limits; health is never gated), then any injected ones. The error ->
+gate (authentication, roles, per-caller limits; health is never gated), the refusal of request bytes
+that do not decode (INVALID_ARGUMENT MALFORMED_REQUEST, observability.malformed), then any injected
+ones. The error ->
 status translation is the servicer decorator `services.errors.handle_errors`, so it runs innermost and
 the interceptors see the final status code. Both put the cashier text in the caller's locale
 (`edge.cashier_text`, whose catalogues are read here, so a broken one fails the start, not a checkout).
@@ -58,6 +60,7 @@ from vouchery_gateway.idempotency.writes import IdempotentWrites, metrics_hook
 from vouchery_gateway.loyalty.queued import LoyaltyOutbox
 from vouchery_gateway.observability.access_log import AccessLogInterceptor
 from vouchery_gateway.observability.exposition import MetricsServer, start_metrics_server
+from vouchery_gateway.observability.malformed import MalformedRequests
 from vouchery_gateway.observability.metrics import GatewayMetrics
 from vouchery_gateway.observability.metrics_interceptor import MetricsInterceptor
 from vouchery_gateway.observability.pipeline import CallPipeline
@@ -340,9 +343,12 @@ def build_gateway(
         timeout=min(settings.upstream_timeout_cap, settings.health_probe_interval),
     )
     server = grpc.aio.server(
-        # Access log, metrics and the gate, in that order, composed into one wrapper per call.
+        # Access log, metrics and the gate, in that order, composed into one wrapper per call; inside
+        # the gate, request bytes that do not decode are refused INVALID_ARGUMENT (observability.malformed).
         interceptors=[
-            CallPipeline(AccessLogInterceptor(), MetricsInterceptor(metrics), security.gate),
+            CallPipeline(
+                AccessLogInterceptor(), MetricsInterceptor(metrics), security.gate, MalformedRequests(metrics)
+            ),
             *interceptors,
         ],
         options=server_options(settings),

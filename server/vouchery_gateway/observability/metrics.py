@@ -158,6 +158,16 @@ class GatewayMetrics:
             ),
             "idempotent_replays",
         )
+        self._malformed = BoundedChildren(
+            Counter(
+                f"{_NS}_malformed_requests",
+                "Requests whose bytes are not a valid message for the method (answered INVALID_ARGUMENT, "
+                "reason MALFORMED_REQUEST).",
+                ("grpc_service", "grpc_method"),
+                registry=r,
+            ),
+            "malformed_requests",
+        )
 
     def _build_upstream(self, r: CollectorRegistry, buckets: tuple[float, ...]) -> None:
         self._upstream_seconds = BoundedChildren(
@@ -287,6 +297,9 @@ class GatewayMetrics:
 
     def record_replay(self, service: str, method: str) -> None:
         self._replays.get(service, method).inc()
+
+    def record_malformed(self, service: str, method: str) -> None:
+        self._malformed.get(service, method).inc()
 
     # Upstream ----------------------------------------------------------------------------------------
     def observe_upstream(self, route_group: str, status: int | None, seconds: float) -> None:

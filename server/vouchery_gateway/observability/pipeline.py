@@ -11,6 +11,10 @@ wrapper, in the order the chain had them (access log outermost, then metrics, th
 
 Each part keeps its job and stays usable alone (tests, other servers); this module only composes. Kinds
 other than async unary-response handlers get the three wrappers stacked as before.
+
+With a `MalformedRequests`, every handler is first guarded by it (observability.malformed): bytes that
+do not decode as the method's message end the call INVALID_ARGUMENT inside the gate, so the access log
+and the metrics see that answer, and a caller the gate refuses hears its refusal whatever it sent.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import grpc
 
 from vouchery_gateway.observability._rpc import HandlerCache, add_trailing_metadata, code_after, wrap_handler
 from vouchery_gateway.observability.access_log import AccessLogInterceptor
+from vouchery_gateway.observability.malformed import MalformedRequests
 from vouchery_gateway.observability.metrics_interceptor import MetricsInterceptor
 
 __all__ = ["CallGate", "CallPipeline"]
@@ -42,10 +47,17 @@ class CallGate(Protocol):
 class CallPipeline(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     """Access log, metrics and gate in one wrapper per call (see the module docstring)."""
 
-    def __init__(self, access: AccessLogInterceptor, metrics: MetricsInterceptor, gate: CallGate) -> None:
+    def __init__(
+        self,
+        access: AccessLogInterceptor,
+        metrics: MetricsInterceptor,
+        gate: CallGate,
+        malformed: MalformedRequests | None = None,
+    ) -> None:
         self._access = access
         self._metrics = metrics
         self._gate = gate
+        self._malformed = malformed
         self._handlers = HandlerCache()
 
     async def intercept_service(
@@ -60,6 +72,8 @@ class CallPipeline(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         return self._handlers.get(method, handler, self._wrap)
 
     def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        if self._malformed is not None:
+            handler = self._malformed.guard(method, handler)
         kind = "unary_unary" if handler.unary_unary is not None else "stream_unary"
         inner = getattr(handler, kind)
         if inner is None or not inspect.iscoroutinefunction(inner):

@@ -1,10 +1,13 @@
 """Property: any request message, with any field values, gets a defined status from the live gateway.
 
 Every method of the three services is called over a real channel with messages built from their
-descriptors (any text, extreme numbers, unknown enum values, empty and oversized repeated fields).
+descriptors (any text, extreme numbers, unknown enum values, empty and oversized repeated fields), and
+with raw bytes: arbitrary ones, and valid messages cut short or with a byte changed (most do not decode).
 The answer may be OK or any deliberate error, never UNKNOWN (an unhandled exception) nor INTERNAL (the
 generic answer to a crash), and the gateway keeps serving. The gateway runs in its own thread and event
-loop so hypothesis can drive it with plain blocking calls.
+loop so hypothesis can drive it with plain blocking calls. test_malformed_bytes.py sends chosen hostile
+bytes to every method of every service, health and reflection included, and checks what is logged and
+counted.
 """
 
 from __future__ import annotations
@@ -139,6 +142,46 @@ def call(channel: grpc.Channel, method: d.MethodDescriptor, request: pbmessage.M
     except grpc.RpcError as error:
         return error.code()  # type: ignore[no-any-return,attr-defined]
     return grpc.StatusCode.OK
+
+
+def raw_payloads(descriptor: d.Descriptor) -> st.SearchStrategy[bytes]:
+    """Bytes for a request of `descriptor`: arbitrary ones, or a valid message cut short or with one
+    byte replaced (truncated varints and lengths, wire types that do not exist, broken UTF-8)."""
+    encoded = messages(descriptor).map(lambda message: message.SerializeToString())
+
+    def damaged(draw: st.DrawFn) -> bytes:
+        data = draw(encoded)
+        if not data:
+            return draw(st.binary(min_size=1, max_size=8))
+        at = draw(st.integers(0, len(data) - 1))
+        if draw(st.booleans()):
+            return data[:at]
+        return data[:at] + bytes([draw(st.integers(0, 255))]) + data[at + 1 :]
+
+    return st.one_of(st.binary(max_size=256), st.composite(damaged)())
+
+
+def call_raw(channel: grpc.Channel, method: d.MethodDescriptor, payload: bytes) -> grpc.StatusCode:
+    """`payload` sent as it is (no serializer): the status it ends with."""
+    invoke = channel.unary_unary(f"/{method.containing_service.full_name}/{method.name}")
+    try:
+        invoke(payload, timeout=10)
+    except grpc.RpcError as error:
+        return error.code()  # type: ignore[no-any-return,attr-defined]
+    return grpc.StatusCode.OK
+
+
+@pytest.mark.parametrize("method", METHODS, ids=lambda m: f"{m.containing_service.name}.{m.name}")
+def test_any_bytes_get_a_defined_status(channel: grpc.Channel, method: d.MethodDescriptor) -> None:
+    """No bytes make a method answer UNKNOWN or INTERNAL, or stop the gateway."""
+
+    @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
+    @given(raw_payloads(method.input_type))
+    def check(payload: bytes) -> None:
+        code = call_raw(channel, method, payload)
+        assert code not in NEVER, f"{method.name}({payload!r}) -> {code.name}"
+
+    check()
 
 
 @pytest.mark.parametrize("method", METHODS, ids=lambda m: f"{m.containing_service.name}.{m.name}")
