@@ -64,6 +64,7 @@ from vouchery_gateway.observability.malformed import MalformedRequests
 from vouchery_gateway.observability.metrics import GatewayMetrics
 from vouchery_gateway.observability.metrics_interceptor import MetricsInterceptor
 from vouchery_gateway.observability.pipeline import CallPipeline
+from vouchery_gateway.observability.tracing import TRACING, TracingInterceptor
 from vouchery_gateway.resilience.deadline import DeadlinePolicy
 from vouchery_gateway.security import Security, SecurityConfig, build_security
 from vouchery_gateway.upstream.core import CallPolicy
@@ -346,6 +347,8 @@ def build_gateway(
         # Access log, metrics and the gate, in that order, composed into one wrapper per call; inside
         # the gate, request bytes that do not decode are refused INVALID_ARGUMENT (observability.malformed).
         interceptors=[
+            # With tracing on (OTEL_*), the call's SERVER span is outermost: everything below is in it.
+            *([TracingInterceptor()] if TRACING.on else []),
             CallPipeline(
                 AccessLogInterceptor(), MetricsInterceptor(metrics), security.gate, MalformedRequests(metrics)
             ),

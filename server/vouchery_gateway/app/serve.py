@@ -10,6 +10,7 @@ stops when its supervisor's end of `stop_when_readable` closes (app.workers).
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 from collections.abc import Callable, Coroutine
 from typing import Any, Final
@@ -18,6 +19,7 @@ from vouchery_gateway.app.gateway import Gateway, build_gateway
 from vouchery_gateway.checkout.offline_policy import PolicyError
 from vouchery_gateway.config import Settings
 from vouchery_gateway.idempotency.redis_promise import StoreNotDurable
+from vouchery_gateway.observability.tracing import TRACING, configure_from_env
 from vouchery_gateway.security import KeysFileError, TlsError
 from vouchery_gateway.upstream.overrides import RoutesFileError
 
@@ -56,6 +58,12 @@ def configure_logging(settings: Settings) -> None:
 async def start_gateway(settings: Settings) -> Gateway:
     """Build and start the gateway; a keys or TLS file that cannot be used, a port that cannot be bound,
     or a Redis store that cannot keep what it acknowledges, is `StartupFailed` (nothing is left open)."""
+    try:
+        # OpenTelemetry is configured by its own OTEL_* variables (observability/tracing.py), read here
+        # at start like every other setting; off unless they name an exporter.
+        configure_from_env(os.environ)
+    except ValueError as exc:  # an OTEL_* value the gateway cannot use
+        raise StartupFailed(str(exc), EXIT_USAGE) from None
     try:
         gateway = build_gateway(settings)
     except (KeysFileError, TlsError, RoutesFileError, PolicyError) as exc:
@@ -98,3 +106,4 @@ async def serve_until_stopped(
     if on_stopping is not None:
         on_stopping()
     await gateway.stop(gateway.settings.grace_period)
+    TRACING.shutdown()  # the last spans leave before the process does

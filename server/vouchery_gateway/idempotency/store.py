@@ -13,14 +13,24 @@ The primitives' rules, which every backend must implement atomically:
 - `_complete` / `_release`: compare-and-set on the owner token of an IN_PROGRESS record, so an owner
   whose lease was taken over cannot overwrite or delete its successor's record.
 - `_get` hides records past `expires_at`; `_sweep(now)` deletes them and counts them.
+
+With tracing on (observability/tracing.py), claim, complete, release and get are spans of the call's
+trace (`store.claim`, ...), named by operation and backend, never by key: a key holds a transaction id.
 """
 
 from __future__ import annotations
 
 import abc
+import contextlib
 import time
+from collections.abc import Iterator
 from types import TracebackType
 
+from opentelemetry.trace import Span, Status, StatusCode
+
+from vouchery_gateway.observability.tracing import TRACING
+
+from .errors import StoreUnavailable
 from .model import ClaimResult, Clock, Record, RecordState, StoredOutcome, storage_key
 
 DEFAULT_RETENTION = 72 * 3600.0
@@ -64,12 +74,18 @@ class IdempotencyStore(abc.ABC):
             lease_until=min(lease_until, expires_at),
             expires_at=expires_at,
         )
-        return await self._claim(new, now)
+        if not TRACING.on:
+            return await self._claim(new, now)
+        with self._span("claim") as span, _faults(span):
+            return await self._claim(new, now)
 
     async def complete(self, key: str, *, owner: str, outcome: StoredOutcome) -> bool:
         """Store `outcome` and mark the record COMPLETED, if `owner` still holds it; else False."""
         now = self._clock()
-        return await self._complete(storage_key(key), owner, outcome, now, now + self._retention)
+        if not TRACING.on:
+            return await self._complete(storage_key(key), owner, outcome, now, now + self._retention)
+        with self._span("complete") as span, _faults(span):
+            return await self._complete(storage_key(key), owner, outcome, now, now + self._retention)
 
     async def release(self, key: str, *, owner: str, reconcile: bool = False) -> bool:
         """Give up a claim after a transient failure, if `owner` still holds it; else False.
@@ -78,11 +94,18 @@ class IdempotencyStore(abc.ABC):
         starts afresh. `reconcile=True` keeps it with its lease lapsed: the request may have reached
         upstream, so the next claim is a takeover and must reconcile before writing again.
         """
-        return await self._release(storage_key(key), owner, self._clock(), reconcile)
+        if not TRACING.on:
+            return await self._release(storage_key(key), owner, self._clock(), reconcile)
+        with self._span("release") as span, _faults(span):
+            return await self._release(storage_key(key), owner, self._clock(), reconcile)
 
     async def get(self, key: str) -> Record | None:
         """The live record for `key`, or None (absent or past retention)."""
-        record = await self._get(storage_key(key))
+        if TRACING.on:
+            with self._span("get") as span, _faults(span):
+                record = await self._get(storage_key(key))
+        else:
+            record = await self._get(storage_key(key))
         if record is None or record.expired(self._clock()):
             return None
         return record
@@ -90,6 +113,9 @@ class IdempotencyStore(abc.ABC):
     async def sweep(self, now: float | None = None) -> int:
         """Delete every record past retention at `now` (default: the clock); return how many."""
         return await self._sweep(self._clock() if now is None else now)
+
+    def _span(self, operation: str) -> contextlib.AbstractContextManager[Span]:
+        return TRACING.span(f"store.{operation}", attributes={"vouchery.store": type(self).__name__})
 
     async def ping(self) -> None:
         """Raise StoreUnavailable unless the store answers (for readiness checks)."""
@@ -135,3 +161,13 @@ def _check_token(name: str, value: str, limit: int) -> None:
         raise ValueError(f"{name} must be a non-empty str")
     if len(value) > limit or not value.isascii():
         raise ValueError(f"{name} must be ASCII and at most {limit} characters")
+
+
+@contextlib.contextmanager
+def _faults(span: Span) -> Iterator[None]:
+    """Mark the span ERROR when the store itself failed (its one infrastructure error)."""
+    try:
+        yield
+    except StoreUnavailable:
+        span.set_status(Status(StatusCode.ERROR, "StoreUnavailable"))
+        raise

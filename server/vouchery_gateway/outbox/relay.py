@@ -27,7 +27,10 @@ import secrets
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 
+from opentelemetry.context import Context
+
 from vouchery_gateway.idempotency import StoreUnavailable
+from vouchery_gateway.observability.tracing import TRACING
 from vouchery_gateway.resilience import Backoff
 
 from .model import Delivered, OutboxEntry, Outcome, Refused
@@ -179,6 +182,19 @@ class OutboxRelay:
             await self._sleep(start - now)
 
     async def _deliver(self, entry: OutboxEntry) -> None:
+        if not TRACING.on:
+            await self._deliver_entry(entry)
+            return
+        # A trace of its own: the call that queued the entry ended long ago.
+        attributes: dict[str, str | int] = {
+            "outbox.kind": entry.kind,
+            "outbox.subject": entry.subject,
+            "outbox.attempt": entry.attempts + 1,
+        }
+        with TRACING.span(f"outbox.deliver {entry.kind}", attributes=attributes, context=Context()):
+            await self._deliver_entry(entry)
+
+    async def _deliver_entry(self, entry: OutboxEntry) -> None:
         handler = self._handlers.get(entry.kind)
         if handler is None:
             await self._record(entry, Refused("UNKNOWN_KIND", f"no handler for {entry.kind!r}"))

@@ -32,8 +32,17 @@ from typing import Final, Protocol
 from urllib.parse import urlencode, urlsplit
 
 import httpx
+from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from vouchery_gateway.errors import FieldViolation, InvalidArgument, UpstreamAuth, UpstreamContractMismatch
+from vouchery_gateway.errors import (
+    FieldViolation,
+    GatewayError,
+    InvalidArgument,
+    UpstreamAuth,
+    UpstreamContractMismatch,
+    unreachable,
+)
+from vouchery_gateway.observability.tracing import TRACING
 from vouchery_gateway.upstream.errors import error_from_exception, error_from_response, status_class
 from vouchery_gateway.upstream.routes import DEFAULT_TABLE, Route, RouteTable, rename_out
 
@@ -157,11 +166,35 @@ class HttpCore:
         return await self._policy(route, send, budget)
 
     async def _send_once(self, route: Route, url: str, body: bytes | None, timeout: float) -> Reply:
+        if not TRACING.on:
+            return await self._send(route, url, body, timeout, self._json_headers if body else self._headers)
+        attributes = {
+            "http.request.method": route.method,
+            "url.template": route.path,
+            "vouchery.route": route.name,
+        }
+        with TRACING.span(f"vouchery {route.name}", kind=SpanKind.CLIENT, attributes=attributes) as span:
+            carrier: dict[str, str] = {}
+            TRACING.inject(carrier)
+            headers = [*(self._json_headers if body is not None else self._headers), *carrier.items()]
+            try:
+                reply = await self._send(route, url, body, timeout, headers)
+            except GatewayError as exc:
+                span.set_attribute("error.type", type(exc).__name__)
+                if unreachable(exc) or isinstance(exc, (UpstreamContractMismatch, UpstreamAuth)):
+                    span.set_status(Status(StatusCode.ERROR, type(exc).__name__))
+                raise
+            span.set_attribute("http.response.status_code", reply.status)
+            return reply
+
+    async def _send(
+        self, route: Route, url: str, body: bytes | None, timeout: float, headers: list[tuple[str, str]]
+    ) -> Reply:
         started = time.perf_counter()
         request = httpx.Request(
             route.method,
             url,
-            headers=self._json_headers if body is not None else self._headers,
+            headers=headers,
             content=body,
             extensions={"timeout": self._phase_timeout(timeout)},
         )
