@@ -48,13 +48,16 @@ def _choice(*allowed: str) -> Check:
 
 
 def _store_url(value: Any) -> str | None:
-    schemes = ("sqlite:", "redis://", "rediss://", "redis+sentinel://", "postgresql://", "postgres://")
+    schemes = (
+        "sqlite:", "redis://", "rediss://", "redis+sentinel://", "redis+cluster://", "postgresql://",
+        "postgres://",
+    )  # fmt: skip
     ok = value in ("", "memory") or str(value).startswith(schemes)
     return (
         None
         if ok
         else "must be empty (SQLite in the data dir), 'memory', sqlite:///PATH, redis://..., "
-        "redis+sentinel://... or postgresql://..."
+        "redis+sentinel://..., redis+cluster://... or postgresql://..."
     )
 
 
@@ -137,7 +140,7 @@ class Settings:
     store: str = opt(
         "",
         "idempotency/outbox store: empty (SQLite in data_dir), memory, redis://, "
-        "redis+sentinel://host:26379,host2:26379/mymaster/0",
+        "redis+sentinel://host:26379,host2:26379/mymaster/0, redis+cluster://host:7000,host2:7001/",
         _store_url,
     )
     store_allow_volatile_redis: bool = opt(

@@ -91,7 +91,7 @@ async def migrate(url: str) -> list[str]:
     from vouchery_gateway.outbox import open_beside
 
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
-    if scheme in ("memory", "redis", "rediss", "unix", "redis+sentinel"):
+    if scheme in ("memory", "redis", "rediss", "unix", "redis+sentinel", "redis+cluster"):
         return [f"the {scheme} store keeps no schema: nothing to migrate"]
     if scheme == "sqlite":
         await asyncio.to_thread(Path(_sqlite_parent(url)).mkdir, parents=True, exist_ok=True)

@@ -8,6 +8,9 @@
 - `redis://host:port/db`, `rediss://...`, `unix:///path.sock`   Redis (redis-py URL syntax)
 - `redis+sentinel://host1:26379,host2:26379/mymaster/0`   the primary that Redis Sentinel names for
   `mymaster` (see `redis_sentinel` for passwords), followed through failovers
+- `redis+cluster://host1:7000,host2:7001/`   a Redis Cluster, reached through any of the nodes named
+  (`redis+cluster://:password@host1:7000,host2:7001/` with AUTH; port 6379 when left out): records spread
+  over every primary, the outbox, reservations, sales and offline ledger each on one (see `redis_cluster`)
 - `postgresql://user:password@host:5432/dbname`, `postgres://...`   PostgreSQL (libpq URL syntax; pool
   options as query parameters: `?pool_max=10&pool_timeout=5`, see `postgres_db`)
 
@@ -31,6 +34,7 @@ from .store import DEFAULT_RETENTION, IdempotencyStore
 
 _REDIS_SCHEMES = ("redis", "rediss", "unix")
 _SENTINEL_SCHEME = "redis+sentinel"
+_CLUSTER_SCHEME = "redis+cluster"
 _SQLITE_PREFIX = "sqlite://"
 
 
@@ -66,6 +70,8 @@ async def open_store(
         return RedisStore.from_url(url, clock=clock, retention=retention, key_prefix=key_prefix)
     if scheme == _SENTINEL_SCHEME:
         return RedisStore.from_sentinel(url, clock=clock, retention=retention, key_prefix=key_prefix)
+    if scheme == _CLUSTER_SCHEME:
+        return RedisStore.from_cluster(url, clock=clock, retention=retention, key_prefix=key_prefix)
     if scheme in _POSTGRES_SCHEMES:
         return await PostgresStore.open(url, clock=clock, retention=retention)
     raise ValueError(

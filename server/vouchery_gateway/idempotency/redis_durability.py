@@ -16,6 +16,9 @@ one place the Redis backends wait for that promise to be kept.
 (managed Redis) it falls back to `INFO persistence`, which tells whether the AOF is on but not its fsync
 policy: on 7.2 or later that is still `waitaof` (WAITAOF confirms whatever the policy), before 7.2 it is
 `unknown`. A Redis that does not answer is `StoreUnavailable`, never a level: it cannot be judged yet.
+On a Redis Cluster every primary is read and the cluster gets the level of its least durable primary
+(`combine`): each primary alone keeps the writes of its slots. Replicas are not read: one promoted by a
+failover is read at the next judgement, as a primary.
 
 `DurableWrites.run(script, ...)` runs a Lua script whose write a till is told about (an idempotency
 record's outcome, an outbox entry, an offline acceptance and its counters, a sale) and, when the
@@ -23,6 +26,10 @@ assessment asks for it, sends `WAITAOF 1 0 <ms>` and/or `WAIT <replicas> <ms>` i
 the same connection (both wait for the writes of the connection they are sent on). An unconfirmed wait is
 `StoreUnavailable`: the write happened in memory but may not survive, exactly like an answer lost after
 the command was sent, so the caller treats it the same way (the till retries; the record replays).
+On a Redis Cluster the script and its waits go together over a plain connection to the primary serving
+the slot of the script's first key (`redis_cluster.NodeClients`), so the waits count that primary's
+fsync and replicas; a MOVED answer (a stale slot map: the script did not run) is followed once, and any
+other redirection or error is `StoreUnavailable` (the till retries).
 """
 
 from __future__ import annotations
@@ -33,10 +40,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from redis.asyncio import Redis
-from redis.exceptions import RedisError, ResponseError
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import MovedError, ResponseError
 
 from .errors import StoreUnavailable
+from .redis_cluster import ERRORS, NodeClients, Primary, RedisClient, primaries
 
 WAITAOF_SINCE: Final = (7, 2)
 WAIT_SECONDS: Final = 1.5
@@ -139,22 +147,30 @@ def classify(
                  "acknowledged writes is lost on a power cut or machine crash")  # fmt: skip
 
 
-async def assess(client: Redis) -> Durability:
-    """Read the server's persistence settings and version and classify them (see the module docstring).
+async def assess(client: RedisClient) -> Durability:
+    """Read the server's persistence settings and version and classify them (see the module docstring);
+    on a cluster, every primary's, combined.
 
     Raises StoreUnavailable when Redis does not answer (it cannot be judged until it does)."""
     try:
-        version = await _version(client)
-        try:
-            settings = await _config(client)
-            source = "CONFIG GET"
-        except ResponseError:  # CONFIG disabled, renamed or not permitted (managed Redis): INFO says less
-            settings = await _info_persistence(client)
-            source = "INFO persistence" if settings else ""
+        found = [(node.name, await _assess_one(node)) for node in await primaries(client)]
     except ResponseError as exc:
         raise StoreUnavailable(f"Redis refused a persistence check: {type(exc).__name__}") from exc
-    except RedisError as exc:
+    except ERRORS as exc:
         raise StoreUnavailable(f"Redis store unavailable: {type(exc).__name__}: {exc}") from exc
+    if isinstance(client, RedisCluster):
+        return combine(found)
+    return found[0][1]
+
+
+async def _assess_one(node: Primary) -> Durability:
+    version = await _version(node)
+    try:
+        settings = await _config(node)
+        source = "CONFIG GET"
+    except ResponseError:  # CONFIG disabled, renamed or not permitted (managed Redis): INFO says less
+        settings = await _info_persistence(node)
+        source = "INFO persistence" if settings else ""
     return classify(
         appendonly=settings.get("appendonly"),
         appendfsync=settings.get("appendfsync"),
@@ -164,11 +180,30 @@ async def assess(client: Redis) -> Durability:
     )
 
 
+_RANK: Final = {Level.ALWAYS: 0, Level.WAITAOF: 1, Level.UNKNOWN: 2, Level.LOSSY: 3}
+
+
+def combine(found: Sequence[tuple[str, Durability]]) -> Durability:
+    """A cluster's promise from its primaries' (name, durability): the least durable one's, since each
+    primary alone keeps the writes of its slots. `waitaof` beside `always` is `waitaof` (WAITAOF confirms
+    at once on an `always` primary)."""
+    if not found:
+        return Durability(Level.UNKNOWN, "the cluster named no primary")
+    name, worst = max(found, key=lambda item: _RANK[item[1].level])
+    versions = sorted({d.version for _, d in found if d.version})
+    count = f"{len(found)} primar{'y' if len(found) == 1 else 'ies'}"
+    if all(d.why == worst.why for _, d in found):
+        why = f"Redis Cluster, all {count}: {worst.why}"
+    else:
+        why = f"Redis Cluster of {count}, primary {name}: {worst.why}"
+    return Durability(worst.level, why, ", ".join(versions), worst.source)
+
+
 def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-async def _version(client: Redis) -> str | None:
+async def _version(client: Primary) -> str | None:
     try:
         info = await client.info("server")
     except ResponseError:
@@ -177,7 +212,7 @@ async def _version(client: Redis) -> str | None:
     return _text(found) if found is not None else None
 
 
-async def _config(client: Redis) -> dict[str, str]:
+async def _config(client: Primary) -> dict[str, str]:
     """One CONFIG GET per name: several names in one CONFIG GET need Redis 7."""
     settings: dict[str, str] = {}
     for name in ("appendonly", "appendfsync", "save"):
@@ -189,7 +224,7 @@ async def _config(client: Redis) -> dict[str, str]:
     return settings
 
 
-async def _info_persistence(client: Redis) -> dict[str, str]:
+async def _info_persistence(client: Primary) -> dict[str, str]:
     try:
         info = await client.info("persistence")
     except ResponseError:
@@ -212,6 +247,7 @@ class DurableWrites:
         self.replicas = 0  # WAIT <replicas> after each such write
         self.timeout = WAIT_SECONDS
         self.observe: Observe | None = None  # seconds of each write with its waits (the cost)
+        self._nodes: NodeClients | None = None  # a cluster's primaries, for the waits (made on first use)
 
     @property
     def waits(self) -> bool:
@@ -224,9 +260,27 @@ class DurableWrites:
         RedisError for the caller's own mapping."""
         if not self.waits:
             return await script(keys=keys, args=args)
+        client = script.registered_client
+        if not isinstance(client, RedisCluster):
+            return await self._waited(client, script, keys, args)
+        if not keys:
+            raise ValueError("a script run on a Redis Cluster names a key of its slot as KEYS[1]")
+        nodes = self._node_clients(client)
+        try:
+            return await self._waited(await nodes.for_key(keys[0]), script, keys, args)
+        except MovedError as moved:  # the slot map was stale and the script did not run: follow it once
+            return await self._waited(nodes.at(moved.host, moved.port), script, keys, args)
+
+    def _node_clients(self, cluster: RedisCluster) -> NodeClients:
+        if self._nodes is None:
+            base = cluster.get_connection_kwargs().get("socket_timeout") or 0.0
+            self._nodes = NodeClients(cluster, socket_timeout=max(float(base), self.timeout + 1.0))
+        return self._nodes
+
+    async def _waited(self, client: Any, script: Any, keys: Sequence[Any], args: Sequence[Any]) -> Any:
         fsync, replicas, ms = self.fsync, self.replicas, max(1, int(self.timeout * 1000))
         started = time.perf_counter()
-        async with script.registered_client.pipeline(transaction=False) as pipe:
+        async with client.pipeline(transaction=False) as pipe:
             await script(keys=keys, args=args, client=pipe)
             if fsync:
                 pipe.execute_command("WAITAOF", 1, 0, ms)
@@ -247,3 +301,9 @@ class DurableWrites:
         if self.observe is not None:
             self.observe(elapsed)
         return replies[0]
+
+    async def aclose(self) -> None:
+        """Close the connections this made to a cluster's primaries (none otherwise)."""
+        if self._nodes is not None:
+            nodes, self._nodes = self._nodes, None
+            await nodes.aclose()

@@ -22,11 +22,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
-
 from .errors import StoreUnavailable
 from .model import Clock
+from .redis_cluster import ERRORS, RedisClient
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +74,7 @@ class StoreIdentity:
     """The identity key of one Redis store and this gateway's memory of it (`path`: None keeps it in
     memory only, so it is forgotten at exit)."""
 
-    def __init__(self, client: Redis, key: str, path: Path | None, *, clock: Clock = time.time) -> None:
+    def __init__(self, client: RedisClient, key: str, path: Path | None, *, clock: Clock = time.time) -> None:
         self._client = client
         self.key = key
         self.path = path
@@ -122,7 +120,7 @@ class StoreIdentity:
     async def _read(self) -> Identity | None:
         try:
             raw = await self._client.get(self.key)
-        except RedisError as exc:
+        except ERRORS as exc:
             raise StoreUnavailable(f"Redis store unavailable: {type(exc).__name__}: {exc}") from exc
         if raw is None:
             return None
@@ -136,7 +134,7 @@ class StoreIdentity:
             if await self._client.set(self.key, new.encode(), nx=True):
                 return new
             raw = await self._client.get(self.key)  # another replica was first: its identity counts
-        except RedisError as exc:
+        except ERRORS as exc:
             raise StoreUnavailable(f"Redis store unavailable: {type(exc).__name__}: {exc}") from exc
         return Identity.decode(raw) or new
 

@@ -27,11 +27,10 @@ import logging
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
-
-from redis.asyncio import Redis
+from typing import Any, Protocol
 
 from .errors import StoreUnavailable
+from .redis_cluster import RedisClient, is_cluster
 from .redis_durability import FIX, Durability, DurableWrites, assess
 from .redis_identity import IDENTITY_FILE, StoreIdentity, Verdict
 
@@ -65,7 +64,7 @@ class RedisPromise:
 
     def __init__(
         self,
-        client: Redis,
+        client: RedisClient,
         writes: DurableWrites,
         *,
         identity_key: str,
@@ -194,7 +193,7 @@ class RedisPromise:
     def _apply(self, durability: Durability) -> None:
         self.durability = durability
         self._writes.fsync = durability.waits_for_fsync
-        if self._writes.waits:
+        if self._writes.waits and not is_cluster(self._client):  # a cluster's waits have their own pools
             lengthen_reads(self._client, self._writes.timeout + 1.0)
 
     def _publish(self, durable: bool) -> None:
@@ -203,7 +202,7 @@ class RedisPromise:
             self._events.set_store_durable(durable)
 
 
-def lengthen_reads(client: Redis, seconds: float) -> None:
+def lengthen_reads(client: Any, seconds: float) -> None:
     """Give replies at least `seconds` to arrive on every connection of `client`'s pool, so a WAITAOF or
     WAIT of up to `DurableWrites.timeout` is not cut short by the store's read timeout.
 

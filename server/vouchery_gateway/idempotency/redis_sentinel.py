@@ -55,7 +55,7 @@ def parse_sentinel_url(url: str) -> SentinelTarget:
         user, has_password, secret = userinfo.partition(":")
         username = unquote(user) or None
         password = unquote(secret) if has_password else None
-    sentinels = tuple(_host_port(part) for part in netloc.split(",") if part.strip())
+    sentinels = tuple(host_port(part) for part in netloc.split(",") if part.strip())
     if not sentinels:
         raise ValueError(
             "a Sentinel store URL names at least one Sentinel: redis+sentinel://host:26379/service"
@@ -80,7 +80,9 @@ def parse_sentinel_url(url: str) -> SentinelTarget:
     )  # fmt: skip
 
 
-def _host_port(part: str) -> tuple[str, int]:
+def host_port(part: str, default_port: int = DEFAULT_PORT, *, what: str = "Sentinel") -> tuple[str, int]:
+    """(host, port) of one `host[:port]` of a store URL's host list (IPv6 in brackets); ValueError says
+    which part is wrong, naming it `what`."""
     part = part.strip()
     if part.startswith("["):
         host, _, tail = part[1:].partition("]")
@@ -88,11 +90,11 @@ def _host_port(part: str) -> tuple[str, int]:
     else:
         host, _, port_text = part.rpartition(":") if ":" in part else (part, "", "")
     if not host:
-        raise ValueError("a Sentinel address of a store URL has no host")
+        raise ValueError(f"a {what} address of a store URL has no host")
     if not port_text:
-        return host, DEFAULT_PORT
+        return host, default_port
     if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise ValueError("a Sentinel address of a store URL has a port that is not a number from 1 to 65535")
+        raise ValueError(f"a {what} address of a store URL has a port that is not a number from 1 to 65535")
     return host, int(port_text)
 
 

@@ -7,8 +7,19 @@ compare-and-set on the owner token. Expiry is judged from the stored `expires_at
 caller's clock gave; the Redis TTL set beside it only reclaims memory and never decides anything.
 
 Share the client with other components through `store.client`; a store built by `from_url` (or
-`from_sentinel`, the current primary of a Sentinel-monitored service) owns it. Every Redis error becomes
-`StoreUnavailable` in `_unavailable`, the one mapping place.
+`from_sentinel`, the current primary of a Sentinel-monitored service, or `from_cluster`, a Redis
+Cluster: `redis_cluster`) owns it. Every Redis error becomes `StoreUnavailable` in `_unavailable`, the one
+mapping place.
+
+Each record is one key, changed only by one-key scripts, so on a Redis Cluster records spread over every
+primary by their own hash slots (no hash tag). The sweep visits every primary (`redis_cluster.primaries`)
+and is bounded: records carry a Redis TTL, so the sweep only catches those whose TTL has not run out yet
+while their `expires_at` (the gateway's clock) has passed, and one pass must not cost more as records
+grow. Each primary keeps a SCAN cursor between passes; a pass asks each primary for at most
+`sweep_budget` keys (SCAN COUNT hints, in steps of `SWEEP_BATCH`) and examines at most that many with
+`_SWEEP_ONE`, keeping names SCAN returned beyond the budget for the next pass. A pass that reaches the
+end of the keyspace stops there; the next one starts from the beginning. `last_pass` says what the last
+pass did on each primary.
 
 Durability: `store.durable_writes` runs the scripts whose writes a till is told about (here: `complete`;
 the outbox, offline and sale backends share it) and waits for WAITAOF / WAIT when the server needs it;
@@ -24,14 +35,17 @@ import math
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
 
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
 
 from .errors import StoreUnavailable
 from .model import ClaimResult, Clock, Record, RecordState, StoredOutcome
+from .redis_cluster import ERRORS, Primary, RedisClient, cluster_client, primaries
 from .redis_durability import DurableWrites
 from .redis_identity import identity_key
 from .redis_promise import PromiseEvents, PromiseOptions, RedisPromise
@@ -87,6 +101,26 @@ if expires_at and tonumber(expires_at) <= tonumber(ARGV[1]) then return redis.ca
 return 0
 """
 SWEEP_BATCH = 200
+SWEEP_BUDGET = 10_000
+"""Keys one sweep pass asks each primary for, and examines there at most."""
+
+
+@dataclass(slots=True)
+class _Cursor:
+    """Where the sweep of one primary stands between passes."""
+
+    cursor: int = 0
+    waiting: list[bytes] = field(default_factory=list)  # names SCAN gave beyond the last pass's budget
+
+
+@dataclass(frozen=True, slots=True)
+class SweepPass:
+    """What one sweep pass did on one primary."""
+
+    scanned: int  # keys asked of SCAN (the sum of its COUNT hints)
+    examined: int  # records checked by _SWEEP_ONE
+    deleted: int
+    wrapped: bool  # the pass reached the end of the keyspace (the next starts from the beginning)
 
 
 class RedisStore(IdempotencyStore):
@@ -94,22 +128,28 @@ class RedisStore(IdempotencyStore):
 
     def __init__(
         self,
-        client: Redis,
+        client: RedisClient,
         *,
         clock: Clock = time.time,
         retention: float = DEFAULT_RETENTION,
         key_prefix: str = DEFAULT_PREFIX,
         owns_client: bool = False,
+        sweep_budget: int = SWEEP_BUDGET,
     ) -> None:
         super().__init__(clock=clock, retention=retention)
         if not key_prefix or not key_prefix.isascii():
             raise ValueError("key_prefix must be a non-empty ASCII string")
+        if sweep_budget < 1:
+            raise ValueError(f"sweep_budget must be a positive number of keys, got {sweep_budget!r}")
         self._client = client
         self._prefix = key_prefix
         self._owns_client = owns_client
         self._closers: list[Callable[[], Awaitable[None]]] = []
         self.durable_writes = DurableWrites()
         self.promise: RedisPromise | None = None
+        self.sweep_budget = sweep_budget
+        self._cursors: dict[str, _Cursor] = {}
+        self.last_pass: dict[str, SweepPass] = {}
         self._claim_script = client.register_script(_CLAIM)
         self._complete_script = client.register_script(_COMPLETE)
         self._release_script = client.register_script(_RELEASE)
@@ -149,6 +189,21 @@ class RedisStore(IdempotencyStore):
         store._closers.append(sentinel.aclose)
         return store
 
+    @classmethod
+    def from_cluster(
+        cls,
+        url: str,
+        *,
+        clock: Clock = time.time,
+        retention: float = DEFAULT_RETENTION,
+        key_prefix: str = DEFAULT_PREFIX,
+        timeout: float = 1.0,
+    ) -> RedisStore:
+        """A store on the Redis Cluster a `redis+cluster://` URL names (see `redis_cluster`); it follows
+        failovers and reshardings through the slot map. Connects lazily (use `ping()` to check)."""
+        client = cluster_client(url, timeout=timeout)
+        return cls(client, clock=clock, retention=retention, key_prefix=key_prefix, owns_client=True)
+
     def keep_promise(self, options: PromiseOptions, events: PromiseEvents | None = None) -> RedisPromise:
         """Attach the durability check and the empty-store watch (see `redis_promise`); writes wait for
         it to pass."""
@@ -162,9 +217,14 @@ class RedisStore(IdempotencyStore):
         return self.promise
 
     @property
-    def client(self) -> Redis:
+    def client(self) -> RedisClient:
         """The Redis client, for components that keep their data in the same Redis."""
         return self._client
+
+    @property
+    def cluster(self) -> bool:
+        """Whether the store is a Redis Cluster (its other components then tag their keys)."""
+        return isinstance(self._client, RedisCluster)
 
     async def _claim(self, new: Record, now: float) -> ClaimResult:
         if self.promise is not None:  # a store that did not answer at start is judged before its first write
@@ -214,17 +274,43 @@ class RedisStore(IdempotencyStore):
         pattern = _glob_escape(self._prefix) + "*"
         deleted = 0
         async with _unavailable():
-            batch: list[bytes] = []
-            async for name in self._client.scan_iter(match=pattern, count=SWEEP_BATCH):
-                batch.append(name)
-                if len(batch) >= SWEEP_BATCH:
-                    deleted += await self._sweep_batch(batch, now)
-                    batch = []
-            if batch:
-                deleted += await self._sweep_batch(batch, now)
+            nodes = await primaries(self._client)
+            if isinstance(self._client, RedisCluster):
+                # A cluster pipeline does not load scripts: load it on every primary first.
+                await self._client.script_load(_SWEEP_ONE)
+            names = {node.name for node in nodes}
+            self._cursors = {name: at for name, at in self._cursors.items() if name in names}
+            passes: dict[str, SweepPass] = {}
+            for node in nodes:
+                passes[node.name] = await self._sweep_node(node, pattern, now)
+                deleted += passes[node.name].deleted
+            self.last_pass = passes
         return deleted
 
+    async def _sweep_node(self, node: Primary, pattern: str, now: float) -> SweepPass:
+        """One bounded pass over one primary (see the module docstring)."""
+        at = self._cursors.setdefault(node.name, _Cursor())
+        budget = self.sweep_budget
+        scanned = examined = deleted = 0
+        wrapped = False
+        while examined < budget:
+            if not at.waiting:
+                if wrapped or scanned >= budget:
+                    break
+                count = min(SWEEP_BATCH, budget - scanned)
+                at.cursor, found = await node.scan(at.cursor, pattern, count)
+                scanned += count
+                wrapped = at.cursor == 0
+                at.waiting.extend(found)
+                continue
+            batch = at.waiting[: min(SWEEP_BATCH, budget - examined)]
+            deleted += await self._sweep_batch(batch, now)
+            del at.waiting[: len(batch)]
+            examined += len(batch)
+        return SweepPass(scanned, examined, deleted, wrapped and not at.waiting)
+
     async def _sweep_batch(self, names: Sequence[bytes], now: float) -> int:
+        pipe: Any
         async with self._client.pipeline(transaction=False) as pipe:
             for name in names:
                 await self._sweep_script(keys=[name], args=[repr(now)], client=pipe)
@@ -236,6 +322,7 @@ class RedisStore(IdempotencyStore):
             await self._client.ping()
 
     async def _close(self) -> None:
+        await self.durable_writes.aclose()
         if self._owns_client:
             await self._client.aclose()
             for close in self._closers:
@@ -249,7 +336,7 @@ class RedisStore(IdempotencyStore):
 async def _unavailable() -> AsyncIterator[None]:
     try:
         yield
-    except RedisError as exc:
+    except ERRORS as exc:
         raise StoreUnavailable(f"Redis store unavailable: {type(exc).__name__}: {exc}") from exc
 
 

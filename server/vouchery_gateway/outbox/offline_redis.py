@@ -18,9 +18,12 @@ Keys (under the outbox's prefix, ``vouchery:outbox:`` by default):
 pending totals in the same script as the acceptance, so `pending_totals` reads two small hashes.
 Expiry is judged from the stored `expires_at` (the caller's clock); the Redis TTL set beside counters
 and marks only reclaims memory and never decides anything. The scripts touch keys they compute from
-the prefix, so this layout needs a single Redis (or one hash slot). Redis errors become
-`StoreUnavailable`. `take`, `take_and_record` and `record` (what a till is told was accepted and
-counted) run through the store's `DurableWrites`, which waits for WAITAOF / WAIT when the server needs it.
+the prefix (a take checks a store's and a code's counters and records the acceptance at once), so the
+whole ledger lives in one hash slot on a Redis Cluster: its prefix carries a hash tag there
+(`redis.key_layout`), and every script names the ledger's `offline:a-time` as KEYS[1] to be routed to
+that slot's primary. Redis errors become `StoreUnavailable`. `take`, `take_and_record` and `record`
+(what a till is told was accepted and counted) run through the store's `DurableWrites`, which waits for
+WAITAOF / WAIT when the server needs it.
 """
 
 from __future__ import annotations
@@ -29,8 +32,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from redis.asyncio import Redis
-
+from vouchery_gateway.idempotency.redis_cluster import RedisClient
 from vouchery_gateway.idempotency.redis_durability import DurableWrites
 
 from .offline_ledger import (
@@ -150,6 +152,10 @@ redis.call('PEXPIRE', k, ARGV[5])
 redis.call('ZADD', p .. 'offline:r-expiry', ARGV[4], code)
 return 1
 """
+_PENDING_TOTALS = """
+local p = ARGV[1]
+return {redis.call('HGETALL', p .. 'offline:pending-n'), redis.call('HGETALL', p .. 'offline:pending-minor')}
+"""
 _PURGE = """
 local p, before, now, batch = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
 local settled = redis.call('ZRANGEBYSCORE', p .. 'offline:a-settled', '-inf', before, 'LIMIT', 0, batch)
@@ -218,7 +224,7 @@ class RedisOfflineLedger(OfflineLedger):
 
     def __init__(
         self,
-        client: Redis,
+        client: RedisClient,
         *,
         clock: Clock | None = None,
         prefix: str = DEFAULT_PREFIX,
@@ -227,6 +233,7 @@ class RedisOfflineLedger(OfflineLedger):
         super().__init__(**({"clock": clock} if clock else {}))
         self._client = client
         self._p = prefix
+        self._slot = [prefix + "offline:a-time"]  # KEYS[1] of every script: routes it to the ledger's node
         self._durable = durable or DurableWrites()
         self._take_script = client.register_script(_TAKE)
         self._give_back_script = client.register_script(_GIVE_BACK)
@@ -235,13 +242,14 @@ class RedisOfflineLedger(OfflineLedger):
         self._settle_script = client.register_script(_SETTLE)
         self._note_refusal_script = client.register_script(_NOTE_REFUSAL)
         self._purge_script = client.register_script(_PURGE)
+        self._pending_totals_script = client.register_script(_PENDING_TOTALS)
 
     async def _take(self, claims: tuple[Claim, ...], now: float) -> Claim | None:
         args: list[str | int] = [self._p, repr(now)]
         for claim in claims:
             args += [claim.key, claim.amount, claim.limit, repr(claim.expires_at)]
         async with unavailable():
-            refused = int(await self._durable.run(self._take_script, args=args))
+            refused = int(await self._durable.run(self._take_script, keys=self._slot, args=args))
         return claims[refused - 1] if refused else None
 
     async def _take_and_record(self, acceptance: Acceptance, now: float) -> Claim | bool:
@@ -251,7 +259,7 @@ class RedisOfflineLedger(OfflineLedger):
             args += [claim.key, claim.amount, claim.limit, repr(claim.expires_at)]
         args += [a.transaction_id, a.currency, a.discount_minor, repr(a.accepted_at), *_stored(a)]
         async with unavailable():
-            outcome = int(await self._durable.run(self._accept_script, args=args))
+            outcome = int(await self._durable.run(self._accept_script, keys=self._slot, args=args))
         if outcome < 0:
             return True
         return a.claims[outcome - 1] if outcome else False
@@ -261,7 +269,7 @@ class RedisOfflineLedger(OfflineLedger):
         for claim in claims:
             args += [claim.key, claim.amount]
         async with unavailable():
-            await self._give_back_script(args=args)
+            await self._give_back_script(keys=self._slot, args=args)
 
     async def _level(self, key: str, now: float) -> int:
         async with unavailable():
@@ -274,7 +282,7 @@ class RedisOfflineLedger(OfflineLedger):
         a = acceptance
         args = [self._p, a.transaction_id, a.currency, a.discount_minor, repr(a.accepted_at), *_stored(a)]
         async with unavailable():
-            return bool(await self._durable.run(self._record_script, args=args))
+            return bool(await self._durable.run(self._record_script, keys=self._slot, args=args))
 
     async def _settle(
         self,
@@ -286,7 +294,7 @@ class RedisOfflineLedger(OfflineLedger):
     ) -> Acceptance | None:
         args = [self._p, transaction_id, status.value, reason, repr(now), _optional(posted_discount_minor)]
         async with unavailable():
-            flat = await self._settle_script(args=args)
+            flat = await self._settle_script(keys=self._slot, args=args)
         return _acceptance(fields_of(_pairs(flat))) if flat else None
 
     async def _get(self, transaction_id: str) -> Acceptance | None:
@@ -307,11 +315,9 @@ class RedisOfflineLedger(OfflineLedger):
         return [a for a in found if status is None or a.status is status]
 
     async def _pending_totals(self) -> dict[str, tuple[int, int]]:
-        async with unavailable(), self._client.pipeline(transaction=True) as pipe:
-            pipe.hgetall(f"{self._p}offline:pending-n")
-            pipe.hgetall(f"{self._p}offline:pending-minor")
-            counts, minors = await pipe.execute()
-        counts, minors = fields_of(counts), fields_of(minors)
+        async with unavailable():  # one script: both hashes as of one moment
+            flat_counts, flat_minors = await self._pending_totals_script(keys=self._slot, args=[self._p])
+        counts, minors = fields_of(_pairs(flat_counts)), fields_of(_pairs(flat_minors))
         return {
             currency: (int(count), int(minors.get(currency, "0")))
             for currency, count in counts.items()
@@ -326,7 +332,9 @@ class RedisOfflineLedger(OfflineLedger):
     async def _note_refusal(self, code: str, reason: str, expires_at: float) -> None:
         ttl = _ttl_ms(expires_at - self._clock())
         async with unavailable():
-            await self._note_refusal_script(args=[self._p, code, reason, repr(expires_at), ttl])
+            await self._note_refusal_script(
+                keys=self._slot, args=[self._p, code, reason, repr(expires_at), ttl]
+            )
 
     async def _refusal(self, code: str, now: float) -> str | None:
         async with unavailable():
@@ -342,7 +350,9 @@ class RedisOfflineLedger(OfflineLedger):
         total = 0
         async with unavailable():
             while True:
-                settled, counters, marks = (int(n) for n in await self._purge_script(args=args))
+                settled, counters, marks = (
+                    int(n) for n in await self._purge_script(keys=self._slot, args=args)
+                )
                 total += settled
                 if max(settled, counters, marks) < PURGE_BATCH:
                     return total

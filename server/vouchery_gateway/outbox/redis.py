@@ -16,8 +16,17 @@ Keys (prefix ``vouchery:outbox:`` by default):
     sale:<sale id>      hash: one sale record (version, updated_at, body)
     sales               zset of sale ids by their last change (purge)
 
-The scripts touch keys they compute from the prefix, so this layout needs a single Redis (or one
-hash slot), as the idempotency store does. Redis errors become `StoreUnavailable`.
+The scripts touch several keys they compute from the prefix (an entry and the indexes it moves
+between), so every key of one data set must live on one node. On a single Redis (or the primary a
+Sentinel names) the four share the prefix above, unchanged. On a Redis Cluster each data set gets a
+prefix of its own carrying a hash tag (`key_layout`: `{vouchery:outbox}:` for the outbox,
+`{vouchery:outbox:reservations}:`, `{vouchery:outbox:sales}:`, `{vouchery:outbox:offline}:`), so each
+lives whole on one primary and the four may sit on different ones. Each script names a key of its data
+set as KEYS[1]: on a cluster that routes it to the data set's primary, on a single Redis it changes
+nothing. One primary per data set is enough: the outbox drains at Vouchery's pace, reservations and sales
+take a few writes per checkout, and the offline ledger is written only while Vouchery cannot answer;
+idempotency records, the bulk of the writes, spread over every primary (`RedisStore`). Redis errors
+become `StoreUnavailable`.
 
 The writes a till is told about (an outbox entry, a sale) run through the store's `DurableWrites`
 (`RedisStore.durable_writes`), which waits for WAITAOF / WAIT when the server needs it.
@@ -27,12 +36,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
-
 from vouchery_gateway.idempotency import StoreUnavailable
+from vouchery_gateway.idempotency.redis_cluster import ERRORS, RedisClient
 from vouchery_gateway.idempotency.redis_durability import DurableWrites
 
 from .model import EntryState, OutboxEntry
@@ -42,6 +50,30 @@ from .store import Clock, OutboxStore, decode_payload
 
 DEFAULT_PREFIX = "vouchery:outbox:"
 PURGE_BATCH = 500
+
+
+@dataclass(frozen=True, slots=True)
+class KeyLayout:
+    """The key prefix of each data set (see the module docstring)."""
+
+    outbox: str
+    reservations: str
+    sales: str
+    offline: str
+
+
+def key_layout(prefix: str = DEFAULT_PREFIX, *, cluster: bool = False) -> KeyLayout:
+    """`prefix` for all four on a single Redis; on a Redis Cluster, one hash-tagged prefix per data set,
+    derived from `prefix` (`vouchery:outbox:` -> `{vouchery:outbox}:`, `{vouchery:outbox:sales}:`, ...)."""
+    if not cluster:
+        return KeyLayout(prefix, prefix, prefix, prefix)
+    root = prefix.rstrip(":")
+    if not root or any(ch in root for ch in "{}"):
+        raise ValueError("a Redis Cluster key prefix must be non-empty and hold no { or }")
+    return KeyLayout(
+        f"{{{root}}}:", f"{{{root}:reservations}}:", f"{{{root}:sales}}:", f"{{{root}:offline}}:"
+    )
+
 
 _ENQUEUE = """
 local p = ARGV[1]
@@ -133,7 +165,7 @@ return #ids
 async def unavailable() -> AsyncIterator[None]:
     try:
         yield
-    except RedisError as exc:
+    except ERRORS as exc:
         raise StoreUnavailable(f"Redis outbox unavailable: {type(exc).__name__}") from exc
 
 
@@ -159,7 +191,7 @@ class RedisOutbox(OutboxStore):
 
     def __init__(
         self,
-        client: Redis,
+        client: RedisClient,
         *,
         clock: Clock | None = None,
         prefix: str = DEFAULT_PREFIX,
@@ -168,6 +200,7 @@ class RedisOutbox(OutboxStore):
         super().__init__(**({"clock": clock} if clock else {}))
         self._client = client
         self._p = prefix
+        self._slot = [prefix + "queued"]  # KEYS[1] of every script: routes it to the data set's node
         self._durable = durable or DurableWrites()
         self._enqueue_script = client.register_script(_ENQUEUE)
         self._lease_script = client.register_script(_LEASE)
@@ -180,7 +213,7 @@ class RedisOutbox(OutboxStore):
     async def _enqueue(self, kind: str, subject: str, payload: bytes, now: float) -> OutboxEntry:
         async with unavailable():
             entry_id = await self._durable.run(
-                self._enqueue_script, args=[self._p, kind, subject, payload, repr(now)]
+                self._enqueue_script, keys=self._slot, args=[self._p, kind, subject, payload, repr(now)]
             )
         return OutboxEntry(
             int(entry_id), kind, subject, decode_payload(payload), EntryState.QUEUED, 0, now, now, now
@@ -188,7 +221,9 @@ class RedisOutbox(OutboxStore):
 
     async def _lease(self, owner: str, now: float, until: float, limit: int) -> list[OutboxEntry]:
         async with unavailable():
-            ids = await self._lease_script(args=[self._p, repr(now), owner, repr(until), limit])
+            ids = await self._lease_script(
+                keys=self._slot, args=[self._p, repr(now), owner, repr(until), limit]
+            )
             return await self._entries(ids)
 
     async def _entries(self, ids: Sequence[Any]) -> list[OutboxEntry]:
@@ -203,16 +238,16 @@ class RedisOutbox(OutboxStore):
     async def _finish(self, entry_id: int, owner: str, state: EntryState, error: str, now: float) -> bool:
         args: list[str | int] = [self._p, entry_id, owner, state.value, error, repr(now)]
         async with unavailable():
-            return bool(await self._finish_script(args=args))
+            return bool(await self._finish_script(keys=self._slot, args=args))
 
     async def _reschedule(self, entry_id: int, owner: str, due: float, error: str, now: float) -> bool:
         args: list[str | int] = [self._p, entry_id, owner, repr(due), error, repr(now)]
         async with unavailable():
-            return bool(await self._reschedule_script(args=args))
+            return bool(await self._reschedule_script(keys=self._slot, args=args))
 
     async def _withdraw(self, entry_id: int, now: float) -> bool:
         async with unavailable():
-            return bool(await self._withdraw_script(args=[self._p, entry_id, repr(now)]))
+            return bool(await self._withdraw_script(keys=self._slot, args=[self._p, entry_id, repr(now)]))
 
     async def _latest(self, subject: str) -> OutboxEntry | None:
         async with unavailable():
@@ -222,7 +257,7 @@ class RedisOutbox(OutboxStore):
 
     async def _supersede(self, entry_id: int, now: float) -> bool:
         async with unavailable():
-            return bool(await self._supersede_script(args=[self._p, entry_id, repr(now)]))
+            return bool(await self._supersede_script(keys=self._slot, args=[self._p, entry_id, repr(now)]))
 
     async def _backlog(self) -> tuple[int, float | None]:
         async with unavailable():
@@ -232,14 +267,14 @@ class RedisOutbox(OutboxStore):
         return int(depth), (float(oldest) if oldest is not None else None)
 
     async def _purge(self, before: float) -> int:
-        return await purge(self._purge_script, [self._p, repr(before), "done", PURGE_BATCH, "e:"])
+        return await purge(self._purge_script, self._slot, [self._p, repr(before), "done", PURGE_BATCH, "e:"])
 
 
-async def purge(script: Any, args: list[str | int]) -> int:
+async def purge(script: Any, keys: list[str], args: list[str | int]) -> int:
     total = 0
     async with unavailable():
         while True:
-            deleted = int(await script(args=args))
+            deleted = int(await script(keys=keys, args=args))
             total += deleted
             if deleted < PURGE_BATCH:
                 return total
@@ -329,10 +364,13 @@ def _reservation(f: dict[str, str]) -> Reservation:
 class RedisReservations(ReservationStore):
     """Reservation records in Redis (see the module docstring); the client belongs to the caller."""
 
-    def __init__(self, client: Redis, *, clock: Clock | None = None, prefix: str = DEFAULT_PREFIX) -> None:
+    def __init__(
+        self, client: RedisClient, *, clock: Clock | None = None, prefix: str = DEFAULT_PREFIX
+    ) -> None:
         super().__init__(**({"clock": clock} if clock else {}))
         self._client = client
         self._p = prefix
+        self._slot = [prefix + "r:pending"]  # KEYS[1] of every script: routes it to the data set's node
         self._record_script = client.register_script(_RECORD)
         self._update_script = client.register_script(_UPDATE)
         self._claim_script = client.register_script(_CLAIM)
@@ -342,7 +380,7 @@ class RedisReservations(ReservationStore):
     async def _record(self, transaction_id: str, voucher_code: str, customer_id: str, now: float) -> bool:
         args = [self._p, transaction_id, voucher_code, customer_id, repr(now)]
         async with unavailable():
-            return bool(await self._record_script(args=args))
+            return bool(await self._record_script(keys=self._slot, args=args))
 
     async def _update(
         self, transaction_id: str, state: ReservationState, snapshot: bytes | None, now: float
@@ -356,7 +394,7 @@ class RedisReservations(ReservationStore):
             snapshot or b"",
         ]
         async with unavailable():
-            return bool(await self._update_script(args=args))
+            return bool(await self._update_script(keys=self._slot, args=args))
 
     async def _get(self, transaction_id: str) -> Reservation | None:
         async with unavailable():
@@ -368,7 +406,7 @@ class RedisReservations(ReservationStore):
     ) -> list[Reservation]:
         args: list[str | int] = [self._p, repr(cutoff), repr(now), owner, repr(until), limit]
         async with unavailable():
-            ids = await self._claim_script(args=args)
+            ids = await self._claim_script(keys=self._slot, args=args)
             async with self._client.pipeline(transaction=False) as pipe:
                 for transaction_id in ids:
                     pipe.hgetall(f"{self._p}r:{_text(transaction_id)}")
@@ -378,10 +416,12 @@ class RedisReservations(ReservationStore):
     async def _settle(self, transaction_id: str, owner: str, state: ReservationState, now: float) -> bool:
         args = [self._p, transaction_id, owner, state.value, repr(now)]
         async with unavailable():
-            return bool(await self._settle_script(args=args))
+            return bool(await self._settle_script(keys=self._slot, args=args))
 
     async def _purge(self, before: float) -> int:
-        return await purge(self._purge_script, [self._p, repr(before), "r:done", PURGE_BATCH, "r:"])
+        return await purge(
+            self._purge_script, self._slot, [self._p, repr(before), "r:done", PURGE_BATCH, "r:"]
+        )
 
 
 _PUT_SALE = """
@@ -400,7 +440,7 @@ class RedisSales(SaleStore):
 
     def __init__(
         self,
-        client: Redis,
+        client: RedisClient,
         *,
         clock: Clock | None = None,
         prefix: str = DEFAULT_PREFIX,
@@ -409,6 +449,7 @@ class RedisSales(SaleStore):
         super().__init__(**({"clock": clock} if clock else {}))
         self._client = client
         self._p = prefix
+        self._slot = [prefix + "sales"]  # KEYS[1] of every script: routes it to the data set's node
         self._durable = durable or DurableWrites()
         self._put_script = client.register_script(_PUT_SALE)
         self._purge_script = client.register_script(_PURGE)
@@ -424,7 +465,9 @@ class RedisSales(SaleStore):
     async def _put(self, sale_id: str, body: bytes, version: int, now: float) -> bool:
         args: list[str | int | bytes] = [self._p, sale_id, version, repr(now), body]
         async with unavailable():
-            return bool(await self._durable.run(self._put_script, args=args))
+            return bool(await self._durable.run(self._put_script, keys=self._slot, args=args))
 
     async def _purge(self, before: float) -> int:
-        return await purge(self._purge_script, [self._p, repr(before), "sales", PURGE_BATCH, "sale:"])
+        return await purge(
+            self._purge_script, self._slot, [self._p, repr(before), "sales", PURGE_BATCH, "sale:"]
+        )

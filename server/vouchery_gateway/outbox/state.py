@@ -4,7 +4,8 @@ the idempotency store.
 They live in the same store as the idempotency records, so one backup, one Redis, one SQLite file
 holds every durable fact of the checkout path:
 - `SqliteStore` -> tables in its `SqliteDatabase` (`store.database`);
-- `RedisStore`  -> keys on its client (`store.client`);
+- `RedisStore`  -> keys on its client (`store.client`); on a Redis Cluster each data set's keys carry a
+  hash tag of their own (`redis.key_layout`);
 - `PostgresStore` -> tables in its PostgreSQL database (`store.database`, one connection pool);
 - `MemoryStore` -> in-process (tests, demos without a data dir).
 
@@ -28,7 +29,7 @@ from .offline_postgres import PostgresOfflineLedger
 from .offline_redis import RedisOfflineLedger
 from .offline_sqlite import SqliteOfflineLedger
 from .postgres import PostgresOutbox, PostgresReservations, PostgresSales
-from .redis import RedisOutbox, RedisReservations, RedisSales
+from .redis import RedisOutbox, RedisReservations, RedisSales, key_layout
 from .reservation_store import ReservationStore
 from .sales import SaleStore
 from .sqlite import SqliteOutbox, SqliteReservations, SqliteSales
@@ -66,11 +67,12 @@ async def open_beside(store: IdempotencyStore) -> Stores:
         )
     if isinstance(opened, RedisStore):
         client, durable = opened.client, opened.durable_writes  # WAITAOF / WAIT, as the store needs
+        keys = key_layout(cluster=opened.cluster)
         return Stores(
-            RedisOutbox(client, clock=clock, durable=durable),
-            RedisReservations(client, clock=clock),
-            RedisSales(client, clock=clock, durable=durable),
-            RedisOfflineLedger(client, clock=clock, durable=durable),
+            RedisOutbox(client, clock=clock, prefix=keys.outbox, durable=durable),
+            RedisReservations(client, clock=clock, prefix=keys.reservations),
+            RedisSales(client, clock=clock, prefix=keys.sales, durable=durable),
+            RedisOfflineLedger(client, clock=clock, prefix=keys.offline, durable=durable),
         )
     if isinstance(opened, MemoryStore):
         return Stores(
