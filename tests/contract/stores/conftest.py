@@ -2,10 +2,14 @@
 
 `store` (an idempotency store) and `stores` (the outbox, reservation and sale stores and the offline
 ledger, opened beside an idempotency store as the gateway opens them) are parametrized over the same
-four backends: memory, SQLite (a temporary file), Redis and PostgreSQL. All run on the injected `clock`
-(tests/conftest.py). The Redis variant needs `VOUCHERY_TEST_REDIS_URL` (e.g. redis://127.0.0.1:6379/15)
-and skips with the reason when it is unset or unreachable; each test gets its own key prefix, deleted
-afterwards, and the client is closed (every pooled connection with it) before the test's event loop ends.
+five backends: memory, SQLite (a temporary file), Redis, Redis Cluster and PostgreSQL. All run on the
+injected `clock` (tests/conftest.py). The Redis variant needs `VOUCHERY_TEST_REDIS_URL` (e.g.
+redis://127.0.0.1:6379/15) and skips with the reason when it is unset or unreachable; each test gets its
+own key prefix, deleted afterwards, and the client is closed (every pooled connection with it) before the
+test's event loop ends. The Redis Cluster variant (marked `redis` too) starts a private three-primary
+cluster once per session (tests/support/redis_cluster.py; it skips without `redis-server`), and each test
+works under its own prefixes there, with the cluster key layout the gateway uses (`key_layout`), deleted
+afterwards on every primary.
 The PostgreSQL variant needs `VOUCHERY_TEST_POSTGRES_URL` (the maintenance database, e.g.
 postgresql://postgres@127.0.0.1:5432/postgres) and skips likewise; the session gets one throwaway
 database (tests/support/postgres.py), migrated by the first test, each test empties its tables first,
@@ -21,7 +25,8 @@ import pytest
 
 from tests.support.clock import FakeClock
 from tests.support.postgres import empty_tables, throwaway_database
-from tests.support.redis import scratch_redis
+from tests.support.redis import new_prefix, scratch_redis
+from tests.support.redis_cluster import RedisClusterServers, running_cluster, scratch_cluster
 from vouchery_gateway.idempotency import IdempotencyStore, MemoryStore, PostgresStore, RedisStore, SqliteStore
 from vouchery_gateway.outbox import (
     RedisOfflineLedger,
@@ -31,20 +36,29 @@ from vouchery_gateway.outbox import (
     Stores,
     open_beside,
 )
+from vouchery_gateway.outbox.redis import key_layout
 
 BACKENDS = [
     "memory",
     "sqlite",
     pytest.param("redis", marks=pytest.mark.redis),
+    pytest.param("redis-cluster", marks=pytest.mark.redis),
     pytest.param("postgres", marks=pytest.mark.postgres),
 ]
 
 
 @pytest.fixture(params=BACKENDS)
 def backend(request: pytest.FixtureRequest) -> str:
-    """The backend under test: memory, sqlite, redis or postgres."""
+    """The backend under test: memory, sqlite, redis, redis-cluster or postgres."""
     name: str = request.param
     return name
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterServers]:
+    """A three-primary Redis Cluster for the session (killed at its end), or a skip saying why."""
+    with running_cluster(tmp_path_factory.mktemp("redis-cluster")) as servers:
+        yield servers
 
 
 @pytest.fixture(scope="session")
@@ -80,6 +94,11 @@ async def store(
     elif backend == "postgres":
         async with await _postgres_store(request, clock) as postgres:
             yield postgres
+    elif backend == "redis-cluster":
+        cluster: RedisClusterServers = request.getfixturevalue("redis_cluster")
+        prefix = new_prefix("idem")
+        async with scratch_cluster(cluster, prefix + "*") as client:
+            yield RedisStore(client, clock=clock, key_prefix=prefix)
     else:
         async with scratch_redis("idem") as (client, prefix):
             yield RedisStore(client, clock=clock, key_prefix=prefix)
@@ -99,6 +118,17 @@ async def stores(
     elif backend == "postgres":
         async with await _postgres_store(request, clock) as postgres:
             yield await open_beside(postgres)
+    elif backend == "redis-cluster":
+        cluster: RedisClusterServers = request.getfixturevalue("redis_cluster")
+        root = new_prefix("outbox").rstrip(":")
+        keys = key_layout(root + ":", cluster=True)
+        async with scratch_cluster(cluster, "{" + root + "*") as client:
+            yield Stores(
+                RedisOutbox(client, clock=clock, prefix=keys.outbox),
+                RedisReservations(client, clock=clock, prefix=keys.reservations),
+                RedisSales(client, clock=clock, prefix=keys.sales),
+                RedisOfflineLedger(client, clock=clock, prefix=keys.offline),
+            )
     else:
         async with scratch_redis("outbox") as (client, prefix):
             yield Stores(
