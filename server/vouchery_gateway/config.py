@@ -13,6 +13,7 @@ TOML file or `upstream_api_key_file`, and it is excluded from `repr` and from ev
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import math
 import tomllib
 import typing
@@ -45,6 +46,17 @@ def _choice(*allowed: str) -> Check:
         return None if value in allowed else f"must be one of {', '.join(allowed)}"
 
     return check
+
+
+def _cidr_list(value: Any) -> str | None:
+    for item in (part.strip() for part in str(value).split(",")):
+        if not item:
+            continue
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            return f"{item!r} is not an IP address or CIDR"
+    return None
 
 
 def _store_url(value: Any) -> str | None:
@@ -158,6 +170,44 @@ class Settings:
     idempotency_retention: float = opt(72 * 3600.0, "how long write answers are replayable, s", _range(60))
     cache_ttl: float = opt(5.0, "voucher/customer lookup cache lifetime, s (0 disables)", _range(0, 3600))
     cache_size: int = opt(10_000, "lookup cache entries", _range(1, 10_000_000))
+    # -- webhooks: Vouchery's events keep the lookup caches coherent (docs/webhooks.md) --
+    webhook_port: int = opt(
+        0, "port of the webhook receiver for Vouchery's events (0: off)", _range(0, 65535)
+    )
+    webhook_host: str = opt("", "address the webhook receiver listens on; empty: the gRPC host's")
+    webhook_secret: str = opt(
+        "",
+        "the unguessable path segment of the callback URL, 32+ of A-Za-z0-9_- (env or TOML only)",
+        secret=True,
+    )
+    webhook_secret_file: str = opt("", "file holding webhook_secret (e.g. a mounted secret)")
+    webhook_allow_from: str = opt(
+        "", "addresses or CIDRs deliveries may come from, comma-separated (empty: any)", _cidr_list
+    )
+    webhook_max_body_bytes: int = opt(
+        65_536, "largest webhook delivery accepted, bytes", _range(1024, 10 << 20)
+    )
+    webhook_rate: float = opt(
+        100.0, "webhook deliveries accepted per second, all sources", _range(1, 100_000)
+    )
+    webhook_cache_ttl: float = opt(
+        300.0,
+        "lookup cache lifetime while webhook deliveries are healthy, s (else cache_ttl; <= cache_ttl: off)",
+        _range(0, 86_400),
+    )
+    webhook_heartbeat_customer: str = opt(
+        "",
+        "a customer the gateway updates every webhook_heartbeat_interval, so its customer_updated event "
+        "proves deliveries arrive even in quiet hours (empty: no heartbeat)",
+    )
+    webhook_heartbeat_interval: float = opt(
+        2.0, "seconds between heartbeat updates (below webhook_health_window)", _range(0.05, 3600)
+    )
+    webhook_health_window: float = opt(
+        5.0,
+        "webhooks count as healthy this long after the last delivery, s (at most cache_ttl)",
+        _range(0.05, 3600),
+    )
     outbox_relay_interval: float = opt(2.0, "seconds between outbox relay passes", _range(0.01, 3600))
     reservation_timeout: float = opt(1800.0, "pending redemptions are cancelled after, s", _range(1))
     # -- baskets (docs/checkout-path.md, "Baskets") --
@@ -397,9 +447,24 @@ def load_settings(
             values[name] = parse_value(flagged, raw, f"flag {flagged.cli}")
     if values.get("upstream_api_key_file") and not values.get("upstream_api_key"):
         values["upstream_api_key"] = _read_key_file(Path(values["upstream_api_key_file"]))
+    if values.get("webhook_secret_file") and not values.get("webhook_secret"):
+        values["webhook_secret"] = _read_secret_file(
+            "webhook_secret_file", Path(values["webhook_secret_file"])
+        )
     settings = Settings(**values)
     _check_consistency(settings)
+    _check_webhooks(settings)
     return settings
+
+
+def _read_secret_file(option: str, path: Path) -> str:
+    try:
+        secret = path.read_text(encoding="utf-8").strip()
+    except OSError as exc:
+        raise ConfigError(f"option {option}: {path} cannot be read ({exc.strerror})") from None
+    if not secret:
+        raise ConfigError(f"option {option}: {path} is empty")
+    return secret
 
 
 def _read_key_file(path: Path) -> str:
@@ -410,6 +475,33 @@ def _read_key_file(path: Path) -> str:
     if not key:
         raise ConfigError(f"option upstream_api_key_file: {path} is empty")
     return key
+
+
+def _check_webhooks(settings: Settings) -> None:
+    if not settings.webhook_port:
+        return
+    secret = settings.webhook_secret
+    if len(secret) < 32 or not all(ch.isascii() and (ch.isalnum() or ch in "_-") for ch in secret):
+        raise ConfigError(
+            "option webhook_secret: the webhook receiver needs a secret of at least 32 letters, digits, '_' "
+            "or '-' (VOUCHERY_GATEWAY_WEBHOOK_SECRET or webhook_secret_file)"
+        )
+    if settings.webhook_port in (settings.port, settings.metrics_port):
+        raise ConfigError("option webhook_port: must differ from port and metrics_port")
+    lengthened = settings.webhook_cache_ttl > settings.cache_ttl
+    if (
+        settings.webhook_heartbeat_customer
+        and settings.webhook_heartbeat_interval >= settings.webhook_health_window
+    ):
+        raise ConfigError(
+            "option webhook_heartbeat_interval: must be below webhook_health_window, or deliveries would "
+            "look late between two heartbeats"
+        )
+    if lengthened and settings.webhook_health_window > settings.cache_ttl:
+        raise ConfigError(
+            "option webhook_health_window: must not exceed cache_ttl, or a lost delivery could leave a "
+            "cached lookup stale for longer than cache_ttl"
+        )
 
 
 def _check_consistency(settings: Settings) -> None:

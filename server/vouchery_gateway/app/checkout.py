@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from vouchery_gateway.app.observed import breaker_listener, cache_listener
@@ -89,7 +90,15 @@ def policy_settings(settings: Settings) -> PolicySettings:
 class CheckoutPath:
     """Cache, retry/breaker policy, outbox, relay and sweeper (see the module docstring)."""
 
-    def __init__(self, settings: Settings, metrics: GatewayMetrics | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: GatewayMetrics | None = None,
+        *,
+        cache_max_age: Callable[[], float] | None = None,
+    ) -> None:
+        """`cache_max_age`: the age a cached lookup may be served at now, when webhooks keep the cache
+        coherent (app/webhooks.py); entries then live up to `webhook_cache_ttl`."""
         self.settings = settings
         self.metrics = metrics
         self.policy = UpstreamPolicy(
@@ -98,8 +107,11 @@ class CheckoutPath:
         )
         self.cache: AsyncTTLCache[Any] = AsyncTTLCache(
             maxsize=settings.cache_size,
-            ttl=settings.cache_ttl,
+            ttl=settings.cache_ttl
+            if cache_max_age is None
+            else max(settings.cache_ttl, settings.webhook_cache_ttl),
             on_event=cache_listener(metrics, "lookup") if metrics is not None else None,
+            max_age=cache_max_age,
         )
         self.campaigns: AsyncTTLCache[Any] = AsyncTTLCache(
             maxsize=settings.cache_size,

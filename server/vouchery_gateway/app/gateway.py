@@ -41,6 +41,7 @@ from vouchery_gateway.app.observed import (
     observed_policy,
     publish_breakers_closed,
 )
+from vouchery_gateway.app.webhooks import WebhookParts
 from vouchery_gateway.checkout.baskets import BasketWrites
 from vouchery_gateway.checkout.coarsen import CoarseningUpstream
 from vouchery_gateway.checkout.flow import CheckoutFlow, CheckoutUpstream
@@ -104,12 +105,14 @@ class Gateway:
     health: UpstreamHealth
     registry: CollectorRegistry
     port: int = 0
+    webhook_port: int = 0  # the webhook receiver's bound port (0: off)
     metrics: MetricsServer | None = None
     gateway_metrics: GatewayMetrics | None = None
     security: Security | None = None
     writes: IdempotentWrites | None = None
     checkout_path: CheckoutPath | None = None  # cache, retry/breaker, outbox relay, reservation sweeper
     loyalty: LoyaltyParts | None = None
+    webhooks: WebhookParts | None = None  # Vouchery's events: the receiver, the bus, delivery health
     _closers: list[Any] = field(default_factory=list)
 
     @property
@@ -157,6 +160,10 @@ class Gateway:
         if self.port == 0:
             raise OSError(f"cannot listen on {target}")
         await self.server.start()
+        if self.webhooks is not None and self.checkout_path is not None and self.writes is not None:
+            opened = self.writes.store
+            assert opened is not None  # opened above
+            self.webhook_port = await self.webhooks.start(opened, self.checkout_path.cache, self.upstream)
         if self.settings.metrics_port:
             self.metrics = start_metrics_server(self.settings.host, self.settings.metrics_port, self.registry)
         await self.health.start()
@@ -168,6 +175,8 @@ class Gateway:
         grace = self.settings.grace_period if grace is None else grace
         await self.health.shutdown()
         await self.server.stop(grace)
+        if self.webhooks is not None:  # before the store closes: a verification may be reading it
+            await self.webhooks.stop()
         if self.checkout_path is not None:  # before the store closes: the relay may be recording
             await self.checkout_path.stop()
         if self.writes is not None:  # after the drain: in-flight writes still store their outcomes
@@ -309,7 +318,10 @@ def build_gateway(
     registry = registry if registry is not None else CollectorRegistry()
     metrics = GatewayMetrics(registry)  # the one instance: pass it to every part that counts something
     publish_breakers_closed(metrics)
-    path = CheckoutPath(settings, metrics)
+    webhooks = WebhookParts(settings, registry) if settings.webhook_port else None
+    # With webhooks lengthening the lookup TTL, their delivery health bounds each hit's age.
+    max_age = webhooks.max_age if webhooks is not None and webhooks.health is not None else None
+    path = CheckoutPath(settings, metrics, cache_max_age=max_age)
     client = (
         upstream
         if upstream is not None
@@ -417,6 +429,7 @@ def build_gateway(
         writes=writes,
         checkout_path=path,
         loyalty=loyalty,
+        webhooks=webhooks,
     )
 
 

@@ -174,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     from vouchery_gateway.cli.keys import add_keys_parser
     from vouchery_gateway.cli.offline import add_offline_parser
     from vouchery_gateway.cli.store import add_store_parser
+    from vouchery_gateway.cli.webhooks import add_webhooks_parser
 
     parser = argparse.ArgumentParser(
         prog="vouchery-gateway", description="gRPC checkout gateway for the Vouchery.io Coupon Promotion API"
@@ -187,6 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_doctor_parser(commands)
     add_offline_parser(commands)
     add_store_parser(commands)
+    add_webhooks_parser(commands)
     return parser
 
 

@@ -11,6 +11,9 @@
   starts a fresh load. Each load is a flight object; only the flight currently registered for its key may
   store — the flight's identity is the generation check that keeps a stale load from repopulating the cache.
 - A TTL of 0 disables storing but keeps single-flight coalescing.
+- `max_age` (optional) bounds, at each read, the age an entry may be served at: entries live for `ttl`
+  (the longest), but a hit older than `max_age()` is a miss. Webhook delivery health uses it to serve
+  entries for the long TTL only while Vouchery's events keep the cache coherent (webhooks/health.py).
 """
 
 from __future__ import annotations
@@ -76,6 +79,7 @@ _STAT_FIELD = {
 class _Entry:
     value: Any
     tags: frozenset[str]
+    stored_at: float
 
 
 class _Flight:
@@ -121,12 +125,15 @@ class AsyncTTLCache(Generic[V]):
         ttl: float,
         timer: Callable[[], float] = time.monotonic,
         on_event: Callable[[CacheEvent], None] | None = None,
+        max_age: Callable[[], float] | None = None,
     ) -> None:
         if isinstance(maxsize, bool) or not isinstance(maxsize, int) or maxsize < 1:
             raise ValueError(f"cache maxsize must be an integer >= 1, got {maxsize!r}")
         if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not math.isfinite(ttl) or ttl < 0:
             raise ValueError(f"cache ttl must be a finite number of seconds >= 0, got {ttl!r}")
         self._ttl = float(ttl)
+        self._timer = timer
+        self._max_age = max_age
         self._data = _IndexedTTLCache(maxsize, self._ttl, timer, self._unindex)
         self._key_tags: dict[str, frozenset[str]] = {}
         self._tag_keys: dict[str, set[str]] = {}
@@ -162,8 +169,12 @@ class AsyncTTLCache(Generic[V]):
         except KeyError:
             pass
         else:
-            self._count(CacheEvent.HIT)
-            return entry.value  # type: ignore[no-any-return]
+            if self._max_age is None or self._timer() - entry.stored_at <= self._max_age():
+                self._count(CacheEvent.HIT)
+                return entry.value  # type: ignore[no-any-return]
+            # Too old for now: a miss (the ttl kept it for a healthier moment), not an invalidation.
+            self._unindex(key)
+            self._data.pop(key, None)
         flight = self._inflight.get(key)
         if flight is None:
             self._count(CacheEvent.MISS)
@@ -239,7 +250,7 @@ class AsyncTTLCache(Generic[V]):
 
     def _store(self, key: str, value: object, tags: frozenset[str]) -> None:
         self._unindex(key)
-        self._data[key] = _Entry(value, tags)
+        self._data[key] = _Entry(value, tags, self._timer())
         if tags:
             self._key_tags[key] = tags
             for tag in tags:

@@ -44,10 +44,11 @@ from vouchery_gateway.upstream.models import (
     PointsExchange,
     PointsExpiration,
     PurchaseTransaction,
+    Subscription,
     TransactionRecord,
     UpstreamIdentity,
 )
-from vouchery_gateway.upstream.routes import Header, Query, Route, rename_in
+from vouchery_gateway.upstream.routes import Header, Query, Route, rename_in, rename_out
 
 T = TypeVar("T")
 
@@ -416,6 +417,45 @@ class VoucheryClient(HttpCore):
         read = _object(decode.campaign_summary, "campaign")
         return await self._call("get_campaign", read, timeout=timeout, path=path)
 
+    # ---- webhook subscriptions (vouchery-gateway webhooks ...) ------------------------------------------
+
+    async def touch_customer(self, identifier: str, metadata: Mapping[str, str], *, timeout: float) -> None:
+        """Update a customer's metadata (the webhook heartbeat: Vouchery answers with customer_updated)."""
+        _required("identifier", identifier)
+        route = self.routes["update_customer"]
+        body = encode.dumps(rename_out({"metadata": dict(metadata)}, route.request_names))
+        await self._request(route, timeout=timeout, path={"identifier": identifier}, body=body)
+
+    async def create_subscription(
+        self, callback_url: str, events: tuple[str, ...], *, timeout: float
+    ) -> Subscription:
+        """Ask Vouchery to post `events` to `callback_url`; inactive until verified."""
+        _required("callback_url", callback_url)
+        return await self._call(
+            "create_subscription",
+            _object(decode.subscription, "subscription"),
+            timeout=timeout,
+            body=lambda route: encode.subscription_body(callback_url, events, names=route.request_names),
+        )
+
+    async def list_subscriptions(self, *, timeout: float) -> tuple[Subscription, ...]:
+        return await self._call("list_subscriptions", decode.subscriptions, timeout=timeout)
+
+    async def get_subscription(self, subscription_id: int, *, timeout: float) -> Subscription:
+        path = {"id": str(_subscription_id(subscription_id))}
+        read = _object(decode.subscription, "subscription")
+        return await self._call("get_subscription", read, timeout=timeout, path=path)
+
+    async def verify_subscription(self, subscription_id: int, *, timeout: float) -> None:
+        """Have Vouchery GET the callback URL and compare the answer with the verification code: done on
+        204; a 400 (the answer was wrong) is a Rejected/InvalidArgument error."""
+        path = {"id": str(_subscription_id(subscription_id))}
+        await self._request(self.routes["verify_subscription"], timeout=timeout, path=path)
+
+    async def delete_subscription(self, subscription_id: int, *, timeout: float) -> None:
+        path = {"id": str(_subscription_id(subscription_id))}
+        await self._request(self.routes["delete_subscription"], timeout=timeout, path=path)
+
 
 def aiohttp_transport(*, max_connections: int = 100, verify: bool | str = True) -> httpx.AsyncBaseTransport:
     """An `httpx_aiohttp` transport (aiohttp under the httpx API): pass it as `transport=`."""
@@ -426,3 +466,9 @@ def aiohttp_transport(*, max_connections: int = 100, verify: bool | str = True) 
         verify=tls_context(verify), limits=limits, trust_env=False
     )
     return transport
+
+
+def _subscription_id(value: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
+        raise InvalidArgument([FieldViolation("subscription_id", "must be a positive integer")])
+    return value

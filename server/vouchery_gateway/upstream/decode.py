@@ -37,6 +37,7 @@ from vouchery_gateway.upstream.models import (
     PointsChange,
     PointsExchange,
     PointsExpiration,
+    Subscription,
     TransactionRecord,
     UpstreamIdentity,
 )
@@ -373,3 +374,28 @@ def total_count(value: str | None) -> int | None:
     if not text.isdigit() or len(text) > 18:
         raise UpstreamBadResponse("Total-Count header: expected a non-negative integer")
     return int(text)
+
+
+def subscription(data: Json, where: str = "subscription") -> Subscription:
+    """A subscription object (``POST /subscriptions``, ``GET /subscriptions/{id}``)."""
+    events = data.get("events")
+    if not isinstance(events, list) or not all(isinstance(e, str) for e in events):
+        raise UpstreamBadResponse(f"{where}.events: expected an array of strings")
+    return Subscription(
+        id=integer(data, "id", where),
+        callback_url=string(data, "callback_url", where, required=True),
+        events=tuple(events),
+        active=boolean(data, "active", where),
+        url_verified=boolean(data, "url_verified", where),
+        verification_code=string(data, "verification_code", where),
+    )
+
+
+def subscriptions(value: Any, where: str = "subscriptions") -> tuple[Subscription, ...]:
+    """The subscription list: an array, or an object holding it under ``data`` or ``subscriptions``."""
+    if isinstance(value, dict):
+        inner = value.get("data", value.get("subscriptions"))
+        if inner is None:
+            raise UpstreamBadResponse(f"{where}: expected an array")
+        value = inner
+    return items(value, where, subscription)

@@ -73,6 +73,17 @@ _UNCHECKED: Final[Mapping[str, str]] = MappingProxyType(
         "validate_voucher": "needs --voucher CODE or --campaign ID",
         "campaign_vouchers": "needs --campaign ID",
         "exchange_points": "needs --write and --exchange-campaign ID",
+        "update_customer": "the webhook heartbeat's write: checked by its own deliveries (docs/webhooks.md)",
+        **dict.fromkeys(
+            (
+                "create_subscription",
+                "list_subscriptions",
+                "get_subscription",
+                "verify_subscription",
+                "delete_subscription",
+            ),
+            "checked by `vouchery-gateway webhooks subscribe` (a subscription is a project setting)",
+        ),
     }
 )
 

@@ -123,3 +123,7 @@ def exchange_body(campaign_id: int, reason: str = "", names: Names = NO_NAMES) -
     if reason:
         body[Body.REASON] = reason  # inferred: recorded on the "use" movement of the activity log
     return dumps(rename_out(body, names))
+
+
+def subscription_body(callback_url: str, events: tuple[str, ...], names: Names = NO_NAMES) -> bytes:
+    return dumps(rename_out({"callback_url": callback_url, "events": list(events)}, names))

@@ -106,3 +106,16 @@ class TransactionRecord:
     id: int
     transaction_id: str
     points_earned: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """A webhook subscription (``/subscriptions``): where Vouchery posts which events. The verification
+    code is what the callback URL must answer Vouchery's GET with; it is no credential."""
+
+    id: int
+    callback_url: str
+    events: tuple[str, ...]
+    active: bool
+    url_verified: bool
+    verification_code: str

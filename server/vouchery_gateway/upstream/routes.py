@@ -33,7 +33,7 @@ from urllib.parse import quote
 
 from vouchery_gateway.errors import FieldViolation, InvalidArgument
 
-RouteGroup = Literal["redemptions", "vouchers", "customers", "loyalty", "campaigns", "me"]
+RouteGroup = Literal["redemptions", "vouchers", "customers", "loyalty", "campaigns", "me", "subscriptions"]
 Source = Literal["confirmed", "inferred"]
 
 _PLACEHOLDER: Final = re.compile(r"\{(\w+)\}")
@@ -187,6 +187,8 @@ _REDEMPTION_BODY: Final = (
     "additional_categories",
     "product_items",
 )
+_SUBSCRIPTION: Final = ("id", "callback_url", "events", "active", "url_verified", "verification_code")
+_SUBSCRIPTION_404: Final = ("SUBSCRIPTION_NOT_FOUND", "subscription not found")
 _PAGING: Final = ("page", "per_page")
 _BY_TRANSACTION: Final = ("transaction_id",)
 
@@ -229,6 +231,9 @@ ROUTES: Final[MappingProxyType[str, Route]] = MappingProxyType(
             # customers
             Route("get_customer", "GET", "/customers/{identifier}", "customers", "confirmed",
                   not_found=_CUSTOMER_404, answer_fields=_CUSTOMER),
+            Route("update_customer", "PUT", "/customers/{identifier}", "customers", "confirmed",
+                  not_found=_CUSTOMER_404, repeatable=True, request_fields=("metadata",),
+                  answer_fields=_CUSTOMER),  # the webhook heartbeat (webhook_heartbeat_customer) only
             Route("customer_vouchers", "GET", "/customers/{identifier}/vouchers", "customers",
                   "confirmed", not_found=_CUSTOMER_404, query=_PAGING, answer_fields=_VOUCHER),
             Route("available_vouchers", "GET", "/customers/{identifier}/available-vouchers",
@@ -257,6 +262,17 @@ ROUTES: Final[MappingProxyType[str, Route]] = MappingProxyType(
             # campaigns: the campaign ids the offline policy names are checked at start
             Route("get_campaign", "GET", "/campaigns/{id}", "campaigns", "confirmed",
                   not_found=_CAMPAIGN_404, answer_fields=_CAMPAIGN_OBJECT),
+            # webhooks (vouchery-gateway webhooks ...): the Subscriptions API
+            Route("create_subscription", "POST", "/subscriptions", "subscriptions", "confirmed",
+                  request_fields=("callback_url", "events"), answer_fields=_SUBSCRIPTION),
+            Route("list_subscriptions", "GET", "/subscriptions", "subscriptions", "inferred",
+                  answer_fields=_SUBSCRIPTION),
+            Route("get_subscription", "GET", "/subscriptions/{id}", "subscriptions", "inferred",
+                  not_found=_SUBSCRIPTION_404, answer_fields=_SUBSCRIPTION),
+            Route("verify_subscription", "GET", "/subscriptions/{id}/verify", "subscriptions",
+                  "confirmed", not_found=_SUBSCRIPTION_404),
+            Route("delete_subscription", "DELETE", "/subscriptions/{id}", "subscriptions", "confirmed",
+                  not_found=_SUBSCRIPTION_404, repeatable=True),
         )
     }
 )  # fmt: skip
