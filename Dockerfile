@@ -29,5 +29,8 @@ EXPOSE 50051 9464
 HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
   CMD ["vouchery-gateway", "healthcheck", "--address", "127.0.0.1:50051"]
 # Production mode: VOUCHERY_GATEWAY_UPSTREAM_URL and VOUCHERY_GATEWAY_UPSTREAM_API_KEY (or _FILE) must be set.
+# HOST=0.0.0.0 is every interface of the container, which the gateway refuses without caller keys: mount a
+# keys file (VOUCHERY_GATEWAY_KEYS_FILE; not writable by group or others) or, on a network only trusted
+# hosts reach, set VOUCHERY_GATEWAY_INSECURE_NO_AUTH=true (deploy/compose.yaml does, publishing on loopback).
 ENTRYPOINT ["vouchery-gateway"]
 CMD ["serve"]

@@ -21,7 +21,9 @@ def cert_entry(identity: str, client_id: str, role: str, locale: str = "") -> st
 
 
 def write_keys(path: Path, *entries: str) -> Path:
+    """The keys file, 0600 whatever the umask (the gateway refuses one its group or others may write)."""
     path.write_text("".join(entries))
+    path.chmod(0o600)
     return path
 
 

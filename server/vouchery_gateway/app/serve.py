@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from vouchery_gateway.app.gateway import Gateway, build_gateway
 from vouchery_gateway.checkout.offline_policy import PolicyError
-from vouchery_gateway.config import Settings
+from vouchery_gateway.config import ConfigError, Settings
 from vouchery_gateway.idempotency.redis_promise import StoreNotDurable
 from vouchery_gateway.observability.tracing import TRACING, configure_from_env
 from vouchery_gateway.security import KeysFileError, TlsError
@@ -56,8 +56,9 @@ def configure_logging(settings: Settings) -> None:
 
 
 async def start_gateway(settings: Settings) -> Gateway:
-    """Build and start the gateway; a keys or TLS file that cannot be used, a port that cannot be bound,
-    or a Redis store that cannot keep what it acknowledges, is `StartupFailed` (nothing is left open)."""
+    """Build and start the gateway; a keys or TLS file that cannot be used, an address other machines reach
+    with authentication off, a port that cannot be bound, or a Redis store that cannot keep what it
+    acknowledges, is `StartupFailed` (nothing is left open)."""
     try:
         # OpenTelemetry is configured by its own OTEL_* variables (observability/tracing.py), read here
         # at start like every other setting; off unless they name an exporter.
@@ -66,7 +67,7 @@ async def start_gateway(settings: Settings) -> Gateway:
         raise StartupFailed(str(exc), EXIT_USAGE) from None
     try:
         gateway = build_gateway(settings)
-    except (KeysFileError, TlsError, RoutesFileError, PolicyError) as exc:
+    except (KeysFileError, TlsError, RoutesFileError, PolicyError, ConfigError) as exc:
         raise StartupFailed(str(exc), EXIT_USAGE) from None
     try:
         await gateway.start()

@@ -121,7 +121,7 @@ class Supervisor:
         reservation: socket.socket | None = None
         metrics = None
         try:
-            reservation = reserve_port(self._settings.host, self._settings.port)
+            reservation = reserve_port(self._settings.listen_host, self._settings.port)
             port = int(reservation.getsockname()[1])
             worker_settings = dataclasses.replace(self._settings, port=port, metrics_port=0)
             if not self._start_all(worker_settings):
@@ -130,7 +130,7 @@ class Supervisor:
                 return 0
             if self._settings.metrics_port:
                 metrics = start_metrics_server(
-                    self._settings.host, self._settings.metrics_port, self._multiproc_dir
+                    self._settings.listen_host, self._settings.metrics_port, self._multiproc_dir
                 )
             self._banner(port, metrics.port if metrics else 0)
             self._watch(worker_settings)
@@ -279,14 +279,14 @@ class Supervisor:
             pass
 
     def _banner(self, port: int, metrics_port: int) -> None:
-        host = self._settings.host
-        shown = "127.0.0.1" if host in ("0.0.0.0", "", "::", "[::]") else host  # noqa: S104 - display only
+        host = self._settings.listen_host  # as bound: 0.0.0.0 is every interface
         pids = ", ".join(str(w.process.pid) for w in self._workers.values())
-        print(f"vouchery-gateway listening on {shown}:{port}", file=self._out)
+        print(f"vouchery-gateway listening on {host}:{port}", file=self._out)
+        print(f"  reach    : {self._settings.reach()}", file=self._out)
         print(f"  workers  : {len(self._workers)} (pids {pids})", file=self._out)
         print(f"  upstream : {self._settings.upstream_url}", file=self._out)
         if metrics_port:
-            print(f"  metrics  : http://{shown}:{metrics_port}/metrics (all workers)", file=self._out)
+            print(f"  metrics  : http://{host}:{metrics_port}/metrics (all workers)", file=self._out)
         self._out.flush()
 
 

@@ -3,21 +3,27 @@
 Mint an API key.
 
 The key is printed once, on its own line, for the terminal's configuration; the line for the keys file
-holds only its id and SHA-256. The gateway never stores or logs the key itself.
+holds only its id and SHA-256. The gateway never stores or logs the key itself. With `--keys-file FILE`
+the entry is also added to FILE, created mode 0600 when it is new (the gateway refuses a keys file its
+group or other users may write, and so does this command).
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 from typing import Any, TextIO
 
-from vouchery_gateway.security.keyring import locale_tag, store_name
+from vouchery_gateway.files import private_dir, write_private
+from vouchery_gateway.security.keyring import KeysFileError, load_key_ring, locale_tag, store_name
 from vouchery_gateway.security.keys import hash_key, key_id_of, new_key
 from vouchery_gateway.security.roles import ROLES
 from vouchery_gateway.security.scopes import scope_path
 
-__all__ = ["add_keys_parser", "keys_file_entry", "print_demo_key", "write_demo_keys"]
+__all__ = ["add_keys_parser", "append_entry", "keys_file_entry", "print_demo_key", "write_demo_keys"]
+
+EXIT_USAGE = 2
 
 
 def keys_file_entry(
@@ -66,14 +72,42 @@ def _scope(value: str) -> str:
 
 
 def cmd_keys_new(args: argparse.Namespace, out: TextIO) -> int:
+    keys_file: Path | None = args.keys_file
+    if keys_file is not None and keys_file.exists():
+        try:  # append only to a file the gateway would load: valid, and writable by its owner alone
+            load_key_ring(keys_file)
+        except KeysFileError as exc:
+            print(f"vouchery-gateway keys new: not appending: {exc}", file=sys.stderr)
+            return EXIT_USAGE
     key = new_key()
+    entry = keys_file_entry(key, args.client_id, args.role, args.locale, args.store or "", args.scope or "")
+    if keys_file is not None:
+        try:
+            append_entry(keys_file, entry)
+        except OSError as exc:
+            print(f"vouchery-gateway keys new: cannot write {keys_file} ({exc.strerror})", file=sys.stderr)
+            return 1
     print("API key (shown once; configure it on the client, do not store it here):", file=out)
     print(key, file=out)
-    print("\nAdd to the gateway's keys file (reloaded within seconds or on SIGHUP):\n", file=out)
-    entry = keys_file_entry(key, args.client_id, args.role, args.locale, args.store or "", args.scope or "")
+    if keys_file is not None:
+        print(f"\nIts entry was added to {keys_file} (reloaded within seconds or on SIGHUP):\n", file=out)
+    else:
+        print("\nAdd to the gateway's keys file (reloaded within seconds or on SIGHUP):\n", file=out)
     print(entry, file=out, end="")
     out.flush()
     return 0
+
+
+def append_entry(path: Path, entry: str) -> None:
+    """Add `entry` to the keys file at `path`; a new file is created 0600 (files.py), an existing one
+    keeps its mode."""
+    if not path.exists():
+        write_private(path, entry)
+        return
+    with path.open("r+", encoding="utf-8") as handle:
+        text = handle.read()
+        separator = "" if not text else "\n" if text.endswith("\n") else "\n\n"
+        handle.write(separator + entry)
 
 
 def add_keys_parser(commands: Any) -> None:
@@ -100,16 +134,22 @@ def add_keys_parser(commands: Any) -> None:
         type=_scope,
         help="where the key's sales live, e.g. acme/north/store-12 (default: the default scope)",
     )
+    new.add_argument(
+        "--keys-file",
+        type=Path,
+        default=None,
+        metavar="FILE",
+        help="also add the entry to FILE (created mode 0600; an existing FILE must load, and its group and "
+        "other users must not be able to write it)",
+    )
     new.set_defaults(handler=cmd_keys_new)
 
 
 def write_demo_keys(data_dir: Path) -> tuple[str, Path]:
     """Mint a `till` key for the sandbox demo and write its keys file (mode 0600) into `data_dir`."""
     key = new_key()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    path = data_dir / "demo-keys.toml"
-    path.touch(mode=0o600)
-    path.write_text(keys_file_entry(key, "demo-till", "till"), encoding="utf-8")
+    path = private_dir(data_dir) / "demo-keys.toml"
+    write_private(path, keys_file_entry(key, "demo-till", "till"))
     return key, path
 
 

@@ -29,6 +29,7 @@ from typing import Any, Final, TextIO
 from urllib.parse import unquote
 
 from vouchery_gateway.config import OPTIONS_BY_NAME, ConfigError, load_settings
+from vouchery_gateway.files import private_dir
 
 EXIT_FAILED: Final = 1
 EXIT_USAGE: Final = 2
@@ -94,7 +95,7 @@ async def migrate(url: str) -> list[str]:
     if scheme in ("memory", "redis", "rediss", "unix", "redis+sentinel", "redis+cluster"):
         return [f"the {scheme} store keeps no schema: nothing to migrate"]
     if scheme == "sqlite":
-        await asyncio.to_thread(Path(_sqlite_parent(url)).mkdir, parents=True, exist_ok=True)
+        await asyncio.to_thread(private_dir, _sqlite_parent(url))  # 0700, as the gateway makes it
     try:
         store = await open_store(url)
     except ValueError as exc:

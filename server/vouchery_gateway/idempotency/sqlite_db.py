@@ -27,11 +27,14 @@ Durability settings:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sqlite3
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Literal, TypeVar
+
+from vouchery_gateway.files import create_private
 
 from .errors import StoreUnavailable
 
@@ -131,6 +134,11 @@ def _guarded(job: Callable[[], T]) -> T:
 
 
 def _connect(path: str, busy_timeout: float, synchronous: Synchronous) -> sqlite3.Connection:
+    if path != MEMORY:
+        # A new file is 0600 (stored answers hold codes and customer ids); -wal / -shm take its mode.
+        # Where it cannot be made, SQLite's own open says why.
+        with contextlib.suppress(OSError):
+            create_private(path)
     # isolation_level=None: no implicit transactions; `write` issues BEGIN IMMEDIATE itself.
     connection = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
     try:

@@ -49,6 +49,7 @@ from vouchery_gateway.errors import (
     reconciliation_inconclusive,
     to_status_proto,
 )
+from vouchery_gateway.files import private_dir
 from vouchery_gateway.idempotency import (
     ClaimInfo,
     GuardEvent,
@@ -380,9 +381,9 @@ def _wait_outcome(events: list[str]) -> str:
 
 
 def _make_sqlite_parent(url: str) -> None:
-    """Create the directory of a SQLite store file (e.g. the data dir on a first start)."""
+    """Create the directory of a SQLite store file (e.g. the data dir on a first start), 0700."""
     if not url.lower().startswith("sqlite:///"):
         return
     path = unquote(url[len("sqlite:///") :].partition("?")[0])
     if path and path not in (":memory:", "/:memory:"):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        private_dir(Path(path).parent)

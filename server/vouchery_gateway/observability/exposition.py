@@ -25,6 +25,8 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 from prometheus_client import CollectorRegistry, make_wsgi_app
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
+from vouchery_gateway.files import private_dir
+
 __all__ = [
     "MetricsServer",
     "mark_worker_dead",
@@ -112,9 +114,9 @@ def start_metrics_server(
 
 
 def reset_multiproc_dir(multiproc_dir: str | os.PathLike[str]) -> Path:
-    """Create multiproc_dir or empty it of a previous run's files (stale pids would be merged in)."""
-    path = Path(multiproc_dir)
-    path.mkdir(parents=True, exist_ok=True)
+    """Create multiproc_dir (0700, with what it creates of the data dir) or empty it of a previous run's
+    files (stale pids would be merged in)."""
+    path = private_dir(multiproc_dir)
     for stale in path.glob("*.db"):
         stale.unlink(missing_ok=True)
     return path

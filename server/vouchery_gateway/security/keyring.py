@@ -29,6 +29,10 @@ Absent, it is "" (the caller has no store).
 Revoking a key is deleting its entry. `KeyFile.maybe_reload()` rereads the file when its mtime or size
 changed (checked at most every `check_interval` seconds of the injected clock); `reload()` does it
 unconditionally (SIGHUP). A file that cannot be read or parsed keeps the keys in force and logs an error.
+
+A keys file its group or other users may write is refused, at start and on every reload (a chmod alone
+is noticed: the mode is part of the change check), as sshd refuses such an authorized_keys: whoever can
+write it could add a key of any role. Reading it is harmless (it holds hashes, never keys).
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ from typing import Any, Final
 
 from babel import Locale, UnknownLocaleError
 
+from vouchery_gateway.files import writable_by_others
 from vouchery_gateway.security.keys import KEY_ID_HEX_DIGITS, KeyEntry, valid_hash
 from vouchery_gateway.security.roles import ROLES, methods_for_role, normalize_patterns
 from vouchery_gateway.security.scopes import scope_path
@@ -228,11 +233,17 @@ def parse_key_ring(data: Mapping[str, Any], source: str = "keys file") -> KeyRin
 
 
 def load_key_ring(path: Path) -> KeyRing:
-    """Read and parse a keys file (TOML, or JSON when it ends in .json)."""
+    """Read and parse a keys file (TOML, or JSON when it ends in .json); refused when its group or other
+    users may write it."""
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as handle:
+            mode = os.fstat(handle.fileno()).st_mode
+            raw = handle.read()
     except OSError as exc:
         raise KeysFileError(f"{path}: cannot be read ({exc.strerror})") from None
+    problem = writable_by_others(path, mode)
+    if problem:
+        raise KeysFileError(f"{problem}. Whoever can write it could add a key of any role, so it is refused")
     try:
         data = json.loads(raw) if path.suffix == ".json" else tomllib.loads(raw.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
@@ -253,20 +264,24 @@ class KeyFile:
         *,
         check_interval: float = 2.0,
         clock: Callable[[], float] = time.monotonic,
+        on_refused: Callable[[], None] | None = None,
     ) -> None:
+        """`on_refused` is called for each reload refused (the previous ring stays in force)."""
         self.path = path
         self._interval = check_interval
         self._clock = clock
+        self._on_refused = on_refused
         self._stamp = self._file_stamp()
         self.ring = load_key_ring(path)  # a bad file at start-up is a start-up error
         self._next_check = clock() + check_interval
 
-    def _file_stamp(self) -> tuple[int, int] | None:
+    def _file_stamp(self) -> tuple[int, ...] | None:
+        """What changes when the file does: its content, its mode (a chmod) or the file itself (a rename)."""
         try:
             stat = os.stat(self.path)
         except OSError:
             return None
-        return stat.st_mtime_ns, stat.st_size
+        return stat.st_mtime_ns, stat.st_size, stat.st_mode, stat.st_ctime_ns, stat.st_ino
 
     def current(self) -> KeyRing:
         """The ring in force, after a cheap change check when one is due (called on every RPC)."""
@@ -275,7 +290,7 @@ class KeyFile:
         return self.ring
 
     def maybe_reload(self) -> bool:
-        """Reload when the file's mtime or size changed; True when a new ring is now in force."""
+        """Reload when the file changed (mtime, size, mode); True when a new ring is now in force."""
         self._next_check = self._clock() + self._interval
         stamp = self._file_stamp()
         if stamp == self._stamp:
@@ -289,6 +304,8 @@ class KeyFile:
             ring = load_key_ring(self.path)
         except KeysFileError as exc:
             log.error("keys file not reloaded, the previous keys stay in force: %s", exc)
+            if self._on_refused is not None:
+                self._on_refused()
             return False
         self.ring = ring
         log.info(

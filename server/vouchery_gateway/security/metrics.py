@@ -4,6 +4,8 @@
   (UNAUTHENTICATED, INVALID_API_KEY, PERMISSION_DENIED, RATE_LIMITED, TOO_MANY_CONCURRENT_CALLS,
   TOO_MANY_INVALID_CODES). No client id label: the log line names the client; the metric stays small.
 - `vouchery_gateway_code_guess_blocks_total`: callers blocked by the guessing guard.
+- `vouchery_gateway_keys_reloads_refused_total`: keys-file reloads refused (unreadable, invalid, or
+  writable by group / other users); the keys in force stay in force.
 - `vouchery_gateway_scope_refusals_total{method,kind}`: calls that named a sale of another scope
   (`other_scope`: answered as a missing sale) or created one under an id another scope holds (`in_use`),
   in the pass-through scope mode (edge/scopes.py); the prefixed mode cannot tell them from unknown ids.
@@ -50,11 +52,21 @@ class SecurityMetrics:
             registry=registry,
         )
 
+        self._keys_refused = Counter(
+            "vouchery_gateway_keys_reloads_refused",
+            "Keys-file reloads refused (unreadable, invalid, or writable by group or other users); the "
+            "keys in force stay in force.",
+            registry=registry,
+        )
+
     def refused(self, reason: str) -> None:
         self._refused.labels(reason if reason in REFUSAL_REASONS else "OTHER").inc()
 
     def guess_block(self, _caller: str = "") -> None:
         self._blocks.inc()
+
+    def keys_reload_refused(self) -> None:
+        self._keys_refused.inc()
 
     def scope_refusal(self, method: str, kind: str) -> None:
         self._scopes.labels(method, kind).inc()

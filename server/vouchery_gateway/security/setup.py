@@ -76,13 +76,18 @@ def build_security(
 ) -> Security:
     """Every security part for `config`; KeysFileError / TlsError for unusable files. `status_of` makes
     the status of a refusal (the composition root passes the edge's, with the cashier text localized)."""
+    metrics = SecurityMetrics(registry)
     key_file = (
-        KeyFile(Path(config.keys_file), check_interval=config.keys_check_interval, clock=clock)
+        KeyFile(
+            Path(config.keys_file),
+            check_interval=config.keys_check_interval,
+            clock=clock,
+            on_refused=metrics.keys_reload_refused,
+        )
         if config.keys_file
         else None
     )
     authenticator = Authenticator(key_file.current if key_file is not None else None)
-    metrics = SecurityMetrics(registry)
     per_caller = key_file is not None
     guard = GuessingGuard(
         config.guess_limit if per_caller else 0,

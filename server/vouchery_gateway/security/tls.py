@@ -11,15 +11,21 @@
 
 There is no "optional" mode: grpc's Python credentials either require and verify a client certificate
 or do not ask for one at all.
+
+The private key and the client CA are refused when their group or other users may write them: whoever
+could would swap the gateway's identity, or add a CA that vouches for any till (files.py).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 import grpc
+
+from vouchery_gateway.files import writable_by_others
 
 __all__ = ["CLIENT_AUTH_MODES", "TlsError", "TlsFiles", "server_credentials"]
 
@@ -38,11 +44,17 @@ class TlsFiles:
     client_auth: str = "none"
 
 
-def _read_pem(path: Path, what: str) -> bytes:
+def _read_pem(path: Path, what: str, *, trusted: bool = False) -> bytes:
+    """The PEM file's bytes; a `trusted` one (a key, a CA) is refused when others may write it."""
     try:
-        data = path.read_bytes()
+        with path.open("rb") as handle:
+            mode = os.fstat(handle.fileno()).st_mode
+            data = handle.read()
     except OSError as exc:
         raise TlsError(f"{what} {path}: cannot be read ({exc.strerror})") from None
+    problem = writable_by_others(path, mode) if trusted else None
+    if problem:
+        raise TlsError(f"{what} {problem}. Whoever can write it could replace it, so it is refused")
     if b"-----BEGIN " not in data:
         raise TlsError(f"{what} {path}: not a PEM file")
     return data
@@ -56,8 +68,12 @@ def server_credentials(files: TlsFiles) -> grpc.ServerCredentials:
     if require and files.client_ca is None:
         raise TlsError("client_auth 'require' needs a client CA file")
     chain = _read_pem(files.cert, "TLS certificate")
-    key = _read_pem(files.key, "TLS private key")
-    client_ca = _read_pem(files.client_ca, "client CA") if require and files.client_ca is not None else None
+    key = _read_pem(files.key, "TLS private key", trusted=True)
+    client_ca = (
+        _read_pem(files.client_ca, "client CA", trusted=True)
+        if require and files.client_ca is not None
+        else None
+    )
     return grpc.ssl_server_credentials(
         [(key, chain)], root_certificates=client_ca, require_client_auth=require
     )
