@@ -199,18 +199,76 @@ def cmd_stores(args: argparse.Namespace, command: str) -> None:
 
     info = machine.describe()
     print(f"command: {command}\nmachine: {machine.one_line(info)}\n", flush=True)
+    skipped: dict[str, str] = {}
     rows = stores.run_stores(
         repeats=args.repeats,
         duration_s=args.duration,
         warmup_s=args.warmup,
         redis_url=args.redis_url,
         emit=lambda line: print(line, flush=True),
+        skipped=skipped,
     )
     info["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     table = stores.markdown(rows)
     print("\n" + table)
-    saved = {"rows": [{"store": r.store, "scenario": r.scenario, "median": r.median} for r in rows]}
+    for label, reason in skipped.items():
+        print(f"skipped {label}: {reason}")
+    saved = {
+        "rows": [{"store": r.store, "scenario": r.scenario, "median": r.median} for r in rows],
+        "skipped": skipped,
+    }
     print(f"\nresults: {_save('stores', command, info, {**saved, 'markdown': table})}")
+
+
+def cmd_scale(args: argparse.Namespace, command: str) -> None:
+    from loadtest.experiments import scale
+
+    try:
+        plan = scale.ScalePlan(
+            stores=scale.parse_stores(args.stores),
+            records=args.records,
+            expired=args.expired,
+            repeats=args.repeats,
+            duration_s=args.duration,
+            warmup_s=args.warmup,
+            min_free_gb=args.min_free_gb,
+            tmp_dir=args.tmp_dir,
+        )
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    info = machine.describe()
+    print(f"command: {command}\nmachine: {machine.one_line(info)}\n", flush=True)
+    run = scale.run_scale(plan, emit=lambda line: print(line, flush=True))
+    info["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    table = scale.markdown(run)
+    print("\n" + table)
+    for label, reason in run.skipped.items():
+        print(f"skipped {label}: {reason}")
+    print(f"\nresults: {_save('scale', command, info, {**scale.to_json(run), 'markdown': table})}")
+
+
+def cmd_backlog(args: argparse.Namespace, command: str) -> None:
+    from loadtest.experiments import backlog
+
+    try:
+        plan = backlog.BacklogPlan(
+            entries=args.entries,
+            live_rate=args.live_rate,
+            rate_limit=args.rate_limit,
+            retry_after=args.retry_after,
+            repeats=args.repeats,
+            duration_s=args.duration,
+            drain_timeout_s=args.drain_timeout,
+        )
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    info = machine.describe()
+    print(f"command: {command}\nmachine: {machine.one_line(info)}\n", flush=True)
+    run = backlog.run_backlog(plan, emit=lambda line: print(line, flush=True))
+    info["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    text = backlog.markdown(run)
+    print("\n" + text)
+    print(f"\nresults: {_save('backlog', command, info, {**backlog.to_json(run), 'markdown': text})}")
 
 
 def cmd_profile(args: argparse.Namespace, command: str) -> None:
@@ -331,12 +389,33 @@ def build_parser() -> argparse.ArgumentParser:
     soak_cmd.add_argument("--rate", type=float, help="calls/s (default: half the peak measured first)")
     soak_cmd.set_defaults(handler=cmd_soak)
 
-    st = sub.add_parser("stores", help="a redeem and its replay on the memory, SQLite and Redis stores")
+    st = sub.add_parser("stores", help="redeem, two-step checkout and replay on each store, beside memory")
     st.add_argument("--repeats", type=int, default=3)
     st.add_argument("--duration", type=float, default=5.0)
     st.add_argument("--warmup", type=float, default=1.0)
     st.add_argument("--redis-url", default="redis://127.0.0.1:6379/14")
     st.set_defaults(handler=cmd_stores)
+
+    sc = sub.add_parser("scale", help="checkout throughput with 10M idempotency records vs an empty store")
+    sc.add_argument("--stores", default="sqlite,redis,postgres", help="some of sqlite,redis,postgres")
+    sc.add_argument("--records", type=int, default=10_000_000, help="live records in the full store")
+    sc.add_argument("--expired", type=int, default=10_000, help="records past retention in both stores")
+    sc.add_argument("--repeats", type=int, default=3)
+    sc.add_argument("--duration", type=float, default=5.0)
+    sc.add_argument("--warmup", type=float, default=1.0)
+    sc.add_argument("--min-free-gb", type=float, default=20.0, help="refuse to prefill with less disk free")
+    sc.add_argument("--tmp-dir", help="where the SQLite files go (default: the system temp dir)")
+    sc.set_defaults(handler=cmd_scale)
+
+    bl = sub.add_parser("backlog", help="a 100,000-entry outbox backlog drained beside live checkouts")
+    bl.add_argument("--entries", type=int, default=100_000, help="queued confirms in the backlog")
+    bl.add_argument("--live-rate", type=float, default=100.0, help="live checkouts/s (open loop)")
+    bl.add_argument("--rate-limit", type=float, default=0.1, help="share of confirms Vouchery answers 429")
+    bl.add_argument("--retry-after", type=float, default=1.0, help="the 429's Retry-After, s")
+    bl.add_argument("--repeats", type=int, default=3, help="live windows without the drain")
+    bl.add_argument("--duration", type=float, default=5.0, help="seconds per live window")
+    bl.add_argument("--drain-timeout", type=float, default=1800.0, help="give up draining after, s")
+    bl.set_defaults(handler=cmd_backlog)
 
     off = sub.add_parser(
         "offline", help="checkouts while Vouchery is down vs online, and the backlog's drain after recovery"

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import socket
 
-from loadtest.experiments.stores import StoreRow, markdown, redis_reachable, store_urls, throwaway_postgres
+from loadtest.experiments.stores import (
+    StoreRow,
+    markdown,
+    redis_reachable,
+    server_version,
+    store_urls,
+    throwaway_postgres,
+    waitaof_binary,
+)
 
 
 def _median(calls: float, p50_us: float) -> dict[str, float | int | None]:
@@ -66,3 +74,22 @@ def test_an_unreachable_postgres_is_named_not_raised() -> None:
         assert url is None
         assert reason is not None
         assert f"127.0.0.1:{port}" in reason
+
+
+def test_the_waitaof_row_runs_without_the_volatile_flag() -> None:
+    """Redis 7.2+ / Valkey on appendfsync everysec is durable through WAITAOF: no volatile flag."""
+    stores = dict(store_urls("redis://h:1/2", redis_waitaof_url="redis://h:4/0"))
+    assert stores["redis-waitaof"] == ["--store", "redis://h:4/0"]
+
+
+def test_server_versions_are_read_from_redis_and_valkey_banners() -> None:
+    """`--version` of Redis and of Valkey; WAITAOF needs 7.2 (Valkey numbers on from there)."""
+    assert server_version("Redis server v=7.0.15 sha=00000000:0 malloc=jemalloc-5.3.0 bits=64") == (7, 0, 15)
+    assert server_version("Valkey server v=8.0.1 sha=00000000:0 malloc=jemalloc-5.3.0") == (8, 0, 1)
+    assert server_version("nothing here") is None
+
+
+def test_no_server_with_waitaof_is_a_reason_not_an_error() -> None:
+    path, reason = waitaof_binary(("no-such-redis-server-binary",))
+    assert path is None
+    assert "no-such-redis-server-binary not on PATH" in reason
