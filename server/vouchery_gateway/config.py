@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import math
+import os
 import tomllib
 import typing
 from collections.abc import Callable, Mapping
@@ -22,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import quote
+
+from vouchery_gateway.files import readable_by_others, writable_by_others
 
 ENV_PREFIX: Final = "VOUCHERY_GATEWAY_"
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR")
@@ -102,7 +105,11 @@ class Settings:
     """Everything the gateway needs to start; see `vouchery-gateway serve --help` for each option."""
 
     # -- network --
-    host: str = opt("0.0.0.0", "address to listen on for gRPC")  # noqa: S104 - containers need all interfaces
+    host: str = opt(
+        "",
+        "address to listen on for gRPC and /metrics; empty: 127.0.0.1 (this machine only) without a "
+        "keys_file, 0.0.0.0 (every interface) with one",
+    )
     port: int = opt(50051, "gRPC port (0 picks a free port)", _range(0, 65535))
     metrics_port: int = opt(9464, "Prometheus /metrics port (0 disables the endpoint)", _range(0, 65535))
     max_receive_message_bytes: int = opt(1 << 20, "largest request accepted, bytes", _range(1024, 64 << 20))
@@ -286,6 +293,11 @@ class Settings:
     # -- callers (docs/security.md) --
     keys_file: str = opt("", "TOML/JSON file of caller API keys; empty turns authentication off")
     keys_check_interval: float = opt(2.0, "seconds between checks of the keys file for changes", _range(0.1))
+    insecure_no_auth: bool = opt(
+        False,
+        "serve without a keys_file on an address other machines can reach (every caller may call every "
+        "method); without it such a start is refused",
+    )
     tls_cert_file: str = opt("", "PEM certificate chain of the gRPC port; with tls_key_file turns TLS on")
     tls_key_file: str = opt("", "PEM private key of tls_cert_file")
     tls_client_ca_file: str = opt("", "PEM CA that signs client certificates (mutual TLS)")
@@ -316,6 +328,42 @@ class Settings:
         if self.store == "memory":
             return "memory://"
         return self.store or f"sqlite:///{quote(str(Path(self.data_dir) / 'gateway.db'))}"
+
+    @property
+    def listen_host(self) -> str:
+        """The address gRPC and /metrics bind: `host`, else this machine only (127.0.0.1) when there is no
+        keys file to authenticate callers, and every interface (0.0.0.0) when there is."""
+        if self.host:
+            return self.host
+        return "0.0.0.0" if self.keys_file else "127.0.0.1"  # noqa: S104 - only with caller keys
+
+    def exposure_problem(self) -> str | None:
+        """Why `serve` must not start: other machines could reach it while authentication is off (no
+        keys file), and `insecure_no_auth` does not say that is meant; None when it may start."""
+        host = self.listen_host
+        if self.keys_file or self.insecure_no_auth or is_loopback(host):
+            return None
+        return (
+            f"option host: {host} can be reached from other machines, and without a keys_file every caller "
+            "may call every method (RedeemVoucher too). Set keys_file (vouchery-gateway keys new), listen "
+            f"on 127.0.0.1, or pass --insecure-no-auth ({ENV_PREFIX}INSECURE_NO_AUTH=true) to serve "
+            "without authentication on purpose"
+        )
+
+    def reach(self) -> str:
+        """Who can reach the listen address and who may call, for the start banner."""
+        host = self.listen_host
+        if is_loopback(host):
+            where = "this machine only (loopback)"
+        elif is_wildcard(host):
+            where = "every interface (IPv4 and IPv6), other machines too"
+        else:
+            where = f"{host}, other machines too"
+        if self.keys_file:
+            return f"{where}; callers need a key from {self.keys_file}"
+        if is_loopback(host):
+            return f"{where}; authentication off (no keys_file)"
+        return f"{where}; AUTHENTICATION OFF (insecure_no_auth): every caller may call every method"
 
     def missing_for_production(self) -> list[str]:
         """What `serve` without --sandbox still needs, as option names with their env variables."""
@@ -467,11 +515,52 @@ def _read_secret_file(option: str, path: Path) -> str:
     return secret
 
 
+def is_loopback(host: str) -> bool:
+    """Whether `host` (an address, bracketed IPv6 too, or "localhost") is this machine only."""
+    name = host.strip().strip("[]").lower()
+    if name == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def is_wildcard(host: str) -> bool:
+    """Whether `host` means every interface (grpc binds "0.0.0.0" as [::], IPv4 and IPv6)."""
+    return host.strip().strip("[]") in ("0.0.0.0", "::", "")  # noqa: S104 - a comparison
+
+
+def secret_file_warnings(settings: Settings) -> list[str]:
+    """What start-up warns about: secret files (the Vouchery API key file, the TLS private key) that
+    group or other users may read."""
+    found = []
+    for path in (settings.upstream_api_key_file, settings.tls_key_file):
+        if not path:
+            continue
+        try:
+            mode = os.stat(path).st_mode
+        except OSError:
+            continue  # reading it reports the problem
+        problem = readable_by_others(path, mode)
+        if problem:
+            found.append(f"secret file {problem}")
+    return found
+
+
 def _read_key_file(path: Path) -> str:
     try:
-        key = path.read_text(encoding="utf-8").strip()
+        with path.open(encoding="utf-8") as handle:
+            mode = os.fstat(handle.fileno()).st_mode
+            key = handle.read().strip()
     except OSError as exc:
         raise ConfigError(f"option upstream_api_key_file: {path} cannot be read ({exc.strerror})") from None
+    problem = writable_by_others(path, mode)
+    if problem:
+        raise ConfigError(
+            f"option upstream_api_key_file: {problem}. Whoever can write it chooses the key the gateway "
+            "sends to Vouchery, so it is refused"
+        )
     if not key:
         raise ConfigError(f"option upstream_api_key_file: {path} is empty")
     return key

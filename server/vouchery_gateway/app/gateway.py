@@ -23,7 +23,6 @@ import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import grpc
@@ -52,10 +51,11 @@ from vouchery_gateway.checkout.servicer import CheckoutServicer
 from vouchery_gateway.checkout.shared_ids import SharedTransactionIds
 from vouchery_gateway.checkout.units import UnitWriter
 from vouchery_gateway.checkout.writes import CheckoutWrites
-from vouchery_gateway.config import Settings
+from vouchery_gateway.config import ConfigError, Settings, is_loopback, is_wildcard, secret_file_warnings
 from vouchery_gateway.edge.cashier_text import cashier_text
 from vouchery_gateway.edge.errors import status_for
 from vouchery_gateway.edge.scopes import SaleScopes, ScopeMode
+from vouchery_gateway.files import create_private, private_dir
 from vouchery_gateway.idempotency.redis_promise import PromiseOptions, StoreNotDurable
 from vouchery_gateway.idempotency.writes import IdempotentWrites, metrics_hook
 from vouchery_gateway.loyalty.queued import LoyaltyOutbox
@@ -117,9 +117,14 @@ class Gateway:
 
     @property
     def address(self) -> str:
-        host = self.settings.host
-        shown = "127.0.0.1" if host in ("0.0.0.0", "", "[::]", "::") else host  # noqa: S104 - a display value
-        return f"{shown}:{self.port}"
+        """What is bound: the listen host (0.0.0.0 for every interface) and the port."""
+        return f"{self.settings.listen_host}:{self.port}"
+
+    @property
+    def local_target(self) -> str:
+        """Where a client on this machine reaches it (127.0.0.1 when every interface is bound)."""
+        host = self.settings.listen_host
+        return f"{'127.0.0.1' if is_wildcard(host) else host}:{self.port}"
 
     async def start(self) -> int:
         """Bind the gRPC port, start serving, and publish the first health status; returns the port."""
@@ -148,7 +153,7 @@ class Gateway:
                     # Before the relay task's first pass (it has not run yet: nothing awaited since it
                     # was started), so no queued loyalty entry is ever leased without its handler.
                     self.loyalty.register_handlers(relay)
-        target = f"{self.settings.host}:{self.settings.port}"
+        target = f"{self.settings.listen_host}:{self.settings.port}"
         try:
             credentials = self.security.credentials if self.security is not None else None
             if credentials is not None:
@@ -165,7 +170,9 @@ class Gateway:
             assert opened is not None  # opened above
             self.webhook_port = await self.webhooks.start(opened, self.checkout_path.cache, self.upstream)
         if self.settings.metrics_port:
-            self.metrics = start_metrics_server(self.settings.host, self.settings.metrics_port, self.registry)
+            self.metrics = start_metrics_server(
+                self.settings.listen_host, self.settings.metrics_port, self.registry
+            )
         await self.health.start()
         log.info("gateway listening on %s", self.address)
         return self.port
@@ -250,11 +257,11 @@ def sandbox_transport(settings: Settings, api_key: str) -> httpx.AsyncBaseTransp
     from vouchery_sandbox.app import create_app  # only the demo / test path needs the sandbox
     from vouchery_sandbox.config import SandboxConfig
 
-    data_dir = Path(settings.data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
+    data_dir = private_dir(settings.data_dir)
     database = data_dir / "sandbox.db"
     # Seed a new state only: a restart keeps the redemptions made so far (as the real Vouchery would).
     seed = None if database.exists() else settings.sandbox_seed
+    create_private(database)  # 0600 before the sandbox's SQLite opens it (its -wal / -shm follow)
     config = SandboxConfig(api_keys={api_key: "admin"}, database=str(database), seed=seed)
     return httpx.ASGITransport(app=create_app(config))
 
@@ -314,7 +321,13 @@ def build_gateway(
     interceptors: Sequence[grpc.aio.ServerInterceptor] = (),
 ) -> Gateway:
     """Build (but do not start) the gateway. `upstream` replaces the VoucheryClient entirely (it must
-    have the `CheckoutUpstream` methods, `me(timeout=)` and `aclose()`); `interceptors` run innermost."""
+    have the `CheckoutUpstream` methods, `me(timeout=)` and `aclose()`); `interceptors` run innermost.
+
+    ConfigError when other machines could reach it while authentication is off and `insecure_no_auth`
+    does not say that is meant (docs/security.md, "Where the gateway listens")."""
+    problem = settings.exposure_problem()
+    if problem:
+        raise ConfigError(problem)
     registry = registry if registry is not None else CollectorRegistry()
     metrics = GatewayMetrics(registry)  # the one instance: pass it to every part that counts something
     publish_breakers_closed(metrics)
@@ -329,8 +342,16 @@ def build_gateway(
     )
     cashier_text()  # the message catalogues, read once per process
     security = build_security(security_config(settings), registry=registry, status_of=status_for)
-    if not security.authenticator.enabled and not settings.sandbox:
+    if not security.authenticator.enabled and not is_loopback(settings.listen_host):
+        log.warning(
+            "no keys_file and insecure_no_auth: listening on %s with authentication off, every caller that "
+            "reaches it may use every method",
+            settings.listen_host,
+        )
+    elif not security.authenticator.enabled and not settings.sandbox:
         log.warning("no keys_file: caller authentication is off, every caller may use every method")
+    for warning in secret_file_warnings(settings):
+        log.warning("%s", warning)
     checkout_upstream = _as_checkout_upstream(client)
     book = SaleBook(path.durable_state())
     if settings.basket_transaction_ids == "shared":

@@ -85,6 +85,9 @@ def cmd_serve(args: argparse.Namespace, out: TextIO) -> int:
             file=sys.stderr,
         )
         return EXIT_USAGE
+    if problem := settings.exposure_problem():
+        print(f"vouchery-gateway serve: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     from vouchery_gateway.app.serve import configure_logging, run_async
 
     configure_logging(settings)
@@ -104,7 +107,7 @@ async def serve(settings: Settings, out: TextIO) -> int:
     except StartupFailed as exc:
         print(f"vouchery-gateway serve: {exc}", file=sys.stderr)
         return exc.exit_code
-    print_banner(settings, gateway.address, gateway.health.serving, out)
+    print_banner(settings, gateway.address, gateway.health.serving, out, local_target=gateway.local_target)
 
     def stopping() -> None:
         print(
@@ -118,9 +121,14 @@ async def serve(settings: Settings, out: TextIO) -> int:
     return 0
 
 
-def print_banner(settings: Settings, address: str, serving: bool, out: TextIO) -> None:
+def print_banner(
+    settings: Settings, address: str, serving: bool, out: TextIO, *, local_target: str | None = None
+) -> None:
+    """What is bound (`address`: the listen host as bound, 0.0.0.0 for every interface) and who can
+    reach it; `local_target` is where a client on this machine connects (the `try:` line)."""
     mode = "sandbox (embedded Vouchery emulator)" if settings.sandbox else settings.upstream_url
     print(f"vouchery-gateway listening on {address}", file=out)
+    print(f"  reach    : {settings.reach()}", file=out)
     print(f"  upstream : {mode} ({'SERVING' if serving else 'NOT_SERVING'})", file=out)
     if settings.metrics_port:
         print(f"  metrics  : http://{address.rsplit(':', 1)[0]}:{settings.metrics_port}/metrics", file=out)
@@ -131,7 +139,8 @@ def print_banner(settings: Settings, address: str, serving: bool, out: TextIO) -
         for code, description in DEMO_CODES.items():
             print(f"    {code:<12} {description}", file=out)
         print(
-            f"  try: vouchery-gateway call --target {address} validate --code SAVE10 --total 25.00",
+            f"  try: vouchery-gateway call --target {local_target or address} validate --code SAVE10 "
+            "--total 25.00",
             file=out,
         )
         if not settings.keys_file:
