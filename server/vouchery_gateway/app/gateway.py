@@ -28,15 +28,17 @@ from typing import Any
 import grpc
 import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
+from grpc_reflection.v1alpha import reflection, reflection_pb2
 from prometheus_client import CollectorRegistry
 
 from vouchery.gateway.v1 import checkout_pb2, checkout_pb2_grpc
 from vouchery_gateway.app.checkout import CheckoutPath
 from vouchery_gateway.app.health import UpstreamHealth
 from vouchery_gateway.app.loyalty import SERVICE_NAMES, BalanceWatch, LoyaltyParts, add_loyalty_services
+from vouchery_gateway.app.loyalty import SERVICES as LOYALTY_SERVICES
 from vouchery_gateway.app.observed import (
     UpstreamMetricsObserver,
+    initialize_series,
     observed_policy,
     publish_breakers_closed,
 )
@@ -153,6 +155,8 @@ class Gateway:
                     # Before the relay task's first pass (it has not run yet: nothing awaited since it
                     # was started), so no queued loyalty entry is ever leased without its handler.
                     self.loyalty.register_handlers(relay)
+                if relay is not None and self.gateway_metrics is not None:
+                    self.gateway_metrics.initialize((), (), relay.kinds)  # outbox failures from 0
         target = f"{self.settings.listen_host}:{self.settings.port}"
         try:
             credentials = self.security.credentials if self.security is not None else None
@@ -428,6 +432,14 @@ def build_gateway(
     )
     checkout = CheckoutServicer(flow, checkout_writes, baskets, returns, metrics=metrics, scopes=scopes)
     checkout_pb2_grpc.add_CheckoutServiceServicer_to_server(checkout, server)  # type: ignore[no-untyped-call]
+    served = [
+        checkout_pb2.DESCRIPTOR.services_by_name["CheckoutService"],
+        *LOYALTY_SERVICES,
+        health_pb2.DESCRIPTOR.services_by_name["Health"],
+    ]
+    if settings.reflection:
+        served.append(reflection_pb2.DESCRIPTOR.services_by_name["ServerReflection"])
+    initialize_series(metrics, served)  # every method's series from 0: rate() sees the first error
     health_pb2_grpc.add_HealthServicer_to_server(health.servicer, server)
     if settings.reflection:
         reflection.enable_server_reflection(

@@ -43,6 +43,10 @@ from vouchery_gateway.resilience.deadline import Deadline, DeadlinePolicy
 LOYALTY_SERVICE: Final = loyalty_pb2.DESCRIPTOR.services_by_name["LoyaltyService"].full_name
 CUSTOMER_SERVICE: Final = customer_pb2.DESCRIPTOR.services_by_name["CustomerService"].full_name
 SERVICE_NAMES: Final = (LOYALTY_SERVICE, CUSTOMER_SERVICE)
+SERVICES: Final = (
+    loyalty_pb2.DESCRIPTOR.services_by_name["LoyaltyService"],
+    customer_pb2.DESCRIPTOR.services_by_name["CustomerService"],
+)
 RETURN_REASON: Final = "goods returned"
 RESTORE_REASON: Final = "points voucher returned unused"
 

@@ -25,6 +25,8 @@ from collections.abc import Callable, Iterable
 from contextvars import ContextVar
 from typing import Final
 
+from google.protobuf.descriptor import MethodDescriptor, ServiceDescriptor
+
 from vouchery_gateway.errors import UpstreamAuth
 from vouchery_gateway.idempotency.events import GuardEvent
 from vouchery_gateway.observability.context import current_call
@@ -41,6 +43,7 @@ __all__ = [
     "breaker_listener",
     "cache_listener",
     "guard_listener",
+    "initialize_series",
     "observed_policy",
     "publish_breakers_closed",
 ]
@@ -102,6 +105,25 @@ def breaker_listener(metrics: GatewayMetrics) -> StateListener:
         metrics.breaker_transition(group, new.value)
 
     return listener
+
+
+def initialize_series(metrics: GatewayMetrics, services: Iterable[ServiceDescriptor]) -> None:
+    """Create at zero the series of every method of `services` and of every route group (see
+    `GatewayMetrics.initialize`): the first error of a kind is then an increase, not a new series."""
+    methods = [
+        (_grpc_type(method), service.full_name, method.name)
+        for service in services
+        for method in service.methods
+    ]
+    metrics.initialize(methods, ROUTE_GROUPS)
+
+
+def _grpc_type(method: MethodDescriptor) -> str:
+    if method.client_streaming and method.server_streaming:
+        return "bidi_stream"
+    if method.client_streaming:
+        return "client_stream"
+    return "server_stream" if method.server_streaming else "unary"
 
 
 def publish_breakers_closed(metrics: GatewayMetrics, groups: Iterable[str] = ROUTE_GROUPS) -> None:

@@ -13,15 +13,26 @@ is imported): counters and histograms are summed over the workers. Gauges declar
   once per worker, and the most recent reading is the freshest view of that one queue.
 - store durable: `livemin`. Every worker judges the same store; 0 from any of them is the answer.
 Dead workers' gauge files are dropped by `mark_worker_dead` (see exposition.py).
+
+Series exist from the start (`initialize`), as go-grpc-prometheus creates them: every registered
+method with OK and each server-fault code, upstream retries and auth failures per route group, outbox
+failures per kind. A counter that first appears with its first event reads as a jump from nothing, and
+`rate()` / `increase()` miss that first event; one that starts at 0 does not.
+
+`process_*` (CPU, memory, open files, start time) come from prometheus_client's process collector on the
+gateway's registry. With `--workers N` the merged endpoint serves the workers' counters, histograms and
+gauges; process metrics there describe the supervisor only.
 """
 
 from __future__ import annotations
 
+import contextlib
 import enum
+from collections.abc import Iterable
 from typing import Final
 
 import grpc
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, ProcessCollector
 
 from vouchery_gateway.observability.labels import BoundedChildren
 from vouchery_gateway.observability.offline_metrics import OfflineMetrics
@@ -36,9 +47,22 @@ __all__ = [
 ]
 
 # Checkout answers in milliseconds; 0.3 s is the write objective, so it is a bucket edge.
+# A call without a deadline may wait up to upstream_timeout_default (10 s) plus its retries: 7.5, 10 and
+# 15 s keep those out of the +Inf bucket, so their quantiles stay readable.
 CHECKOUT_BUCKETS: Final = (
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 2.5, 5.0,
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5,
+    10.0, 15.0,
 )  # fmt: skip
+SERVER_FAULT_CODES: Final = (
+    grpc.StatusCode.UNKNOWN,
+    grpc.StatusCode.DEADLINE_EXCEEDED,
+    grpc.StatusCode.RESOURCE_EXHAUSTED,
+    grpc.StatusCode.UNIMPLEMENTED,
+    grpc.StatusCode.INTERNAL,
+    grpc.StatusCode.UNAVAILABLE,
+    grpc.StatusCode.DATA_LOSS,
+)
+"""The codes created at zero for every method beside OK: what the error-ratio alert counts."""
 
 _NS: Final = "vouchery_gateway"
 _GRPC_LABELS: Final = ("grpc_type", "grpc_service", "grpc_method")
@@ -116,6 +140,26 @@ class GatewayMetrics:
         self._build_state(registry)
         self.offline = OfflineMetrics(registry)
         self._methods: dict[tuple[str, str, str], MethodMetrics] = {}
+        with contextlib.suppress(ValueError):  # the registry has one already (a second gateway on it)
+            ProcessCollector(registry=registry)
+
+    def initialize(
+        self,
+        methods: Iterable[tuple[str, str, str]],
+        route_groups: Iterable[str] = (),
+        outbox_kinds: Iterable[str] = (),
+    ) -> None:
+        """Create the series listed in the module docstring at zero. `methods`: (grpc_type, service,
+        method) of every registered RPC."""
+        for key in methods:
+            per_method = self.method_metrics(*key)
+            for code in (grpc.StatusCode.OK, *SERVER_FAULT_CODES):
+                per_method.handled(code)
+        for group in route_groups:
+            self._upstream_retries.get(group)
+            self._upstream_auth.get(group)
+        for kind in outbox_kinds:
+            self._outbox_failures.get(kind)
 
     def _build_grpc(self, r: CollectorRegistry, buckets: tuple[float, ...]) -> None:
         self.grpc_started = Counter(
@@ -253,6 +297,12 @@ class GatewayMetrics:
         self._outbox_failed = _counter(
             r, "outbox_failed", "Outbox entries refused definitively, by reason.", "kind", "reason"
         )
+        self._outbox_failures = _counter(
+            r,
+            "outbox_failures",
+            "Outbox entries refused definitively, by kind (from 0 at start: what the alert watches).",
+            "kind",
+        )
         self._sweeper = _counter(
             r, "sweeper_cancellations", "Abandoned pending redemptions cancelled.", "outcome"
         )
@@ -372,6 +422,7 @@ class GatewayMetrics:
 
     def outbox_failed(self, kind: str, reason: str) -> None:
         self._outbox_failed.get(kind, reason).inc()
+        self._outbox_failures.get(kind).inc()
 
     def sweeper_cancellation(self, outcome: str = "cancelled") -> None:
         self._sweeper.get(outcome).inc()

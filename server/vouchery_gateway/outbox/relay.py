@@ -106,6 +106,11 @@ class OutboxRelay:
         self._task: asyncio.Task[None] | None = None
         self.stats = RelayStats()
 
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The kinds this relay delivers (those with a handler)."""
+        return tuple(self._handlers)
+
     def register(self, kind: str, handler: Handler) -> None:
         """Add the handler of an entry kind (e.g. a loyalty write) before `start`."""
         self._handlers[kind] = handler
