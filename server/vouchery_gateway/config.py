@@ -505,16 +505,6 @@ def load_settings(
     return settings
 
 
-def _read_secret_file(option: str, path: Path) -> str:
-    try:
-        secret = path.read_text(encoding="utf-8").strip()
-    except OSError as exc:
-        raise ConfigError(f"option {option}: {path} cannot be read ({exc.strerror})") from None
-    if not secret:
-        raise ConfigError(f"option {option}: {path} is empty")
-    return secret
-
-
 def is_loopback(host: str) -> bool:
     """Whether `host` (an address, bracketed IPv6 too, or "localhost") is this machine only."""
     name = host.strip().strip("[]").lower()
@@ -546,6 +536,24 @@ def secret_file_warnings(settings: Settings) -> list[str]:
         if problem:
             found.append(f"secret file {problem}")
     return found
+
+
+def _read_secret_file(option: str, path: Path) -> str:
+    """A secret from a file no other user may write (as `_read_key_file`)."""
+    try:
+        with path.open(encoding="utf-8") as handle:
+            mode = os.fstat(handle.fileno()).st_mode
+            secret = handle.read().strip()
+    except OSError as exc:
+        raise ConfigError(f"option {option}: {path} cannot be read ({exc.strerror})") from None
+    problem = writable_by_others(path, mode)
+    if problem:
+        raise ConfigError(
+            f"option {option}: {problem}. Whoever can write it chooses the secret, so it is refused"
+        )
+    if not secret:
+        raise ConfigError(f"option {option}: {path} is empty")
+    return secret
 
 
 def _read_key_file(path: Path) -> str:

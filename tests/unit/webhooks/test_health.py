@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import pytest
 
 from tests.support.clock import FakeClock
+from vouchery_gateway.config import ConfigError, load_settings
 from vouchery_gateway.resilience.cache import AsyncTTLCache
 from vouchery_gateway.webhooks.health import DeliveryHealth
 
@@ -81,3 +85,23 @@ async def test_the_cache_serves_an_entry_only_up_to_the_age_allowed_now() -> Non
     assert await cache.get_or_load("voucher:A", load) == "v2"
     assert cache.stats.invalidated == 0
     assert len(loads) == 2
+
+
+def test_the_webhook_settings_are_checked_at_load(tmp_path: Path) -> None:
+    """A receiver needs a real secret; the window may not exceed cache_ttl; a secret file others can
+    write is refused; a good one is read."""
+    base = {"VOUCHERY_GATEWAY_WEBHOOK_PORT": "8443"}
+    with pytest.raises(ConfigError, match="webhook_secret"):
+        load_settings(environ={**base, "VOUCHERY_GATEWAY_WEBHOOK_SECRET": "short"})
+    good = {**base, "VOUCHERY_GATEWAY_WEBHOOK_SECRET": "a" * 40}
+    with pytest.raises(ConfigError, match="webhook_health_window"):
+        load_settings(environ={**good, "VOUCHERY_GATEWAY_WEBHOOK_HEALTH_WINDOW": "6"})
+    secret = tmp_path / "secret"
+    secret.write_text("b" * 40)
+    os.chmod(secret, 0o666)  # noqa: S103 - the mode under test
+    with pytest.raises(ConfigError, match="writable by"):
+        load_settings(environ={**base, "VOUCHERY_GATEWAY_WEBHOOK_SECRET_FILE": str(secret)})
+    os.chmod(secret, 0o600)
+    loaded = load_settings(environ={**base, "VOUCHERY_GATEWAY_WEBHOOK_SECRET_FILE": str(secret)})
+    assert loaded.webhook_secret == "b" * 40
+    assert "b" * 40 not in repr(loaded)
