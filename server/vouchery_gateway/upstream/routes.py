@@ -188,7 +188,7 @@ _REDEMPTION_BODY: Final = (
     "product_items",
 )
 _SUBSCRIPTION: Final = ("id", "callback_url", "events", "active", "url_verified", "verification_code")
-_SUBSCRIPTION_404: Final = ("SUBSCRIPTION_NOT_FOUND", "subscription not found")
+_SUBSCRIPTION_404: Final = ("NOT_FOUND", "subscription not found")  # never a till's answer: the CLI's
 _PAGING: Final = ("page", "per_page")
 _BY_TRANSACTION: Final = ("transaction_id",)
 
