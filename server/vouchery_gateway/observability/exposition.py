@@ -9,6 +9,11 @@ are then still created on a registry (GatewayMetrics(CollectorRegistry())), but 
 the directory: `start_metrics_server(host, port, multiproc_dir)` merges every worker's files on each
 scrape. The supervisor empties the directory at start (`reset_multiproc_dir`) and calls
 `mark_worker_dead(pid, dir)` when a worker exits, so `live*` gauges forget it.
+
+A dead worker's counters and histograms must keep counting in the sums (a counter must never go
+down), but its files must not pile up with every restart: `mark_worker_dead` adds them into one
+`<type>_archive.db` per type and deletes them. It holds the same lock as the scrape, so no scrape sees
+a worker both in the archive and in its own file, or in neither.
 """
 
 from __future__ import annotations
@@ -23,6 +28,8 @@ from typing import Final
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import CollectorRegistry, make_wsgi_app
+from prometheus_client.metrics_core import Metric
+from prometheus_client.mmap_dict import MmapedDict
 from prometheus_client.multiprocess import MultiProcessCollector, mark_process_dead
 
 from vouchery_gateway.files import private_dir
@@ -37,6 +44,19 @@ __all__ = [
 
 # How often the serving thread checks for close(): bounds how long close() waits.
 _POLL_SECONDS: Final = 0.1
+_ARCHIVED_TYPES: Final = ("counter", "histogram", "summary")
+_COMPACTION = threading.Lock()  # a scrape and a dead worker's compaction never overlap
+
+
+class _LockedMultiProcessCollector:
+    """MultiProcessCollector read under the compaction lock."""
+
+    def __init__(self, path: str) -> None:
+        self._inner = MultiProcessCollector(None, path=path)  # type: ignore[no-untyped-call]
+
+    def collect(self) -> list[Metric]:
+        with _COMPACTION:
+            return list(self._inner.collect())  # type: ignore[no-untyped-call]
 
 
 class _QuietHandler(WSGIRequestHandler):
@@ -86,7 +106,7 @@ def multiprocess_registry(multiproc_dir: str | os.PathLike[str]) -> CollectorReg
     if not path.is_dir():
         raise ValueError(f"multiprocess metrics directory {str(path)!r} does not exist")
     registry = CollectorRegistry()
-    MultiProcessCollector(registry, path=str(path))  # type: ignore[no-untyped-call]
+    registry.register(_LockedMultiProcessCollector(str(path)))
     return registry
 
 
@@ -123,5 +143,20 @@ def reset_multiproc_dir(multiproc_dir: str | os.PathLike[str]) -> Path:
 
 
 def mark_worker_dead(pid: int, multiproc_dir: str | os.PathLike[str]) -> None:
-    """Forget an exited worker's live gauges (its counters and histograms keep counting in the sum)."""
+    """Forget an exited worker's live gauges, and fold its counters and histograms into the archive
+    files (they keep counting in the sums; its own files are deleted)."""
     mark_process_dead(pid, str(multiproc_dir))  # type: ignore[no-untyped-call]
+    path = Path(multiproc_dir)
+    with _COMPACTION:
+        for typ in _ARCHIVED_TYPES:
+            dead = path / f"{typ}_{pid}.db"
+            if not dead.exists():
+                continue
+            archive = MmapedDict(str(path / f"{typ}_archive.db"))  # type: ignore[no-untyped-call]
+            try:
+                for key, value, timestamp, _ in MmapedDict.read_all_values_from_file(str(dead)):  # type: ignore[no-untyped-call]
+                    total, _ = archive.read_value(key)  # type: ignore[no-untyped-call]
+                    archive.write_value(key, total + value, timestamp)  # type: ignore[no-untyped-call]
+            finally:
+                archive.close()  # type: ignore[no-untyped-call]
+            dead.unlink()
