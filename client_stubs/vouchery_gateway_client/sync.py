@@ -12,7 +12,9 @@ from vouchery.gateway.v1 import (
     checkout_pb2,
     checkout_pb2_grpc,
     common_pb2,
+    customer_pb2,
     customer_pb2_grpc,
+    loyalty_pb2,
     loyalty_pb2_grpc,
 )
 from vouchery_gateway_client import requests
@@ -140,6 +142,91 @@ class GatewayClient:
         """Take back units of lines of a confirmed sale (see `AsyncGatewayClient.return_items`)."""
         request = requests.return_items(transaction_id, return_id, lines)
         return self.call(self.checkout.ReturnItems, request, **kw).sale_return  # type: ignore[no-any-return]
+
+    # -- loyalty and customers ----------------------------------------------------------------------
+    def get_loyalty_account(self, customer_id: str, **kw: Any) -> loyalty_pb2.LoyaltyAccount:
+        """The customer's points: balance and what expires when."""
+        request = loyalty_pb2.GetLoyaltyAccountRequest(customer_id=customer_id)
+        return (self.call(self.loyalty.GetLoyaltyAccount, request, **kw)).account  # type: ignore[no-any-return]
+
+    def list_points_activity(
+        self, customer_id: str, *, page_size: int = 0, page_token: str = "", **kw: Any
+    ) -> loyalty_pb2.ListPointsActivityResponse:
+        """One page of the customer's points movements, newest first (pass `next_page_token` on)."""
+        request = loyalty_pb2.ListPointsActivityRequest(
+            customer_id=customer_id, page_size=page_size, page_token=page_token
+        )
+        response: loyalty_pb2.ListPointsActivityResponse = self.call(
+            self.loyalty.ListPointsActivity, request, **kw
+        )
+        return response
+
+    def grant_points(
+        self, request_id: str, customer_id: str, points: int, *, reason: str = "", **kw: Any
+    ) -> loyalty_pb2.PointsChange:
+        """Give points; `request_id` is the idempotency key (retry with the same one)."""
+        request = loyalty_pb2.GrantPointsRequest(
+            request_id=request_id, customer_id=customer_id, points=points, reason=reason
+        )
+        return (self.call(self.loyalty.GrantPoints, request, **kw)).change  # type: ignore[no-any-return]
+
+    def revoke_points(
+        self, request_id: str, customer_id: str, points: int, *, reason: str = "", **kw: Any
+    ) -> loyalty_pb2.PointsChange:
+        """Take points away (more than the balance: FAILED_PRECONDITION NOT_ENOUGH_POINTS)."""
+        request = loyalty_pb2.RevokePointsRequest(
+            request_id=request_id, customer_id=customer_id, points=points, reason=reason
+        )
+        return (self.call(self.loyalty.RevokePoints, request, **kw)).change  # type: ignore[no-any-return]
+
+    def exchange_points(
+        self, request_id: str, customer_id: str, campaign_id: int, **kw: Any
+    ) -> loyalty_pb2.ExchangePointsResponse:
+        """Spend points on a voucher of the points-shop campaign `campaign_id`."""
+        request = loyalty_pb2.ExchangePointsRequest(
+            request_id=request_id, customer_id=customer_id, campaign_id=campaign_id
+        )
+        response: loyalty_pb2.ExchangePointsResponse = self.call(self.loyalty.ExchangePoints, request, **kw)
+        return response
+
+    def record_transaction(
+        self, transaction_id: str, cart: common_pb2.Cart, *, customer_id: str = "", **kw: Any
+    ) -> loyalty_pb2.RecordTransactionResponse:
+        """Record a purchase for the earning rules; `transaction_id` is the idempotency key."""
+        request = loyalty_pb2.RecordTransactionRequest(
+            transaction_id=transaction_id, customer_id=customer_id, cart=cart
+        )
+        response: loyalty_pb2.RecordTransactionResponse = self.call(
+            self.loyalty.RecordTransaction, request, **kw
+        )
+        return response
+
+    def get_customer(self, customer_id: str, **kw: Any) -> customer_pb2.Customer:
+        """The customer's profile (never an e-mail)."""
+        request = customer_pb2.GetCustomerRequest(customer_id=customer_id)
+        return (self.call(self.customer.GetCustomer, request, **kw)).customer  # type: ignore[no-any-return]
+
+    def list_customer_vouchers(
+        self, customer_id: str, *, page_size: int = 0, page_token: str = "", **kw: Any
+    ) -> customer_pb2.ListCustomerVouchersResponse:
+        """One page of the vouchers assigned to the customer."""
+        request = customer_pb2.ListCustomerVouchersRequest(
+            customer_id=customer_id, page_size=page_size, page_token=page_token
+        )
+        response: customer_pb2.ListCustomerVouchersResponse = self.call(
+            self.customer.ListCustomerVouchers, request, **kw
+        )
+        return response
+
+    def list_available_vouchers(
+        self, customer_id: str, **kw: Any
+    ) -> customer_pb2.ListAvailableVouchersResponse:
+        """The vouchers the customer can use now."""
+        request = customer_pb2.ListAvailableVouchersRequest(customer_id=customer_id)
+        response: customer_pb2.ListAvailableVouchersResponse = self.call(
+            self.customer.ListAvailableVouchers, request, **kw
+        )
+        return response
 
     def close(self) -> None:
         self.channel.close()
