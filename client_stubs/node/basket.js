@@ -31,6 +31,8 @@ const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
 
 const PROTO_DIR = process.env.VOUCHERY_PROTO_DIR || path.resolve(__dirname, '..', '..', 'proto');
+// checkout.proto imports buf/validate/validate.proto (its field rules), vendored beside proto/.
+const THIRD_PARTY_PROTO_DIR = path.resolve(__dirname, '..', '..', 'third_party', 'proto');
 const REPEATED = new Set(['code', 'line', 'return-line']);
 const KNOWN = new Set([
   ...REPEATED, 'target', 'api-key', 'ca-file', 'currency', 'transaction-id', 'customer', 'timeout-ms', 'return-id',
@@ -81,7 +83,7 @@ function buildCart(options) {
 
 function loadCheckoutService() {
   const definition = protoLoader.loadSync('vouchery/gateway/v1/checkout.proto', {
-    includeDirs: [PROTO_DIR],
+    includeDirs: [PROTO_DIR, THIRD_PARTY_PROTO_DIR],
     keepCase: true,
     longs: String, // int64 money stays exact
     enums: String,

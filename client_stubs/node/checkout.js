@@ -20,6 +20,8 @@ const grpc = require('@grpc/grpc-js');
 const protoLoader = require('@grpc/proto-loader');
 
 const PROTO_DIR = process.env.VOUCHERY_PROTO_DIR || path.resolve(__dirname, '..', '..', 'proto');
+// checkout.proto imports buf/validate/validate.proto (its field rules), vendored beside proto/.
+const THIRD_PARTY_PROTO_DIR = path.resolve(__dirname, '..', '..', 'third_party', 'proto');
 
 function parseArgs(argv) {
   const options = {};
@@ -36,7 +38,7 @@ function parseArgs(argv) {
 
 function loadCheckoutService() {
   const definition = protoLoader.loadSync('vouchery/gateway/v1/checkout.proto', {
-    includeDirs: [PROTO_DIR],
+    includeDirs: [PROTO_DIR, THIRD_PARTY_PROTO_DIR],
     keepCase: true,
     longs: String, // int64 money stays exact
     enums: String,

@@ -1,8 +1,10 @@
 """The basket RPCs at the edge: request checks and the `Basket` answer message.
 
-Checks here are the ones every basket request needs whatever the policy (each code, the transaction
-id, the cart, the customer, enums); the policy's own (how many codes, a code twice, lines that do not
-add up) are `basket_plan.check_codes` / `check_lines`, run by `BasketWrites`.
+Checks here are the ones every basket request needs whatever the policy: the rules annotated in
+checkout.proto (each code, the transaction id, the cart, the customer, at most 100 codes and 1000 return
+lines on the wire, far above any policy) and the cart's cross-field rules. The policy's own (how many
+codes, a code twice, lines that do not add up) are `basket_plan.check_codes` / `check_lines`, run by
+`BasketWrites`.
 """
 
 from __future__ import annotations
@@ -12,41 +14,21 @@ from vouchery_gateway.checkout.sale import BasketView, ReturnView
 from vouchery_gateway.edge import convert, validation
 from vouchery_gateway.edge.validation import Violations
 
-MAX_CODES_ON_THE_WIRE = 100  # far above any policy; refused before anything is looked up
-MAX_RETURN_LINES_ON_THE_WIRE = 1000
-
 
 def validate_basket(
     request: checkout_pb2.ValidateBasketRequest | checkout_pb2.RedeemBasketRequest, *, write: bool
 ) -> None:
+    """A basket request's rules; `write` is RedeemBasket (its message makes the transaction id required)."""
+    del write  # the message type carries it: RedeemBasketRequest.transaction_id is required
     out = Violations()
-    validation.check_transaction_id(out, "transaction_id", request.transaction_id, required=write)
-    if len(request.voucher_codes) > MAX_CODES_ON_THE_WIRE:
-        out.add("voucher_codes", f"at most {MAX_CODES_ON_THE_WIRE} codes")
-    else:
-        for i, code in enumerate(request.voucher_codes):
-            validation.check_code(out, f"voucher_codes[{i}]", code)
-    validation.check_cart(out, "cart", request.cart, present=request.HasField("cart"))
-    validation.check_text(
-        out, "customer_id", request.customer_id, limit=validation.MAX_CUSTOMER_ID_CHARS, required=False
-    )
-    validation.check_text(
-        out, "user_agent", request.user_agent, limit=validation.MAX_USER_AGENT_CHARS, required=False
-    )
-    if isinstance(request, checkout_pb2.RedeemBasketRequest):
-        validation.check_store_id(out, "store_id", request.store_id)
-    validation.check_enums(out, request)
+    validation.check_rules(out, request)
+    validation.check_cart(out, "cart", request.cart)
     out.raise_if_any()
 
 
 def validate_return(request: checkout_pb2.ReturnItemsRequest) -> None:
     """The request's shape; which lines and how many units may come back is the sale's to say."""
-    out = Violations()
-    validation.check_transaction_id(out, "transaction_id", request.transaction_id, required=True)
-    validation.check_transaction_id(out, "return_id", request.return_id, required=True)
-    if len(request.lines) > MAX_RETURN_LINES_ON_THE_WIRE:
-        out.add("lines", f"at most {MAX_RETURN_LINES_ON_THE_WIRE} lines")
-    out.raise_if_any()
+    validation.validate_message(request)
 
 
 _OUTCOMES = {

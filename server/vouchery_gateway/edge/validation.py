@@ -1,9 +1,17 @@
-"""Edge validation of checkout requests: every bad field is named, then the call stops with INVALID_ARGUMENT.
+"""Edge validation of requests: every bad field is named, then the call stops with INVALID_ARGUMENT.
 
 Nothing malformed goes past the servicer: not to Vouchery, not into an idempotency record, not into a log
-line or a metric label. All problems of a request are collected (a POS developer fixes them in one round
-trip) and raised as one `InvalidArgument` whose `google.rpc.BadRequest` lists each field by its proto path,
-e.g. `cart.lines[2].quantity`. Descriptions quote at most a short, sanitised prefix of the bad value.
+line or a metric label. The field rules (required fields, lengths, character sets, ranges, list sizes,
+known currencies) are written in the protos as `buf.validate` annotations, so clients in every language see
+them in the contract; `check_rules` enforces them with protovalidate (one `Validator`, built once: it
+compiles each message's rules on first use and keeps them). What an annotation cannot say stays here: the
+rules that relate several fields of a cart (every Money in the currency of its total, quantity x unit
+price and the lines' sum within range) and a timestamp's own validity.
+
+All problems of a request are collected (a POS developer fixes them in one round trip) and raised as one
+`InvalidArgument` whose `google.rpc.BadRequest` lists each field by its proto path, e.g.
+`cart.lines[2].quantity`, with the gateway's own description of what is wrong (`_describe`). Descriptions
+quote at most a short, sanitised prefix of the bad value.
 
 Whether the lines add up to the total is *not* checked here: that is Vouchery's business rule (rejection
 2002, `CART_TOTAL_MISMATCH`), answered as a rejection like every other rule.
@@ -11,16 +19,18 @@ Whether the lines add up to the total is *not* checked here: that is Vouchery's 
 
 from __future__ import annotations
 
-import re
-from typing import Final, Protocol
+from typing import Any, Final
 
-from google.protobuf import descriptor
+import protovalidate
 from google.protobuf.message import Message
 
 from vouchery.gateway.v1 import checkout_pb2, common_pb2
+from vouchery_gateway.edge.page_tokens import MAX_PAGE_SIZE
 from vouchery_gateway.errors import FieldViolation, InvalidArgument
 from vouchery_gateway.money import MAX_MINOR_UNITS, is_known_currency
 
+# The limits the annotations state, for the checks and texts written here (tests/unit/edge/test_rules.py
+# holds them equal to the protos).
 MAX_CODE_CHARS: Final = 64
 MAX_TRANSACTION_ID_CHARS: Final = 128
 MAX_CUSTOMER_ID_CHARS: Final = 128
@@ -29,7 +39,28 @@ MAX_LINES: Final = 500
 MAX_QUANTITY: Final = 1_000_000
 MAX_TEXT_CHARS: Final = 256  # sku, product id, line name, category name / tag
 MAX_CATEGORIES: Final = 50
-TRANSACTION_ID: Final = re.compile(r"[A-Za-z0-9._:/-]+")
+MAX_POINTS: Final = 1_000_000_000
+
+PRINTABLE: Final = r"^(?:[^\p{C}\p{Z}]| )*$"
+TRANSACTION_ID: Final = r"^[A-Za-z0-9._:/-]+$"
+STORE_ID: Final = r"^[A-Za-z0-9._:-]{1,64}$"
+
+_VALIDATOR: Final = protovalidate.Validator()
+
+_PATTERN_TEXT: Final = {
+    PRINTABLE: "must not contain control or non-printable characters",
+    TRANSACTION_ID: "may contain only letters, digits and . _ : / -",
+    STORE_ID: "must be 1..64 characters of letters, digits and . _ : -",
+}
+_REQUIRED_TEXT: Final = {
+    "transaction_id": "is required on every write (the POS transaction id)",
+    "request_id": "is required on every points write (reuse it when retrying)",
+    "return_id": "is required (the return's id; reuse it when retrying)",
+    "total": "is required (goods total, excluding shipping)",
+    "currency_code": "is required (ISO 4217, e.g. EUR)",
+}
+# A message-level rule names the field a developer should fill in.
+_MESSAGE_RULE_FIELD: Final = {"cart_line.product_id_or_sku": "product_id"}
 
 
 class Violations:
@@ -46,195 +77,133 @@ class Violations:
             raise InvalidArgument(self.items)
 
 
-def check_text(out: Violations, field: str, value: str, *, limit: int, required: bool) -> None:
-    """Required-ness, length and printability of a free-text field (no control characters)."""
-    if not value:
-        if required:
-            out.add(field, "is required")
+def check_rules(out: Violations, message: Message) -> None:
+    """The `buf.validate` rules of `message` and of every message in it, each violation by field path."""
+    for violation in _VALIDATOR.collect_violations(message):
+        proto = violation.proto
+        path = ""
+        name = ""
+        for element in proto.field.elements if proto.field is not None else ():
+            name = element.field_name
+            path = f"{path}.{name}" if path else name
+            subscript = element.subscript
+            if subscript is not None:
+                key = subscript.value
+                path += f"[{key!r}]" if isinstance(key, str) else f"[{key}]"
+        rule_id = proto.rule_id
+        child = _MESSAGE_RULE_FIELD.get(rule_id)
+        if child is not None:
+            path, name = (f"{path}.{child}" if path else child), child
+        out.add(path, _describe(rule_id, name, violation.field_value, violation.rule_value, proto.message))
+
+
+def _describe(rule_id: str, name: str, value: Any, rule: Any, message: str) -> str:
+    """The gateway's text for one violated rule (protovalidate's own, or a CEL rule's, otherwise)."""
+    if rule_id == "required":
+        return _REQUIRED_TEXT.get(name, "is required")
+    if rule_id == "string.max_len":
+        return f"must be at most {rule} characters (got {len(value)})"
+    if rule_id == "string.min_len" and rule == 1:
+        return "is required"
+    if rule_id == "string.pattern":
+        return _PATTERN_TEXT.get(rule, message)
+    if rule_id == "string.in" and name == "currency_code":
+        return f"unknown ISO 4217 currency {str(value)[:8]!r}"
+    if rule_id == "timestamp.gt_now":
+        return "must be in the future"
+    if rule_id == "repeated.max_items":
+        return f"must have at most {rule} entries (got {len(value)})"
+    if rule_id.endswith(("gte_lte", "gt_lte")):
+        return _range_text(name, value, message)
+    return message
+
+
+def _range_text(name: str, value: Any, message: str) -> str:
+    if name == "amount":
+        return "must not be negative" if value < 0 else f"must be at most {MAX_MINOR_UNITS} minor units"
+    if name == "quantity":
+        return f"must be between 1 and {MAX_QUANTITY} (got {value})"
+    if name == "points":
+        return "must be a positive number of points" if value <= 0 else f"must be at most {MAX_POINTS}"
+    if name == "campaign_id":
+        return "is required: the id of a points-shop campaign (a positive integer)"
+    if name == "page_size":
+        return f"must be between 0 and {MAX_PAGE_SIZE}"
+    return message
+
+
+def check_cart(out: Violations, field: str, cart: common_pb2.Cart) -> None:
+    """What the annotations cannot say of a cart: one currency throughout, and values that stay in range.
+
+    Every Money of the cart must use the currency of its total, and each line's quantity x unit price, and
+    the sum of the lines, must stay within MAX_MINOR_UNITS. Fields the rules already refused are skipped
+    (so an unset cart, whose total has no currency, adds nothing here).
+    """
+    currency = cart.total.currency_code if is_known_currency(cart.total.currency_code) else None
+    if currency is None:
         return
-    if len(value) > limit:
-        out.add(field, f"must be at most {limit} characters (got {len(value)})")
-    elif not value.isprintable():
-        out.add(field, "must not contain control or non-printable characters")
-
-
-def check_code(out: Violations, field: str, code: str) -> None:
-    check_text(out, field, code, limit=MAX_CODE_CHARS, required=True)
-    if code and code != code.strip():
-        out.add(field, "must not start or end with whitespace")
-
-
-def check_transaction_id(out: Violations, field: str, value: str, *, required: bool) -> None:
-    if not value:
-        if required:
-            out.add(field, "is required on every write (the POS transaction id)")
-        return
-    if len(value) > MAX_TRANSACTION_ID_CHARS:
-        out.add(field, f"must be at most {MAX_TRANSACTION_ID_CHARS} characters (got {len(value)})")
-    elif not TRANSACTION_ID.fullmatch(value):
-        out.add(field, "may contain only letters, digits and . _ : / -")
-
-
-STORE_ID: Final = re.compile(r"[A-Za-z0-9._:-]{1,64}")
-
-
-def check_store_id(out: Violations, field: str, value: str) -> None:
-    """A store id is optional; when given, 1..64 characters of letters, digits and . _ : -."""
-    if value and not STORE_ID.fullmatch(value):
-        out.add(field, "must be 1..64 characters of letters, digits and . _ : -")
-
-
-def check_money(out: Violations, field: str, money: common_pb2.Money, currency: str | None) -> None:
-    """Amount within 0..MAX_MINOR_UNITS and a known currency equal to the cart's (when given)."""
-    if money.amount < 0:
-        out.add(f"{field}.amount", "must not be negative")
-    elif money.amount > MAX_MINOR_UNITS:
-        out.add(f"{field}.amount", f"must be at most {MAX_MINOR_UNITS} minor units")
-    code = money.currency_code
-    if not code:
-        out.add(f"{field}.currency_code", "is required (ISO 4217, e.g. EUR)")
-    elif not is_known_currency(code):
-        out.add(f"{field}.currency_code", f"unknown ISO 4217 currency {code[:8]!r}")
-    elif currency is not None and code != currency:
-        out.add(f"{field}.currency_code", f"must equal the cart currency {currency} (got {code})")
-
-
-def check_categories(out: Violations, field: str, categories: list[common_pb2.Category]) -> None:
-    if len(categories) > MAX_CATEGORIES:
-        out.add(field, f"must have at most {MAX_CATEGORIES} entries (got {len(categories)})")
-        return
-    for i, category in enumerate(categories):
-        check_text(out, f"{field}[{i}].name", category.name, limit=MAX_TEXT_CHARS, required=True)
-        check_text(out, f"{field}[{i}].tag", category.tag, limit=MAX_TEXT_CHARS, required=True)
-
-
-def check_line(out: Violations, field: str, line: common_pb2.CartLine, currency: str | None) -> int:
-    """Checks one line; returns its value in minor units (0 when it cannot be computed)."""
-    if not line.sku and not line.product_id:
-        out.add(f"{field}.product_id", "a line needs a product_id or a sku")
-    check_text(out, f"{field}.sku", line.sku, limit=MAX_TEXT_CHARS, required=False)
-    check_text(out, f"{field}.product_id", line.product_id, limit=MAX_TEXT_CHARS, required=False)
-    check_text(out, f"{field}.name", line.name, limit=MAX_TEXT_CHARS, required=False)
-    check_categories(out, f"{field}.categories", list(line.categories))
-    quantity_ok = 1 <= line.quantity <= MAX_QUANTITY
-    if not quantity_ok:
-        out.add(f"{field}.quantity", f"must be between 1 and {MAX_QUANTITY} (got {line.quantity})")
-    if not line.HasField("unit_price"):
-        out.add(f"{field}.unit_price", "is required")
-        return 0
-    before = len(out.items)
-    check_money(out, f"{field}.unit_price", line.unit_price, currency)
-    if not quantity_ok or len(out.items) > before:
-        return 0
-    value = line.quantity * line.unit_price.amount
-    if value > MAX_MINOR_UNITS:
-        out.add(f"{field}", "quantity * unit_price is too large")
-        return 0
-    return value
-
-
-def check_cart(out: Violations, field: str, cart: common_pb2.Cart, *, present: bool) -> None:
-    if not present:
-        out.add(field, "is required")
-        return
-    currency: str | None = None
-    if not cart.HasField("total"):
-        out.add(f"{field}.total", "is required (goods total, excluding shipping)")
-    else:
-        check_money(out, f"{field}.total", cart.total, None)
-        if is_known_currency(cart.total.currency_code):
-            currency = cart.total.currency_code
     if cart.HasField("shipping"):
-        check_money(out, f"{field}.shipping", cart.shipping, currency)
-    check_categories(out, f"{field}.additional_categories", list(cart.additional_categories))
+        _check_currency(out, f"{field}.shipping", cart.shipping, currency)
     if len(cart.lines) > MAX_LINES:
-        out.add(f"{field}.lines", f"must have at most {MAX_LINES} lines (got {len(cart.lines)})")
         return
-    lines_total = sum(
-        check_line(out, f"{field}.lines[{i}]", line, currency) for i, line in enumerate(cart.lines)
-    )
+    lines_total = 0
+    for i, line in enumerate(cart.lines):
+        if not line.HasField("unit_price"):
+            continue
+        price = line.unit_price
+        if not _check_currency(out, f"{field}.lines[{i}].unit_price", price, currency):
+            continue
+        if not (1 <= line.quantity <= MAX_QUANTITY and 0 <= price.amount <= MAX_MINOR_UNITS):
+            continue
+        value = line.quantity * price.amount
+        if value > MAX_MINOR_UNITS:
+            out.add(f"{field}.lines[{i}]", "quantity * unit_price is too large")
+            continue
+        lines_total += value
     if lines_total > MAX_MINOR_UNITS:
         out.add(f"{field}.lines", "the lines add up to more than the largest supported amount")
 
 
-def check_enums(out: Violations, message: Message, prefix: str = "") -> None:
-    """Names every enum field holding a number its enum does not define (proto3 keeps unknown numbers)."""
-    for field_desc, value in message.ListFields():
-        path = f"{prefix}{field_desc.name}"
-        repeated = field_desc.is_repeated
-        items = list(value) if repeated and not field_desc.message_type else [value]
-        if field_desc.type == descriptor.FieldDescriptor.TYPE_ENUM:
-            enum_type = field_desc.enum_type
-            for item in items:
-                if enum_type is not None and enum_type.values_by_number.get(item) is None:
-                    out.add(path, f"unknown {enum_type.name} value {item}")
-        elif field_desc.type == descriptor.FieldDescriptor.TYPE_MESSAGE and not _is_map(field_desc):
-            children = list(value) if repeated else [value]
-            for i, child in enumerate(children):
-                check_enums(out, child, f"{path}[{i}]." if repeated else f"{path}.")
+def _check_currency(out: Violations, field: str, money: common_pb2.Money, currency: str) -> bool:
+    """False when `money` is not in `currency` (named, unless the rules already refused its code)."""
+    code = money.currency_code
+    if code == currency:
+        return True
+    if is_known_currency(code):
+        out.add(f"{field}.currency_code", f"must equal the cart currency {currency} (got {code})")
+    return False
 
 
-def _is_map(field_desc: descriptor.FieldDescriptor) -> bool:
-    message_type = field_desc.message_type
-    return message_type is not None and message_type.GetOptions().map_entry
-
-
-def check_redemption_fields(out: Violations, customer_id: str, user_agent: str) -> None:
-    check_text(out, "customer_id", customer_id, limit=MAX_CUSTOMER_ID_CHARS, required=False)
-    check_text(out, "user_agent", user_agent, limit=MAX_USER_AGENT_CHARS, required=False)
+def validate_message(request: Message) -> None:
+    """A request whose rules are all in its annotations."""
+    out = Violations()
+    check_rules(out, request)
+    out.raise_if_any()
 
 
 def validate_validate(request: checkout_pb2.ValidateVoucherRequest) -> None:
     out = Violations()
-    check_code(out, "voucher_code", request.voucher_code)
-    check_transaction_id(out, "transaction_id", request.transaction_id, required=False)
-    check_cart(out, "cart", request.cart, present=request.HasField("cart"))
-    check_redemption_fields(out, request.customer_id, request.user_agent)
-    check_enums(out, request)
+    check_rules(out, request)
+    check_cart(out, "cart", request.cart)
     out.raise_if_any()
 
 
 def validate_redeem(request: checkout_pb2.RedeemVoucherRequest) -> None:
     out = Violations()
-    check_transaction_id(out, "transaction_id", request.transaction_id, required=True)
-    check_code(out, "voucher_code", request.voucher_code)
-    check_cart(out, "cart", request.cart, present=request.HasField("cart"))
-    check_redemption_fields(out, request.customer_id, request.user_agent)
-    check_store_id(out, "store_id", request.store_id)
-    check_enums(out, request)
+    check_rules(out, request)
+    check_cart(out, "cart", request.cart)
     out.raise_if_any()
 
 
-class ByTransaction(Protocol):
-    @property
-    def transaction_id(self) -> str: ...
-
-
-def validate_transaction(request: ByTransaction) -> None:
-    out = Violations()
-    check_transaction_id(out, "transaction_id", request.transaction_id, required=True)
-    out.raise_if_any()
+def validate_transaction(request: Message) -> None:
+    """Requests that only name a transaction (confirm, cancel, reads)."""
+    validate_message(request)
 
 
 def validate_get_voucher(request: checkout_pb2.GetVoucherRequest) -> None:
-    out = Violations()
-    check_code(out, "voucher_code", request.voucher_code)
-    out.raise_if_any()
+    validate_message(request)
 
 
-class ByCustomer(Protocol):
-    @property
-    def customer_id(self) -> str: ...
-
-
-def check_customer_id(out: Violations, value: str, *, field: str = "customer_id") -> None:
-    check_text(out, field, value, limit=MAX_CUSTOMER_ID_CHARS, required=True)
-    if value and value != value.strip():
-        out.add(field, "must not start or end with whitespace")
-
-
-def validate_customer(request: ByCustomer) -> None:
-    """Requests that only name a customer (reads)."""
-    out = Violations()
-    check_customer_id(out, request.customer_id)
-    out.raise_if_any()
+def validate_customer(request: Message) -> None:
+    """Requests that only name a customer (reads; with their page size, for lists)."""
+    validate_message(request)

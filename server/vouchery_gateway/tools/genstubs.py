@@ -1,6 +1,6 @@
 """Generate the Python client stubs from `proto/`, or check that the committed ones are current.
 
-    python -m vouchery_gateway.tools.genstubs          # regenerate client_stubs/vouchery/gateway/v1
+    python -m vouchery_gateway.tools.genstubs          # regenerate client_stubs/ (both packages)
     python -m vouchery_gateway.tools.genstubs --check  # exit 1 when the committed stubs are stale
 
 The stubs are generated into a scratch directory first and then compared with (or copied over) the
@@ -8,6 +8,11 @@ committed ones, so `--check` never touches the tree and a failed run never leave
 `.proto` sources are copied beside the stubs so clients without reflection (e.g. Node's proto-loader) can
 load the exact same definitions from the installed package. Output depends only on the `.proto` files and
 the installed grpcio-tools, which makes it deterministic.
+
+Our protos import `buf/validate/validate.proto` (protovalidate's field rules); its source is vendored in
+`third_party/proto` (written by `python -m vouchery_gateway.tools.vendorproto`) and generated once, into
+`client_stubs/buf/validate`, without gRPC stubs: the protovalidate package ships no `validate_pb2` for
+google.protobuf messages, and the generated `vouchery.gateway.v1` modules import it.
 """
 
 from __future__ import annotations
@@ -18,13 +23,28 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Sequence
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
 PACKAGE_DIR = Path("vouchery") / "gateway" / "v1"
-# Files in the package directory that are written by hand, not generated.
+THIRD_PARTY = Path("third_party") / "proto"
+VALIDATE_DIR = Path("buf") / "validate"
+# Files in the package directories that are written by hand, not generated.
 HAND_WRITTEN = frozenset({"__init__.py"})
 GENERATED_SUFFIXES = ("_pb2.py", "_pb2.pyi", "_pb2_grpc.py", ".proto")
+
+
+@dataclass(frozen=True)
+class Source:
+    """A package of .proto files: where its sources live (under the root) and whether it has services."""
+
+    proto_root: Path
+    package: Path
+    grpc: bool
+
+
+SOURCES = (Source(Path("proto"), PACKAGE_DIR, grpc=True), Source(THIRD_PARTY, VALIDATE_DIR, grpc=False))
 
 
 class GenerationError(RuntimeError):
@@ -39,44 +59,53 @@ def repo_root() -> Path:
     raise GenerationError("cannot find the repository root (a directory with proto/ and client_stubs/)")
 
 
-def proto_files(proto_root: Path) -> list[Path]:
-    return sorted((proto_root / PACKAGE_DIR).glob("*.proto"))
+def proto_files(proto_root: Path, package: Path = PACKAGE_DIR) -> list[Path]:
+    return sorted((proto_root / package).glob("*.proto"))
 
 
-def generate(proto_root: Path, out_root: Path) -> list[Path]:
-    """Run protoc on every .proto of the package into `out_root`; returns the package files written."""
+def generate(root: Path, out_root: Path) -> dict[str, Path]:
+    """Run protoc on every source package into `out_root`; returns the files written, by path under it."""
     from grpc_tools import protoc  # type: ignore[import-untyped]  # dev dependency, only when generating
 
-    sources = proto_files(proto_root)
-    if not sources:
-        raise GenerationError(f"no .proto files under {proto_root / PACKAGE_DIR}")
     well_known = resources.files("grpc_tools") / "_proto"
-    args = [
-        "grpc_tools.protoc",
-        f"--proto_path={proto_root}",
-        f"--proto_path={well_known}",
-        f"--python_out={out_root}",
-        f"--pyi_out={out_root}",
-        f"--grpc_python_out={out_root}",
-        *(str(src.relative_to(proto_root)) for src in sources),
-    ]
-    if protoc.main(args) != 0:
-        raise GenerationError("protoc failed")
-    package = out_root / PACKAGE_DIR
-    for src in sources:
-        shutil.copyfile(src, package / src.name)
-    return sorted(path for path in package.iterdir() if path.name.endswith(GENERATED_SUFFIXES))
+    include = [f"--proto_path={root / source.proto_root}" for source in SOURCES]
+    written: dict[str, Path] = {}
+    for source in SOURCES:
+        proto_root = root / source.proto_root
+        sources = proto_files(proto_root, source.package)
+        if not sources:
+            raise GenerationError(f"no .proto files under {proto_root / source.package}")
+        args = [
+            "grpc_tools.protoc",
+            *include,
+            f"--proto_path={well_known}",
+            f"--python_out={out_root}",
+            f"--pyi_out={out_root}",
+            *([f"--grpc_python_out={out_root}"] if source.grpc else []),
+            *(str(src.relative_to(proto_root)) for src in sources),
+        ]
+        if protoc.main(args) != 0:
+            raise GenerationError("protoc failed")
+        package = out_root / source.package
+        for src in sources:
+            shutil.copyfile(src, package / src.name)
+        for path in package.iterdir():
+            if path.name.endswith(GENERATED_SUFFIXES):
+                written[(source.package / path.name).as_posix()] = path
+    return dict(sorted(written.items()))
 
 
-def generated_files(package: Path) -> dict[str, Path]:
-    """The generated files currently in a package directory, by name."""
-    if not package.is_dir():
-        return {}
-    return {
-        path.name: path
-        for path in package.iterdir()
-        if path.name.endswith(GENERATED_SUFFIXES) and path.name not in HAND_WRITTEN
-    }
+def generated_files(stubs_root: Path) -> dict[str, Path]:
+    """The generated files currently in the stub packages, by path under `stubs_root`."""
+    found: dict[str, Path] = {}
+    for source in SOURCES:
+        package = stubs_root / source.package
+        if not package.is_dir():
+            continue
+        for path in package.iterdir():
+            if path.name.endswith(GENERATED_SUFFIXES) and path.name not in HAND_WRITTEN:
+                found[(source.package / path.name).as_posix()] = path
+    return found
 
 
 def differences(fresh: dict[str, Path], committed: dict[str, Path]) -> list[str]:
@@ -93,16 +122,16 @@ def differences(fresh: dict[str, Path], committed: dict[str, Path]) -> list[str]
 
 def run(root: Path, *, check: bool) -> list[str]:
     """Generate (or check) the stubs under `root`; returns the differences found before any write."""
-    target = root / "client_stubs" / PACKAGE_DIR
+    target = root / "client_stubs"
     with tempfile.TemporaryDirectory(prefix="genstubs-") as scratch:
-        fresh = {path.name: path for path in generate(root / "proto", Path(scratch))}
+        fresh = generate(root, Path(scratch))
         committed = generated_files(target)
         problems = differences(fresh, committed)
         if not check:
             for name in committed.keys() - fresh.keys():
                 committed[name].unlink()
-            target.mkdir(parents=True, exist_ok=True)
             for name, path in fresh.items():
+                (target / name).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(path, target / name)
     return problems
 
@@ -110,7 +139,7 @@ def run(root: Path, *, check: bool) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m vouchery_gateway.tools.genstubs",
-        description="Generate client_stubs/vouchery/gateway/v1 from proto/ (grpc_tools.protoc).",
+        description="Generate client_stubs/ from proto/ and third_party/proto/ (grpc_tools.protoc).",
     )
     parser.add_argument(
         "--check", action="store_true", help="do not write; exit 1 if the committed stubs are not current"
@@ -131,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 1
         print("genstubs: client stubs are current")
         return 0
-    print(f"genstubs: wrote {root / 'client_stubs' / PACKAGE_DIR} ({len(problems)} file(s) changed)")
+    print(f"genstubs: wrote {root / 'client_stubs'} ({len(problems)} file(s) changed)")
     return 0
 
 

@@ -20,21 +20,28 @@ def test_committed_stubs_match_a_fresh_generation() -> None:
 
 def test_check_reports_a_proto_change(tmp_path: Path) -> None:
     """A .proto edited without regenerating is reported as out of date, and the check exits 1."""
-    shutil.copytree(ROOT / "proto", tmp_path / "proto")
-    shutil.copytree(ROOT / "client_stubs" / "vouchery", tmp_path / "client_stubs" / "vouchery")
+    for tree in ("proto", "third_party", "client_stubs/vouchery", "client_stubs/buf"):
+        shutil.copytree(ROOT / tree, tmp_path / tree)
     common = tmp_path / "proto" / genstubs.PACKAGE_DIR / "common.proto"
     common.write_text(common.read_text() + "\nmessage Extra {\n  string note = 1;\n}\n")
     problems = genstubs.run(tmp_path, check=True)
-    assert "out of date: common_pb2.py" in problems
+    assert problems == [
+        "out of date: vouchery/gateway/v1/common.proto",
+        "out of date: vouchery/gateway/v1/common_pb2.py",
+        "out of date: vouchery/gateway/v1/common_pb2.pyi",
+    ]
     assert genstubs.main(["--check", "--root", str(tmp_path)]) == 1
 
 
 def test_generation_is_deterministic(tmp_path: Path) -> None:
     """Generating twice gives byte-identical files, so --check never flaps."""
     shutil.copytree(ROOT / "proto", tmp_path / "proto")
+    shutil.copytree(ROOT / "third_party", tmp_path / "third_party")
     (tmp_path / "client_stubs").mkdir()
     assert genstubs.main(["--root", str(tmp_path)]) == 0
     assert genstubs.run(tmp_path, check=True) == []
+    assert (tmp_path / "client_stubs" / genstubs.VALIDATE_DIR / "validate_pb2.py").is_file()
+    assert not (tmp_path / "client_stubs" / genstubs.VALIDATE_DIR / "validate_pb2_grpc.py").exists()
 
 
 def test_rejection_reason_mirrors_the_domain_enum() -> None:

@@ -22,31 +22,40 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from vouchery.gateway.v1 import common_pb2 as vouchery_dot_gateway_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"vouchery/gateway/v1/customer.proto\x12\x13vouchery.gateway.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a vouchery/gateway/v1/common.proto\"\xdb\x01\n\x08\x43ustomer\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x16\n\x0eloyalty_points\x18\x03 \x01(\x03\x12\x31\n\ncategories\x18\x04 \x03(\x0b\x32\x1d.vouchery.gateway.v1.Category\x12\x19\n\x11redemptions_count\x18\x05 \x01(\x03\x12\x16\n\x0evouchers_count\x18\x06 \x01(\x03\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\")\n\x12GetCustomerRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\"F\n\x13GetCustomerResponse\x12/\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\x1d.vouchery.gateway.v1.Customer\"Y\n\x1bListCustomerVouchersRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"\x8f\x01\n\x1cListCustomerVouchersResponse\x12.\n\x08vouchers\x18\x01 \x03(\x0b\x32\x1c.vouchery.gateway.v1.Voucher\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x17\n\ntotal_size\x18\x03 \x01(\x03H\x00\x88\x01\x01\x42\r\n\x0b_total_size\"3\n\x1cListAvailableVouchersRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\"O\n\x1dListAvailableVouchersResponse\x12.\n\x08vouchers\x18\x01 \x03(\x0b\x32\x1c.vouchery.gateway.v1.Voucher2\xf0\x02\n\x0f\x43ustomerService\x12`\n\x0bGetCustomer\x12\'.vouchery.gateway.v1.GetCustomerRequest\x1a(.vouchery.gateway.v1.GetCustomerResponse\x12{\n\x14ListCustomerVouchers\x12\x30.vouchery.gateway.v1.ListCustomerVouchersRequest\x1a\x31.vouchery.gateway.v1.ListCustomerVouchersResponse\x12~\n\x15ListAvailableVouchers\x12\x31.vouchery.gateway.v1.ListAvailableVouchersRequest\x1a\x32.vouchery.gateway.v1.ListAvailableVouchersResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\"vouchery/gateway/v1/customer.proto\x12\x13vouchery.gateway.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a vouchery/gateway/v1/common.proto\"\xdb\x01\n\x08\x43ustomer\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x0c\n\x04name\x18\x02 \x01(\t\x12\x16\n\x0eloyalty_points\x18\x03 \x01(\x03\x12\x31\n\ncategories\x18\x04 \x03(\x0b\x32\x1d.vouchery.gateway.v1.Category\x12\x19\n\x11redemptions_count\x18\x05 \x01(\x03\x12\x16\n\x0evouchers_count\x18\x06 \x01(\x03\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xbf\x01\n\x12GetCustomerRequest\x12\xa8\x01\n\x0b\x63ustomer_id\x18\x01 \x01(\tB\x92\x01\xbaH\x8e\x01r\x1b\x18\x80\x01\x32\x16^(?:[^\\p{C}\\p{Z}]| )*$\xba\x01k\n\x19string.no_edge_whitespace\x12%must not start or end with whitespace\x1a\'!this.matches(r\'^[\\s\\p{Z}]|[\\s\\p{Z}]$\')\xc8\x01\x01\"F\n\x13GetCustomerResponse\x12/\n\x08\x63ustomer\x18\x01 \x01(\x0b\x32\x1d.vouchery.gateway.v1.Customer\"\xfa\x01\n\x1bListCustomerVouchersRequest\x12\xa8\x01\n\x0b\x63ustomer_id\x18\x01 \x01(\tB\x92\x01\xbaH\x8e\x01r\x1b\x18\x80\x01\x32\x16^(?:[^\\p{C}\\p{Z}]| )*$\xba\x01k\n\x19string.no_edge_whitespace\x12%must not start or end with whitespace\x1a\'!this.matches(r\'^[\\s\\p{Z}]|[\\s\\p{Z}]$\')\xc8\x01\x01\x12\x1c\n\tpage_size\x18\x02 \x01(\x05\x42\t\xbaH\x06\x1a\x04\x18\x64(\x00\x12\x12\n\npage_token\x18\x03 \x01(\t\"\x8f\x01\n\x1cListCustomerVouchersResponse\x12.\n\x08vouchers\x18\x01 \x03(\x0b\x32\x1c.vouchery.gateway.v1.Voucher\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x17\n\ntotal_size\x18\x03 \x01(\x03H\x00\x88\x01\x01\x42\r\n\x0b_total_size\"\xc9\x01\n\x1cListAvailableVouchersRequest\x12\xa8\x01\n\x0b\x63ustomer_id\x18\x01 \x01(\tB\x92\x01\xbaH\x8e\x01r\x1b\x18\x80\x01\x32\x16^(?:[^\\p{C}\\p{Z}]| )*$\xba\x01k\n\x19string.no_edge_whitespace\x12%must not start or end with whitespace\x1a\'!this.matches(r\'^[\\s\\p{Z}]|[\\s\\p{Z}]$\')\xc8\x01\x01\"O\n\x1dListAvailableVouchersResponse\x12.\n\x08vouchers\x18\x01 \x03(\x0b\x32\x1c.vouchery.gateway.v1.Voucher2\xf0\x02\n\x0f\x43ustomerService\x12`\n\x0bGetCustomer\x12\'.vouchery.gateway.v1.GetCustomerRequest\x1a(.vouchery.gateway.v1.GetCustomerResponse\x12{\n\x14ListCustomerVouchers\x12\x30.vouchery.gateway.v1.ListCustomerVouchersRequest\x1a\x31.vouchery.gateway.v1.ListCustomerVouchersResponse\x12~\n\x15ListAvailableVouchers\x12\x31.vouchery.gateway.v1.ListAvailableVouchersRequest\x1a\x32.vouchery.gateway.v1.ListAvailableVouchersResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'vouchery.gateway.v1.customer_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_CUSTOMER']._serialized_start=127
-  _globals['_CUSTOMER']._serialized_end=346
-  _globals['_GETCUSTOMERREQUEST']._serialized_start=348
-  _globals['_GETCUSTOMERREQUEST']._serialized_end=389
-  _globals['_GETCUSTOMERRESPONSE']._serialized_start=391
-  _globals['_GETCUSTOMERRESPONSE']._serialized_end=461
-  _globals['_LISTCUSTOMERVOUCHERSREQUEST']._serialized_start=463
-  _globals['_LISTCUSTOMERVOUCHERSREQUEST']._serialized_end=552
-  _globals['_LISTCUSTOMERVOUCHERSRESPONSE']._serialized_start=555
-  _globals['_LISTCUSTOMERVOUCHERSRESPONSE']._serialized_end=698
-  _globals['_LISTAVAILABLEVOUCHERSREQUEST']._serialized_start=700
-  _globals['_LISTAVAILABLEVOUCHERSREQUEST']._serialized_end=751
-  _globals['_LISTAVAILABLEVOUCHERSRESPONSE']._serialized_start=753
-  _globals['_LISTAVAILABLEVOUCHERSRESPONSE']._serialized_end=832
-  _globals['_CUSTOMERSERVICE']._serialized_start=835
-  _globals['_CUSTOMERSERVICE']._serialized_end=1203
+  _globals['_GETCUSTOMERREQUEST'].fields_by_name['customer_id']._loaded_options = None
+  _globals['_GETCUSTOMERREQUEST'].fields_by_name['customer_id']._serialized_options = b'\272H\216\001r\033\030\200\0012\026^(?:[^\\p{C}\\p{Z}]| )*$\272\001k\n\031string.no_edge_whitespace\022%must not start or end with whitespace\032\'!this.matches(r\'^[\\s\\p{Z}]|[\\s\\p{Z}]$\')\310\001\001'
+  _globals['_LISTCUSTOMERVOUCHERSREQUEST'].fields_by_name['customer_id']._loaded_options = None
+  _globals['_LISTCUSTOMERVOUCHERSREQUEST'].fields_by_name['customer_id']._serialized_options = b'\272H\216\001r\033\030\200\0012\026^(?:[^\\p{C}\\p{Z}]| )*$\272\001k\n\031string.no_edge_whitespace\022%must not start or end with whitespace\032\'!this.matches(r\'^[\\s\\p{Z}]|[\\s\\p{Z}]$\')\310\001\001'
+  _globals['_LISTCUSTOMERVOUCHERSREQUEST'].fields_by_name['page_size']._loaded_options = None
+  _globals['_LISTCUSTOMERVOUCHERSREQUEST'].fields_by_name['page_size']._serialized_options = b'\272H\006\032\004\030d(\000'
+  _globals['_LISTAVAILABLEVOUCHERSREQUEST'].fields_by_name['customer_id']._loaded_options = None
+  _globals['_LISTAVAILABLEVOUCHERSREQUEST'].fields_by_name['customer_id']._serialized_options = b'\272H\216\001r\033\030\200\0012\026^(?:[^\\p{C}\\p{Z}]| )*$\272\001k\n\031string.no_edge_whitespace\022%must not start or end with whitespace\032\'!this.matches(r\'^[\\s\\p{Z}]|[\\s\\p{Z}]$\')\310\001\001'
+  _globals['_CUSTOMER']._serialized_start=156
+  _globals['_CUSTOMER']._serialized_end=375
+  _globals['_GETCUSTOMERREQUEST']._serialized_start=378
+  _globals['_GETCUSTOMERREQUEST']._serialized_end=569
+  _globals['_GETCUSTOMERRESPONSE']._serialized_start=571
+  _globals['_GETCUSTOMERRESPONSE']._serialized_end=641
+  _globals['_LISTCUSTOMERVOUCHERSREQUEST']._serialized_start=644
+  _globals['_LISTCUSTOMERVOUCHERSREQUEST']._serialized_end=894
+  _globals['_LISTCUSTOMERVOUCHERSRESPONSE']._serialized_start=897
+  _globals['_LISTCUSTOMERVOUCHERSRESPONSE']._serialized_end=1040
+  _globals['_LISTAVAILABLEVOUCHERSREQUEST']._serialized_start=1043
+  _globals['_LISTAVAILABLEVOUCHERSREQUEST']._serialized_end=1244
+  _globals['_LISTAVAILABLEVOUCHERSRESPONSE']._serialized_start=1246
+  _globals['_LISTAVAILABLEVOUCHERSRESPONSE']._serialized_end=1325
+  _globals['_CUSTOMERSERVICE']._serialized_start=1328
+  _globals['_CUSTOMERSERVICE']._serialized_end=1696
 # @@protoc_insertion_point(module_scope)

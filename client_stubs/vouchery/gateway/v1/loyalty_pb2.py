@@ -22,51 +22,88 @@ _runtime_version.ValidateProtobufRuntimeVersion(
 _sym_db = _symbol_database.Default()
 
 
+from buf.validate import validate_pb2 as buf_dot_validate_dot_validate__pb2
 from google.protobuf import timestamp_pb2 as google_dot_protobuf_dot_timestamp__pb2
 from vouchery.gateway.v1 import common_pb2 as vouchery_dot_gateway_dot_v1_dot_common__pb2
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!vouchery/gateway/v1/loyalty.proto\x12\x13vouchery.gateway.v1\x1a\x1fgoogle/protobuf/timestamp.proto\x1a vouchery/gateway/v1/common.proto\"R\n\x10PointsExpiration\x12\x0e\n\x06points\x18\x01 \x01(\x03\x12.\n\nexpires_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8b\x01\n\x0eLoyaltyAccount\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61lance\x18\x02 \x01(\x03\x12:\n\x0b\x65xpirations\x18\x03 \x03(\x0b\x32%.vouchery.gateway.v1.PointsExpiration\x12\x17\n\x0f\x65xpiring_points\x18\x04 \x01(\x03\"\xc7\x01\n\x0ePointsActivity\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x35\n\x04type\x18\x02 \x01(\x0e\x32\'.vouchery.gateway.v1.PointsActivityType\x12\x11\n\ttype_name\x18\x03 \x01(\t\x12\x0e\n\x06points\x18\x04 \x01(\x03\x12\x0f\n\x07\x62\x61lance\x18\x05 \x01(\x03\x12\x0e\n\x06reason\x18\x06 \x01(\t\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb3\x01\n\x0cPointsChange\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x0e\n\x06points\x18\x02 \x01(\x03\x12\x14\n\x07\x62\x61lance\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12\x18\n\x0b\x61\x63tivity_id\x18\x04 \x01(\x03H\x01\x88\x01\x01\x12\x32\n\nsync_state\x18\x05 \x01(\x0e\x32\x1e.vouchery.gateway.v1.SyncStateB\n\n\x08_balanceB\x0e\n\x0c_activity_id\"/\n\x18GetLoyaltyAccountRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\"Q\n\x19GetLoyaltyAccountResponse\x12\x34\n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32#.vouchery.gateway.v1.LoyaltyAccount\"W\n\x19ListPointsActivityRequest\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"\x96\x01\n\x1aListPointsActivityResponse\x12\x37\n\nactivities\x18\x01 \x03(\x0b\x32#.vouchery.gateway.v1.PointsActivity\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x17\n\ntotal_size\x18\x03 \x01(\x03H\x00\x88\x01\x01\x42\r\n\x0b_total_size\"\x8d\x01\n\x12GrantPointsRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x0e\n\x06points\x18\x03 \x01(\x03\x12\x0e\n\x06reason\x18\x04 \x01(\t\x12.\n\nexpires_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"H\n\x13GrantPointsResponse\x12\x31\n\x06\x63hange\x18\x01 \x01(\x0b\x32!.vouchery.gateway.v1.PointsChange\"^\n\x13RevokePointsRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x0e\n\x06points\x18\x03 \x01(\x03\x12\x0e\n\x06reason\x18\x04 \x01(\t\"I\n\x14RevokePointsResponse\x12\x31\n\x06\x63hange\x18\x01 \x01(\x0b\x32!.vouchery.gateway.v1.PointsChange\"U\n\x15\x45xchangePointsRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\x13\n\x0b\x63\x61mpaign_id\x18\x03 \x01(\x03\"\x98\x01\n\x16\x45xchangePointsResponse\x12-\n\x07voucher\x18\x01 \x01(\x0b\x32\x1c.vouchery.gateway.v1.Voucher\x12\x14\n\x0cpoints_spent\x18\x02 \x01(\x03\x12\x0f\n\x07\x62\x61lance\x18\x03 \x01(\x03\x12\x18\n\x0b\x61\x63tivity_id\x18\x04 \x01(\x03H\x00\x88\x01\x01\x42\x0e\n\x0c_activity_id\"\xa4\x01\n\x18RecordTransactionRequest\x12\x16\n\x0etransaction_id\x18\x01 \x01(\t\x12\x13\n\x0b\x63ustomer_id\x18\x02 \x01(\t\x12\'\n\x04\x63\x61rt\x18\x03 \x01(\x0b\x32\x19.vouchery.gateway.v1.Cart\x12\x1d\n\x10\x64iscount_applied\x18\x04 \x01(\x08H\x00\x88\x01\x01\x42\x13\n\x11_discount_applied\"\xaf\x01\n\x19RecordTransactionResponse\x12\x16\n\x0etransaction_id\x18\x01 \x01(\t\x12\x1a\n\rpoints_earned\x18\x02 \x01(\x03H\x00\x88\x01\x01\x12\x32\n\nsync_state\x18\x03 \x01(\x0e\x32\x1e.vouchery.gateway.v1.SyncState\x12\x18\n\x10\x61lready_recorded\x18\x04 \x01(\x08\x42\x10\n\x0e_points_earned*\xfb\x01\n\x12PointsActivityType\x12$\n POINTS_ACTIVITY_TYPE_UNSPECIFIED\x10\x00\x12\x1e\n\x1aPOINTS_ACTIVITY_TYPE_GRANT\x10\x01\x12\x1f\n\x1bPOINTS_ACTIVITY_TYPE_REVOKE\x10\x02\x12\x1c\n\x18POINTS_ACTIVITY_TYPE_USE\x10\x03\x12 \n\x1cPOINTS_ACTIVITY_TYPE_RESTORE\x10\x04\x12\x1f\n\x1bPOINTS_ACTIVITY_TYPE_EXPIRE\x10\x05\x12\x1d\n\x19POINTS_ACTIVITY_TYPE_EARN\x10\x06\x32\xa1\x05\n\x0eLoyaltyService\x12r\n\x11GetLoyaltyAccount\x12-.vouchery.gateway.v1.GetLoyaltyAccountRequest\x1a..vouchery.gateway.v1.GetLoyaltyAccountResponse\x12u\n\x12ListPointsActivity\x12..vouchery.gateway.v1.ListPointsActivityRequest\x1a/.vouchery.gateway.v1.ListPointsActivityResponse\x12`\n\x0bGrantPoints\x12\'.vouchery.gateway.v1.GrantPointsRequest\x1a(.vouchery.gateway.v1.GrantPointsResponse\x12\x63\n\x0cRevokePoints\x12(.vouchery.gateway.v1.RevokePointsRequest\x1a).vouchery.gateway.v1.RevokePointsResponse\x12i\n\x0e\x45xchangePoints\x12*.vouchery.gateway.v1.ExchangePointsRequest\x1a+.vouchery.gateway.v1.ExchangePointsResponse\x12r\n\x11RecordTransaction\x12-.vouchery.gateway.v1.RecordTransactionRequest\x1a..vouchery.gateway.v1.RecordTransactionResponseb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n!vouchery/gateway/v1/loyalty.proto\x12\x13vouchery.gateway.v1\x1a\x1b\x62uf/validate/validate.proto\x1a\x1fgoogle/protobuf/timestamp.proto\x1a vouchery/gateway/v1/common.proto\"R\n\x10PointsExpiration\x12\x0e\n\x06points\x18\x01 \x01(\x03\x12.\n\nexpires_at\x18\x02 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\x8b\x01\n\x0eLoyaltyAccount\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x0f\n\x07\x62\x61lance\x18\x02 \x01(\x03\x12:\n\x0b\x65xpirations\x18\x03 \x03(\x0b\x32%.vouchery.gateway.v1.PointsExpiration\x12\x17\n\x0f\x65xpiring_points\x18\x04 \x01(\x03\"\xc7\x01\n\x0ePointsActivity\x12\n\n\x02id\x18\x01 \x01(\x03\x12\x35\n\x04type\x18\x02 \x01(\x0e\x32\'.vouchery.gateway.v1.PointsActivityType\x12\x11\n\ttype_name\x18\x03 \x01(\t\x12\x0e\n\x06points\x18\x04 \x01(\x03\x12\x0f\n\x07\x62\x61lance\x18\x05 \x01(\x03\x12\x0e\n\x06reason\x18\x06 \x01(\t\x12.\n\ncreated_at\x18\x07 \x01(\x0b\x32\x1a.google.protobuf.Timestamp\"\xb3\x01\n\x0cPointsChange\x12\x13\n\x0b\x63ustomer_id\x18\x01 \x01(\t\x12\x0e\n\x06points\x18\x02 \x01(\x03\x12\x14\n\x07\x62\x61lance\x18\x03 \x01(\x03H\x00\x88\x01\x01\x12\x18\n\x0b\x61\x63tivity_id\x18\x04 \x01(\x03H\x01\x88\x01\x01\x12\x32\n\nsync_state\x18\x05 \x01(\x0e\x32\x1e.vouchery.gateway.v1.SyncStateB\n\n\x08_balanceB\x0e\n\x0c_activity_id\"\xc5\x01\n\x18GetLoyaltyAccountRequest\x12\xa8\x01\n\x0b\x63ustomer_id\x18\x01 \x01(\tB\x92\x01\xbaH\x8e\x01r\x1b\x18\x80\x01\x32\x16^(?:[^\\p{C}\\p{Z}]| )*$\xba\x01k\n\x19string.no_edge_whitespace\x12%must not start or end with whitespace\x1a\'!this.matches(r\'^[\\s\\p{Z}]|[\\s\\p{Z}]$\')\xc8\x01\x01\"Q\n\x19GetLoyaltyAccountResponse\x12\x34\n\x07\x61\x63\x63ount\x18\x01 \x01(\x0b\x32#.vouchery.gateway.v1.LoyaltyAccount\"\xf8\x01\n\x19ListPointsActivityRequest\x12\xa8\x01\n\x0b\x63ustomer_id\x18\x01 \x01(\tB\x92\x01\xbaH\x8e\x01r\x1b\x18\x80\x01\x32\x16^(?:[^\\p{C}\\p{Z}]| )*$\xba\x01k\n\x19string.no_edge_whitespace\x12%must not start or end with whitespace\x1a\'!this.matches(r\'^[\\s\\p{Z}]|[\\s\\p{Z}]$\')\xc8\x01\x01\x12\x1c\n\tpage_size\x18\x02 \x01(\x05\x42\t\xbaH\x06\x1a\x04\x18\x64(\x00\x12\x12\n\npage_token\x18\x03 \x01(\t\"\x96\x01\n\x1aListPointsActivityResponse\x12\x37\n\nactivities\x18\x01 \x03(\x0b\x32#.vouchery.gateway.v1.PointsActivity\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\x12\x17\n\ntotal_size\x18\x03 \x01(\x03H\x00\x88\x01\x01\x42\r\n\x0b_total_size\"\x80\x03\n\x12GrantPointsRequest\x12\x34\n\nrequest_id\x18\x01 \x01(\tB \xbaH\x1dr\x18\x18\x80\x01\x32\x13^[A-Za-z0-9._:/-]+$\xc8\x01\x01\x12\xa8\x01\n\x0b\x63ustomer_id\x18\x02 \x01(\tB\x92\x01\xbaH\x8e\x01r\x1b\x18\x80\x01\x32\x16^(?:[^\\p{C}\\p{Z}]| )*$\xba\x01k\n\x19string.no_edge_whitespace\x12%must not start or end with whitespace\x1a\'!this.matches(r\'^[\\s\\p{Z}]|[\\s\\p{Z}]$\')\xc8\x01\x01\x12\x1d\n\x06points\x18\x03 \x01(\x03\x42\r\xbaH\n\"\x08\x18\x80\x94\xeb\xdc\x03 \x00\x12\x30\n\x06reason\x18\x04 \x01(\tB \xbaH\x1dr\x1b\x18\x80\x02\x32\x16^(?:[^\\p{C}\\p{Z}]| )*$\x12\x38\n\nexpires_at\x18\x05 \x01(\x0b\x32\x1a.google.protobuf.TimestampB\x08\xbaH\x05\xb2\x01\x02@\x01\"H\n\x13GrantPointsResponse\x12\x31\n\x06\x63hange\x18\x01 \x01(\x0b\x32!.vouchery.gateway.v1.PointsChange\"\xc7\x02\n\x13RevokePointsRequest\x12\x34\n\nrequest_id\x18\x01 \x01(\tB \xbaH\x1dr\x18\x18\x80\x01\x32\x13^[A-Za-z0-9._:/-]+$\xc8\x01\x01\x12\xa8\x01\n\x0b\x63ustomer_id\x18\x02 \x01(\tB\x92\x01\xbaH\x8e\x01r\x1b\x18\x80\x01\x32\x16^(?:[^\\p{C}\\p{Z}]| )*$\xba\x01k\n\x19string.no_edge_whitespace\x12%must not start or end with whitespace\x1a\'!this.matches(r\'^[\\s\\p{Z}]|[\\s\\p{Z}]$\')\xc8\x01\x01\x12\x1d\n\x06points\x18\x03 \x01(\x03\x42\r\xbaH\n\"\x08\x18\x80\x94\xeb\xdc\x03 \x00\x12\x30\n\x06reason\x18\x04 \x01(\tB \xbaH\x1dr\x1b\x18\x80\x02\x32\x16^(?:[^\\p{C}\\p{Z}]| )*$\"I\n\x14RevokePointsResponse\x12\x31\n\x06\x63hange\x18\x01 \x01(\x0b\x32!.vouchery.gateway.v1.PointsChange\"\x9f\x02\n\x15\x45xchangePointsRequest\x12\x34\n\nrequest_id\x18\x01 \x01(\tB \xbaH\x1dr\x18\x18\x80\x01\x32\x13^[A-Za-z0-9._:/-]+$\xc8\x01\x01\x12\xa8\x01\n\x0b\x63ustomer_id\x18\x02 \x01(\tB\x92\x01\xbaH\x8e\x01r\x1b\x18\x80\x01\x32\x16^(?:[^\\p{C}\\p{Z}]| )*$\xba\x01k\n\x19string.no_edge_whitespace\x12%must not start or end with whitespace\x1a\'!this.matches(r\'^[\\s\\p{Z}]|[\\s\\p{Z}]$\')\xc8\x01\x01\x12%\n\x0b\x63\x61mpaign_id\x18\x03 \x01(\x03\x42\x10\xbaH\r\"\x0b\x18\x80\x80\x80\x80\x80\x80\x80\x10(\x01\"\x98\x01\n\x16\x45xchangePointsResponse\x12-\n\x07voucher\x18\x01 \x01(\x0b\x32\x1c.vouchery.gateway.v1.Voucher\x12\x14\n\x0cpoints_spent\x18\x02 \x01(\x03\x12\x0f\n\x07\x62\x61lance\x18\x03 \x01(\x03\x12\x18\n\x0b\x61\x63tivity_id\x18\x04 \x01(\x03H\x00\x88\x01\x01\x42\x0e\n\x0c_activity_id\"\xe4\x02\n\x18RecordTransactionRequest\x12\x38\n\x0etransaction_id\x18\x01 \x01(\tB \xbaH\x1dr\x18\x18\x80\x01\x32\x13^[A-Za-z0-9._:/-]+$\xc8\x01\x01\x12\xa8\x01\n\x0b\x63ustomer_id\x18\x02 \x01(\tB\x92\x01\xbaH\x8e\x01r\x1b\x18\x80\x01\x32\x16^(?:[^\\p{C}\\p{Z}]| )*$\xba\x01k\n\x19string.no_edge_whitespace\x12%must not start or end with whitespace\x1a\'!this.matches(r\'^[\\s\\p{Z}]|[\\s\\p{Z}]$\')\xd8\x01\x01\x12/\n\x04\x63\x61rt\x18\x03 \x01(\x0b\x32\x19.vouchery.gateway.v1.CartB\x06\xbaH\x03\xc8\x01\x01\x12\x1d\n\x10\x64iscount_applied\x18\x04 \x01(\x08H\x00\x88\x01\x01\x42\x13\n\x11_discount_applied\"\xaf\x01\n\x19RecordTransactionResponse\x12\x16\n\x0etransaction_id\x18\x01 \x01(\t\x12\x1a\n\rpoints_earned\x18\x02 \x01(\x03H\x00\x88\x01\x01\x12\x32\n\nsync_state\x18\x03 \x01(\x0e\x32\x1e.vouchery.gateway.v1.SyncState\x12\x18\n\x10\x61lready_recorded\x18\x04 \x01(\x08\x42\x10\n\x0e_points_earned*\xfb\x01\n\x12PointsActivityType\x12$\n POINTS_ACTIVITY_TYPE_UNSPECIFIED\x10\x00\x12\x1e\n\x1aPOINTS_ACTIVITY_TYPE_GRANT\x10\x01\x12\x1f\n\x1bPOINTS_ACTIVITY_TYPE_REVOKE\x10\x02\x12\x1c\n\x18POINTS_ACTIVITY_TYPE_USE\x10\x03\x12 \n\x1cPOINTS_ACTIVITY_TYPE_RESTORE\x10\x04\x12\x1f\n\x1bPOINTS_ACTIVITY_TYPE_EXPIRE\x10\x05\x12\x1d\n\x19POINTS_ACTIVITY_TYPE_EARN\x10\x06\x32\xa1\x05\n\x0eLoyaltyService\x12r\n\x11GetLoyaltyAccount\x12-.vouchery.gateway.v1.GetLoyaltyAccountRequest\x1a..vouchery.gateway.v1.GetLoyaltyAccountResponse\x12u\n\x12ListPointsActivity\x12..vouchery.gateway.v1.ListPointsActivityRequest\x1a/.vouchery.gateway.v1.ListPointsActivityResponse\x12`\n\x0bGrantPoints\x12\'.vouchery.gateway.v1.GrantPointsRequest\x1a(.vouchery.gateway.v1.GrantPointsResponse\x12\x63\n\x0cRevokePoints\x12(.vouchery.gateway.v1.RevokePointsRequest\x1a).vouchery.gateway.v1.RevokePointsResponse\x12i\n\x0e\x45xchangePoints\x12*.vouchery.gateway.v1.ExchangePointsRequest\x1a+.vouchery.gateway.v1.ExchangePointsResponse\x12r\n\x11RecordTransaction\x12-.vouchery.gateway.v1.RecordTransactionRequest\x1a..vouchery.gateway.v1.RecordTransactionResponseb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
 _builder.BuildTopDescriptorsAndMessages(DESCRIPTOR, 'vouchery.gateway.v1.loyalty_pb2', _globals)
 if not _descriptor._USE_C_DESCRIPTORS:
   DESCRIPTOR._loaded_options = None
-  _globals['_POINTSACTIVITYTYPE']._serialized_start=2086
-  _globals['_POINTSACTIVITYTYPE']._serialized_end=2337
-  _globals['_POINTSEXPIRATION']._serialized_start=125
-  _globals['_POINTSEXPIRATION']._serialized_end=207
-  _globals['_LOYALTYACCOUNT']._serialized_start=210
-  _globals['_LOYALTYACCOUNT']._serialized_end=349
-  _globals['_POINTSACTIVITY']._serialized_start=352
-  _globals['_POINTSACTIVITY']._serialized_end=551
-  _globals['_POINTSCHANGE']._serialized_start=554
-  _globals['_POINTSCHANGE']._serialized_end=733
-  _globals['_GETLOYALTYACCOUNTREQUEST']._serialized_start=735
-  _globals['_GETLOYALTYACCOUNTREQUEST']._serialized_end=782
-  _globals['_GETLOYALTYACCOUNTRESPONSE']._serialized_start=784
-  _globals['_GETLOYALTYACCOUNTRESPONSE']._serialized_end=865
-  _globals['_LISTPOINTSACTIVITYREQUEST']._serialized_start=867
-  _globals['_LISTPOINTSACTIVITYREQUEST']._serialized_end=954
-  _globals['_LISTPOINTSACTIVITYRESPONSE']._serialized_start=957
-  _globals['_LISTPOINTSACTIVITYRESPONSE']._serialized_end=1107
-  _globals['_GRANTPOINTSREQUEST']._serialized_start=1110
-  _globals['_GRANTPOINTSREQUEST']._serialized_end=1251
-  _globals['_GRANTPOINTSRESPONSE']._serialized_start=1253
-  _globals['_GRANTPOINTSRESPONSE']._serialized_end=1325
-  _globals['_REVOKEPOINTSREQUEST']._serialized_start=1327
-  _globals['_REVOKEPOINTSREQUEST']._serialized_end=1421
-  _globals['_REVOKEPOINTSRESPONSE']._serialized_start=1423
-  _globals['_REVOKEPOINTSRESPONSE']._serialized_end=1496
-  _globals['_EXCHANGEPOINTSREQUEST']._serialized_start=1498
-  _globals['_EXCHANGEPOINTSREQUEST']._serialized_end=1583
-  _globals['_EXCHANGEPOINTSRESPONSE']._serialized_start=1586
-  _globals['_EXCHANGEPOINTSRESPONSE']._serialized_end=1738
-  _globals['_RECORDTRANSACTIONREQUEST']._serialized_start=1741
-  _globals['_RECORDTRANSACTIONREQUEST']._serialized_end=1905
-  _globals['_RECORDTRANSACTIONRESPONSE']._serialized_start=1908
-  _globals['_RECORDTRANSACTIONRESPONSE']._serialized_end=2083
-  _globals['_LOYALTYSERVICE']._serialized_start=2340
-  _globals['_LOYALTYSERVICE']._serialized_end=3013
+  _globals['_GETLOYALTYACCOUNTREQUEST'].fields_by_name['customer_id']._loaded_options = None
+  _globals['_GETLOYALTYACCOUNTREQUEST'].fields_by_name['customer_id']._serialized_options = b'\272H\216\001r\033\030\200\0012\026^(?:[^\\p{C}\\p{Z}]| )*$\272\001k\n\031string.no_edge_whitespace\022%must not start or end with whitespace\032\'!this.matches(r\'^[\\s\\p{Z}]|[\\s\\p{Z}]$\')\310\001\001'
+  _globals['_LISTPOINTSACTIVITYREQUEST'].fields_by_name['customer_id']._loaded_options = None
+  _globals['_LISTPOINTSACTIVITYREQUEST'].fields_by_name['customer_id']._serialized_options = b'\272H\216\001r\033\030\200\0012\026^(?:[^\\p{C}\\p{Z}]| )*$\272\001k\n\031string.no_edge_whitespace\022%must not start or end with whitespace\032\'!this.matches(r\'^[\\s\\p{Z}]|[\\s\\p{Z}]$\')\310\001\001'
+  _globals['_LISTPOINTSACTIVITYREQUEST'].fields_by_name['page_size']._loaded_options = None
+  _globals['_LISTPOINTSACTIVITYREQUEST'].fields_by_name['page_size']._serialized_options = b'\272H\006\032\004\030d(\000'
+  _globals['_GRANTPOINTSREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_GRANTPOINTSREQUEST'].fields_by_name['request_id']._serialized_options = b'\272H\035r\030\030\200\0012\023^[A-Za-z0-9._:/-]+$\310\001\001'
+  _globals['_GRANTPOINTSREQUEST'].fields_by_name['customer_id']._loaded_options = None
+  _globals['_GRANTPOINTSREQUEST'].fields_by_name['customer_id']._serialized_options = b'\272H\216\001r\033\030\200\0012\026^(?:[^\\p{C}\\p{Z}]| )*$\272\001k\n\031string.no_edge_whitespace\022%must not start or end with whitespace\032\'!this.matches(r\'^[\\s\\p{Z}]|[\\s\\p{Z}]$\')\310\001\001'
+  _globals['_GRANTPOINTSREQUEST'].fields_by_name['points']._loaded_options = None
+  _globals['_GRANTPOINTSREQUEST'].fields_by_name['points']._serialized_options = b'\272H\n\"\010\030\200\224\353\334\003 \000'
+  _globals['_GRANTPOINTSREQUEST'].fields_by_name['reason']._loaded_options = None
+  _globals['_GRANTPOINTSREQUEST'].fields_by_name['reason']._serialized_options = b'\272H\035r\033\030\200\0022\026^(?:[^\\p{C}\\p{Z}]| )*$'
+  _globals['_GRANTPOINTSREQUEST'].fields_by_name['expires_at']._loaded_options = None
+  _globals['_GRANTPOINTSREQUEST'].fields_by_name['expires_at']._serialized_options = b'\272H\005\262\001\002@\001'
+  _globals['_REVOKEPOINTSREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_REVOKEPOINTSREQUEST'].fields_by_name['request_id']._serialized_options = b'\272H\035r\030\030\200\0012\023^[A-Za-z0-9._:/-]+$\310\001\001'
+  _globals['_REVOKEPOINTSREQUEST'].fields_by_name['customer_id']._loaded_options = None
+  _globals['_REVOKEPOINTSREQUEST'].fields_by_name['customer_id']._serialized_options = b'\272H\216\001r\033\030\200\0012\026^(?:[^\\p{C}\\p{Z}]| )*$\272\001k\n\031string.no_edge_whitespace\022%must not start or end with whitespace\032\'!this.matches(r\'^[\\s\\p{Z}]|[\\s\\p{Z}]$\')\310\001\001'
+  _globals['_REVOKEPOINTSREQUEST'].fields_by_name['points']._loaded_options = None
+  _globals['_REVOKEPOINTSREQUEST'].fields_by_name['points']._serialized_options = b'\272H\n\"\010\030\200\224\353\334\003 \000'
+  _globals['_REVOKEPOINTSREQUEST'].fields_by_name['reason']._loaded_options = None
+  _globals['_REVOKEPOINTSREQUEST'].fields_by_name['reason']._serialized_options = b'\272H\035r\033\030\200\0022\026^(?:[^\\p{C}\\p{Z}]| )*$'
+  _globals['_EXCHANGEPOINTSREQUEST'].fields_by_name['request_id']._loaded_options = None
+  _globals['_EXCHANGEPOINTSREQUEST'].fields_by_name['request_id']._serialized_options = b'\272H\035r\030\030\200\0012\023^[A-Za-z0-9._:/-]+$\310\001\001'
+  _globals['_EXCHANGEPOINTSREQUEST'].fields_by_name['customer_id']._loaded_options = None
+  _globals['_EXCHANGEPOINTSREQUEST'].fields_by_name['customer_id']._serialized_options = b'\272H\216\001r\033\030\200\0012\026^(?:[^\\p{C}\\p{Z}]| )*$\272\001k\n\031string.no_edge_whitespace\022%must not start or end with whitespace\032\'!this.matches(r\'^[\\s\\p{Z}]|[\\s\\p{Z}]$\')\310\001\001'
+  _globals['_EXCHANGEPOINTSREQUEST'].fields_by_name['campaign_id']._loaded_options = None
+  _globals['_EXCHANGEPOINTSREQUEST'].fields_by_name['campaign_id']._serialized_options = b'\272H\r\"\013\030\200\200\200\200\200\200\200\020(\001'
+  _globals['_RECORDTRANSACTIONREQUEST'].fields_by_name['transaction_id']._loaded_options = None
+  _globals['_RECORDTRANSACTIONREQUEST'].fields_by_name['transaction_id']._serialized_options = b'\272H\035r\030\030\200\0012\023^[A-Za-z0-9._:/-]+$\310\001\001'
+  _globals['_RECORDTRANSACTIONREQUEST'].fields_by_name['customer_id']._loaded_options = None
+  _globals['_RECORDTRANSACTIONREQUEST'].fields_by_name['customer_id']._serialized_options = b'\272H\216\001r\033\030\200\0012\026^(?:[^\\p{C}\\p{Z}]| )*$\272\001k\n\031string.no_edge_whitespace\022%must not start or end with whitespace\032\'!this.matches(r\'^[\\s\\p{Z}]|[\\s\\p{Z}]$\')\330\001\001'
+  _globals['_RECORDTRANSACTIONREQUEST'].fields_by_name['cart']._loaded_options = None
+  _globals['_RECORDTRANSACTIONREQUEST'].fields_by_name['cart']._serialized_options = b'\272H\003\310\001\001'
+  _globals['_POINTSACTIVITYTYPE']._serialized_start=3300
+  _globals['_POINTSACTIVITYTYPE']._serialized_end=3551
+  _globals['_POINTSEXPIRATION']._serialized_start=154
+  _globals['_POINTSEXPIRATION']._serialized_end=236
+  _globals['_LOYALTYACCOUNT']._serialized_start=239
+  _globals['_LOYALTYACCOUNT']._serialized_end=378
+  _globals['_POINTSACTIVITY']._serialized_start=381
+  _globals['_POINTSACTIVITY']._serialized_end=580
+  _globals['_POINTSCHANGE']._serialized_start=583
+  _globals['_POINTSCHANGE']._serialized_end=762
+  _globals['_GETLOYALTYACCOUNTREQUEST']._serialized_start=765
+  _globals['_GETLOYALTYACCOUNTREQUEST']._serialized_end=962
+  _globals['_GETLOYALTYACCOUNTRESPONSE']._serialized_start=964
+  _globals['_GETLOYALTYACCOUNTRESPONSE']._serialized_end=1045
+  _globals['_LISTPOINTSACTIVITYREQUEST']._serialized_start=1048
+  _globals['_LISTPOINTSACTIVITYREQUEST']._serialized_end=1296
+  _globals['_LISTPOINTSACTIVITYRESPONSE']._serialized_start=1299
+  _globals['_LISTPOINTSACTIVITYRESPONSE']._serialized_end=1449
+  _globals['_GRANTPOINTSREQUEST']._serialized_start=1452
+  _globals['_GRANTPOINTSREQUEST']._serialized_end=1836
+  _globals['_GRANTPOINTSRESPONSE']._serialized_start=1838
+  _globals['_GRANTPOINTSRESPONSE']._serialized_end=1910
+  _globals['_REVOKEPOINTSREQUEST']._serialized_start=1913
+  _globals['_REVOKEPOINTSREQUEST']._serialized_end=2240
+  _globals['_REVOKEPOINTSRESPONSE']._serialized_start=2242
+  _globals['_REVOKEPOINTSRESPONSE']._serialized_end=2315
+  _globals['_EXCHANGEPOINTSREQUEST']._serialized_start=2318
+  _globals['_EXCHANGEPOINTSREQUEST']._serialized_end=2605
+  _globals['_EXCHANGEPOINTSRESPONSE']._serialized_start=2608
+  _globals['_EXCHANGEPOINTSRESPONSE']._serialized_end=2760
+  _globals['_RECORDTRANSACTIONREQUEST']._serialized_start=2763
+  _globals['_RECORDTRANSACTIONREQUEST']._serialized_end=3119
+  _globals['_RECORDTRANSACTIONRESPONSE']._serialized_start=3122
+  _globals['_RECORDTRANSACTIONRESPONSE']._serialized_end=3297
+  _globals['_LOYALTYSERVICE']._serialized_start=3554
+  _globals['_LOYALTYSERVICE']._serialized_end=4227
 # @@protoc_insertion_point(module_scope)
