@@ -313,6 +313,12 @@ class Settings:
     )
     guess_window: float = opt(60.0, "sliding window of the code-guessing guard, s", _range(1))
     guess_cooldown: float = opt(300.0, "how long a caller's code lookups stay paused, s", _range(1))
+    guess_limit_per_cart_key: int = opt(
+        600,
+        "invalid codes within guess_window that pause a cart key (shoppers = true) for all its shoppers; "
+        "each shopper it names in x-vouchery-shopper counts against guess_limit on its own (0 = no ceiling)",
+        _range(0),
+    )
     coarsen_other_customer: bool = opt(False, "answer 'other customer's voucher' (1003) as 'not found'")
     # -- logs --
     log_level: str = opt("INFO", "log level", _choice(*LOG_LEVELS))

@@ -245,6 +245,7 @@ def security_config(settings: Settings) -> SecurityConfig:
         guess_limit=settings.guess_limit,
         guess_window=settings.guess_window,
         guess_cooldown=settings.guess_cooldown,
+        guess_limit_per_cart_key=settings.guess_limit_per_cart_key,
         coarsen_other_customer=settings.coarsen_other_customer,
     )
 

@@ -38,6 +38,7 @@ class CallInfo:
     caller_locale: str = ""  # the keys file's locale of the caller ("" when not set)
     caller_store: str = ""  # the keys file's store of the caller ("" when not set): per-store limits
     scope: str = ""  # the scope the call acts in (security/scopes.py); "" is the default scope
+    shopper: str = ""  # the shopper a cart key named for the code-guessing guard ("" when none)
     rejection_reason: str | None = None
     replay: bool = False
 

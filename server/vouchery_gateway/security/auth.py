@@ -48,6 +48,7 @@ class Caller:
     locale: str = ""
     store: str = ""
     scope: str = ""  # where its sales live (security/scopes.py); "" is the default scope
+    shoppers: bool = False  # a cart service's key: guesses are counted per shopper it names
 
 
 ANONYMOUS: Final = Caller(ANONYMOUS_ID, "admin", methods_for_role("admin"), "anonymous")
@@ -112,6 +113,7 @@ class Authenticator:
                     cert.locale,
                     cert.store,
                     cert.scope,
+                    cert.shoppers,
                 )
         raise Unauthenticated(MISSING_MESSAGE)
 
@@ -122,7 +124,14 @@ class Authenticator:
         if entry is None or not verify_key(token, entry):
             raise Unauthenticated(INVALID_MESSAGE, reason="INVALID_API_KEY")
         return Caller(
-            entry.client_id, entry.role, entry.methods, "key", entry.locale, entry.store, entry.scope
+            entry.client_id,
+            entry.role,
+            entry.methods,
+            "key",
+            entry.locale,
+            entry.store,
+            entry.scope,
+            entry.shoppers,
         )
 
     @staticmethod

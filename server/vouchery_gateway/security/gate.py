@@ -30,8 +30,8 @@ from vouchery_gateway.errors import GatewayError, to_status
 from vouchery_gateway.observability._rpc import HandlerCache, code_after
 from vouchery_gateway.observability.context import current_call, set_caller, set_scope
 from vouchery_gateway.observability.request_id import abort_with_status
-from vouchery_gateway.security.auth import Authenticator
-from vouchery_gateway.security.guessing import CODE_LOOKUP_METHODS, GuessingGuard, outcome_of
+from vouchery_gateway.security.auth import Authenticator, Caller
+from vouchery_gateway.security.guessing import CODE_LOOKUP_METHODS, GuessingGuard, outcome_of, shopper_of
 from vouchery_gateway.security.inflight import InflightLimit
 from vouchery_gateway.security.metrics import SecurityMetrics
 from vouchery_gateway.security.ratelimit import RateLimiter
@@ -63,6 +63,7 @@ class GateInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         *,
         rate_limiter: RateLimiter | None = None,
         guard: GuessingGuard | None = None,
+        cart_guard: GuessingGuard | None = None,
         inflight: InflightLimit | None = None,
         metrics: SecurityMetrics | None = None,
         use_certificates: bool = False,
@@ -71,6 +72,7 @@ class GateInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         self._auth = authenticator
         self._rate = rate_limiter or RateLimiter(0, 1)
         self._guard = guard or GuessingGuard(0, 1, 1)
+        self._cart_guard = cart_guard or GuessingGuard(0, 1, 1)  # the ceiling of a cart key's shoppers
         self._inflight = inflight or InflightLimit(0)
         self._metrics = metrics
         self._use_certificates = use_certificates
@@ -105,7 +107,7 @@ class GateInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             set_scope(acting_scope(caller.scope, caller.role, requested, authenticated=self._auth.enabled))
             self._rate.check(caller.client_id)
             if method in CODE_LOOKUP_METHODS:
-                self._guard.check(caller.client_id)
+                self._guard.check(self._guess_subject(caller, context))
             self._inflight.acquire(caller.client_id)
         except GatewayError as refusal:
             if self._metrics is not None:
@@ -113,11 +115,29 @@ class GateInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             await abort_with_status(context, self._status_of(refusal, context))
         return caller.client_id
 
+    def _guess_subject(self, caller: Caller, context: grpc.aio.ServicerContext) -> str:
+        """Whose guesses a code lookup counts as: the caller, or for a cart key (`shoppers`) the shopper
+        it names, with the key's own ceiling checked first (security/guessing.py)."""
+        if not caller.shoppers:
+            return caller.client_id
+        shopper = shopper_of(context.invocation_metadata())
+        if shopper is None:
+            return caller.client_id
+        self._cart_guard.check(caller.client_id)
+        current_call().shopper = shopper
+        return f"{caller.client_id}/{shopper}"
+
     def done(self, caller: str, method: str, code: grpc.StatusCode) -> None:
         self._inflight.release(caller)
         if method in CODE_LOOKUP_METHODS:
-            outcome = outcome_of(code, current_call().rejection_reason)
-            if outcome is not None:
+            info = current_call()
+            outcome = outcome_of(code, info.rejection_reason)
+            if outcome is None:
+                return
+            if info.shopper:
+                self._guard.record_lookup(f"{caller}/{info.shopper}", outcome)
+                self._cart_guard.record_lookup(caller, outcome)
+            else:
                 self._guard.record_lookup(caller, outcome)
 
     def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:

@@ -12,22 +12,39 @@ Only answers about the code itself count (see `GUESS_SIGNALS`); a cart that miss
 (minimum order, products, time of day) is a normal checkout, not a guess. The guard sees outcomes
 through `record_lookup(caller, outcome)`, which the gate interceptor calls for every code lookup it
 serves (flows may also call it); state is per process (see docs/security.md).
+
+A cart service validates for many shoppers under one key. Its keys-file entry can say so
+(`shoppers = true`); the gate then counts each shopper it names in `x-vouchery-shopper` as a subject of
+its own (`<client>/<shopper>`, the same limit as a till), and the whole key against a higher ceiling
+(`guess_limit_per_cart_key`), so one shopper's typos lock out only that shopper, while a stolen cart key
+inventing shoppers is still stopped. Subjects are kept in a bounded LRU (`max_subjects`): shopper names
+come from the caller, and memory must not grow with them.
 """
 
 from __future__ import annotations
 
 import enum
 import logging
+import re
 import time
 from collections import deque
-from collections.abc import Callable
-from typing import Final
+from collections.abc import Callable, Iterable
+from typing import Any, Final
 
 import grpc
+from cachetools import LRUCache
 
 from vouchery_gateway.errors import RateLimited
 
-__all__ = ["CODE_LOOKUP_METHODS", "GUESS_SIGNALS", "GuessingGuard", "LookupOutcome", "outcome_of"]
+__all__ = [
+    "CODE_LOOKUP_METHODS",
+    "GUESS_SIGNALS",
+    "SHOPPER_METADATA_KEY",
+    "GuessingGuard",
+    "LookupOutcome",
+    "outcome_of",
+    "shopper_of",
+]
 
 log = logging.getLogger("vouchery_gateway.security")
 
@@ -51,6 +68,18 @@ GUESS_SIGNALS: Final = frozenset(
     }
 )
 BLOCKED_MESSAGE: Final = "too many invalid voucher codes from this client; code lookups are paused"
+SHOPPER_METADATA_KEY: Final = "x-vouchery-shopper"
+MAX_SUBJECTS: Final = 100_000
+_SHOPPER: Final = re.compile(r"[A-Za-z0-9._:@-]{1,128}")
+
+
+def shopper_of(metadata: Iterable[Any] | None) -> str | None:
+    """The shopper or session a cart service names in `x-vouchery-shopper`, or None when it names none
+    (or names one that is not 1..128 of A-Za-z0-9._:@-, or names several)."""
+    found = [item[1] for item in metadata or () if item[0] == SHOPPER_METADATA_KEY]
+    if len(found) != 1 or not isinstance(found[0], str) or not _SHOPPER.fullmatch(found[0]):
+        return None
+    return found[0]
 
 
 class LookupOutcome(enum.Enum):
@@ -80,18 +109,24 @@ class GuessingGuard:
         *,
         clock: Callable[[], float] = time.monotonic,
         on_block: Callable[[str], None] | None = None,
+        max_subjects: int = MAX_SUBJECTS,
     ) -> None:
-        if limit < 0 or window <= 0 or cooldown <= 0:
-            raise ValueError("limit must be >= 0, window and cooldown > 0")
+        if limit < 0 or window <= 0 or cooldown <= 0 or max_subjects < 1:
+            raise ValueError("limit must be >= 0, window and cooldown > 0, max_subjects >= 1")
         self.limit, self.window, self.cooldown = limit, window, cooldown
         self._clock = clock
         self._on_block = on_block
-        self._recent: dict[str, deque[float]] = {}
-        self._blocked_until: dict[str, float] = {}
+        self._recent: LRUCache[str, deque[float]] = LRUCache(max_subjects)
+        self._blocked_until: LRUCache[str, float] = LRUCache(max_subjects)
 
     @property
     def enabled(self) -> bool:
         return self.limit > 0
+
+    @property
+    def tracked(self) -> int:
+        """How many subjects the guard remembers guesses of (bounded by `max_subjects`)."""
+        return len(self._recent)
 
     def check(self, caller: str) -> None:
         """Raise RateLimited (with the cool-down left) while `caller` is blocked."""

@@ -85,6 +85,7 @@ class CertEntry:
     locale: str = ""
     store: str = ""
     scope: str = ""
+    shoppers: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,6 +172,14 @@ def _scope(entry: Mapping[str, Any], where: str) -> str:
         raise KeysFileError(f"{where}: 'scope' {exc}") from None
 
 
+def _shoppers(entry: Mapping[str, Any], where: str) -> bool:
+    """The entry's `shoppers` flag (false when absent); anything but a boolean is refused."""
+    value = entry.get("shoppers", False)
+    if not isinstance(value, bool):
+        raise KeysFileError(f"{where}: 'shoppers' must be true or false")
+    return value
+
+
 def _key_entry(raw: Any, where: str) -> KeyEntry:
     if not isinstance(raw, dict):
         raise KeysFileError(f"{where}: must be a table")
@@ -190,6 +199,7 @@ def _key_entry(raw: Any, where: str) -> KeyEntry:
         _locale(raw, where),
         _store(raw, where),
         _scope(raw, where),
+        _shoppers(raw, where),
     )
 
 
@@ -206,6 +216,7 @@ def _cert_entry(raw: Any, where: str) -> CertEntry:
         _locale(raw, where),
         _store(raw, where),
         _scope(raw, where),
+        _shoppers(raw, where),
     )
 
 

@@ -44,6 +44,8 @@ class KeyEntry:
     acceptance) count the caller under it, so a key bound to one store never counts under another.
     `scope` is where the key's sales live ("acme/north/store-12"; "" is the default scope): a caller sees
     and changes only its scope's sales and those of scopes below it (see `security/scopes.py`).
+    `shoppers` marks a cart service's key serving many shoppers: the code-guessing guard then counts
+    each shopper it names in `x-vouchery-shopper` on its own, under a ceiling for the whole key.
     """
 
     key_id: str
@@ -54,6 +56,7 @@ class KeyEntry:
     locale: str = ""
     store: str = ""
     scope: str = ""
+    shoppers: bool = False
 
 
 def new_key() -> str:

@@ -49,6 +49,7 @@ class SecurityConfig:
     guess_limit: int = 30  # invalid codes within guess_window that block a caller; 0 = off
     guess_window: float = 60.0
     guess_cooldown: float = 300.0
+    guess_limit_per_cart_key: int = 600  # all shoppers of a `shoppers` key together; 0 = no ceiling
     coarsen_other_customer: bool = False
 
 
@@ -96,8 +97,16 @@ def build_security(
         clock=clock,
         on_block=metrics.guess_block,
     )
+    cart_guard = GuessingGuard(
+        config.guess_limit_per_cart_key if per_caller else 0,
+        config.guess_window,
+        config.guess_cooldown,
+        clock=clock,
+        on_block=metrics.guess_block,
+    )
     gate = GateInterceptor(
         authenticator,
+        cart_guard=cart_guard,
         rate_limiter=RateLimiter(config.rate_limit if per_caller else 0, config.rate_burst, clock=clock),
         guard=guard,
         inflight=InflightLimit(config.max_inflight_per_caller if per_caller else 0),
