@@ -252,8 +252,14 @@ def print_answer(answer: Message, out: TextIO) -> None:
         return
     if isinstance(answer, checkout_pb2.ValidateVoucherResponse):
         if answer.valid:
+            preview = answer.redemption
             print("valid: yes", file=out)
-            print_redemption(answer.redemption, out)
+            print("  a check only: nothing is reserved (redeem to reserve it)", file=out)
+            print(f"  voucher : {preview.voucher_code}", file=out)
+            print(f"  total   : {money_text(preview.total)}", file=out)
+            print(f"  discount: {money_text(preview.discount)} (if redeemed now)", file=out)
+            if preview.shipping_discount.amount:
+                print(f"  shipping discount: {money_text(preview.shipping_discount)}", file=out)
         else:
             print(f"valid: no - {rejection_text(answer.rejection)}", file=out)
     elif isinstance(answer, checkout_pb2.GetVoucherResponse):
@@ -265,7 +271,9 @@ def print_answer(answer: Message, out: TextIO) -> None:
         if voucher.HasField("campaign"):
             print(f"  campaign: {voucher.campaign.name} ({voucher.campaign.currency_code})", file=out)
         if voucher.HasField("gift_card_value_left"):
-            print(f"  gift card value left: {money_text(voucher.gift_card_value_left)}", file=out)
+            left = voucher.gift_card_value_left
+            can_pay = "yes" if voucher.active and left.amount > 0 else "no"
+            print(f"  gift card value left: {money_text(left)} (can pay: {can_pay})", file=out)
     else:
         print_redemption(answer.redemption, out)  # type: ignore[attr-defined]
 

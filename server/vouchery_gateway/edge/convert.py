@@ -153,8 +153,11 @@ def voucher(value: domain.Voucher) -> common_pb2.Voucher:
 
 
 def validation(value: domain.Validation) -> checkout_pb2.ValidateVoucherResponse:
+    preview = redemption(value.redemption) if value.redemption else None
+    if preview is not None:  # what a redemption would be: nothing was created, so no creation time
+        preview.ClearField("created_at")
     return checkout_pb2.ValidateVoucherResponse(
         valid=value.valid,
-        redemption=redemption(value.redemption) if value.redemption else None,
+        redemption=preview,
         rejection=rejection(value.rejection) if value.rejection else None,
     )

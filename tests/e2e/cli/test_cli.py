@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.gateway import RunningGateway
+from tests.support.gateway import RunningGateway, cart
+from vouchery.gateway.v1 import checkout_pb2
 from vouchery_gateway.cli import commands as cli
 
 ENV_CLEAN = {k: v for k, v in os.environ.items() if not k.startswith("VOUCHERY_GATEWAY_")}
@@ -68,6 +69,24 @@ async def test_call_validate_prints_the_discount(embedded_gateway: RunningGatewa
     assert code == 0
     assert "valid: yes" in text
     assert "2.50 EUR" in text
+    assert "nothing is reserved" in text
+    assert "PENDING" not in text  # a check is no redemption: no state, no sync state
+
+
+async def test_a_validation_answer_has_no_creation_time(embedded_gateway: RunningGateway) -> None:
+    """Nothing was created by a validation, so its preview carries no created_at."""
+    answer = await embedded_gateway.stub.ValidateVoucher(
+        checkout_pb2.ValidateVoucherRequest(voucher_code="SAVE10", cart=cart(2500))
+    )
+    assert answer.valid
+    assert not answer.redemption.HasField("created_at")
+
+
+async def test_get_voucher_says_whether_a_gift_card_can_still_pay(embedded_gateway: RunningGateway) -> None:
+    """A gift card shows its value left and whether it can pay with it."""
+    code, text = await call("--target", embedded_gateway.target, "get-voucher", "--code", "GIFT-50")
+    assert code == 0
+    assert "gift card value left: 50.00 EUR (can pay: yes)" in text
 
 
 async def test_call_validate_rejection_is_readable(embedded_gateway: RunningGateway) -> None:
