@@ -319,6 +319,32 @@ def cmd_offline(args: argparse.Namespace, command: str) -> None:
     print(f"results: {_save('offline', command, info, offline.to_json(run) | {'markdown': text})}")
 
 
+def cmd_flood(args: argparse.Namespace, command: str) -> None:
+    from loadtest.experiments import flood
+
+    try:
+        stage = flood.FloodStage(
+            repeats=args.repeats,
+            duration_s=args.duration,
+            warmup_s=args.warmup,
+            rate=args.rate,
+            watch=args.watch,
+            half_open=args.half_open,
+            churn_s=args.churn,
+        )
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    info = machine.describe()
+    print(f"command: {command}\nmachine: {machine.one_line(info)}\n", flush=True)
+    run = flood.run_flood(stage, command, emit=lambda line: print(line, flush=True))
+    text = flood.markdown(run)
+    print("\n" + text)
+    if args.benchmarks is not None:
+        args.benchmarks.write_text(flood.with_section(args.benchmarks.read_text(), text))
+        print(f"wrote the {flood.SECTION.lstrip('# ')!r} section of {args.benchmarks}")
+    print(f"results: {_save('flood', command, info, flood.to_json(run) | {'markdown': text})}")
+
+
 def _add_load_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--driver", choices=["python", "h2load"], default="python")
     parser.add_argument("--concurrency", type=_concurrencies, default=[8, 32], help="closed loop, e.g. 8,32")
@@ -448,6 +474,17 @@ def build_parser() -> argparse.ArgumentParser:
         help="py-spy the gateway in the last repeat's online, offline and drain windows (raw samples here)",
     )
     off.set_defaults(handler=cmd_offline)
+
+    fl = sub.add_parser("flood", help="a till's p99 quiet and while callers without a key flood the gateway")
+    fl.add_argument("--repeats", type=int, default=3, help="repeats; the report gives medians")
+    fl.add_argument("--duration", type=float, default=5.0, help="seconds per measured window")
+    fl.add_argument("--warmup", type=float, default=1.0, help="seconds of unrecorded calls first")
+    fl.add_argument("--rate", type=float, default=40.0, help="the till's sales/s (open loop)")
+    fl.add_argument("--watch", type=int, default=1000, help="health Watch streams in the flood")
+    fl.add_argument("--half-open", type=int, default=1000, help="GetVoucher calls without a message")
+    fl.add_argument("--churn", type=float, default=1.0, help="the churn point reopens the flood every S s")
+    fl.add_argument("--benchmarks", type=Path, help="write the report's section into this file")
+    fl.set_defaults(handler=cmd_flood)
 
     base = sub.add_parser("baseline", help="the bare grpc.aio echo server, started and measured")
     _add_load_options(base)

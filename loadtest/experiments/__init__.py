@@ -10,4 +10,5 @@ SCENARIO_MODULES = (
     "loadtest.experiments.till_scenarios",
     "loadtest.experiments.basket_scenarios",
     "loadtest.experiments.offline_scenarios",
+    "loadtest.experiments.flood_scenarios",
 )

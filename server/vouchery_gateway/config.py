@@ -114,7 +114,15 @@ class Settings:
     metrics_port: int = opt(9464, "Prometheus /metrics port (0 disables the endpoint)", _range(0, 65535))
     max_receive_message_bytes: int = opt(1 << 20, "largest request accepted, bytes", _range(1024, 64 << 20))
     max_send_message_bytes: int = opt(4 << 20, "largest answer sent, bytes", _range(1024, 64 << 20))
-    max_concurrent_rpcs: int = opt(1000, "calls served at once before RESOURCE_EXHAUSTED", _range(1, 100_000))
+    max_concurrent_rpcs: int = opt(
+        1000,
+        "admitted calls served at once (callers refused at their headers never count) before "
+        "RESOURCE_EXHAUSTED SERVER_BUSY",
+        _range(1, 100_000),
+    )
+    max_streams_per_connection: int = opt(
+        100, "calls one connection may have open at once (HTTP/2 MAX_CONCURRENT_STREAMS)", _range(1, 10_000)
+    )
     keepalive_time: float = opt(30.0, "seconds between server keepalive pings on idle connections", _range(1))
     keepalive_timeout: float = opt(10.0, "seconds to wait for a keepalive ack before closing", _range(1))
     grace_period: float = opt(10.0, "seconds in-flight calls get to finish on shutdown", _range(0, 3600))
@@ -308,6 +316,19 @@ class Settings:
     rate_limit: float = opt(100.0, "calls per second per caller (0 = off; needs keys_file)", _range(0))
     rate_burst: float = opt(200.0, "calls a caller may make at once before the rate applies", _range(1))
     max_inflight_per_caller: int = opt(64, "calls one caller may have in flight (0 = off)", _range(0))
+    request_receive_timeout: float = opt(
+        10.0, "seconds a call may take to send its request message after its headers (0 = off)", _range(0)
+    )
+    max_health_calls: int = opt(
+        256, "grpc.health.v1 calls (need no key) in flight in all (0 = off)", _range(0)
+    )
+    max_health_calls_per_peer: int = opt(
+        16, "grpc.health.v1 calls in flight from one IPv4 address or IPv6 /64 (0 = off)", _range(0)
+    )
+    max_health_watches: int = opt(64, "grpc.health.v1 Watch streams open in all (0 = off)", _range(0))
+    max_health_watches_per_peer: int = opt(
+        4, "grpc.health.v1 Watch streams open from one IPv4 address or IPv6 /64 (0 = off)", _range(0)
+    )
     guess_limit: int = opt(
         30, "invalid voucher codes within guess_window that pause a caller (0 = off)", _range(0)
     )

@@ -70,6 +70,7 @@ from vouchery_gateway.observability.pipeline import CallPipeline
 from vouchery_gateway.observability.tracing import TRACING, TracingInterceptor
 from vouchery_gateway.resilience.deadline import DeadlinePolicy
 from vouchery_gateway.security import Security, SecurityConfig, build_security
+from vouchery_gateway.security.admission import HealthLimits
 from vouchery_gateway.upstream.core import CallPolicy
 from vouchery_gateway.upstream.overrides import load_routes_file
 from vouchery_gateway.upstream.routes import DEFAULT_TABLE, RouteTable
@@ -86,6 +87,8 @@ def server_options(settings: Settings) -> list[tuple[str, int]]:
     return [
         ("grpc.max_receive_message_length", settings.max_receive_message_bytes),
         ("grpc.max_send_message_length", settings.max_send_message_bytes),
+        # Calls one connection can open; the gate bounds what they may hold (security/admission.py).
+        ("grpc.max_concurrent_streams", settings.max_streams_per_connection),
         ("grpc.keepalive_time_ms", int(settings.keepalive_time * 1000)),
         ("grpc.keepalive_timeout_ms", int(settings.keepalive_timeout * 1000)),
         # Tills keep idle channels open between customers; let their keepalive pings through.
@@ -242,6 +245,14 @@ def security_config(settings: Settings) -> SecurityConfig:
         rate_limit=settings.rate_limit,
         rate_burst=settings.rate_burst,
         max_inflight_per_caller=settings.max_inflight_per_caller,
+        max_inflight=settings.max_concurrent_rpcs,
+        health=HealthLimits(
+            settings.max_health_calls,
+            settings.max_health_calls_per_peer,
+            settings.max_health_watches,
+            settings.max_health_watches_per_peer,
+        ),
+        request_receive_timeout=settings.request_receive_timeout,
         guess_limit=settings.guess_limit,
         guess_window=settings.guess_window,
         guess_cooldown=settings.guess_cooldown,
@@ -392,8 +403,9 @@ def build_gateway(
             ),
             *interceptors,
         ],
+        # No maximum_concurrent_rpcs: grpc counts a call from its headers, before anything knows who
+        # sent it, so callers without a key could fill it; the gate caps admitted calls instead.
         options=server_options(settings),
-        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
     writes = idempotent_writes(settings, metrics)
     checkout_writes = CheckoutWrites(

@@ -22,6 +22,7 @@ __all__ = [
     "add_trailing_metadata",
     "code_after",
     "grpc_type_of",
+    "request_streaming",
     "split_method",
     "wrap_handler",
 ]
@@ -98,6 +99,20 @@ def grpc_type_of(handler: grpc.RpcMethodHandler) -> str:
     if handler.response_streaming:
         return "server_stream"
     return "unary"
+
+
+def request_streaming(handler: grpc.RpcMethodHandler, behavior: Callable[..., Any]) -> grpc.RpcMethodHandler:
+    """A unary-request `handler` served as request-streaming with `behavior`, which reads the one
+    message itself (`context.read()`, with the handler's deserializer).
+
+    grpc.aio runs a unary-request behaviour only once the request message has arrived, so until then
+    nothing in Python hears of the call; a request-streaming behaviour runs as soon as the headers are
+    in. Served this way a call can be admitted or refused at its headers, and a message that never
+    comes can be timed out (security/gate.py).
+    """
+    if handler.response_streaming:
+        return handler._replace(request_streaming=True, unary_stream=None, stream_stream=behavior)
+    return handler._replace(request_streaming=True, unary_unary=None, stream_unary=behavior)
 
 
 def wrap_handler(

@@ -5,9 +5,14 @@ frames (each with its own try/except, status mapping and clock reads): ~50 µs o
 GetVoucher costs. `CallPipeline` asks each part for its hooks once per method and runs them in one
 wrapper, in the order the chain had them (access log outermost, then metrics, then the gate):
 
-    access-log start, metrics start, gate admit
+    access-log start, metrics start, gate admit, gate receive (the request message, unary requests)
         ... the handler ...
     gate done, request id into the trailing metadata, metrics finish, access-log finish
+
+The gate admits every call, health included (health calls count against their own budget). A
+unary-request call is served as request-streaming so that all of this starts at its headers, not when
+its message arrives: a call the gate refuses is answered at once, and one whose message never comes
+ends when the gate's receive timeout passes, with its access-log line (security/gate.py).
 
 Each part keeps its job and stays usable alone (tests, other servers); this module only composes. Kinds
 other than async unary-response handlers get the three wrappers stacked as before.
@@ -25,10 +30,17 @@ from typing import Any, Protocol
 
 import grpc
 
-from vouchery_gateway.observability._rpc import HandlerCache, add_trailing_metadata, code_after, wrap_handler
+from vouchery_gateway.observability._rpc import (
+    HandlerCache,
+    add_trailing_metadata,
+    code_after,
+    request_streaming,
+    wrap_handler,
+)
 from vouchery_gateway.observability.access_log import AccessLogInterceptor
 from vouchery_gateway.observability.malformed import MalformedRequests
 from vouchery_gateway.observability.metrics_interceptor import MetricsInterceptor
+from vouchery_gateway.observability.tracing import TRACING
 
 __all__ = ["CallGate", "CallPipeline"]
 
@@ -40,6 +52,7 @@ class CallGate(Protocol):
 
     def gates(self, method: str) -> bool: ...
     async def admit(self, method: str, context: grpc.aio.ServicerContext) -> str: ...
+    async def receive(self, context: grpc.aio.ServicerContext) -> Any: ...
     def done(self, caller: str, method: str, code: grpc.StatusCode) -> None: ...
     def wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler: ...
 
@@ -80,22 +93,24 @@ class CallPipeline(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             return self._stacked(method, handler)
         a_start, a_finish, echo_id = self._access.hooks(method)
         m_start, m_finish = self._metrics.hooks(method, handler)
-        gate = self._gate if self._gate.gates(method) else None
+        gate = self._gate
+        single = kind == "unary_unary"  # its message is read by the gate, after the admission
 
         async def behavior(request: Any, context: grpc.aio.ServicerContext) -> Any:
             a_state = a_start(context)
             m_state = m_start(context)
             try:
-                if gate is None:
+                caller = await gate.admit(method, context)
+                try:
+                    if single:
+                        request = await gate.receive(context)
+                        if TRACING.on:
+                            TRACING.note_request(request)
                     response = await inner(request, context)
-                else:
-                    caller = await gate.admit(method, context)
-                    try:
-                        response = await inner(request, context)
-                    except BaseException as exc:
-                        gate.done(caller, method, code_after(context, exc))
-                        raise
-                    gate.done(caller, method, code_after(context, None))
+                except BaseException as exc:
+                    gate.done(caller, method, code_after(context, exc))
+                    raise
+                gate.done(caller, method, code_after(context, None))
             except BaseException as exc:
                 add_trailing_metadata(context, echo_id(a_state), exc)  # not after an abort: it has the id
                 code = code_after(context, exc)
@@ -108,7 +123,7 @@ class CallPipeline(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             a_finish(a_state, context, code)
             return response
 
-        return handler._replace(**{kind: behavior})
+        return request_streaming(handler, behavior) if single else handler._replace(**{kind: behavior})
 
     def _stacked(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         """The three wrappers one inside the other, as the chained interceptors would build them."""

@@ -102,6 +102,13 @@ class Tracing:
         context = trace.get_current_span().get_span_context()
         return f"{context.trace_id:032x}" if context.is_valid and context.trace_flags.sampled else None
 
+    def note_request(self, request: Any) -> None:
+        """Put the request's transaction id on the current span: the SERVER span of a unary call served
+        as request-streaming, whose request is read after the span began (observability/pipeline.py)."""
+        transaction_id = getattr(request, "transaction_id", "")
+        if isinstance(transaction_id, str) and transaction_id:
+            trace.get_current_span().set_attribute(TRANSACTION_ATTRIBUTE, transaction_id)
+
     def inject(self, headers: dict[str, str]) -> None:
         """Add the current trace's `traceparent` to outgoing HTTP headers."""
         _PROPAGATOR.inject(headers)
@@ -147,8 +154,12 @@ Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandl
 
 
 class TracingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """The SERVER span of each unary call, continuing the caller's `traceparent`; installed outermost,
-    only while tracing is on."""
+    """The SERVER span of each unary-response call, continuing the caller's `traceparent`; installed
+    outermost, only while tracing is on.
+
+    The gateway's unary calls reach it served as request-streaming (the gate admits a call at its
+    headers and reads its message itself: security/gate.py); their transaction id joins the span when
+    the message is read (`Tracing.note_request`)."""
 
     def __init__(self, tracing: Tracing = TRACING) -> None:
         self._tracing = tracing
@@ -158,12 +169,13 @@ class TracingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
     ) -> grpc.RpcMethodHandler | None:
         handler = await continuation(handler_call_details)
-        if handler is None or handler.unary_unary is None:
+        if handler is None or (handler.unary_unary is None and handler.stream_unary is None):
             return handler
         return self._handlers.get(handler_call_details.method, handler, self._wrap)
 
     def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-        inner = handler.unary_unary
+        kind = "unary_unary" if handler.unary_unary is not None else "stream_unary"
+        inner = getattr(handler, kind)
         service, _, name = method.lstrip("/").rpartition("/")
         span_name = method.lstrip("/")
         tracing = self._tracing
@@ -177,7 +189,7 @@ class TracingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 "rpc.service": service,
                 "rpc.method": name,
             }
-            transaction_id = getattr(request, "transaction_id", "")
+            transaction_id = getattr(request, "transaction_id", "")  # a request iterator has none
             if isinstance(transaction_id, str) and transaction_id:
                 attributes[TRANSACTION_ATTRIBUTE] = transaction_id
             with tracing.span(
@@ -191,7 +203,7 @@ class TracingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 _finish(span, code_after(context, None))
                 return response
 
-        return handler._replace(unary_unary=behavior)
+        return handler._replace(**{kind: behavior})
 
 
 def _finish(span: Span, code: grpc.StatusCode) -> None:

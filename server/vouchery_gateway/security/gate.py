@@ -1,5 +1,11 @@
 """The gate interceptor: every call but health passes authentication, authorization and the abuse limits.
 
+Every call is admitted at its headers, before its request message has arrived: a unary-request
+handler is served as request-streaming (grpc.aio runs those at once), and the gate reads the one
+message itself after admitting the call, within `receive_timeout` (security/admission.py). So a call
+without valid credentials is refused as soon as its headers are in, and never holds a slot while it
+sends nothing; health calls (no credentials) count against their own per-peer budget instead.
+
 Order inside the gate, cheapest refusal first once the caller is known:
 
     authenticate (key / certificate)  -> UNAUTHENTICATED
@@ -8,13 +14,19 @@ Order inside the gate, cheapest refusal first once the caller is known:
     rate limit (token bucket)         -> RESOURCE_EXHAUSTED  RATE_LIMITED
     guessing guard (code lookups)     -> RESOURCE_EXHAUSTED  TOO_MANY_INVALID_CODES
     in-flight cap per caller          -> RESOURCE_EXHAUSTED  TOO_MANY_CONCURRENT_CALLS
+    in-flight cap of the server       -> RESOURCE_EXHAUSTED  SERVER_BUSY
+    the request message, in time      -> DEADLINE_EXCEEDED   REQUEST_TIMEOUT
     ... the servicer ...
     release the in-flight slot; feed the guard the lookup's outcome
+
+A health call instead takes a slot of the health budget, by peer (TOO_MANY_HEALTH_CALLS, and for
+`Watch` streams TOO_MANY_HEALTH_WATCHES), before its message is read in the same way.
 
 The checks need the servicer context (TLS auth context, abort with rich details), so they run in the
 wrapped behaviour, not in `intercept_service`. It sits inside the access-log and metrics interceptors
 (app.py), so refused calls are logged with their caller and counted like any other call. Health
-(`grpc.health.v1`) is never gated: load balancers probe without credentials.
+(`grpc.health.v1`) is never gated: load balancers probe without credentials. Refusals by the
+capacity bounds also write a WARNING, at most one per reason every few seconds (`RefusalLog`).
 """
 
 from __future__ import annotations
@@ -27,9 +39,19 @@ from typing import Any, Final
 import grpc
 
 from vouchery_gateway.errors import GatewayError, to_status
-from vouchery_gateway.observability._rpc import HandlerCache, code_after
+from vouchery_gateway.observability._rpc import HandlerCache, code_after, request_streaming
 from vouchery_gateway.observability.context import current_call, set_caller, set_scope
 from vouchery_gateway.observability.request_id import abort_with_status
+from vouchery_gateway.security.admission import (
+    HealthBudget,
+    HealthLimits,
+    RefusalLog,
+    RequestNotReceived,
+    missing_request,
+    peer_key,
+    receive_request,
+    request_timeout,
+)
 from vouchery_gateway.security.auth import Authenticator, Caller
 from vouchery_gateway.security.guessing import CODE_LOOKUP_METHODS, GuessingGuard, outcome_of, shopper_of
 from vouchery_gateway.security.inflight import InflightLimit
@@ -42,6 +64,11 @@ __all__ = ["OPEN_SERVICES", "GateInterceptor", "StatusRenderer", "english_status
 log = logging.getLogger("vouchery_gateway.security")
 
 OPEN_SERVICES: Final = ("/grpc.health.v1.Health/",)
+# Refusals of a capacity bound: each also writes a WARNING, at most one per reason per interval.
+LOGGED_REFUSALS: Final = frozenset(
+    {"SERVER_BUSY", "TOO_MANY_HEALTH_CALLS", "TOO_MANY_HEALTH_WATCHES", "REQUEST_TIMEOUT", "MISSING_REQUEST"}
+)
+_KINDS: Final = ("unary_unary", "unary_stream", "stream_unary", "stream_stream")
 
 Continuation = Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler | None]]
 StatusRenderer = Callable[[GatewayError, grpc.aio.ServicerContext], grpc.Status]
@@ -68,6 +95,9 @@ class GateInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         metrics: SecurityMetrics | None = None,
         use_certificates: bool = False,
         status_of: StatusRenderer = english_status,
+        health: HealthBudget | None = None,
+        receive_timeout: float = 0.0,
+        refusal_log: RefusalLog | None = None,
     ) -> None:
         self._auth = authenticator
         self._rate = rate_limiter or RateLimiter(0, 1)
@@ -77,6 +107,9 @@ class GateInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         self._metrics = metrics
         self._use_certificates = use_certificates
         self._status_of = status_of
+        self._health = health or HealthBudget(HealthLimits(0, 0, 0, 0))
+        self._receive_timeout = receive_timeout
+        self._refusal_log = refusal_log or RefusalLog()
         self._handlers = HandlerCache()
 
     async def intercept_service(
@@ -84,20 +117,23 @@ class GateInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     ) -> grpc.RpcMethodHandler | None:
         handler = await continuation(handler_call_details)
         method: str = handler_call_details.method
-        if handler is None or not self.gates(method):
-            return handler
+        if handler is None:
+            return None
         return self._handlers.get(method, handler, self._wrap)
 
     def gates(self, method: str) -> bool:
-        """Whether calls of `method` pass the gate (all but the open services)."""
+        """Whether calls of `method` need credentials (all but the open services)."""
         return not method.startswith(OPEN_SERVICES)
 
     def wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-        """`handler` gated (when `method` is gated), for a caller combining interceptors itself."""
-        return self._wrap(method, handler) if self.gates(method) else handler
+        """`handler` admitted by the gate, for a caller combining interceptors itself."""
+        return self._wrap(method, handler)
 
     async def admit(self, method: str, context: grpc.aio.ServicerContext) -> str:
-        """The admitted caller's id; otherwise abort the call with the refusal's status."""
+        """The admitted caller's id (for a health call, its peer); otherwise abort the call with the
+        refusal's status."""
+        if not self.gates(method):
+            return await self._admit_open(method, context)
         try:
             auth_context = context.auth_context() if self._use_certificates else None
             caller = self._auth.authenticate(context.invocation_metadata(), auth_context)
@@ -110,8 +146,7 @@ class GateInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 self._guard.check(self._guess_subject(caller, context))
             self._inflight.acquire(caller.client_id)
         except GatewayError as refusal:
-            if self._metrics is not None:
-                self._metrics.refused(refusal.reason)
+            self._refused(refusal, current_call().caller_id, context)
             await abort_with_status(context, self._status_of(refusal, context))
         return caller.client_id
 
@@ -127,7 +162,36 @@ class GateInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         current_call().shopper = shopper
         return f"{caller.client_id}/{shopper}"
 
+    async def _admit_open(self, method: str, context: grpc.aio.ServicerContext) -> str:
+        peer = peer_key(context.peer())
+        try:
+            self._health.acquire(method, peer)
+        except GatewayError as refusal:
+            self._refused(refusal, peer, context)
+            await abort_with_status(context, self._status_of(refusal, context))
+        return peer
+
+    async def receive(self, context: grpc.aio.ServicerContext) -> Any:
+        """The request message of an admitted unary-request call; the call is ended DEADLINE_EXCEEDED
+        (REQUEST_TIMEOUT) when it does not arrive within the receive timeout, INVALID_ARGUMENT
+        (MISSING_REQUEST) when the request stream ends without one."""
+        try:
+            return await receive_request(context, self._receive_timeout)
+        except RequestNotReceived as missing:
+            refusal = request_timeout(self._receive_timeout) if missing.timed_out else missing_request()
+        self._refused(refusal, current_call().caller_id, context)
+        return await abort_with_status(context, self._status_of(refusal, context))
+
+    def _refused(self, refusal: GatewayError, who: str | None, context: grpc.aio.ServicerContext) -> None:
+        if self._metrics is not None:
+            self._metrics.refused(refusal.reason)
+        if refusal.reason in LOGGED_REFUSALS:
+            self._refusal_log.note(refusal.reason, who or peer_key(context.peer()), refusal.message)
+
     def done(self, caller: str, method: str, code: grpc.StatusCode) -> None:
+        if not self.gates(method):
+            self._health.release(method, caller)
+            return
         self._inflight.release(caller)
         if method in CODE_LOOKUP_METHODS:
             info = current_call()
@@ -141,22 +205,32 @@ class GateInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
                 self._guard.record_lookup(caller, outcome)
 
     def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
-        for kind in ("unary_unary", "stream_unary", "unary_stream", "stream_stream"):
+        for kind in _KINDS:
             inner = getattr(handler, kind)
             if inner is None:
                 continue
+            single = not handler.request_streaming  # read its one message after admitting the call
             if inspect.iscoroutinefunction(inner):
-                return handler._replace(**{kind: self._coroutine(method, inner)})
-            if inspect.isasyncgenfunction(inner):
-                return handler._replace(**{kind: self._generator(method, inner)})
+                behavior: Callable[..., Any] = self._coroutine(method, inner, single)
+            elif inspect.isasyncgenfunction(inner):
+                behavior = self._generator(method, inner, single)
+            else:
+                break
+            if single:
+                return request_streaming(handler, behavior)
+            return handler._replace(**{kind: behavior})
         # A synchronous handler would run in grpc's thread pool, outside this task's context: refuse
         # to serve it ungated rather than skip the checks.
         raise TypeError(f"{method}: the gate supports async handlers only")
 
-    def _coroutine(self, method: str, inner: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
+    def _coroutine(
+        self, method: str, inner: Callable[..., Awaitable[Any]], single: bool
+    ) -> Callable[..., Awaitable[Any]]:
         async def behavior(request: Any, context: grpc.aio.ServicerContext) -> Any:
             caller = await self.admit(method, context)
             try:
+                if single:
+                    request = await self.receive(context)
                 response = await inner(request, context)
             except BaseException as exc:
                 self.done(caller, method, code_after(context, exc))
@@ -167,11 +241,13 @@ class GateInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         return behavior
 
     def _generator(
-        self, method: str, inner: Callable[..., AsyncIterator[Any]]
+        self, method: str, inner: Callable[..., AsyncIterator[Any]], single: bool
     ) -> Callable[..., AsyncIterator[Any]]:
         async def behavior(request: Any, context: grpc.aio.ServicerContext) -> AsyncIterator[Any]:
             caller = await self.admit(method, context)
             try:
+                if single:
+                    request = await self.receive(context)
                 async for item in inner(request, context):
                     yield item
             except BaseException as exc:

@@ -2,7 +2,9 @@
 
 - `vouchery_gateway_calls_refused_total{reason}`: calls the gate refused, by ErrorInfo reason
   (UNAUTHENTICATED, INVALID_API_KEY, PERMISSION_DENIED, RATE_LIMITED, TOO_MANY_CONCURRENT_CALLS,
-  TOO_MANY_INVALID_CODES). No client id label: the log line names the client; the metric stays small.
+  TOO_MANY_INVALID_CODES; the capacity bounds SERVER_BUSY, TOO_MANY_HEALTH_CALLS,
+  TOO_MANY_HEALTH_WATCHES; and calls ended for want of their request message, REQUEST_TIMEOUT and
+  MISSING_REQUEST). No client id label: the log line names the client; the metric stays small.
 - `vouchery_gateway_code_guess_blocks_total`: callers blocked by the guessing guard.
 - `vouchery_gateway_keys_reloads_refused_total`: keys-file reloads refused (unreadable, invalid, or
   writable by group / other users); the keys in force stay in force.
@@ -17,7 +19,7 @@ from typing import Final
 
 from prometheus_client import CollectorRegistry, Counter
 
-__all__ = ["REFUSAL_REASONS", "SecurityMetrics"]
+__all__ = ["ADMISSION_REASONS", "REFUSAL_REASONS", "SecurityMetrics"]
 
 REFUSAL_REASONS: Final = frozenset(
     {
@@ -28,8 +30,14 @@ REFUSAL_REASONS: Final = frozenset(
         "TOO_MANY_CONCURRENT_CALLS",
         "TOO_MANY_INVALID_CODES",
         "SCOPE_NOT_ALLOWED",
+        "SERVER_BUSY",
     }
 )
+# Refusals no till sees (health probers, and calls that never send their request: no grpc client does)
+ADMISSION_REASONS: Final = frozenset(
+    {"TOO_MANY_HEALTH_CALLS", "TOO_MANY_HEALTH_WATCHES", "REQUEST_TIMEOUT", "MISSING_REQUEST"}
+)
+_LABELS: Final = REFUSAL_REASONS | ADMISSION_REASONS
 
 
 class SecurityMetrics:
@@ -60,7 +68,7 @@ class SecurityMetrics:
         )
 
     def refused(self, reason: str) -> None:
-        self._refused.labels(reason if reason in REFUSAL_REASONS else "OTHER").inc()
+        self._refused.labels(reason if reason in _LABELS else "OTHER").inc()
 
     def guess_block(self, _caller: str = "") -> None:
         self._blocks.inc()

@@ -7,20 +7,23 @@
 
 Per-caller limits need a caller identity: with authentication off every till is the same `anonymous`
 caller, and a limit on it would throttle or block the whole fleet at once. So the rate limit, the
-in-flight cap and the guessing guard apply only when a keys file is configured.
+in-flight cap and the guessing guard apply only when a keys file is configured. The bounds on what
+is not a caller's work apply always: calls in flight in the whole server, health calls and `Watch`
+streams per peer, and the time a call may take to send its request message (security/admission.py).
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import grpc
 from prometheus_client import CollectorRegistry
 
 from vouchery_gateway.domain import RejectionReason
+from vouchery_gateway.security.admission import HealthBudget, HealthLimits
 from vouchery_gateway.security.auth import Authenticator
 from vouchery_gateway.security.gate import GateInterceptor, StatusRenderer, english_status
 from vouchery_gateway.security.guessing import GuessingGuard
@@ -46,6 +49,9 @@ class SecurityConfig:
     rate_limit: float = 100.0  # calls per second per caller; 0 = off
     rate_burst: float = 200.0
     max_inflight_per_caller: int = 64  # 0 = off
+    max_inflight: int = 1000  # admitted calls in flight in the whole server; 0 = off
+    health: HealthLimits = field(default_factory=HealthLimits)
+    request_receive_timeout: float = 10.0  # s from a call's headers to its request message; 0 = off
     guess_limit: int = 30  # invalid codes within guess_window that block a caller; 0 = off
     guess_window: float = 60.0
     guess_cooldown: float = 300.0
@@ -109,10 +115,12 @@ def build_security(
         cart_guard=cart_guard,
         rate_limiter=RateLimiter(config.rate_limit if per_caller else 0, config.rate_burst, clock=clock),
         guard=guard,
-        inflight=InflightLimit(config.max_inflight_per_caller if per_caller else 0),
+        inflight=InflightLimit(config.max_inflight_per_caller if per_caller else 0, config.max_inflight),
         metrics=metrics,
         use_certificates=config.tls_client_auth == "require",
         status_of=status_of,
+        health=HealthBudget(config.health),
+        receive_timeout=config.request_receive_timeout,
     )
     credentials = None
     if config.tls_cert_file or config.tls_key_file:
