@@ -235,6 +235,15 @@ class AsyncGatewayClient:
         )
         return response
 
+    async def list_points_offers(self, customer_id: str, **kw: Any) -> loyalty_pb2.ListPointsOffersResponse:
+        """The points shop for the customer: each offer's campaign id (for exchange_points), price, and
+        whether the balance covers it; cheapest first."""
+        request = loyalty_pb2.ListPointsOffersRequest(customer_id=customer_id)
+        response: loyalty_pb2.ListPointsOffersResponse = await self.call(
+            self.loyalty.ListPointsOffers, request, **kw
+        )
+        return response
+
     async def get_customer(self, customer_id: str, **kw: Any) -> customer_pb2.Customer:
         """The customer's profile (never an e-mail)."""
         request = customer_pb2.GetCustomerRequest(customer_id=customer_id)

@@ -18,6 +18,7 @@ from vouchery_gateway.upstream.models import (
     PointsActivity,
     PointsChange,
     PointsExchange,
+    PointsShopCampaign,
     PurchaseTransaction,
 )
 
@@ -121,3 +122,21 @@ def transaction(value: TransactionOutcome) -> loyalty_pb2.RecordTransactionRespo
     if value.points_earned is not None:
         message.points_earned = value.points_earned
     return message
+
+
+def points_offers(
+    balance: int, offers: tuple[PointsShopCampaign, ...]
+) -> loyalty_pb2.ListPointsOffersResponse:
+    return loyalty_pb2.ListPointsOffersResponse(
+        balance=balance,
+        offers=[
+            loyalty_pb2.PointsOffer(
+                campaign_id=offer.id,
+                name=offer.name,
+                points_price=offer.points_price,
+                affordable=offer.points_price <= balance,
+                currency_code=offer.currency,
+            )
+            for offer in offers
+        ],
+    )

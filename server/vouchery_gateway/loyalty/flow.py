@@ -53,6 +53,7 @@ from vouchery_gateway.upstream.models import (
     PointsChange,
     PointsExchange,
     PointsExpiration,
+    PointsShopCampaign,
     PurchaseTransaction,
     TransactionRecord,
 )
@@ -62,6 +63,9 @@ log = logging.getLogger("vouchery_gateway.loyalty")
 T = TypeVar("T")
 
 MAX_EXPIRATIONS: Final = 100
+OFFERS_KEY: Final = "loyalty:points-shop"  # one entry for all customers: the shop is the same for each
+OFFER_PAGE: Final = 100
+MAX_OFFER_PAGES: Final = 5  # 500 offers: more than any till screen shows
 SCAN_PAGE: Final = 100  # movements per activity read when looking for a reference (Vouchery's maximum)
 MAX_SCAN_PAGES: Final = 5  # the newest 500 movements: far more than one customer makes while a write waits
 NOT_ENOUGH_POINTS_MESSAGE: Final = "Customer does not have enough loyalty points"
@@ -97,6 +101,9 @@ class LoyaltyUpstream(Protocol):
     async def create_transaction(
         self, transaction: PurchaseTransaction, *, timeout: float
     ) -> TransactionRecord: ...
+    async def points_shop_campaigns(
+        self, *, page: int = 1, per_page: int = 100, timeout: float
+    ) -> Page[PointsShopCampaign]: ...
 
 
 class TransactionOutbox(Protocol):
@@ -200,6 +207,30 @@ class LoyaltyFlow:
             return LoyaltyAccount(customer.identifier or customer_id, customer.loyalty_points, tuple(ordered))
 
         return await self._cached(f"loyalty:account:{customer_id}", customer_id, load)
+
+    async def points_offers(
+        self, customer_id: str, remaining: float | None
+    ) -> tuple[int, tuple[PointsShopCampaign, ...]]:
+        """The customer's balance and the points shop, cheapest first. The shop is one cached list for
+        every customer (read at most MAX_OFFER_PAGES pages deep); the balance is the cached account's."""
+        budget = self.budget(remaining)
+
+        async def load() -> tuple[PointsShopCampaign, ...]:
+            found: list[PointsShopCampaign] = []
+            for number in range(1, MAX_OFFER_PAGES + 1):
+                page = await self._upstream.points_shop_campaigns(
+                    page=number, per_page=OFFER_PAGE, timeout=budget.next_timeout()
+                )
+                found.extend(page.items)
+                if not page.has_next:
+                    break
+            return tuple(sorted(found, key=lambda offer: (offer.points_price, offer.id)))
+
+        account, offers = await asyncio.gather(
+            self.account(customer_id, remaining),
+            load() if self._cache is None else self._cache.get_or_load(OFFERS_KEY, load),
+        )
+        return account.balance, offers
 
     async def activity(
         self, customer_id: str, page: int, per_page: int, remaining: float | None

@@ -86,6 +86,14 @@ class LoyaltyServicer(loyalty_pb2_grpc.LoyaltyServiceServicer):
         return loyalty_pb2.GetLoyaltyAccountResponse(account=lc.account(account))
 
     @handle_errors
+    async def ListPointsOffers(
+        self, request: loyalty_pb2.ListPointsOffersRequest, context: Context
+    ) -> loyalty_pb2.ListPointsOffersResponse:
+        validate_customer(request)
+        balance, offers = await self._flow.points_offers(request.customer_id, context.time_remaining())
+        return lc.points_offers(balance, offers)
+
+    @handle_errors
     async def ListPointsActivity(
         self, request: loyalty_pb2.ListPointsActivityRequest, context: Context
     ) -> loyalty_pb2.ListPointsActivityResponse:

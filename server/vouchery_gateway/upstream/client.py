@@ -43,6 +43,7 @@ from vouchery_gateway.upstream.models import (
     PointsChange,
     PointsExchange,
     PointsExpiration,
+    PointsShopCampaign,
     PurchaseTransaction,
     Subscription,
     TransactionRecord,
@@ -416,6 +417,22 @@ class VoucheryClient(HttpCore):
         path = {"id": str(_campaign_id(campaign_id))}
         read = _object(decode.campaign_summary, "campaign")
         return await self._call("get_campaign", read, timeout=timeout, path=path)
+
+    async def points_shop_campaigns(
+        self, *, page: int = 1, per_page: int = 100, timeout: float
+    ) -> Page[PointsShopCampaign]:
+        """One page of the active campaigns sold for points (those without a price are left out)."""
+        route = self.routes["points_shop_campaigns"]
+        query = {"loyalty_program": "true", "status_eq": "active", **_paging(page, per_page)}
+        reply = await self._request(route, timeout=timeout, query=query)
+        try:
+            total = decode.total_count(reply.headers.get(Header.TOTAL_COUNT))
+        except UpstreamContractMismatch as exc:
+            self.contract_mismatch(route)
+            raise exc.on_route(route.name, maybe_committed=False) from None
+        found = self._decode(route, reply, _list(decode.points_shop_campaign, "campaigns"))
+        items = tuple(item for item in found if item is not None)
+        return Page(items=items, page=page, per_page=per_page, total=total, conclusive=route.trusted)
 
     # ---- webhook subscriptions (vouchery-gateway webhooks ...) ------------------------------------------
 

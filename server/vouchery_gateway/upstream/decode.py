@@ -37,6 +37,7 @@ from vouchery_gateway.upstream.models import (
     PointsChange,
     PointsExchange,
     PointsExpiration,
+    PointsShopCampaign,
     Subscription,
     TransactionRecord,
     UpstreamIdentity,
@@ -399,3 +400,14 @@ def subscriptions(value: Any, where: str = "subscriptions") -> tuple[Subscriptio
             raise UpstreamBadResponse(f"{where}: expected an array")
         value = inner
     return items(value, where, subscription)
+
+
+def points_shop_campaign(data: Json, where: str = "campaign") -> PointsShopCampaign | None:
+    """A campaign of the points shop, or None for one without a points price (not for sale)."""
+    price = optional_int(data, "loyalty_points_price", where)
+    if price is None or price <= 0:
+        return None
+    currency = string(data, "currency", where)
+    if currency and not is_known_currency(currency):
+        raise UpstreamBadResponse(f"{where}.currency: not an ISO 4217 code")
+    return PointsShopCampaign(integer(data, "id", where), string(data, "name", where), price, currency)

@@ -119,3 +119,13 @@ class Subscription:
     active: bool
     url_verified: bool
     verification_code: str
+
+
+@dataclass(frozen=True, slots=True)
+class PointsShopCampaign:
+    """A campaign whose vouchers are bought with points (``GET /campaigns?loyalty_program=true``)."""
+
+    id: int
+    name: str
+    points_price: int
+    currency: str

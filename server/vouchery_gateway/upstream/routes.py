@@ -262,6 +262,10 @@ ROUTES: Final[MappingProxyType[str, Route]] = MappingProxyType(
             # campaigns: the campaign ids the offline policy names are checked at start
             Route("get_campaign", "GET", "/campaigns/{id}", "campaigns", "confirmed",
                   not_found=_CAMPAIGN_404, answer_fields=_CAMPAIGN_OBJECT),
+            # the points shop (ListPointsOffers): campaigns whose vouchers are bought with points
+            Route("points_shop_campaigns", "GET", "/campaigns", "campaigns", "confirmed",
+                  query=("loyalty_program", "status_eq", *_PAGING),
+                  answer_fields=(*_CAMPAIGN_OBJECT, "loyalty_points_price")),
             # webhooks (vouchery-gateway webhooks ...): the Subscriptions API
             Route("create_subscription", "POST", "/subscriptions", "subscriptions", "confirmed",
                   request_fields=("callback_url", "events"), answer_fields=_SUBSCRIPTION),

@@ -68,3 +68,24 @@ async def test_the_blocking_client_has_the_same_methods(secured: RunningGateway)
     assert await asyncio.to_thread(blocking) == (3, "bob")
     names = {n for n in dir(AsyncGatewayClient) if not n.startswith("_")}
     assert names == {n for n in dir(GatewayClient) if not n.startswith("_")} - {"__enter__", "__exit__"}
+
+
+async def test_the_points_shop_lists_what_a_customer_can_buy(secured: RunningGateway) -> None:
+    """ListPointsOffers: the demo's 100-point offer, affordable for alice; after spending down below the
+    price it is not (the account read is dropped by the write); the listed id buys a voucher."""
+    async with AsyncGatewayClient(ChannelSettings(secured.target, api_key=KEY)) as client:
+        listed = await client.list_points_offers("alice")
+        assert [(o.name, o.points_price, o.affordable) for o in listed.offers] == [
+            ("Points shop: 10 off", 100, True)
+        ]
+        assert listed.balance == (await client.get_loyalty_account("alice")).balance
+        offer = listed.offers[0]
+        bought = await client.exchange_points("buy-1", "alice", offer.campaign_id)
+        assert bought.points_spent == 100
+        left = listed.balance - 100
+        await client.revoke_points("spend-down", "alice", left - 50)
+        again = await client.list_points_offers("alice")
+        assert (again.balance, again.offers[0].affordable) == (50, False)
+        with pytest.raises(GatewayError) as missing:
+            await client.list_points_offers("nobody-at-all")
+        assert missing.value.code.name == "NOT_FOUND"

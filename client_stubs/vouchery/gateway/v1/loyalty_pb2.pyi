@@ -196,3 +196,31 @@ class RecordTransactionResponse(_message.Message):
     sync_state: _common_pb2.SyncState
     already_recorded: bool
     def __init__(self, transaction_id: _Optional[str] = ..., points_earned: _Optional[int] = ..., sync_state: _Optional[_Union[_common_pb2.SyncState, str]] = ..., already_recorded: _Optional[bool] = ...) -> None: ...
+
+class ListPointsOffersRequest(_message.Message):
+    __slots__ = ("customer_id",)
+    CUSTOMER_ID_FIELD_NUMBER: _ClassVar[int]
+    customer_id: str
+    def __init__(self, customer_id: _Optional[str] = ...) -> None: ...
+
+class PointsOffer(_message.Message):
+    __slots__ = ("campaign_id", "name", "points_price", "affordable", "currency_code")
+    CAMPAIGN_ID_FIELD_NUMBER: _ClassVar[int]
+    NAME_FIELD_NUMBER: _ClassVar[int]
+    POINTS_PRICE_FIELD_NUMBER: _ClassVar[int]
+    AFFORDABLE_FIELD_NUMBER: _ClassVar[int]
+    CURRENCY_CODE_FIELD_NUMBER: _ClassVar[int]
+    campaign_id: int
+    name: str
+    points_price: int
+    affordable: bool
+    currency_code: str
+    def __init__(self, campaign_id: _Optional[int] = ..., name: _Optional[str] = ..., points_price: _Optional[int] = ..., affordable: _Optional[bool] = ..., currency_code: _Optional[str] = ...) -> None: ...
+
+class ListPointsOffersResponse(_message.Message):
+    __slots__ = ("offers", "balance")
+    OFFERS_FIELD_NUMBER: _ClassVar[int]
+    BALANCE_FIELD_NUMBER: _ClassVar[int]
+    offers: _containers.RepeatedCompositeFieldContainer[PointsOffer]
+    balance: int
+    def __init__(self, offers: _Optional[_Iterable[_Union[PointsOffer, _Mapping]]] = ..., balance: _Optional[int] = ...) -> None: ...

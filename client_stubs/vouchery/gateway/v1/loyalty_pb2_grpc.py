@@ -55,6 +55,11 @@ class LoyaltyServiceStub:
                 request_serializer=vouchery_dot_gateway_dot_v1_dot_loyalty__pb2.RevokePointsRequest.SerializeToString,
                 response_deserializer=vouchery_dot_gateway_dot_v1_dot_loyalty__pb2.RevokePointsResponse.FromString,
                 _registered_method=True)
+        self.ListPointsOffers = channel.unary_unary(
+                '/vouchery.gateway.v1.LoyaltyService/ListPointsOffers',
+                request_serializer=vouchery_dot_gateway_dot_v1_dot_loyalty__pb2.ListPointsOffersRequest.SerializeToString,
+                response_deserializer=vouchery_dot_gateway_dot_v1_dot_loyalty__pb2.ListPointsOffersResponse.FromString,
+                _registered_method=True)
         self.ExchangePoints = channel.unary_unary(
                 '/vouchery.gateway.v1.LoyaltyService/ExchangePoints',
                 request_serializer=vouchery_dot_gateway_dot_v1_dot_loyalty__pb2.ExchangePointsRequest.SerializeToString,
@@ -100,6 +105,15 @@ class LoyaltyServiceServicer:
         context.set_details('Method not implemented!')
         raise NotImplementedError('Method not implemented!')
 
+    def ListPointsOffers(self, request, context):
+        """Lists the points-shop offers (campaigns whose vouchers are bought with points: the `campaign_id` that
+        ExchangePoints takes), cheapest first, each marked affordable when the customer's balance covers its
+        price. The offers are read from a short cache, like the other lookups.
+        """
+        context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+        context.set_details('Method not implemented!')
+        raise NotImplementedError('Method not implemented!')
+
     def ExchangePoints(self, request, context):
         """Spends points on a voucher of a points-shop campaign and returns the voucher issued to the customer.
         """
@@ -137,6 +151,11 @@ def add_LoyaltyServiceServicer_to_server(servicer, server):
                     servicer.RevokePoints,
                     request_deserializer=vouchery_dot_gateway_dot_v1_dot_loyalty__pb2.RevokePointsRequest.FromString,
                     response_serializer=vouchery_dot_gateway_dot_v1_dot_loyalty__pb2.RevokePointsResponse.SerializeToString,
+            ),
+            'ListPointsOffers': grpc.unary_unary_rpc_method_handler(
+                    servicer.ListPointsOffers,
+                    request_deserializer=vouchery_dot_gateway_dot_v1_dot_loyalty__pb2.ListPointsOffersRequest.FromString,
+                    response_serializer=vouchery_dot_gateway_dot_v1_dot_loyalty__pb2.ListPointsOffersResponse.SerializeToString,
             ),
             'ExchangePoints': grpc.unary_unary_rpc_method_handler(
                     servicer.ExchangePoints,
@@ -258,6 +277,33 @@ class LoyaltyService:
             '/vouchery.gateway.v1.LoyaltyService/RevokePoints',
             vouchery_dot_gateway_dot_v1_dot_loyalty__pb2.RevokePointsRequest.SerializeToString,
             vouchery_dot_gateway_dot_v1_dot_loyalty__pb2.RevokePointsResponse.FromString,
+            options,
+            channel_credentials,
+            insecure,
+            call_credentials,
+            compression,
+            wait_for_ready,
+            timeout,
+            metadata,
+            _registered_method=True)
+
+    @staticmethod
+    def ListPointsOffers(request,
+            target,
+            options=(),
+            channel_credentials=None,
+            call_credentials=None,
+            insecure=False,
+            compression=None,
+            wait_for_ready=None,
+            timeout=None,
+            metadata=None):
+        return grpc.experimental.unary_unary(
+            request,
+            target,
+            '/vouchery.gateway.v1.LoyaltyService/ListPointsOffers',
+            vouchery_dot_gateway_dot_v1_dot_loyalty__pb2.ListPointsOffersRequest.SerializeToString,
+            vouchery_dot_gateway_dot_v1_dot_loyalty__pb2.ListPointsOffersResponse.FromString,
             options,
             channel_credentials,
             insecure,
