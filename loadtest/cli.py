@@ -151,13 +151,24 @@ def cmd_suite(args: argparse.Namespace, command: str) -> None:
     if args.dry_run:
         print(dry_run(stages))
         return
+    missing = suite_plan.missing_tools(stages)
+    if missing:  # say so now, not after minutes of stages
+        raise SystemExit("error: " + "; ".join(missing))
+    try:
+        with cpushare.cpu_groups():
+            pass
+    except (cpushare.CpuShareUnavailable, cpushare.CpuShareError) as exc:
+        print(f"note: no cgroup CPU quota here ({exc}); the quota stages run unpinned and say so", flush=True)
     info = machine.describe()
     print(f"command: {command}\nmachine: {machine.one_line(info)}", flush=True)
     run = suite.run_suite(command, stages, load, info, emit=lambda line: print(line, flush=True))
     if args.hop_bench:
         run.hop_bench = _suite_hop_bench(load)
     text = report.render(run, latest_soak(), args.workers)
-    Path(args.output).write_text(text)
+    output = Path(args.output)
+    if output.exists():  # keep the sections other experiments wrote into the same file
+        text = report.keep_other_sections(text, output.read_text())
+    output.write_text(text)
     print(text)
     print(f"results: {_save('suite', command, info, suite.to_json(run))}\nwrote {args.output}")
 

@@ -460,3 +460,20 @@ def render(suite: SuiteRun, soak: Mapping[str, Any] | None, workers: int) -> str
             "",
         ]
     return "\n".join(lines).rstrip() + "\n"
+
+
+def keep_other_sections(rendered: str, previous: str) -> str:
+    """`rendered` (the suite's BENCHMARKS.md) followed by every `## ` section of `previous` that the suite
+    does not write itself: the other experiments (offline, stores, tracing, ...) append their sections to
+    the same file, and a suite run must not drop them."""
+    own = {line for line in rendered.splitlines() if line.startswith("## ")}
+    kept: list[str] = []
+    current: list[str] | None = None
+    for line in previous.splitlines():
+        if line.startswith("## "):
+            current = [] if line in own else kept
+        if current is kept:
+            kept.append(line)
+    if not kept:
+        return rendered
+    return rendered.rstrip("\n") + "\n\n" + "\n".join(kept).rstrip("\n") + "\n"

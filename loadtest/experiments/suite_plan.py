@@ -27,6 +27,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import shutil
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TypedDict, Unpack
 
@@ -215,3 +217,14 @@ def scaling_stage(workers: int, worker_cpu: float | None, scenarios: tuple[str, 
         return Stage(name, "shared", 0.0, tuple(points), workers=workers)
     name = f"1 process vs {workers} workers, {worker_cpu:g} CPU per process, 0 ms upstream"
     return Stage(name, "quota", 0.0, tuple(points), workers=workers, cpu_quota=worker_cpu)
+
+
+def missing_tools(stages: Sequence[Stage], which: Callable[[str], str | None] = shutil.which) -> list[str]:
+    """What the stages need and this machine lacks, each with what to install (empty: nothing)."""
+    problems: list[str] = []
+    if (
+        any(point.driver == "h2load" for stage in stages for point in stage.points)
+        and which("h2load") is None
+    ):
+        problems.append("h2load is not installed: apt-get install nghttp2-client (Debian/Ubuntu)")
+    return problems
