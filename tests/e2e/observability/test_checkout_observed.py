@@ -158,7 +158,7 @@ async def test_upstream_calls_are_timed_by_route_group_and_status_class(observed
     # voucher, not its campaign), the campaign and voucher of EXPIRED-1; the second GetVoucher hits.
     assert cache_lookups(text) == {"miss": 5, "hit": 1}
     assert upstream("vouchers", "2xx") == 3
-    assert sample(text, "vouchery_gateway_upstream_auth_failures_total", route_group="redemptions") is None
+    assert sample(text, "vouchery_gateway_upstream_auth_failures_total", route_group="redemptions") == 0.0
 
 
 async def test_every_breaker_is_published_closed_from_start(observed: RunningGateway) -> None:
