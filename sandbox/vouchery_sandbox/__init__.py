@@ -5,7 +5,7 @@
 """
 
 from .app import SandboxApp, create_app
-from .config import Role, SandboxConfig
+from .config import Role, SandboxConfig, WebhookSettings
 from .demo import DEMO_CODES, DEMO_CUSTOMERS
 from .errors import REJECTIONS
 from .transport import ConnectionDropped
@@ -18,5 +18,6 @@ __all__ = [
     "Role",
     "SandboxApp",
     "SandboxConfig",
+    "WebhookSettings",
     "create_app",
 ]

@@ -1,7 +1,9 @@
-"""The ASGI application: routing, auth, body limits, fault injection and the error envelope.
+"""The ASGI application: routing, auth, body limits, fault injection, the error envelope and webhooks.
 
 Raw ASGI rather than a framework: the hot paths (get voucher, create redemption) are a route match,
-one synchronous SQLite transaction and one orjson dump, with nothing awaited in between.
+one synchronous SQLite transaction and one orjson dump, with nothing awaited in between. After an API
+request the webhook events its committed changes emitted are handed to the dispatcher, which delivers
+them in the background (`webhooks.dispatch`); `aclose` (called on the lifespan shutdown) stops it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from .seeding import apply_seed
 from .shaping import bare_not_found, rename_fields
 from .transport import drop_connection, wait_for_disconnect
 from .validation import UNKNOWN_ATTRIBUTES
+from .webhooks.events import discard, drain
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -44,13 +47,31 @@ class SandboxApp:
         self._keys = dict(config.api_keys)
         if config.seed is not None:
             apply_seed(self.sandbox, config.seed)
+            discard(self.sandbox.conn)  # fixtures deliver nothing
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
             await self._http(scope, receive, send)
         elif kind == "lifespan":
-            await _lifespan(receive, send)
+            await self._lifespan(receive, send)
+
+    async def aclose(self) -> None:
+        """Stop the webhook worker and close its HTTP client (deliveries still queued are abandoned).
+
+        Called on the ASGI lifespan shutdown; an in-process app (`httpx.ASGITransport`) that delivered
+        webhooks should be closed by its owner (the worker also stops by itself when idle)."""
+        await self.sandbox.webhooks.aclose()
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await self.aclose()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
@@ -60,7 +81,9 @@ class SandboxApp:
             elif path.startswith(ADMIN_PREFIX + "/"):
                 body = await _read_body(receive, self.sandbox.config.max_body_bytes, scope)
                 req = _request(scope, path[len(ADMIN_PREFIX) :], body, ADMIN_PREFIX)
-                await _send(send, _run(lambda: admin.dispatch(self.sandbox, req)))
+                response = _run(lambda: admin.dispatch(self.sandbox, req))
+                discard(self.sandbox.conn)  # a seed runs the API's handlers: it delivers nothing
+                await _send(send, response)
             else:
                 await _send(send, self._missing_route())
         except ApiError as err:
@@ -104,6 +127,11 @@ class SandboxApp:
             response = _run(lambda: route.handler(sandbox, req))
         finally:
             UNKNOWN_ATTRIBUTES.reset(token)
+            events = drain(sandbox.conn)  # what the committed changes emitted (even if it then failed)
+            if events:
+                sandbox.webhooks.submit(events)
+        if response.then is not None:
+            response = await _run_async(response.then)
         renames = contract.renamed_answer_fields.get(route.name)
         if renames:
             response = _renamed(response, renames)
@@ -129,6 +157,17 @@ def _run(call: Callable[[], Response]) -> Response:
     """Run a synchronous handler; anything but an `ApiError` becomes a logged 500 envelope."""
     try:
         return call()
+    except ApiError as err:
+        return error_response(err)
+    except Exception:
+        log.exception("unhandled error in sandbox handler")
+        return error_response(status_error(500, "unknown_error"))
+
+
+async def _run_async(call: Callable[[], Awaitable[Response]]) -> Response:
+    """`_run` for the part of a handler that awaits (`Response.then`)."""
+    try:
+        return await call()
     except ApiError as err:
         return error_response(err)
     except Exception:
@@ -201,16 +240,6 @@ async def _read_body(receive: Receive, limit: int, scope: Scope) -> bytes:
 async def _send(send: Send, response: Response) -> None:
     await send({"type": "http.response.start", "status": response.status, "headers": response.raw_headers()})
     await send({"type": "http.response.body", "body": response.body})
-
-
-async def _lifespan(receive: Receive, send: Send) -> None:
-    while True:
-        message = await receive()
-        if message["type"] == "lifespan.startup":
-            await send({"type": "lifespan.startup.complete"})
-        elif message["type"] == "lifespan.shutdown":
-            await send({"type": "lifespan.shutdown.complete"})
-            return
 
 
 def create_app(config: SandboxConfig | None = None) -> SandboxApp:

@@ -1,4 +1,5 @@
-"""The sandbox's live state: the database connection, the clock, the fault plan and the contract switches."""
+"""The sandbox's live state: the database connection, the clock, the fault plan, the contract switches and
+the webhook dispatcher."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from .errors import ApiError
 from .faults import FaultPlan
 from .jsonio import format_ts
 from .routing import Router
+from .state import subscriptions
+from .webhooks.dispatch import Dispatcher
 
 RouterFactory = Callable[[ContractSwitches], Router]
 
@@ -36,6 +39,9 @@ class Sandbox:
         self.contract = ContractSwitches.from_json(config.contract)
         self.router = router_for(self.contract)
         self.conn: sqlite3.Connection = db.connect(config.database)
+        self.webhooks = Dispatcher(
+            config.webhooks, self.faults, lambda sid: subscriptions.is_active(self.conn, sid), self.now_ts
+        )
 
     def set_contract(self, document: object) -> ContractSwitches:
         """Install a contract document atomically: a refused one (`ContractError`) changes nothing."""
@@ -43,6 +49,11 @@ class Sandbox:
         router = self._router_for(contract)
         self.contract, self.router = contract, router
         return contract
+
+    def wipe(self) -> None:
+        """Delete all state (subscriptions included) and forget every webhook delivery."""
+        db.wipe(self.conn)
+        self.webhooks.reset()
 
     def now(self) -> datetime:
         return self.config.clock()

@@ -115,6 +115,12 @@ CREATE TABLE IF NOT EXISTS transactions (
     product_items TEXT NOT NULL, discount_applied INTEGER NOT NULL, points_earned INTEGER NOT NULL,
     created_at TEXT NOT NULL
 );
+
+CREATE TABLE IF NOT EXISTS subscriptions (
+    id INTEGER PRIMARY KEY AUTOINCREMENT, callback_url TEXT NOT NULL, events TEXT NOT NULL,
+    active INTEGER NOT NULL DEFAULT 0, url_verified INTEGER NOT NULL DEFAULT 0,
+    verification_code TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+);
 """
 
 TABLES: Final = (
@@ -127,20 +133,26 @@ TABLES: Final = (
     "invalid_redemptions",
     "points_activity",
     "transactions",
+    "subscriptions",
 )
 
 
 class StateConnection(sqlite3.Connection):
-    """A connection that also memoises the engine's parsed campaigns.
+    """A connection that also memoises the engine's parsed campaigns and holds the webhook outbox.
 
-    Entries are keyed by (id, revision, created_at): every change of a campaign, its rules or its
+    Cache entries are keyed by (id, revision, created_at): every change of a campaign, its rules or its
     rewards bumps `campaigns.revision` in the database, so processes sharing the file never use a
     stale entry, and a campaign recreated after a reset (same id) has another creation time.
+
+    `outbox` collects the webhook events (`webhooks.events.emit`) of the changes written so far; a
+    rollback (of the transaction or of a fixture step's savepoint) takes its events back out, so what
+    is left after a request is exactly what it committed.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.campaign_cache: dict[tuple[int, int, str], Any] = {}
+        self.outbox: list[Any] = []
 
 
 def connect(path: str) -> sqlite3.Connection:
@@ -180,6 +192,8 @@ def write_tx(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
     Inside an open transaction (a fixture being seeded) it nests as a savepoint, so a whole fixture
     applies atomically while each step still rolls back on its own failure.
     """
+    outbox: list[Any] | None = getattr(conn, "outbox", None)
+    mark = len(outbox) if outbox is not None else 0
     if conn.in_transaction:
         conn.execute("SAVEPOINT step")
         try:
@@ -187,6 +201,8 @@ def write_tx(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         except BaseException:
             conn.execute("ROLLBACK TO step")
             conn.execute("RELEASE step")
+            if outbox is not None:
+                del outbox[mark:]
             raise
         conn.execute("RELEASE step")
         return
@@ -195,6 +211,8 @@ def write_tx(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         yield conn
     except BaseException:
         conn.execute("ROLLBACK")
+        if outbox is not None:
+            del outbox[mark:]
         raise
     conn.execute("COMMIT")
 
@@ -207,3 +225,4 @@ def wipe(conn: sqlite3.Connection) -> None:
         conn.execute("DELETE FROM sqlite_sequence")
     if isinstance(conn, StateConnection):
         conn.campaign_cache.clear()
+        conn.outbox.clear()

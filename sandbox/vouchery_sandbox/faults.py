@@ -9,6 +9,11 @@ A fault document (``PUT /__sandbox/faults`` or `SandboxConfig.faults`)::
 Per request the first matching spec wins (the exact group, then ``*``). Decisions come from one
 `random.Random` seeded by the document, so a test that sends the same requests sees the same faults.
 ``times`` bounds how many requests a spec may disturb (latency does not count).
+
+Webhook deliveries have their own switches under ``"webhooks"`` (`WebhookFaults`): ``delay_ms`` (each
+delivery is sent no earlier than that long after its state change), ``drop_rate`` (never sent, as if
+lost on the way) and ``duplicate_rate`` (sent twice), decided per delivery by a second random source
+seeded by the same ``seed``.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ from typing import Any, Final, Literal
 from .errors import ApiError, FieldError, invalid_many
 from .validation import Field, parse_object
 
-GROUPS: Final = ("redemptions", "vouchers", "customers", "loyalty", "campaigns", "me", "*")
+GROUPS: Final = ("redemptions", "vouchers", "customers", "loyalty", "campaigns", "subscriptions", "me", "*")
 Action = Literal[
     "none",
     "hang",
@@ -47,7 +52,12 @@ _SPEC_FIELDS: Final = (
     Field("methods", "str_list", maximum=7),
     Field("times", "int", minimum=1),
 )
-_PLAN_FIELDS: Final = (Field("seed", "int"), Field("groups", "object"))
+_WEBHOOK_FIELDS: Final = (
+    Field("delay_ms", "int", minimum=0, maximum=60_000),
+    Field("drop_rate", "money", minimum=0, maximum=1),
+    Field("duplicate_rate", "money", minimum=0, maximum=1),
+)
+_PLAN_FIELDS: Final = (Field("seed", "int"), Field("groups", "object"), Field("webhooks", "object"))
 
 
 @dataclass(slots=True)
@@ -73,6 +83,27 @@ class FaultSpec:
         out["error_statuses"] = list(self.error_statuses)
         out["methods"] = list(self.methods)
         return out
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookFaults:
+    """The faults of webhook deliveries. Rates are probabilities in [0, 1]."""
+
+    delay_ms: int = 0
+    drop_rate: float = 0.0
+    duplicate_rate: float = 0.0
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookDecision:
+    """What happens to one delivery: sent after `delay_s`, or dropped, or sent twice."""
+
+    delay_s: float = 0.0
+    drop: bool = False
+    duplicate: bool = False
 
 
 @dataclass(slots=True)
@@ -106,6 +137,15 @@ def _parse_spec(group: str, data: Any) -> FaultSpec:
     return spec
 
 
+def _parse_webhooks(data: Any) -> WebhookFaults:
+    values = parse_object(data, _WEBHOOK_FIELDS, prefix="webhooks.")
+    return WebhookFaults(
+        delay_ms=values.get("delay_ms") or 0,
+        drop_rate=float(values.get("drop_rate") or 0),
+        duplicate_rate=float(values.get("duplicate_rate") or 0),
+    )
+
+
 def _bad(group: str, attribute: str, message: str) -> ApiError:
     return invalid_many([FieldError(f"groups.{group}.{attribute}", "invalid", message)])
 
@@ -116,7 +156,9 @@ class FaultPlan:
     def __init__(self, document: Any | None = None) -> None:
         self.seed: int | None = None
         self.specs: dict[str, FaultSpec] = {}
+        self.webhooks = WebhookFaults()
         self._random = random.Random()
+        self._webhook_random = random.Random()
         if document is not None:
             self.replace(document)
 
@@ -129,14 +171,30 @@ class FaultPlan:
             if group not in GROUPS:
                 raise _bad(group, "", "unknown route group; use one of " + ", ".join(GROUPS))
             specs[group] = _parse_spec(group, spec)
-        self.seed, self.specs = values.get("seed"), specs
+        webhooks = _parse_webhooks(values["webhooks"]) if values.get("webhooks") else WebhookFaults()
+        self.seed, self.specs, self.webhooks = values.get("seed"), specs, webhooks
         self._random = random.Random(self.seed)
+        self._webhook_random = random.Random(self.seed)
 
     def clear(self) -> None:
         self.specs = {}
+        self.webhooks = WebhookFaults()
 
     def to_json(self) -> dict[str, Any]:
-        return {"seed": self.seed, "groups": {g: s.to_json() for g, s in self.specs.items()}}
+        return {
+            "seed": self.seed,
+            "groups": {g: s.to_json() for g, s in self.specs.items()},
+            "webhooks": self.webhooks.to_json(),
+        }
+
+    def decide_webhook(self) -> WebhookDecision:
+        """Roll the dice for one webhook delivery (drop first, then duplicate)."""
+        spec, rnd = self.webhooks, self._webhook_random
+        delay = spec.delay_ms / 1000
+        if spec.drop_rate and rnd.random() < spec.drop_rate:
+            return WebhookDecision(delay, drop=True)
+        duplicate = bool(spec.duplicate_rate) and rnd.random() < spec.duplicate_rate
+        return WebhookDecision(delay, duplicate=duplicate)
 
     def decide(self, group: str, method: str) -> Decision:
         """Roll the dice for one request of `group`."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,12 +38,18 @@ class Request:
 
 @dataclass(slots=True)
 class Response:
-    """A finished answer: status, raw body and extra headers."""
+    """A finished answer: status, raw body and extra headers.
+
+    `then`, when set, makes this a placeholder: the app awaits it for the real answer. Handlers are
+    synchronous (no await inside a transaction); the one that must wait on the network (a subscription's
+    verification GET) checks what it can, then hands the waiting part over this way.
+    """
 
     status: int
     body: bytes = b""
     headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     content_type: bytes = JSON_TYPE
+    then: Callable[[], Awaitable[Response]] | None = None
 
     def raw_headers(self) -> list[tuple[bytes, bytes]]:
         out = [(b"content-length", str(len(self.body)).encode()), *self.headers]

@@ -15,10 +15,11 @@ from .handlers import campaigns as c
 from .handlers import customers as cu
 from .handlers import loyalty as lo
 from .handlers import redemptions as r
+from .handlers import subscriptions as su
 from .handlers import vouchers as v
 from .routing import Route, Router
 
-RD, VO, CU, LO, CA = "redemptions", "vouchers", "customers", "loyalty", "campaigns"
+RD, VO, CU, LO, CA, SU = "redemptions", "vouchers", "customers", "loyalty", "campaigns", "subscriptions"
 
 ROUTES: Final = (
     Route("me", "GET", "/me", c.me, "me", pos=True),
@@ -98,6 +99,13 @@ ROUTES: Final = (
     Route("points_activity", "GET", "/loyalty-points/{identifier}/activity", lo.activity, LO),
     Route("points_expirations", "GET", "/loyalty-points/{identifier}/expirations", lo.expirations, LO),
     Route("create_transaction", "POST", "/transactions", lo.create_transaction, LO),
+    # webhooks: the Subscriptions API
+    Route("create_subscription", "POST", "/subscriptions", su.create, SU),
+    Route("list_subscriptions", "GET", "/subscriptions", su.list_all, SU),
+    Route("verify_subscription", "GET", "/subscriptions/{id:int}/verify", su.verify, SU),
+    Route("get_subscription", "GET", "/subscriptions/{id:int}", su.get, SU),
+    Route("delete_subscription", "DELETE", "/subscriptions/{id:int}", su.delete, SU),
+    Route("event_types", "GET", "/event-types", su.event_types, SU),
 )
 
 ROUTER: Final = Router(ROUTES)

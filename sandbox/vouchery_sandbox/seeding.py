@@ -77,6 +77,8 @@ def _run_step(sb: Sandbox, step: Any, refs: dict[str, int]) -> None:
     body = dumps(_substitute_body(step.get("body"), refs)) if step.get("body") is not None else b""
     req = Request(step["method"].upper(), path, {}, body, "http://sandbox/api/v2.1", params=params)
     response = route.handler(sb, req)
+    if response.then is not None:
+        raise bad_request(f"{step['method']} {path} waits on the network and can not run in a fixture")
     if response.status >= 400:
         raise bad_request(
             f"{step['method']} {path} answered {response.status}: {response.body.decode()[:300]}"

@@ -33,14 +33,15 @@ def base_url_of(sock: socket.socket) -> str:
 
 
 def build_server(config: SandboxConfig) -> uvicorn.Server:
-    """A uvicorn server for the sandbox app, tuned for load tests (no access log, no lifespan)."""
+    """A uvicorn server for the sandbox app, tuned for load tests (no access log); the lifespan shutdown
+    stops the webhook worker."""
     uv_config = uvicorn.Config(
         create_app(config),
         loop="uvloop",
         http="httptools",
         access_log=False,
         log_level="warning",
-        lifespan="off",
+        lifespan="on",
         timeout_keep_alive=30,
         timeout_graceful_shutdown=2,
     )
@@ -83,7 +84,8 @@ def run_sandbox(
     print(f"Vouchery sandbox listening on {url}", file=out)
     print(f"  API base URL : {url}/api/v2.1", file=out)
     print(f"  API key      : {key}", file=out)
-    print(f"  Admin        : {url}/__sandbox/ (health, ledger, reset, seed, faults, contract)", file=out)
+    admin = "health, ledger, reset, seed, faults, contract, webhooks"
+    print(f"  Admin        : {url}/__sandbox/ ({admin})", file=out)
     if seed == "demo":
         print("  Demo codes   :", file=out)
         for code, description in DEMO_CODES.items():

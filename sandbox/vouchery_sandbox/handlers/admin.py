@@ -3,23 +3,25 @@
 ``GET /health``, ``GET /ledger`` (every redemption, points movement, rejected attempt and
 transaction, filterable by ``transaction_id`` / ``code`` / ``customer_identifier``),
 ``POST /reset``, ``POST /seed`` (``{"fixture": "demo"}`` or ``{"fixture": {…}}``),
-``GET`` / ``PUT`` / ``DELETE /faults``, and ``GET`` / ``PUT`` / ``DELETE /contract`` (the behaviour
-switches of `contract.ContractSwitches`: PUT replaces them, switches it does not name return to their
-defaults; DELETE restores every default).
+``GET`` / ``PUT`` / ``DELETE /faults`` (API route groups, and webhook deliveries under ``webhooks``),
+``GET`` / ``PUT`` / ``DELETE /contract`` (the behaviour switches of `contract.ContractSwitches`: PUT
+replaces them, switches it does not name return to their defaults; DELETE restores every default), and
+``GET`` / ``DELETE /webhooks/deliveries`` (every webhook delivery with its attempts, filterable by
+``type`` / ``status`` / ``subscription_id``, and the counts; DELETE forgets the finished ones).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .. import db
 from ..context import Sandbox
 from ..contract import ContractError
-from ..errors import ApiError, FieldError, invalid_many, not_found
+from ..errors import ApiError, FieldError, bad_request, invalid_many, not_found
 from ..http import Request, Response, json_response
 from ..seeding import apply_seed, fixture_names
 from ..state.rows import dec
 from ..validation import Field, parse_object
+from ..webhooks.dispatch import STATUSES
 
 
 def dispatch(sb: Sandbox, req: Request) -> Response:
@@ -138,7 +140,7 @@ def ledger(sb: Sandbox, req: Request) -> Response:
 
 def reset(sb: Sandbox, req: Request) -> Response:
     """Delete all state (faults are kept: they are switched separately)."""
-    db.wipe(sb.conn)
+    sb.wipe()
     return json_response(200, {"status": "reset"})
 
 
@@ -151,7 +153,7 @@ def seed(sb: Sandbox, req: Request) -> Response:
     if not isinstance(fixture, str | dict):
         raise not_found("Fixture")
     if values.get("reset"):
-        db.wipe(sb.conn)
+        sb.wipe()
     refs = apply_seed(sb, fixture)
     return json_response(200, {"status": "seeded", "refs": refs})
 
@@ -188,6 +190,29 @@ def delete_contract(sb: Sandbox, req: Request) -> Response:
     return json_response(200, sb.contract.to_json())
 
 
+def webhook_deliveries(sb: Sandbox, req: Request) -> Response:
+    """Every delivery (oldest first) with its attempts, and the counts by status plus ``attempts``."""
+    raw_id = req.query.get("subscription_id")
+    if raw_id is not None and not raw_id.isdigit():
+        raise bad_request("Invalid subscription_id", [FieldError("subscription_id", "invalid", "not an id")])
+    status = req.query.get("status")
+    if status is not None and status not in STATUSES:
+        raise bad_request(
+            "Invalid status", [FieldError("status", "invalid_choice", "one of " + ", ".join(STATUSES))]
+        )
+    report = sb.webhooks.report(
+        event_type=req.query.get("type"),
+        status=status,
+        subscription_id=int(raw_id) if raw_id is not None else None,
+    )
+    return json_response(200, report)
+
+
+def forget_webhook_deliveries(sb: Sandbox, req: Request) -> Response:
+    sb.webhooks.forget()
+    return json_response(200, sb.webhooks.report())
+
+
 _ROUTES = {
     ("GET", "/health"): health,
     ("GET", "/ledger"): ledger,
@@ -199,4 +224,6 @@ _ROUTES = {
     ("GET", "/contract"): get_contract,
     ("PUT", "/contract"): put_contract,
     ("DELETE", "/contract"): delete_contract,
+    ("GET", "/webhooks/deliveries"): webhook_deliveries,
+    ("DELETE", "/webhooks/deliveries"): forget_webhook_deliveries,
 }

@@ -107,6 +107,7 @@ def assign(sb: Sandbox, req: Request) -> Response:
                 "WHERE id = ?",
                 (customer["id"], stamp, stamp, row["id"]),
             )
+            vouchers.emit_assigned(sb.conn, row["id"])
         body = customers.customer_json(sb.conn, customer)
     return json_response(200, body)
 

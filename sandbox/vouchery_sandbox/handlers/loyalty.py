@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 from .. import engine, shaping
@@ -9,12 +10,13 @@ from ..context import Sandbox
 from ..db import write_tx
 from ..errors import FieldError, invalid, invalid_many, rejection
 from ..http import Request, Response, json_response
-from ..jsonio import dumps_exact
+from ..jsonio import dumps_exact, loads
 from ..paging import page_of, paged_response
 from ..state import campaigns, customers, loyalty, vouchers
 from ..state.redemptions import ITEM_FIELDS, order_of
-from ..state.rows import insert
+from ..state.rows import dec, insert
 from ..validation import Field, parse_items, parse_object
+from ..webhooks.events import emit
 
 _GRANT = (
     Field("points", "int", required=True, minimum=1, maximum=10**9),
@@ -120,6 +122,7 @@ def _voucher_for(sb: Sandbox, campaign: Any, customer_id: int) -> int:
             "UPDATE vouchers SET customer_id = ?, allocated_to_customer_at = ?, updated_at = ? WHERE id = ?",
             (customer_id, stamp, stamp, found[0]),
         )
+        vouchers.emit_assigned(sb.conn, int(found[0]))
         return int(found[0])
     code = vouchers.random_code(
         campaign["voucher_prefix"], campaign["voucher_code_type"], campaign["voucher_random_part_length"] or 8
@@ -233,6 +236,7 @@ def create_transaction(sb: Sandbox, req: Request) -> Response:
                 "created_at": sb.now_ts(),
             },
         )
+        emit(conn, "transaction_created", lambda: _transaction_data(conn, transaction_id))
         if points and customer is not None:
             loyalty.credit(
                 conn, customer, points, sb.now(), kind="earn", reason="transaction", transaction_id=tx
@@ -252,6 +256,23 @@ def create_transaction(sb: Sandbox, req: Request) -> Response:
             "created_at": sb.now_ts(),
         },
     )
+
+
+def _transaction_data(conn: sqlite3.Connection, transaction_id: int) -> dict[str, Any]:
+    """A ``transaction_created`` event's data: the transaction as ``POST /transactions`` answers it."""
+    row = conn.execute("SELECT * FROM transactions WHERE id = ?", (transaction_id,)).fetchone()
+    return {
+        "type": "Transaction",
+        "id": row["id"],
+        "transaction_id": row["transaction_id"],
+        "total_transaction_cost": dec(row["total_transaction_cost"]),
+        "shipping_cost": dec(row["shipping_cost"]),
+        "customer_identifier": row["customer_identifier"],
+        "discount_applied": bool(row["discount_applied"]),
+        "product_items": loads(row["product_items"].encode()),
+        "points_earned": row["points_earned"],
+        "created_at": row["created_at"],
+    }
 
 
 def _customer_for(sb: Sandbox, identifier: str | None) -> Any:

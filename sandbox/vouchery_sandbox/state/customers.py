@@ -10,6 +10,7 @@ from .. import engine
 from ..errors import invalid, not_found
 from ..jsonio import dumps_exact, loads
 from ..validation import Field, parse_items
+from ..webhooks.events import emit
 from .rows import insert, update
 
 CUSTOMER_FIELDS: Final = (
@@ -59,21 +60,26 @@ def create(conn: sqlite3.Connection, values: dict[str, Any], now: str) -> int:
     if find(conn, values["identifier"]) is not None:
         raise invalid("identifier", "must_be_unique", "Customer identifier must be unique")
     columns = _columns(values)
-    return insert(
+    customer_id = insert(
         conn,
         "customers",
         {"identifier": values["identifier"], **columns, "created_at": now, "updated_at": now},
     )
+    emit(conn, "customer_created", lambda: event_data(conn, customer_id))
+    return customer_id
 
 
 def change(conn: sqlite3.Connection, row: sqlite3.Row, values: dict[str, Any], now: str) -> None:
     if "identifier" in values and values["identifier"] != row["identifier"]:
         raise invalid("identifier", "invalid", "identifier can not be changed")
     update(conn, "customers", row["id"], {**_columns(values), "updated_at": now})
+    customer_id = row["id"]
+    emit(conn, "customer_updated", lambda: event_data(conn, customer_id))
 
 
 def delete(conn: sqlite3.Connection, row: sqlite3.Row) -> None:
     """Remove a customer; their vouchers are unassigned, their redemptions keep the identifier."""
+    emit(conn, "customer_deleted", lambda: event_data(conn, row["id"]), eager=True)
     conn.execute(
         "UPDATE vouchers SET customer_id = NULL, allocated_to_customer_at = NULL WHERE customer_id = ?",
         (row["id"],),
@@ -123,6 +129,12 @@ def customer_json(conn: sqlite3.Connection, row: sqlite3.Row, *, private: bool =
         out["metadata"] = loads(row["metadata"].encode())
         out["referrer_code"] = row["referrer_code"]
     return out
+
+
+def event_data(conn: sqlite3.Connection, customer_id: int) -> dict[str, Any]:
+    """A customer event's data: the customer object (as ``GET /customers/{identifier}`` answers it)."""
+    row = conn.execute("SELECT * FROM customers WHERE id = ?", (customer_id,)).fetchone()
+    return customer_json(conn, row)
 
 
 def _anonymise(email: str | None) -> str | None:

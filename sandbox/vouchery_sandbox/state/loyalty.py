@@ -14,6 +14,7 @@ from typing import Any, Final
 from ..db import write_tx
 from ..errors import invalid
 from ..jsonio import format_ts
+from ..webhooks.events import POINTS_EVENTS, emit
 
 CREDIT_TYPES: Final = ("grant", "earn", "restore")
 
@@ -45,7 +46,29 @@ def _record(
         tuple(columns.values()),
     )
     assert cur.lastrowid is not None
-    return cur.lastrowid
+    activity_id = cur.lastrowid
+    event = POINTS_EVENTS.get(kind)
+    if event is not None:
+        emit(conn, event, lambda: event_data(conn, activity_id))
+    return activity_id
+
+
+def event_data(conn: sqlite3.Connection, activity_id: int) -> dict[str, Any]:
+    """A points event's data: the movement as the activity log shows it, with the customer and the new
+    balance (``loyalty_points``). ``points`` is signed: negative for revoked and used points."""
+    row = conn.execute("SELECT * FROM points_activity WHERE id = ?", (activity_id,)).fetchone()
+    return {
+        "customer_identifier": row["customer_identifier"],
+        "points": row["points"],
+        "loyalty_points": row["balance"],
+        "activity_id": row["id"],
+        "activity_type": row["type"],
+        "reason": row["reason"],
+        "transaction_id": row["transaction_id"],
+        "voucher_code": row["voucher_code"],
+        "expires_at": row["expires_at"],
+        "created_at": row["created_at"],
+    }
 
 
 def balance(conn: sqlite3.Connection, customer_id: int) -> int:

@@ -19,8 +19,9 @@ from typing import Any
 from .. import engine
 from ..errors import invalid
 from ..jsonio import dumps_exact, format_ts
+from ..webhooks.events import emit
 from . import campaigns, customers, loyalty, vouchers
-from .redemptions import order_of, stored_values
+from .redemptions import event_data, order_of, stored_values
 from .rows import insert
 
 
@@ -144,6 +145,7 @@ def create(
     voucher = judged.voucher
     if not values.get("confirmed"):
         redemption_id = insert(conn, "redemptions", row)
+        _emit(conn, "redemption_created", redemption_id)
         conn.execute(
             "UPDATE vouchers SET redemptions_unconfirmed_count = redemptions_unconfirmed_count + 1, "
             "value_reserved = ? WHERE id = ?",
@@ -152,6 +154,8 @@ def create(
     else:
         # Single step: written as confirmed at once (no reservation to take and give back).
         redemption_id = insert(conn, "redemptions", {**row, "confirmed": 1, "confirmed_at": stamp})
+        _emit(conn, "redemption_created", redemption_id)
+        _emit(conn, "redemption_confirmed", redemption_id)
         _spend(conn, voucher, judged.campaign, outcome, released=Decimal(0))
         _earn(conn, customer, outcome, now, row)
     vouchers.refresh_status(conn, judged.voucher["id"], judged.campaign["voucher_max_redemptions"], stamp)
@@ -205,6 +209,7 @@ def _settle(
             row["id"],
         ),
     )
+    _emit(conn, "redemption_confirmed", row["id"])
     conn.execute(
         "UPDATE vouchers SET redemptions_unconfirmed_count = redemptions_unconfirmed_count - 1 WHERE id = ?",
         (voucher["id"],),
@@ -271,6 +276,7 @@ def cancel(conn: sqlite3.Connection, row: sqlite3.Row, now: datetime) -> None:
     conn.execute(
         "UPDATE redemptions SET cancelled_at = ?, updated_at = ? WHERE id = ?", (stamp, stamp, row["id"])
     )
+    _emit(conn, "redemption_cancelled", row["id"])
     if row["confirmed"]:
         discount = Decimal(row["granted_discount"])
         conn.execute(
@@ -320,6 +326,10 @@ def _count_budget(conn: sqlite3.Connection, campaign: sqlite3.Row, redemptions: 
     campaigns.add_usage(conn, campaign["id"], redemptions, spent)
     if campaign["parent_id"] is not None:
         campaigns.add_usage(conn, campaign["parent_id"], redemptions, spent)
+
+
+def _emit(conn: sqlite3.Connection, event: str, redemption_id: int) -> None:
+    emit(conn, event, lambda: event_data(conn, redemption_id))
 
 
 def _plus(stored: str | None, delta: Decimal) -> str | None:

@@ -192,6 +192,13 @@ def redemption_json(conn: sqlite3.Connection, row: sqlite3.Row | dict[str, Any])
     }
 
 
+def event_data(conn: sqlite3.Connection, redemption_id: int) -> dict[str, Any]:
+    """A redemption event's data: the redemption object with both customer fields (whatever the
+    contract's ``redemption_customer``) and the voucher's code as ``voucher_code``."""
+    row = get_by_id(conn, redemption_id)
+    return {**redemption_json(conn, row), "voucher_code": row["code"]}
+
+
 def invalid_json(row: sqlite3.Row) -> dict[str, Any]:
     return {
         "type": "InvalidRedemption",

@@ -12,6 +12,7 @@ from .. import engine
 from ..errors import invalid, not_found
 from ..jsonio import format_ts
 from ..validation import Field
+from ..webhooks.events import emit
 from . import campaigns
 from .rows import dec, insert, ts
 
@@ -81,7 +82,7 @@ def create(
     expires = valid_until
     if expires is None and campaign["voucher_lifetime"]:
         expires = ts(now) + timedelta(seconds=campaign["voucher_lifetime"])  # type: ignore[operator]
-    return insert(
+    voucher_id = insert(
         conn,
         "vouchers",
         {
@@ -101,6 +102,22 @@ def create(
             "updated_at": now,
         },
     )
+    emit(conn, "voucher_created", lambda: event_data(conn, voucher_id))
+    return voucher_id
+
+
+def emit_assigned(conn: sqlite3.Connection, voucher_id: int) -> None:
+    """A voucher was assigned to a customer (``voucher_assigned``)."""
+    emit(conn, "voucher_assigned", lambda: event_data(conn, voucher_id))
+
+
+def event_data(conn: sqlite3.Connection, voucher_id: int) -> dict[str, Any]:
+    """A voucher event's data: the voucher object and its customer's identifier (``customer_identifier``,
+    null for an unassigned voucher)."""
+    row = conn.execute("SELECT * FROM vouchers WHERE id = ?", (voucher_id,)).fetchone()
+    body = voucher_json(conn, row)
+    customer = body["customer"]
+    return {**body, "customer_identifier": customer["identifier"] if customer is not None else None}
 
 
 def _is_gift_card(conn: sqlite3.Connection, campaign: sqlite3.Row) -> bool:

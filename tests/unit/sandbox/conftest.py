@@ -22,8 +22,11 @@ def clock() -> FakeDatetimeClock:
 
 
 @pytest.fixture
-def app(clock: FakeDatetimeClock) -> SandboxApp:
-    return sandbox_app(clock=clock, hang_seconds=0.2)
+async def app(clock: FakeDatetimeClock) -> AsyncIterator[SandboxApp]:
+    """The in-process sandbox; closed at the end (its webhook worker, if deliveries started one)."""
+    sandbox = sandbox_app(clock=clock, hang_seconds=0.2)
+    yield sandbox
+    await sandbox.aclose()
 
 
 @pytest.fixture

@@ -145,7 +145,11 @@ async def test_bad_fault_documents_are_422_and_change_nothing(
 async def test_delete_faults_clears_them(api: httpx.AsyncClient, admin: httpx.AsyncClient) -> None:
     """DELETE /__sandbox/faults switches every fault off."""
     await put_faults(admin, {"*": {"error_rate": 1}})
-    assert (await admin.delete("/faults")).json() == {"seed": 1, "groups": {}}
+    assert (await admin.delete("/faults")).json() == {
+        "seed": 1,
+        "groups": {},
+        "webhooks": {"delay_ms": 0, "drop_rate": 0.0, "duplicate_rate": 0.0},
+    }
     assert (await api.get("/me")).status_code == 200
 
 

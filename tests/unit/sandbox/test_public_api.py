@@ -20,9 +20,10 @@ def test_public_names() -> None:
         "Role",
         "SandboxApp",
         "SandboxConfig",
+        "WebhookSettings",
         "create_app",
     }
-    assert sorted(testing.__all__) == ["SandboxAdmin", "SandboxProcess", "SandboxServer"]
+    assert sorted(testing.__all__) == ["CallbackServer", "SandboxAdmin", "SandboxProcess", "SandboxServer"]
 
 
 def test_documented_rejections_are_in_the_table() -> None:
@@ -35,7 +36,15 @@ def test_every_route_is_unique_and_grouped() -> None:
     """No two routes share a method and pattern; each belongs to a fault group."""
     keys = [(r.method, r.pattern) for r in ROUTES]
     assert len(keys) == len(set(keys))
-    assert {r.group for r in ROUTES} == {"redemptions", "vouchers", "customers", "loyalty", "campaigns", "me"}
+    assert {r.group for r in ROUTES} == {
+        "redemptions",
+        "vouchers",
+        "customers",
+        "loyalty",
+        "campaigns",
+        "subscriptions",
+        "me",
+    }
 
 
 async def test_demo_codes_exist_after_seeding(api: httpx.AsyncClient) -> None:
