@@ -67,21 +67,26 @@ CANDIDATE_PATHS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
         ),
     }
 )
+NEVER_CHECKED: Final = frozenset(
+    {
+        "create_subscription",
+        "get_subscription",
+        "verify_subscription",
+        "delete_subscription",
+        "update_customer",
+    }
+)
+"""Routes even --write leaves alone: a subscription needs a callback URL Vouchery can reach, and the
+heartbeat's customer update is proved by its own deliveries (docs/webhooks.md)."""
 _UNCHECKED: Final[Mapping[str, str]] = MappingProxyType(
     {
         "get_voucher_extended": "needs --voucher CODE or --campaign ID",
         "validate_voucher": "needs --voucher CODE or --campaign ID",
         "campaign_vouchers": "needs --campaign ID",
         "exchange_points": "needs --write and --exchange-campaign ID",
-        "update_customer": "the webhook heartbeat's write: checked by its own deliveries (docs/webhooks.md)",
+        "update_customer": "the webhook heartbeat's write: proved by its own deliveries (docs/webhooks.md)",
         **dict.fromkeys(
-            (
-                "create_subscription",
-                "list_subscriptions",
-                "get_subscription",
-                "verify_subscription",
-                "delete_subscription",
-            ),
+            ("create_subscription", "get_subscription", "verify_subscription", "delete_subscription"),
             "checked by `vouchery-gateway webhooks subscribe` (a subscription is a project setting)",
         ),
     }
@@ -313,6 +318,8 @@ class Doctor:
             missing = await self.probe_missing_route()
             await self.check_unknown_voucher()
             await self.check_campaign(campaign)
+            await self.check_points_shop()
+            await self.check_subscriptions()
             if not voucher and campaign is not None:
                 voucher = await self.pick_voucher(campaign)
             await self.check_voucher(voucher, total)
@@ -401,6 +408,43 @@ class Doctor:
         if campaign is not None:
             sent, got = await self._send(route, path={"id": str(campaign)})
             self._fields(route, sent, got, required=("id",))
+
+    async def check_points_shop(self) -> None:
+        """The campaigns sold for points (ListPointsOffers): a list of campaign objects."""
+        route = "points_shop_campaigns"
+        query: dict[str, str | int] = {
+            "loyalty_program": "true",
+            "status_eq": "active",
+            "page": 1,
+            "per_page": 25,
+        }
+        sent, got = await self._send(route, query=query)
+        items = got.body if isinstance(got.body, list) else None
+        if got.status == 200 and items is not None and all(isinstance(i, dict) and "id" in i for i in items):
+            priced = sum(1 for i in items if isinstance(i, dict) and i.get("loyalty_points_price"))
+            how = f"{len(items)} campaign(s), {priced} with a points price"
+            self._find(route, sent, got, "matches", how, **self._verify(route))
+        else:
+            how = "expected a JSON array of campaigns; ListPointsOffers reads it (loyalty_points_price)"
+            self._find(route, sent, got, "differs", how)
+
+    async def check_subscriptions(self) -> None:
+        """The project's webhook subscriptions (webhooks list / subscribe): a list of subscriptions."""
+        route = "list_subscriptions"
+        sent, got = await self._send(route)
+        body = got.body
+        items = body.get("data", body.get("subscriptions")) if isinstance(body, dict) else body
+        if (
+            got.status == 200
+            and isinstance(items, list)
+            and all(isinstance(i, dict) and "id" in i for i in items)
+        ):
+            self._find(route, sent, got, "matches", f"{len(items)} subscription(s)", **self._verify(route))
+        elif got.status == 403:
+            how = "the API key may not read subscriptions: `webhooks subscribe` needs a key that may"
+            self._find(route, sent, got, "differs", how)
+        else:
+            self._find(route, sent, got, "differs", "expected a JSON array of subscriptions")
 
     async def pick_voucher(self, campaign: int) -> str:
         route = "campaign_vouchers"

@@ -51,7 +51,15 @@ def test_route_table_is_well_formed() -> None:
     for name, route in ROUTES.items():
         assert name == route.name
         assert route.path.startswith("/")
-        assert route.group in {"redemptions", "vouchers", "customers", "loyalty", "campaigns", "me"}
+        assert route.group in {
+            "redemptions",
+            "vouchers",
+            "customers",
+            "loyalty",
+            "campaigns",
+            "me",
+            "subscriptions",
+        }
         assert route.source in {"confirmed", "inferred"}
         assert route.method in {"GET", "POST", "PUT", "DELETE"}
 
