@@ -1,24 +1,26 @@
 #!/usr/bin/env node
-// A sale with several voucher codes against the vouchery-pos-gateway: validate the basket, redeem it
-// (PENDING, every code reserved), take payment, then confirm every code; with --return-line, then take
-// those units back (ReturnItems). Prints one JSON object with what each code did, what each cart line
-// costs after its discounts, the totals and, for a return, the refund per line and what became of
-// each code.
+// A sale with several voucher codes against the vouchery-pos-gateway with @vouchery/gateway-client:
+// validate the basket, redeem it (PENDING, every code reserved), take payment, then confirm every code;
+// with --return-line, then take those units back (ReturnItems). Prints one JSON object with what each
+// code did, what each cart line costs after its discounts, the totals and, for a return, the refund per
+// line and what became of each code.
 //
 //   node basket.js --target 127.0.0.1:50051 --code SAVE10 --code FIVEOFF --code GIFT-50 \
-//       --line SHIRT:2:1500 --line SHOES:1:2000
+//       --line SHIRT:2:15.00 --line SHOES:1:20.00
 //
 // Options (flags win over the environment):
 //   --target / VOUCHERY_GATEWAY_TARGET      gateway host:port (default 127.0.0.1:50051)
 //   --api-key / VOUCHERY_GATEWAY_API_KEY    caller key, sent as "authorization: Bearer ..." (optional)
 //   --ca-file / VOUCHERY_GATEWAY_CA_FILE    PEM CA: use TLS and verify the gateway with it (optional)
 //   --code CODE                             a voucher code; repeat it for each code (at least one)
-//   --line SKU:QTY:UNIT_PRICE               a cart line, the price in minor units (1500 = 15.00 EUR);
-//                                           repeat it for each line (at least one); the total is their sum
+//   --line SKU:QTY:UNIT_PRICE               a cart line, the price in the currency's unit with its decimals
+//                                           (15.00 = fifteen euros, as `vouchery-gateway call --line`;
+//                                           a bare 1500 is refused as ambiguous); repeat it for each line
+//                                           (at least one); the total is their exact sum
 //   --return-line INDEX:QTY                 after the confirm, return QTY units of cart line INDEX (0-based);
 //                                           repeat it for each line; the return's id is --return-id
 //                                           (default RET-<random>), which makes the return safe to retry
-//   --currency, --transaction-id, --customer, --timeout-ms, --return-id
+//   --currency, --transaction-id, --customer, --locale, --timeout-ms, --return-id
 // Money is int64 minor units, kept as strings (never a JavaScript number) in and out.
 // Exit code: 0 confirmed, 3 a code was refused (each code's result is printed), 1 any error (printed with
 // its gRPC status), 2 bad options.
@@ -26,16 +28,11 @@
 
 const crypto = require('node:crypto');
 const fs = require('node:fs');
-const path = require('node:path');
-const grpc = require('@grpc/grpc-js');
-const protoLoader = require('@grpc/proto-loader');
+const { GatewayClient, GatewayError, cartLine, cartWithLines, parseAmount, returnedLine } = require('@vouchery/gateway-client');
 
-const PROTO_DIR = process.env.VOUCHERY_PROTO_DIR || path.resolve(__dirname, '..', '..', 'proto');
-// checkout.proto imports buf/validate/validate.proto (its field rules), vendored beside proto/.
-const THIRD_PARTY_PROTO_DIR = path.resolve(__dirname, '..', '..', 'third_party', 'proto');
 const REPEATED = new Set(['code', 'line', 'return-line']);
 const KNOWN = new Set([
-  ...REPEATED, 'target', 'api-key', 'ca-file', 'currency', 'transaction-id', 'customer', 'timeout-ms', 'return-id',
+  ...REPEATED, 'target', 'api-key', 'ca-file', 'currency', 'transaction-id', 'customer', 'locale', 'timeout-ms', 'return-id',
 ]);
 
 class UsageError extends Error {}
@@ -53,58 +50,53 @@ function parseArgs(argv) {
   }
   if (options.code.length === 0) throw new UsageError('give at least one --code');
   if (options.line.length === 0) throw new UsageError('give at least one --line SKU:QTY:UNIT_PRICE');
+  if (options['timeout-ms'] !== undefined && !/^[1-9][0-9]{0,6}$/.test(options['timeout-ms'])) {
+    throw new UsageError(`--timeout-ms ${JSON.stringify(options['timeout-ms'])}: expected milliseconds, e.g. 5000`);
+  }
   return options;
 }
 
-// "SHIRT:2:1500" -> a CartLine; the quantity and the price stay exact (strings, summed as BigInt).
-function cartLine(spec, currency) {
-  const match = /^(.+):([1-9][0-9]{0,17}):([0-9]{1,18})$/.exec(spec);
+// "SHIRT:2:15.00" -> a CartLine of 2 units at 1500 minor units; the SKU may itself hold a colon.
+function parseLine(spec, currency) {
+  const match = /^(.+):([1-9][0-9]{0,6}):([^:]+)$/.exec(spec);
   if (!match) {
-    throw new UsageError(`--line ${JSON.stringify(spec)}: expected SKU:QTY:UNIT_PRICE in minor units, e.g. SHIRT:2:1500`);
+    throw new UsageError(`--line ${JSON.stringify(spec)}: expected SKU:QTY:UNIT_PRICE, e.g. SHIRT:2:15.00`);
   }
-  const [, sku, quantity, unitPrice] = match;
-  return { sku, product_id: sku, quantity, unit_price: { amount: unitPrice, currency_code: currency } };
+  const [, sku, quantity, price] = match;
+  let unitPrice;
+  try {
+    unitPrice = parseAmount(price, currency, { requireDecimals: true });
+  } catch (error) {
+    throw new UsageError(`--line ${JSON.stringify(spec)}: the unit price ${error.message}`);
+  }
+  return cartLine(sku, quantity, unitPrice, currency);
 }
 
-// "0:1" -> a ReturnedLine (line index, units); exact as strings.
-function returnedLine(spec) {
-  const match = /^([0-9]{1,9}):([1-9][0-9]{0,17})$/.exec(spec);
+// "0:1" -> a ReturnedLine (line index, units).
+function parseReturnedLine(spec) {
+  const match = /^([0-9]{1,9}):([1-9][0-9]{0,6})$/.exec(spec);
   if (!match) throw new UsageError(`--return-line ${JSON.stringify(spec)}: expected INDEX:QTY, e.g. 0:1`);
-  return { line_index: Number(match[1]), quantity: match[2] };
+  return returnedLine(Number(match[1]), match[2]);
 }
 
 function buildCart(options) {
   const currency = options.currency || 'EUR';
-  const lines = options.line.map((spec) => cartLine(spec, currency));
-  const total = lines.reduce((sum, line) => sum + BigInt(line.quantity) * BigInt(line.unit_price.amount), 0n);
-  if (total > 2n ** 63n - 1n) throw new UsageError('the lines add up to more than an int64 amount');
-  return { total: { amount: total.toString(), currency_code: currency }, lines };
+  try {
+    return cartWithLines(options.line.map((spec) => parseLine(spec, currency)));
+  } catch (error) {
+    if (error instanceof UsageError) throw error;
+    throw new UsageError(error.message); // an unknown currency, or lines beyond an int64 amount
+  }
 }
 
-function loadCheckoutService() {
-  const definition = protoLoader.loadSync('vouchery/gateway/v1/checkout.proto', {
-    includeDirs: [PROTO_DIR, THIRD_PARTY_PROTO_DIR],
-    keepCase: true,
-    longs: String, // int64 money stays exact
-    enums: String,
-    defaults: true,
-    oneofs: true,
-  });
-  return grpc.loadPackageDefinition(definition).vouchery.gateway.v1.CheckoutService;
-}
-
-function credentials(caFile) {
-  return caFile ? grpc.credentials.createSsl(fs.readFileSync(caFile)) : grpc.credentials.createInsecure();
-}
-
-// One unary call as a promise, with a deadline, the key and a request id.
-function call(client, method, request, { apiKey, timeoutMs }) {
-  const metadata = new grpc.Metadata();
-  metadata.set('x-request-id', crypto.randomUUID());
-  if (apiKey) metadata.set('authorization', `Bearer ${apiKey}`);
-  const deadline = new Date(Date.now() + timeoutMs);
-  return new Promise((resolve, reject) => {
-    client[method](request, metadata, { deadline }, (error, response) => (error ? reject(error) : resolve(response)));
+function clientFor(options) {
+  const caFile = options['ca-file'] || process.env.VOUCHERY_GATEWAY_CA_FILE;
+  return new GatewayClient({
+    target: options.target || process.env.VOUCHERY_GATEWAY_TARGET || '127.0.0.1:50051',
+    apiKey: options['api-key'] || process.env.VOUCHERY_GATEWAY_API_KEY || undefined,
+    tls: caFile ? { rootCerts: fs.readFileSync(caFile) } : false,
+    deadlineMs: Number(options['timeout-ms'] || 5000),
+    locale: options.locale,
   });
 }
 
@@ -120,34 +112,25 @@ function codeResults(basket) {
   }));
 }
 
-async function basket(options) {
-  const target = options.target || process.env.VOUCHERY_GATEWAY_TARGET || '127.0.0.1:50051';
-  const settings = {
-    apiKey: options['api-key'] || process.env.VOUCHERY_GATEWAY_API_KEY || '',
-    timeoutMs: Number(options['timeout-ms'] || 5000),
-  };
-  const cart = buildCart(options);
-  const CheckoutService = loadCheckoutService();
-  const client = new CheckoutService(target, credentials(options['ca-file'] || process.env.VOUCHERY_GATEWAY_CA_FILE));
+async function basket(options, cart, returnLines) {
+  const client = clientFor(options);
   const codes = options.code;
   const customerId = options.customer || '';
   const transactionId = options['transaction-id'] || `NODE-${crypto.randomUUID().slice(0, 8)}`;
   try {
-    const validation = await call(client, 'ValidateBasket', { voucher_codes: codes, cart, customer_id: customerId }, settings);
+    const validation = await client.validateBasket({ voucher_codes: codes, cart, customer_id: customerId });
     if (!validation.basket.accepted) {
       return { exitCode: 3, result: { step: 'validate', accepted: false, codes: codeResults(validation.basket) } };
     }
     // The retry-safe part: the same transaction_id and codes may be sent again after a timeout; the
     // gateway replays the first answer. All-or-nothing: a code refused now releases the others.
-    const redeemed = await call(
-      client, 'RedeemBasket', { transaction_id: transactionId, voucher_codes: codes, cart, customer_id: customerId }, settings,
-    );
+    const redeemed = await client.redeemBasket({ transaction_id: transactionId, voucher_codes: codes, cart, customer_id: customerId });
     if (!redeemed.basket.accepted) {
       return { exitCode: 3, result: { step: 'redeem', transaction_id: transactionId, accepted: false, codes: codeResults(redeemed.basket) } };
     }
     // ... the till takes payment of amount_due here ...
-    const confirmed = (await call(client, 'ConfirmBasket', { transaction_id: transactionId }, settings)).basket;
-    const returned = options['return-line'].length === 0 ? undefined : await giveBack(client, transactionId, options, settings);
+    const confirmed = (await client.confirmBasket({ transaction_id: transactionId })).basket;
+    const returned = returnLines.length === 0 ? undefined : await giveBack(client, transactionId, options, returnLines);
     return {
       exitCode: 0,
       result: {
@@ -171,13 +154,13 @@ async function basket(options) {
 }
 
 // The return: a retry sends the same return id and lines and gets the first answer again.
-async function giveBack(client, transactionId, options, settings) {
+async function giveBack(client, transactionId, options, lines) {
   const request = {
     transaction_id: transactionId,
     return_id: options['return-id'] || `RET-${crypto.randomUUID().slice(0, 8)}`,
-    lines: options['return-line'].map(returnedLine),
+    lines,
   };
-  const saleReturn = (await call(client, 'ReturnItems', request, settings)).sale_return;
+  const saleReturn = (await client.returnItems(request)).sale_return;
   return {
     return_id: saleReturn.return_id,
     lines: saleReturn.lines,
@@ -192,22 +175,24 @@ async function giveBack(client, transactionId, options, settings) {
 
 async function main() {
   let options;
+  let cart;
+  let returnLines;
   try {
     options = parseArgs(process.argv.slice(2));
-    buildCart(options);
-    options['return-line'].forEach(returnedLine);
+    cart = buildCart(options);
+    returnLines = options['return-line'].map(parseReturnedLine);
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     process.stderr.write(`basket.js: ${error.message}\n`);
     return 2;
   }
   try {
-    const { exitCode, result } = await basket(options);
+    const { exitCode, result } = await basket(options, cart, returnLines);
     process.stdout.write(`${JSON.stringify(result)}\n`);
     return exitCode;
   } catch (error) {
-    const status = Object.keys(grpc.status).find((name) => grpc.status[name] === error.code) || 'UNKNOWN';
-    process.stdout.write(`${JSON.stringify({ error: { code: status, message: error.details || String(error) } })}\n`);
+    const shown = error instanceof GatewayError ? error.toJSON() : { code: 'CLIENT', details: String(error) };
+    process.stdout.write(`${JSON.stringify({ error: shown })}\n`);
     return 1;
   }
 }
