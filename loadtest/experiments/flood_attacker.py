@@ -2,9 +2,11 @@
 
     python -m loadtest.experiments.flood_attacker --target 127.0.0.1:50051 --watch 1000 --half-open 1000
     python -m loadtest.experiments.flood_attacker --target ... --churn 1.0   # the same again every second
+    python -m loadtest.experiments.flood_attacker --target ... --wait-go     # open it on a line on stdin
 
-It opens the flood (``loadtest.harness.h2flood``), waits until every stream was answered or is held,
-prints ``READY <json>`` and keeps the flood open until a line (or EOF) arrives on stdin; with
+It opens the flood (``loadtest.harness.h2flood``; with ``--wait-go`` once a first line arrived on
+stdin), waits until every stream was answered or is held, prints ``READY <json>`` and keeps the flood
+open until a line (or EOF) arrives on stdin; with
 ``--churn S`` it closes and reopens the whole flood every S seconds meanwhile. Then it closes
 everything and prints ``DONE <json>``: the floods opened, how long opening took, and the outcome of
 every stream of every flood (``{"watch:held": 4, "watch:RESOURCE_EXHAUSTED": 996, ...}``), and the
@@ -81,6 +83,8 @@ async def main_async(args: argparse.Namespace) -> None:
     host, _, port = args.target.rpartition(":")
     plan = FloodPlan(args.watch, args.half_open, args.streams_per_connection)
     attack = Attack(host, int(port), plan)
+    if args.wait_go:
+        await asyncio.to_thread(sys.stdin.readline)
     flood = await attack.one()
     print(READY + json.dumps(attack.report()), flush=True)
     stop = asyncio.ensure_future(asyncio.to_thread(sys.stdin.readline))
@@ -104,6 +108,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--half-open", type=int, default=1000, help="GetVoucher calls without a message")
     parser.add_argument("--streams-per-connection", type=int, default=100)
     parser.add_argument("--churn", type=float, default=0.0, help="reopen the whole flood every S seconds")
+    parser.add_argument("--wait-go", action="store_true", help="open the flood once a line arrives on stdin")
     asyncio.run(main_async(parser.parse_args(argv)))
 
 

@@ -7,7 +7,7 @@ import pytest
 
 from loadtest import cli
 from loadtest.experiments import flood
-from loadtest.experiments.flood import CHURN, FLOOD, QUIET, FloodRun, FloodStage, Verdict, Window
+from loadtest.experiments.flood import BURST, CHURN, FLOOD, QUIET, FloodRun, FloodStage, Verdict, Window
 from loadtest.experiments.flood_attacker import settled
 from loadtest.harness import machine
 from loadtest.harness.h2flood import HALF_OPEN, WATCH, FloodPlan, StreamFate, Tally
@@ -72,9 +72,18 @@ def test_the_attacker_waits_until_every_stream_is_answered_or_streaming() -> Non
 
 
 def test_points_take_turns_reversed_every_other_repeat() -> None:
-    assert flood.point_order(0) == (QUIET, FLOOD, CHURN)
-    assert flood.point_order(1) == (CHURN, FLOOD, QUIET)
-    assert flood.point_order(2) == (QUIET, FLOOD, CHURN)
+    assert flood.point_order(0) == (QUIET, FLOOD, BURST, CHURN)
+    assert flood.point_order(1) == (CHURN, BURST, FLOOD, QUIET)
+    assert flood.point_order(2) == (QUIET, FLOOD, BURST, CHURN)
+
+
+def test_the_burst_opens_halfway_through_the_measured_window() -> None:
+    """driver.run sleeps twice (to the start, then the window): the action runs in the second, halfway."""
+    log: list[object] = []
+    sleep = flood.mid_window(lambda: log.append("go"), sleep=log.append)
+    sleep(1.5)
+    sleep(5.0)
+    assert log == [1.5, 2.5, "go", 2.5]
 
 
 def test_refusals_list_every_reason_and_a_window_keeps_what_grew() -> None:
@@ -157,8 +166,9 @@ def test_the_report_has_a_row_per_point_and_both_verdicts() -> None:
     assert text.startswith("## Keyless flood\n")
     for point in (QUIET, FLOOD, CHURN):
         assert f"| {point} |" in text
+    assert "- burst: not measured." in text
     assert "1,000 half-open UNAUTHENTICATED" in text
-    assert "- flood (the target): till p99" in text
+    assert "- flood, held (the target): till p99" in text
     assert ": met." in text
 
 
