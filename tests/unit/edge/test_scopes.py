@@ -25,6 +25,8 @@ class Counted:
 
 
 def acting_in(scope: str, method: str = "M") -> None:
+    """Act in `scope` for the rest of the calling task (every test using it is async: pytest-asyncio runs
+    each in a task of its own, so the call context never leaks into another test)."""
     begin_call(method)
     set_scope(scope)
 
@@ -52,7 +54,7 @@ def test_scoped_ids_never_meet_default_ids_or_each_other() -> None:
     assert len({sale_id(s, t, PREFIXED) for s, t in pairs}) == len(pairs)
 
 
-def test_answers_show_the_caller_its_own_ids_in_nested_messages() -> None:
+async def test_answers_show_the_caller_its_own_ids_in_nested_messages() -> None:
     """Every transaction_id of an answer, nested and repeated ones too, loses the caller's prefix only."""
     acting_in("acme/s-1")
     scopes = SaleScopes(PREFIXED)
