@@ -15,7 +15,7 @@ answering a share (``--rate-limit``, 10 %) of the confirms (``PUT``) with 429 an
    own API (``open_beside``).
 3. The drain: the gateway started again on the same file; the relay starts at once. Live windows run
    back to back while the gateway's ``/metrics`` show entries queued (``vouchery_gateway_outbox_depth``);
-   the delivered count is read every poll.
+   the delivered count is read every poll. Then ``--repeats`` windows of the live load alone again.
 4. Exactly once: ``outbox_delivered_total`` and ``outbox_failed_total`` from the gateway, and from the
    sandbox's ledger the backlog's redemptions: each transaction id once, CONFIRMED, and no refused attempt.
 """
@@ -149,12 +149,14 @@ class BacklogRun:
     started_at: str
     live_alone: list[RunResult] = field(default_factory=list)
     live_drain: list[RunResult] = field(default_factory=list)
+    live_after: list[RunResult] = field(default_factory=list)  # alone again, the outbox empty
     samples: list[Counters] = field(default_factory=list)
     seed_s: float = 0.0
     fill_s: float = 0.0
     drain_s: float | None = None  # gateway start -> outbox empty
     first_delivery_s: float | None = None
     ledger: Ledger = field(default_factory=Ledger)
+    missed_scrapes: list[float] = field(default_factory=list)  # /metrics did not answer within 10 s
     stalled: str = ""
     notes: list[str] = field(default_factory=list)
 
@@ -168,6 +170,17 @@ class Metrics:
         response = self._http.get(self.url)
         response.raise_for_status()
         return Counters.of(response.text, time.monotonic())
+
+    def sample(self, into: list[Counters], missed: list[float]) -> Counters | None:
+        """A reading appended to ``into``; a scrape that fails or times out is noted in ``missed`` (when)
+        and skipped: the next poll tries again."""
+        try:
+            reading = self.read()
+        except httpx.HTTPError:
+            missed.append(time.monotonic())
+            return None
+        into.append(reading)
+        return reading
 
     def wait_ready(self, timeout_s: float = 60.0) -> Counters:
         deadline = time.monotonic() + timeout_s
@@ -280,11 +293,10 @@ def run_backlog(plan: BacklogPlan, emit: Callable[[str], None] = print) -> Backl
             end = time.monotonic() + seconds
             while (left := end - time.monotonic()) > 0:
                 time.sleep(min(left, plan.poll_s))
-                run.samples.append(metrics.read())
+                metrics.sample(run.samples, run.missed_scrapes)
 
         while True:
-            current = metrics.read()
-            run.samples.append(current)
+            current = metrics.sample(run.samples, run.missed_scrapes) or run.samples[-1]
             # the depth gauge is published at the end of each relay pass: count the outcomes too
             if current.delivered + current.failed >= plan.entries and current.depth == 0:
                 run.drain_s = current.at - began
@@ -296,6 +308,11 @@ def run_backlog(plan: BacklogPlan, emit: Callable[[str], None] = print) -> Backl
             run.live_drain.append(result)
             last = run.samples[-1]
             emit(f"live, draining ({last.delivered:,} delivered, {last.depth:,} queued): {_line(result)}")
+        if not run.stalled:  # the same live load alone again, on the same gateway process
+            for index in range(plan.repeats):
+                result = driver.run(_live_spec(plan, target), pids)
+                run.live_after.append(result)
+                emit(f"live, after the drain, {index + 1}/{plan.repeats}: {_line(result)}")
         first = next((s for s in run.samples if s.delivered > 0), None)
         if first is not None:
             run.first_delivery_s = first.at - began
@@ -336,6 +353,7 @@ def markdown(run: BacklogRun) -> str:
         f"| gateway start → outbox empty | {_s(run.drain_s)}{stalled} |",
         f"| drain rate, first delivery → last | {'-' if rate is None else f'{rate:,.0f} confirms/s'} |",
         f"| delivered / failed (gateway metrics) | {last.delivered:,} / {last.failed:,} |",
+        f"| /metrics scrapes that took over 10 s (skipped) | {len(run.missed_scrapes)} |",
         "| sandbox: the backlog's redemptions / distinct ids / CONFIRMED / refused attempts | "
         f"{led.redemptions:,} / {led.unique:,} / {led.confirmed:,} / {led.refused:,} |",
         "",
@@ -343,7 +361,11 @@ def markdown(run: BacklogRun) -> str:
         "| gateway CPU µs/call | errors | p99 vs no backlog |",
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    points = (("no backlog (baseline)", run.live_alone, alone), ("during the drain", run.live_drain, during))
+    points = (
+        ("no backlog (baseline)", run.live_alone, alone),
+        ("during the drain", run.live_drain, during),
+        ("no backlog, after the drain", run.live_after, _med(run.live_after)),
+    )
     for label, runs, med in points:
         if not med:
             continue
@@ -369,6 +391,7 @@ def to_json(run: BacklogRun) -> dict[str, Any]:
         "started_at": run.started_at,
         "live_alone": [median_summary([r]) for r in run.live_alone],
         "live_drain": [median_summary([r]) for r in run.live_drain],
+        "live_after": [median_summary([r]) for r in run.live_after],
         "samples": [(round(s.at, 3), s.delivered, s.failed, s.depth) for s in run.samples],
         "seed_s": run.seed_s,
         "fill_s": run.fill_s,
@@ -376,4 +399,5 @@ def to_json(run: BacklogRun) -> dict[str, Any]:
         "first_delivery_s": run.first_delivery_s,
         "ledger": run.ledger.__dict__,
         "stalled": run.stalled,
+        "missed_scrapes": len(run.missed_scrapes),
     }

@@ -21,9 +21,12 @@ machine spreads over both; the gateways stopped and the stores removed before th
 
 Redis: records past retention are never in Redis (the store sets each hash's TTL to its expiry, so Redis
 removes them itself), so its stores hold no expired records; its sweep pass walks the whole keyspace
-(SCAN), so it is timed on the full store as it is. A gateway sweeps once at start, so the Redis points
-begin only when the full store's gateway has finished that sweep (its SCAN calls stop). Its servers are
-private (``redis-server`` on free ports in temp dirs, no persistence, ``--store-allow-volatile-redis``).
+(SCAN), so it is timed on the full store as it is. A gateway sweeps once at start (and then every
+``sweep_interval``): while that sweep goes on, the points run on the empty and the full store in turns
+(``empty-beside-sweep`` / ``full-sweeping``, a pair kept only if SCAN calls went on through both
+windows), and the alternating points of the table begin when it has ended (its SCAN calls stop). Its
+servers are private (``redis-server`` on free ports in temp dirs, no persistence,
+``--store-allow-volatile-redis``).
 PostgreSQL: two throwaway databases on the local server, dropped at the end.
 
 Disk: the run refuses to prefill when the temp dir's file system has less than ``--min-free-gb`` free
@@ -66,6 +69,8 @@ from vouchery_gateway.idempotency.writes import KIND_RESPONSE, idempotency_key
 KINDS: Final = ("sqlite", "redis", "postgres")
 POINTS: Final = (("redeem-confirmed", 16), ("checkout-two-step", 16))
 FILLS: Final = ("empty", "full")
+SWEEPING: Final = "full-sweeping"  # the full Redis store while its gateway's sweep walks the keyspace
+BESIDE_SWEEP: Final = "empty-beside-sweep"  # the empty store, in turns with SWEEPING (its baseline)
 SQLITE_COLUMNS: Final = (
     "key", "state", "fingerprint", "owner", "attempt", "created_at", "lease_until", "expires_at",
     "completed_at", "kind", "status", "metadata", "body",
@@ -521,10 +526,11 @@ def _measure(
         emit(f"  {kind} {fill:5}: sweep pass over {held:,} records deleted {deleted:,} in {seconds:.3f} s")
     gateways = {f: procs.gateway(f"gw-{kind}-{f}", api, "1", extra=prepared.flags[f]) for f in FILLS}
     try:
+        results: dict[tuple[str, str], list[Any]] = {}
         if kind == "redis":
+            _while_sweeping(kind, gateways, prepared.urls["full"], plan, results, emit)
             waited = wait_scan_idle(prepared.urls["full"])
             emit(f"  {kind}: the full store's gateway ended its start-up sweep; waited {waited:.0f} s")
-        results: dict[tuple[str, str], list[Any]] = {}
         for index in range(plan.repeats):
             order = FILLS if index % 2 == 0 else tuple(reversed(FILLS))
             for scenario, concurrency in POINTS:
@@ -537,7 +543,9 @@ def _measure(
                     results.setdefault((fill, scenario), []).append(result)
                     emit(f"  {kind} {fill:5} {scenario:17} {result.calls_per_s:8,.0f}/s (repeat {index + 1})")
         for scenario, _ in POINTS:
-            for fill in FILLS:
+            for fill in (*FILLS, BESIDE_SWEEP, SWEEPING):
+                if (fill, scenario) not in results:
+                    continue
                 runs = results[(fill, scenario)]
                 run.rows.append(
                     ScaleRow(kind, fill, scenario, median_summary(runs), tuple(r.calls_per_s for r in runs))
@@ -545,6 +553,49 @@ def _measure(
     finally:
         for gateway in gateways.values():
             stack.stop(gateway)
+
+
+def _scan_calls(url: str) -> int:
+    client = redis.Redis.from_url(url)
+    try:
+        return int(client.info("commandstats").get("cmdstat_scan", {}).get("calls", 0))
+    finally:
+        client.close()
+
+
+def _while_sweeping(
+    kind: str,
+    gateways: dict[str, stack.Managed],
+    url: str,
+    plan: ScalePlan,
+    results: dict[tuple[str, str], list[Any]],
+    emit: Callable[[str], None],
+) -> None:
+    """While the full store's gateway runs its start-up sweep (the same sweep runs every
+    `sweep_interval` in production), each point on the empty store then on the full one, in turns, as
+    long as the sweep lasts; a pair is kept only when SCAN calls went on through both windows."""
+    for index in range(plan.repeats):
+        for scenario, concurrency in POINTS:
+            pair: list[Any] = []
+            before = _scan_calls(url)
+            for fill in FILLS:
+                gateway = gateways[fill]
+                (result,) = _repeat(
+                    scenario, f"127.0.0.1:{gateway.port}", concurrency, gateway.pid_main, 1,
+                    plan.duration_s, plan.warmup_s,
+                )  # fmt: skip
+                pair.append(result)
+            after = _scan_calls(url)
+            time.sleep(1.0)
+            if _scan_calls(url) == after or after == before:
+                emit(f"  {kind}: the sweep ended during {scenario}, repeat {index + 1}; not kept")
+                return
+            results.setdefault((BESIDE_SWEEP, scenario), []).append(pair[0])
+            results.setdefault((SWEEPING, scenario), []).append(pair[1])
+            emit(
+                f"  {kind} {scenario:17} while sweeping: empty {pair[0].calls_per_s:,.0f}/s, "
+                f"full {pair[1].calls_per_s:,.0f}/s ({after - before:,} SCAN calls, repeat {index + 1})"
+            )
 
 
 # -- the report -------------------------------------------------------------------------------------------
@@ -569,24 +620,25 @@ def markdown(run: ScaleRun) -> str:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     by = {(r.store, r.fill, r.scenario): r for r in run.rows}
-    for kind in run.plan.stores:
-        for scenario, _ in POINTS:
-            empty, full = by.get((kind, "empty", scenario)), by.get((kind, "full", scenario))
-            if empty is None or full is None:
-                continue
-            e, f = empty.median, full.median
-            r = ratio(f, e)
-            each = ", ".join(
-                f"{a / b:.2f}" for a, b in zip(full.each_calls, empty.each_calls, strict=False) if b
-            )
-            lines.append(
-                f"| {kind} | {scenario} | {e['calls_per_s']:,.0f} | {f['calls_per_s']:,.0f} | "
-                f"{'-' if r is None else f'{r:.2f}×'} ({each}) | "
-                f"{format_micros(e['p50_us'])} → {format_micros(f['p50_us'])} | "
-                f"{format_micros(e['p99_us'])} → {format_micros(f['p99_us'])} | "
-                f"{e['server_cpu_us_per_call']} → {f['server_cpu_us_per_call']} | "
-                f"{e['errors']} / {f['errors']} | {within(r)} |"
-            )
+    for kind, scenario, fill in (
+        (k, s, f) for k in run.plan.stores for s, _ in POINTS for f in ("full", SWEEPING)
+    ):
+        base = "empty" if fill == "full" or (kind, BESIDE_SWEEP, scenario) not in by else BESIDE_SWEEP
+        empty, full = by.get((kind, base, scenario)), by.get((kind, fill, scenario))
+        if empty is None or full is None:
+            continue
+        e, f = empty.median, full.median
+        r = ratio(f, e)
+        each = ", ".join(f"{a / b:.2f}" for a, b in zip(full.each_calls, empty.each_calls, strict=False) if b)
+        label = kind if fill == "full" else f"{kind}, full store while its gateway sweeps"
+        lines.append(
+            f"| {label} | {scenario} | {e['calls_per_s']:,.0f} | {f['calls_per_s']:,.0f} | "
+            f"{'-' if r is None else f'{r:.2f}×'} ({each}) | "
+            f"{format_micros(e['p50_us'])} → {format_micros(f['p50_us'])} | "
+            f"{format_micros(e['p99_us'])} → {format_micros(f['p99_us'])} | "
+            f"{e['server_cpu_us_per_call']} → {f['server_cpu_us_per_call']} | "
+            f"{e['errors']} / {f['errors']} | {within(r)} |"
+        )
     lines += ["", "| store | store held | deleted | sweep pass |", "|---|---|---|---|"]
     for sweep in run.sweeps:
         took = _seconds(sweep.seconds)

@@ -10,7 +10,9 @@ from pathlib import Path
 import pytest
 
 from loadtest.experiments.scale import (
+    BESIDE_SWEEP,
     SQLITE_COLUMNS,
+    SWEEPING,
     ScalePlan,
     ScaleRow,
     ScaleRun,
@@ -118,8 +120,15 @@ def test_the_report_compares_full_with_empty_and_says_whether_it_is_within_ten_p
         ScaleRow("sqlite", "empty", "checkout-two-step", med(200), (200,)),
         ScaleRow("sqlite", "full", "checkout-two-step", med(150), (150,)),
     ]
+    run.rows.append(ScaleRow("sqlite", SWEEPING, "redeem-confirmed", med(200), (200,)))
+    run.rows.append(ScaleRow("sqlite", BESIDE_SWEEP, "redeem-confirmed", med(500), (500,)))
     run.sweeps.append(SweepRow("sqlite", "full", 10_010_000, 10_000, 0.25))
     lines = markdown(run).splitlines()
+    # the sweeping row is compared with the empty store's windows taken in turns with it
+    assert lines[3].startswith(
+        "| sqlite, full store while its gateway sweeps | redeem-confirmed | 500 | 200 |"
+    )
+    del lines[3]
     assert "| sqlite | redeem-confirmed | 400 | 380 | 0.95× (0.95, 0.95) |" in lines[2]
     assert lines[2].endswith("| yes |")
     assert lines[3].endswith("| **no** |")
