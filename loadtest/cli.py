@@ -356,6 +356,38 @@ def cmd_flood(args: argparse.Namespace, command: str) -> None:
     print(f"results: {_save('flood', command, info, flood.to_json(run) | {'markdown': text})}")
 
 
+def cmd_tracing(args: argparse.Namespace, command: str) -> None:
+    from loadtest.experiments import tracing
+
+    try:
+        plan = tracing.TracingPlan(
+            repeats=args.repeats,
+            duration_s=args.duration,
+            warmup_s=args.warmup,
+            modes=tracing.parse_modes(args.modes),
+            commits=tracing.parse_commits(args.commit),
+            profile_dir=args.profile,
+        )
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    info = machine.describe()
+    print(f"command: {command}\nmachine: {machine.one_line(info)}\n", flush=True)
+    run = tracing.run_tracing(plan, emit=lambda line: print(line, flush=True))
+    info["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    table = tracing.markdown_table(run.runs, plan.labels, plan.points)
+    spans = tracing.spans_table(plan.labels, run.rpcs, run.spans)
+    verdicts = "\n".join(tracing.verdicts(run))
+    print(f"\n{table}\n\n{spans}\n\n{verdicts}")
+    end = info["load_average_at_end"]
+    print(f"\nstarted {run.started_at}, {run.wall_s:,.0f} s; load average at the end {end}")
+    text = f"{table}\n\n{spans}\n\n{verdicts}"
+    if run.profiled:
+        profiled = tracing.profile_report(run.profiled)
+        print(f"\npy-spy of each gateway in one more round after the repeats:\n\n{profiled}\n")
+        text += f"\n\n{profiled}"
+    print(f"results: {_save('tracing', command, info, tracing.to_json(run) | {'markdown': text})}")
+
+
 def _add_load_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--driver", choices=["python", "h2load"], default="python")
     parser.add_argument("--concurrency", type=_concurrencies, default=[8, 32], help="closed loop, e.g. 8,32")
@@ -496,6 +528,25 @@ def build_parser() -> argparse.ArgumentParser:
     fl.add_argument("--churn", type=float, default=1.0, help="the churn point reopens the flood every S s")
     fl.add_argument("--benchmarks", type=Path, help="write the report's section into this file")
     fl.set_defaults(handler=cmd_flood)
+
+    tr = sub.add_parser("tracing", help="gateway CPU per call with tracing off, on at 1%% and on at 100%%")
+    tr.add_argument("--repeats", type=int, default=3, help="repeats; the modes take turns in each")
+    tr.add_argument("--duration", type=float, default=5.0, help="seconds per measured run")
+    tr.add_argument("--warmup", type=float, default=1.0, help="seconds of unrecorded calls first")
+    tr.add_argument(
+        "--modes", default="off,on-0%,on-1%,on-100%", help="off and on-N%% modes, comma-separated"
+    )
+    tr.add_argument(
+        "--commit",
+        action="append",
+        help="LABEL=REV: also the gateway at git revision REV, tracing off (repeatable; default "
+        "pre-tracing=e9d4ab4 and tracing-landed=c64decd, the commits before and with tracing; "
+        "--commit none: no commit)",
+    )
+    tr.add_argument(
+        "--profile", type=Path, help="one more round after the repeats: py-spy of each gateway, raw here"
+    )
+    tr.set_defaults(handler=cmd_tracing)
 
     base = sub.add_parser("baseline", help="the bare grpc.aio echo server, started and measured")
     _add_load_options(base)
