@@ -74,7 +74,7 @@ class IdempotencyStore(abc.ABC):
             lease_until=min(lease_until, expires_at),
             expires_at=expires_at,
         )
-        if not TRACING.on:
+        if not TRACING.in_sampled_call():
             return await self._claim(new, now)
         with self._span("claim") as span, _faults(span):
             return await self._claim(new, now)
@@ -82,7 +82,7 @@ class IdempotencyStore(abc.ABC):
     async def complete(self, key: str, *, owner: str, outcome: StoredOutcome) -> bool:
         """Store `outcome` and mark the record COMPLETED, if `owner` still holds it; else False."""
         now = self._clock()
-        if not TRACING.on:
+        if not TRACING.in_sampled_call():
             return await self._complete(storage_key(key), owner, outcome, now, now + self._retention)
         with self._span("complete") as span, _faults(span):
             return await self._complete(storage_key(key), owner, outcome, now, now + self._retention)
@@ -94,14 +94,14 @@ class IdempotencyStore(abc.ABC):
         starts afresh. `reconcile=True` keeps it with its lease lapsed: the request may have reached
         upstream, so the next claim is a takeover and must reconcile before writing again.
         """
-        if not TRACING.on:
+        if not TRACING.in_sampled_call():
             return await self._release(storage_key(key), owner, self._clock(), reconcile)
         with self._span("release") as span, _faults(span):
             return await self._release(storage_key(key), owner, self._clock(), reconcile)
 
     async def get(self, key: str) -> Record | None:
         """The live record for `key`, or None (absent or past retention)."""
-        if TRACING.on:
+        if TRACING.in_sampled_call():
             with self._span("get") as span, _faults(span):
                 record = await self._get(storage_key(key))
         else:

@@ -166,7 +166,7 @@ class HttpCore:
         return await self._policy(route, send, budget)
 
     async def _send_once(self, route: Route, url: str, body: bytes | None, timeout: float) -> Reply:
-        if not TRACING.on:
+        if not TRACING.in_sampled_call():
             return await self._send(route, url, body, timeout, self._json_headers if body else self._headers)
         attributes = {
             "http.request.method": route.method,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from opentelemetry.sdk.trace import ReadableSpan
@@ -134,3 +135,30 @@ async def test_tracing_is_off_unless_configured(live_gateway: LiveGatewayStarter
     with pytest.raises(ValueError, match="unknown exporter 'zipkin'"):
         configure_from_env({"OTEL_TRACES_EXPORTER": "zipkin"})
     assert not TRACING.on
+
+
+async def test_a_call_its_caller_did_not_sample_records_no_spans(
+    spans: InMemorySpanExporter, live_gateway: LiveGatewayStarter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """traceparent with the sampled flag off: the parent-based sampler drops the call, and no upstream or
+    store span is even started for it (what keeps 1% sampling cheap on the other 99%)."""
+    running = await live_gateway(upstream_transport="httpx")
+    unsampled = f"00-{TRACE_ID}-00f067aa0ba902b7-00"
+    request = pb.RedeemVoucherRequest(transaction_id="TR-3", voucher_code=CODE, cart=cart())
+    spans.clear()
+    started: list[str] = []
+    real_span = TRACING.span
+
+    def counting(name: str, **kw: Any) -> Any:
+        started.append(name)
+        return real_span(name, **kw)
+
+    monkeypatch.setattr(TRACING, "span", counting)
+    await running.stub.RedeemVoucher(request, metadata=(("traceparent", unsampled),))
+    assert started == ["vouchery.gateway.v1.CheckoutService/RedeemVoucher"]  # its own SERVER span only
+    mine = [
+        s
+        for s in spans.get_finished_spans()
+        if s.context is not None and f"{s.context.trace_id:032x}" == TRACE_ID
+    ]
+    assert mine == []
