@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any, Final
 
 import grpc
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.sdk.resources import Resource
@@ -43,6 +44,7 @@ log = logging.getLogger("vouchery_gateway.tracing")
 TRANSACTION_ATTRIBUTE: Final = "vouchery.transaction_id"
 DEFAULT_SERVICE_NAME: Final = "vouchery-gateway"
 _PROPAGATOR: Final = TraceContextTextMapPropagator()
+_TRACE_HEADERS: Final = frozenset(_PROPAGATOR.fields)  # traceparent, tracestate
 _SERVER_FAULTS: Final = frozenset(
     {
         grpc.StatusCode.UNKNOWN,
@@ -94,6 +96,17 @@ class Tracing:
             set_status_on_exception=False,  # a refusal is an answer, not a fault: each site says which
         ) as span:
             yield span
+
+    def start_server_span(self, name: str, parent: Context | None) -> Span:
+        """A SERVER span, not made current and not ended: the caller does both, and only when it
+        records (an unsampled call's span is a non-recording placeholder with nothing to end)."""
+        return self._tracer.start_span(
+            name,
+            context=parent,
+            kind=SpanKind.SERVER,
+            record_exception=False,
+            set_status_on_exception=False,
+        )
 
     def in_sampled_call(self) -> bool:
         """Whether a child span here would be recorded: tracing is on and the current span records.
@@ -187,27 +200,26 @@ class TracingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         tracing = self._tracing
 
         async def behavior(request: Any, context: grpc.aio.ServicerContext) -> Any:
-            carrier = {
-                key: value for key, value in context.invocation_metadata() or () if isinstance(value, str)
-            }
-            attributes: dict[str, str | int] = {
-                "rpc.system": "grpc",
-                "rpc.service": service,
-                "rpc.method": name,
-            }
+            # The sampler decides before anything else is built: at 1% sampling 99 calls in 100 end
+            # here with one start_span (a trace id drawn, the sampler asked) and nothing made current,
+            # so their children see no recording span and skip theirs (`in_sampled_call`).
+            span = tracing.start_server_span(span_name, _parent(context.invocation_metadata()))
+            if not span.is_recording():
+                return await inner(request, context)
+            span.set_attributes({"rpc.system": "grpc", "rpc.service": service, "rpc.method": name})
             transaction_id = getattr(request, "transaction_id", "")  # a request iterator has none
             if isinstance(transaction_id, str) and transaction_id:
-                attributes[TRANSACTION_ATTRIBUTE] = transaction_id
-            with tracing.span(
-                span_name, kind=SpanKind.SERVER, attributes=attributes, context=_PROPAGATOR.extract(carrier)
-            ) as span:
-                try:
-                    response = await inner(request, context)
-                except BaseException as exc:
-                    _finish(span, code_after(context, exc))
-                    raise
-                _finish(span, code_after(context, None))
-                return response
+                span.set_attribute(TRANSACTION_ATTRIBUTE, transaction_id)
+            token = otel_context.attach(trace.set_span_in_context(span))
+            try:
+                response = await inner(request, context)
+            except BaseException as exc:
+                _finish(span, code_after(context, exc))
+                raise
+            finally:
+                otel_context.detach(token)
+            _finish(span, code_after(context, None))
+            return response
 
         return handler._replace(**{kind: behavior})
 
@@ -216,3 +228,14 @@ def _finish(span: Span, code: grpc.StatusCode) -> None:
     span.set_attribute("rpc.grpc.status_code", code.value[0])
     if code in _SERVER_FAULTS:
         span.set_status(Status(StatusCode.ERROR, code.name))
+    span.end()
+
+
+def _parent(metadata: Any) -> Context | None:
+    """The caller's trace context from its `traceparent` (and `tracestate`) metadata; None without one
+    (the SERVER span is then a root, sampled by ratio)."""
+    carrier: dict[str, str] = {}
+    for key, value in metadata or ():
+        if key in _TRACE_HEADERS and isinstance(value, str):
+            carrier[key] = value
+    return _PROPAGATOR.extract(carrier) if carrier else None

@@ -147,15 +147,24 @@ async def test_a_call_its_caller_did_not_sample_records_no_spans(
     request = pb.RedeemVoucherRequest(transaction_id="TR-3", voucher_code=CODE, cart=cart())
     spans.clear()
     started: list[str] = []
-    real_span = TRACING.span
+    real_span, real_server_span = TRACING.span, TRACING.start_server_span
+    recording: list[bool] = []
 
     def counting(name: str, **kw: Any) -> Any:
         started.append(name)
         return real_span(name, **kw)
 
+    def counting_server(name: str, parent: Any) -> Any:
+        started.append(name)
+        span = real_server_span(name, parent)
+        recording.append(span.is_recording())
+        return span
+
     monkeypatch.setattr(TRACING, "span", counting)
+    monkeypatch.setattr(TRACING, "start_server_span", counting_server)
     await running.stub.RedeemVoucher(request, metadata=(("traceparent", unsampled),))
     assert started == ["vouchery.gateway.v1.CheckoutService/RedeemVoucher"]  # its own SERVER span only
+    assert recording == [False]  # ... which the sampler dropped, so nothing below it started one
     mine = [
         s
         for s in spans.get_finished_spans()
