@@ -282,6 +282,37 @@ def cmd_backlog(args: argparse.Namespace, command: str) -> None:
     print(f"\nresults: {_save('backlog', command, info, {**backlog.to_json(run), 'markdown': text})}")
 
 
+def cmd_webhooks_cache(args: argparse.Namespace, command: str) -> None:
+    from loadtest.experiments import webhooks_cache
+
+    try:
+        plan = webhooks_cache.WebhooksCachePlan(
+            repeats=args.repeats,
+            duration_s=args.duration,
+            warmup_s=args.warmup,
+            rate=args.rate,
+            sales_rate=args.sales_rate,
+            codes=args.codes,
+            customers=args.customers,
+            zipf=args.zipf,
+            processes=args.processes,
+            modes=webhooks_cache.parse_modes(args.modes),
+        )
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    info = machine.describe()
+    print(f"command: {command}\nmachine: {machine.one_line(info)}\n", flush=True)
+    run = webhooks_cache.run_webhooks_cache(plan, emit=lambda line: print(line, flush=True))
+    info["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    text = webhooks_cache.markdown(run)
+    print(
+        f"\n{text}\n\nstarted {run.started_at}, {run.wall_s:,.0f} s; load average at the end "
+        f"{info['load_average_at_end']}"
+    )
+    saved = webhooks_cache.to_json(run) | {"markdown": text}
+    print(f"results: {_save('webhooks-cache', command, info, saved)}")
+
+
 def cmd_profile(args: argparse.Namespace, command: str) -> None:
     result, found = profile.run_profile(
         args.scenario, args.driver, args.concurrency[0], args.seconds, keep=args.raw
@@ -485,6 +516,23 @@ def build_parser() -> argparse.ArgumentParser:
     bl.add_argument("--duration", type=float, default=5.0, help="seconds per live window")
     bl.add_argument("--drain-timeout", type=float, default=1800.0, help="give up draining after, s")
     bl.set_defaults(handler=cmd_backlog)
+
+    wc = sub.add_parser(
+        "webhooks-cache", help="lookup cache hit rate, upstream calls and stale answers, webhooks on vs off"
+    )
+    wc.add_argument("--repeats", type=int, default=3, help="repeats; the modes take turns in each")
+    wc.add_argument("--duration", type=float, default=20.0, help="seconds per measured window")
+    wc.add_argument(
+        "--warmup", type=float, default=60.0, help="seconds of unrecorded lookups first (fresh replicas)"
+    )
+    wc.add_argument("--rate", type=float, default=300.0, help="the tills' lookups/s in all (open loop)")
+    wc.add_argument("--sales-rate", type=float, default=15.0, help="sales/s through the sales replica")
+    wc.add_argument("--codes", type=int, default=400, help="coupons the tills look up")
+    wc.add_argument("--customers", type=int, default=200, help="customers the tills look up")
+    wc.add_argument("--zipf", type=float, default=1.0, help="popularity exponent (0: all alike)")
+    wc.add_argument("--processes", type=int, default=2, help="generator processes")
+    wc.add_argument("--modes", default="off,on", help="off and/or on, comma-separated")
+    wc.set_defaults(handler=cmd_webhooks_cache)
 
     off = sub.add_parser(
         "offline", help="checkouts while Vouchery is down vs online, and the backlog's drain after recovery"
