@@ -5,13 +5,23 @@ opens one `SqliteDatabase`, hands it to each component (`SqliteStore(db)`, the o
 component creates its tables with `await db.migrate("<component>", [...])`. The component that did
 not open the database does not close it.
 
-How calls run (asyncio vs SQLite). Every call runs on one dedicated worker thread that owns the
-connection, and the event loop awaits it. Running SQLite directly in the loop is faster (a claim is
-tens of microseconds), but a write that meets another process's lock sleeps in SQLite's busy handler
-for up to `busy_timeout` (seconds), and a WAL checkpoint can fsync; either would stall every RPC of
-the process. One thread (not `asyncio.to_thread`'s pool) because a connection must not be used by
-two threads at once and one writer per process is all SQLite allows anyway; calls queue in order.
-A call whose awaiting task is cancelled still finishes on the thread: its effect may be committed.
+How calls run (asyncio vs SQLite). Every write, and every read that may scan, runs on one dedicated
+worker thread that owns the connection, and the event loop awaits it. Running SQLite directly in the
+loop is faster (a claim is tens of microseconds), but a write that meets another process's lock sleeps
+in SQLite's busy handler for up to `busy_timeout` (seconds), and a WAL checkpoint can fsync; either
+would stall every RPC of the process. One thread (not `asyncio.to_thread`'s pool) because a connection
+must not be used by two threads at once and one writer per process is all SQLite allows anyway; calls
+queue in order. A call whose awaiting task is cancelled still finishes on the thread: its effect may
+be committed. The hand-off is a plain queue and one `call_soon_threadsafe` per answer, without
+`concurrent.futures` and its chained futures, locks and callbacks (`run_in_executor`): measured in
+docs/performance.md.
+
+Point lookups by primary key (`lookup`: an idempotency record, a reservation, a sale) run in the loop
+itself, on a second, read-only connection: in WAL mode a reader takes no lock a writer holds and never
+waits for one, so such a read costs its few B-tree pages (tens of microseconds) and not the two thread
+switches of the worker (which cost more than the read). Its busy timeout is 0: if a reader ever finds
+the database busy (a WAL reset or recovery by another process), the lookup goes to the worker thread,
+which may wait. An in-memory database has no second connection: its lookups go to the worker too.
 
 Durability settings:
 - WAL journal: readers never block the writer, and several worker processes on one host can share
@@ -30,9 +40,10 @@ import asyncio
 import contextlib
 import os
 import sqlite3
+import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import Literal, TypeVar
+from queue import SimpleQueue
+from typing import Any, Literal, TypeVar
 
 from vouchery_gateway.files import create_private
 
@@ -49,10 +60,13 @@ _VERSIONS_DDL = (
 class SqliteDatabase:
     """A SQLite connection confined to its own thread; open it with `await SqliteDatabase.open(...)`."""
 
-    def __init__(self, path: str, executor: ThreadPoolExecutor, connection: sqlite3.Connection) -> None:
+    def __init__(
+        self, path: str, worker: _Worker, connection: sqlite3.Connection, reader: sqlite3.Connection | None
+    ) -> None:
         self._path = path
-        self._executor = executor
+        self._worker = worker
         self._connection: sqlite3.Connection | None = connection
+        self._reader = reader
 
     @classmethod
     async def open(
@@ -68,16 +82,23 @@ class SqliteDatabase:
         if not busy_timeout >= 0:
             raise ValueError(f"busy_timeout must be >= 0 seconds, got {busy_timeout!r}")
         name = os.fspath(path)
-        executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-db")
-        loop = asyncio.get_running_loop()
+        worker = _Worker()
         try:
-            connection = await loop.run_in_executor(
-                executor, _guarded, lambda: _connect(name, busy_timeout, synchronous)
+            connection = await worker.submit(
+                lambda: _guarded(lambda: _connect(name, busy_timeout, synchronous))
             )
         except BaseException:
-            executor.shutdown(wait=False)
+            worker.stop()
             raise
-        return cls(name, executor, connection)
+        reader = None
+        if name != MEMORY:
+            try:
+                reader = _guarded(lambda: _connect_reader(name))
+            except BaseException:
+                await worker.submit(connection.close)
+                worker.stop()
+                raise
+        return cls(name, worker, connection, reader)
 
     @property
     def path(self) -> str:
@@ -86,6 +107,26 @@ class SqliteDatabase:
     async def read(self, fn: Callable[[sqlite3.Connection], T]) -> T:
         """Run `fn(connection)` outside an explicit transaction (each statement commits alone)."""
         connection = self._live()
+        return await self._submit(lambda: fn(connection))
+
+    async def lookup(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run `fn`, a read of a few rows by key, in the loop on the read-only connection (module
+        docstring); on the worker thread for an in-memory database or when the reader finds the file
+        busy. `fn` must consume its cursors (fetchone / fetchall), so no read stays open."""
+        connection = self._live()
+        reader = self._reader
+        if reader is not None:
+            try:
+                return fn(reader)
+            except sqlite3.OperationalError as exc:
+                if exc.sqlite_errorcode not in _BUSY:
+                    raise StoreUnavailable(f"SQLite store unavailable: {exc}") from exc
+            except sqlite3.DatabaseError as exc:
+                if isinstance(
+                    exc, sqlite3.IntegrityError | sqlite3.ProgrammingError | sqlite3.InterfaceError
+                ):
+                    raise
+                raise StoreUnavailable(f"SQLite store unavailable: {exc}") from exc
         return await self._submit(lambda: fn(connection))
 
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -109,18 +150,72 @@ class SqliteDatabase:
         connection, self._connection = self._connection, None
         if connection is None:
             return
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            reader.close()
         try:
-            await self._submit(connection.close)
+            await self._worker.submit(connection.close)
         finally:
-            self._executor.shutdown(wait=False)
+            self._worker.stop()
 
     def _live(self) -> sqlite3.Connection:
         if self._connection is None:
             raise StoreUnavailable("the SQLite database is closed")
         return self._connection
 
-    async def _submit(self, job: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._executor, _guarded, job)
+    def _submit(self, job: Callable[[], T]) -> asyncio.Future[T]:
+        return self._worker.submit(lambda: _guarded(job))
+
+
+_BUSY = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+
+
+class _Worker:
+    """One thread running jobs in order; each job's answer set on its loop's future."""
+
+    def __init__(self) -> None:
+        self._jobs: SimpleQueue[
+            tuple[asyncio.AbstractEventLoop, asyncio.Future[Any], Callable[[], Any]] | None
+        ]
+        self._jobs = SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="sqlite-db", daemon=True)
+        self._thread.start()
+
+    def submit(self, job: Callable[[], T]) -> asyncio.Future[T]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[T] = loop.create_future()
+        self._jobs.put((loop, future, job))
+        return future
+
+    def stop(self) -> None:
+        """End the thread after the jobs already queued (it is not waited for)."""
+        self._jobs.put(None)
+
+    def _run(self) -> None:
+        while (item := self._jobs.get()) is not None:
+            loop, future, job = item
+            try:
+                result = job()
+            except BaseException as exc:  # handed to the awaiting task, as run_in_executor would
+                _answer(loop, future, None, exc)
+            else:
+                _answer(loop, future, result, None)
+
+
+def _answer(
+    loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], result: Any, error: BaseException | None
+) -> None:
+    with contextlib.suppress(RuntimeError):  # the loop has closed: nobody awaits the answer
+        loop.call_soon_threadsafe(_settle, future, result, error)
+
+
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.cancelled():  # the awaiting task went away; the job's effect stands (module docstring)
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
 
 
 def _guarded(job: Callable[[], T]) -> T:
@@ -148,6 +243,17 @@ def _connect(path: str, busy_timeout: float, synchronous: Synchronous) -> sqlite
                 raise StoreUnavailable(f"SQLite could not switch {path!r} to WAL mode (got {mode!r})")
         connection.execute(f"PRAGMA synchronous={synchronous}")
         connection.execute(_VERSIONS_DDL)
+    except BaseException:
+        connection.close()
+        raise
+    return connection
+
+
+def _connect_reader(path: str) -> sqlite3.Connection:
+    """The loop's read-only connection to a WAL file `_connect` has set up (busy timeout 0)."""
+    connection = sqlite3.connect(path, timeout=0, isolation_level=None, check_same_thread=False)
+    try:
+        connection.execute("PRAGMA query_only=ON")
     except BaseException:
         connection.close()
         raise

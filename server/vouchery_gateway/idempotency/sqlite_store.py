@@ -18,7 +18,7 @@ import sqlite3
 import time
 
 from .batches import delete_in_batches
-from .model import ClaimResult, Clock, Record, RecordState, StoredOutcome
+from .model import ClaimResult, Clock, Record, RecordState, StoredOutcome, is_claimable
 from .sqlite_db import SqliteDatabase, Synchronous
 from .store import DEFAULT_RETENTION, IdempotencyStore
 
@@ -134,6 +134,13 @@ class SqliteStore(IdempotencyStore):
             "expires_at": new.expires_at,
         }
 
+        # A record the claim could not take is answered from a lookup in the loop, without the write
+        # lock: a replay, or a duplicate polling a live lease, costs one read of its row. Only a key
+        # that is free (or claimable) goes to BEGIN IMMEDIATE, which decides again under the lock.
+        seen = await self._db.lookup(lambda c: _select(c, new.key))
+        if seen is not None and not is_claimable(seen, new.fingerprint, now):
+            return ClaimResult(False, seen)
+
         def claim(connection: sqlite3.Connection) -> ClaimResult:
             won = connection.execute(_CLAIM, params).fetchall()
             if won:
@@ -161,7 +168,7 @@ class SqliteStore(IdempotencyStore):
         return await self._db.write(lambda c: c.execute(sql, params).rowcount == 1)
 
     async def _get(self, key: str) -> Record | None:
-        return await self._db.read(lambda c: _select(c, key))
+        return await self._db.lookup(lambda c: _select(c, key))
 
     async def _sweep(self, now: float) -> int:
         # Small batches, each its own transaction, each found through the expires_at index: a big sweep

@@ -229,7 +229,7 @@ class SqliteReservations(ReservationStore):
 
     async def _get(self, transaction_id: str) -> Reservation | None:
         sql = f"SELECT {_RES_COLUMNS} FROM reservations WHERE transaction_id = ?"
-        row = await self._db.read(lambda c: c.execute(sql, (transaction_id,)).fetchone())
+        row = await self._db.lookup(lambda c: c.execute(sql, (transaction_id,)).fetchone())
         return _reservation(row) if row is not None else None
 
     async def _claim_due(
@@ -289,7 +289,7 @@ class SqliteSales(SaleStore):
 
     async def _get(self, sale_id: str) -> SaleRecord | None:
         sql = "SELECT version, updated_at, body FROM sales WHERE sale_id = ?"
-        row = await self._db.read(lambda c: c.execute(sql, (sale_id,)).fetchone())
+        row = await self._db.lookup(lambda c: c.execute(sql, (sale_id,)).fetchone())
         return None if row is None else SaleRecord(sale_id, row[0], row[1], decode_payload(row[2]))
 
     async def _put(self, sale_id: str, body: bytes, version: int, now: float) -> bool:

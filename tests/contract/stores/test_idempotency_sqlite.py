@@ -185,3 +185,83 @@ def test_processes_sharing_one_file_never_both_win_a_key(tmp_path: Path) -> None
         key for output in outputs for key in json.loads(output.strip().splitlines()[-1])
     )
     assert wins == {f"race-{index}": 1 for index in range(keys)}
+
+
+async def test_a_replay_is_answered_while_another_process_holds_the_write_lock(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """A completed record (and a live lease) is answered from the loop's read-only connection: a retry
+    waits for no writer, while a fresh key still needs the lock and fails closed without it."""
+    path = tmp_path / "busy.db"
+    async with await SqliteStore.open(path, clock=clock, busy_timeout=0.05) as store:
+        assert (await store.claim("done", FP, owner="o", lease_until=clock() + 5)).claimed
+        assert await store.complete("done", owner="o", outcome=OUTCOME)
+        assert (await store.claim("running", FP, owner="o", lease_until=clock() + 5)).claimed
+        other = sqlite3.connect(path, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            replay = await store.claim("done", FP, owner="p", lease_until=clock() + 5)
+            assert not replay.claimed
+            assert replay.record.outcome == OUTCOME
+            duplicate = await store.claim("running", FP, owner="p", lease_until=clock() + 5)
+            assert not duplicate.claimed
+            assert duplicate.record.owner == "o"
+            record = await store.get("done")
+            assert record is not None
+            assert record.outcome == OUTCOME
+            with pytest.raises(StoreUnavailable, match="locked"):
+                await store.claim("fresh", FP, owner="p", lease_until=clock() + 5)
+            other.execute("ROLLBACK")
+        finally:
+            other.close()
+
+
+async def test_a_lapsed_record_found_by_lookup_is_still_claimed_under_the_lock(
+    tmp_path: Path, clock: FakeClock
+) -> None:
+    """The lookup only ever answers "blocked": a record past retention, or a lapsed lease of the same
+    request, goes to the locked claim, which takes it over."""
+    async with await SqliteStore.open(tmp_path / "lapsed.db", clock=clock, retention=10) as store:
+        assert (await store.claim("k", FP, owner="o", lease_until=clock() + 1)).claimed
+        clock.advance(2)
+        takeover = await store.claim("k", FP, owner="p", lease_until=clock() + 5)
+        assert takeover.claimed
+        assert takeover.takeover
+        assert takeover.record.owner == "p"
+        assert await store.complete("k", owner="p", outcome=OUTCOME)
+        clock.advance(60)  # past retention
+        fresh = await store.claim("k", FP, owner="q", lease_until=clock() + 5)
+        assert fresh.claimed
+        assert fresh.record.attempt == 1
+
+
+async def test_lookups_see_every_committed_write_at_once(tmp_path: Path) -> None:
+    """The loop's reader and the worker's connection are two connections to one WAL file: a lookup
+    right after a write returns what it committed, never an older snapshot."""
+    database = await SqliteDatabase.open(tmp_path / "seen.db")
+    try:
+        await database.write(lambda c: c.execute("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER)"))
+        for value in range(50):
+            await database.write(
+                lambda c, v=value: c.execute(
+                    "INSERT INTO t VALUES ('k', ?) ON CONFLICT(k) DO UPDATE SET v = excluded.v", (v,)
+                )
+            )
+            row = await database.lookup(lambda c: c.execute("SELECT v FROM t WHERE k = 'k'").fetchone())
+            assert row == (value,)
+        with pytest.raises(StoreUnavailable, match="SQLite store unavailable"):
+            await database.lookup(lambda c: c.execute("INSERT INTO t VALUES ('x', 1)").fetchone())
+    finally:
+        await database.close()
+    with pytest.raises(StoreUnavailable, match="closed"):
+        await database.lookup(lambda c: c.execute("SELECT 1").fetchone())
+
+
+async def test_in_memory_lookups_run_on_the_worker(clock: FakeClock) -> None:
+    """A :memory: database has one connection; its lookups (and so replays) still answer."""
+    async with await SqliteStore.open(":memory:", clock=clock) as store:
+        assert (await store.claim("k", FP, owner="o", lease_until=clock() + 5)).claimed
+        assert await store.complete("k", owner="o", outcome=OUTCOME)
+        replay = await store.claim("k", FP, owner="p", lease_until=clock() + 5)
+        assert not replay.claimed
+        assert replay.record.outcome == OUTCOME
