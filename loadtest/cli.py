@@ -313,6 +313,35 @@ def cmd_webhooks_cache(args: argparse.Namespace, command: str) -> None:
     print(f"results: {_save('webhooks-cache', command, info, saved)}")
 
 
+def cmd_compare(args: argparse.Namespace, command: str) -> None:
+    from loadtest.experiments import compare
+
+    try:
+        scenarios = compare.parse_list(args.scenarios)
+        plan = compare.ComparePlan(
+            commits=compare.parse_commits(args.commit or ()),
+            scenarios=scenarios,
+            h2load=frozenset(compare.parse_list(args.h2load)),
+            repeats=args.repeats,
+            duration_s=args.duration,
+            warmup_s=args.warmup,
+            concurrency=args.concurrency,
+        )
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    info = machine.describe()
+    print(f"command: {command}\nmachine: {machine.one_line(info)}\n", flush=True)
+    run = compare.run_compare(plan, emit=lambda line: print(line, flush=True))
+    info["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    text = compare.markdown(run)
+    revisions = ", ".join(f"{label} = {rev}" for label, rev in run.revisions.items())
+    print(
+        f"\n{text}\n\n{revisions}; started {run.started_at}, {run.wall_s:,.0f} s; load average at the end "
+        f"{info['load_average_at_end']}"
+    )
+    print(f"results: {_save('compare', command, info, compare.to_json(run) | {'markdown': text})}")
+
+
 def cmd_profile(args: argparse.Namespace, command: str) -> None:
     result, found = profile.run_profile(
         args.scenario, args.driver, args.concurrency[0], args.seconds, keep=args.raw
@@ -533,6 +562,18 @@ def build_parser() -> argparse.ArgumentParser:
     wc.add_argument("--processes", type=int, default=2, help="generator processes")
     wc.add_argument("--modes", default="off,on", help="off and/or on, comma-separated")
     wc.set_defaults(handler=cmd_webhooks_cache)
+
+    cmp = sub.add_parser(
+        "compare", help="this checkout's gateway vs the same at git revisions: CPU per call, same run"
+    )
+    cmp.add_argument("--commit", action="append", help="LABEL=REV to compare with (repeatable)")
+    cmp.add_argument("--scenarios", required=True, help="scenarios, comma-separated")
+    cmp.add_argument("--h2load", default="", help="of those, the ones h2load drives (fixed request)")
+    cmp.add_argument("--repeats", type=int, default=3, help="repeats; the labels take turns in each")
+    cmp.add_argument("--duration", type=float, default=5.0, help="seconds per measured run")
+    cmp.add_argument("--warmup", type=float, default=1.0, help="seconds of unrecorded calls first")
+    cmp.add_argument("--concurrency", type=int, default=32, help="calls in flight (closed loop)")
+    cmp.set_defaults(handler=cmd_compare)
 
     off = sub.add_parser(
         "offline", help="checkouts while Vouchery is down vs online, and the backlog's drain after recovery"
