@@ -395,11 +395,14 @@ def build_gateway(
     server = grpc.aio.server(
         # Access log, metrics and the gate, in that order, composed into one wrapper per call; inside
         # the gate, request bytes that do not decode are refused INVALID_ARGUMENT (observability.malformed).
+        # With tracing on (OTEL_*), the call's SERVER span is outermost: everything below is in it.
         interceptors=[
-            # With tracing on (OTEL_*), the call's SERVER span is outermost: everything below is in it.
-            *([TracingInterceptor()] if TRACING.on else []),
             CallPipeline(
-                AccessLogInterceptor(), MetricsInterceptor(metrics), security.gate, MalformedRequests(metrics)
+                AccessLogInterceptor(),
+                MetricsInterceptor(metrics),
+                security.gate,
+                MalformedRequests(metrics),
+                tracing=TracingInterceptor() if TRACING.on else None,
             ),
             *interceptors,
         ],

@@ -14,6 +14,10 @@ unary-request call is served as request-streaming so that all of this starts at 
 its message arrives: a call the gate refuses is answered at once, and one whose message never comes
 ends when the gate's receive timeout passes, with its access-log line (security/gate.py).
 
+With a `TracingInterceptor` (tracing on), its SERVER span wraps that one wrapper, outermost, built once
+per method like the rest: as an interceptor of its own it would cost every call one more
+`intercept_service` coroutine and handler lookup in grpc's interceptor chain.
+
 Each part keeps its job and stays usable alone (tests, other servers); this module only composes. Kinds
 other than async unary-response handlers get the three wrappers stacked as before.
 
@@ -40,7 +44,7 @@ from vouchery_gateway.observability._rpc import (
 from vouchery_gateway.observability.access_log import AccessLogInterceptor
 from vouchery_gateway.observability.malformed import MalformedRequests
 from vouchery_gateway.observability.metrics_interceptor import MetricsInterceptor
-from vouchery_gateway.observability.tracing import TRACING
+from vouchery_gateway.observability.tracing import TRACING, TracingInterceptor
 
 __all__ = ["CallGate", "CallPipeline"]
 
@@ -66,8 +70,10 @@ class CallPipeline(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         metrics: MetricsInterceptor,
         gate: CallGate,
         malformed: MalformedRequests | None = None,
+        tracing: TracingInterceptor | None = None,
     ) -> None:
         self._access = access
+        self._tracing = tracing
         self._metrics = metrics
         self._gate = gate
         self._malformed = malformed
@@ -82,7 +88,11 @@ class CallPipeline(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         if handler is None:
             self._access.unimplemented(method, info)
             return None
-        return self._handlers.get(method, handler, self._wrap)
+        return self._handlers.get(method, handler, self._wrap_traced)
+
+    def _wrap_traced(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
+        wrapped = self._wrap(method, handler)
+        return wrapped if self._tracing is None else self._tracing.wrap(method, wrapped)
 
     def _wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
         if self._malformed is not None:
