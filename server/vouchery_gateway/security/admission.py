@@ -9,13 +9,13 @@ to what is not an authenticated caller's work:
   service served without credentials (`grpc.health.v1`): every health call, and within those the
   `Watch` streams, which stay open for as long as the client likes. A peer is an IPv4 address or an
   IPv6 /64 (one host usually holds a whole /64, so counting its addresses one by one would bound nothing).
-- `receive_request`: the request message of a unary-request call must arrive within a timeout after
+- `ReceiveWatch`: the request message of a unary-request call must arrive within a timeout after
   the headers, so a call that sends headers and then nothing holds its slot for that long at most.
 - `RefusalLog`: one WARNING line per reason at most every `interval` seconds, with the number refused
   since the last line, so a flood of refusals cannot flood the log (each refused call still has its
   access-log line and is counted in `vouchery_gateway_calls_refused_total{reason}`).
 
-Everything here is pure bookkeeping over injected clocks, apart from `receive_request`.
+Everything here is pure bookkeeping over injected clocks, apart from `ReceiveWatch`.
 """
 
 from __future__ import annotations
@@ -38,11 +38,11 @@ __all__ = [
     "Budget",
     "HealthBudget",
     "HealthLimits",
+    "ReceiveWatch",
     "RefusalLog",
     "RequestNotReceived",
     "missing_request",
     "peer_key",
-    "receive_request",
     "request_timeout",
 ]
 
@@ -171,27 +171,80 @@ def missing_request() -> InvalidArgument:
 
 
 class RequestNotReceived(Exception):
-    """`receive_request` found no message: `timed_out` tells a timeout from an empty request stream."""
+    """`ReceiveWatch.receive` found no message: `timed_out` tells a timeout from an empty request stream."""
 
     def __init__(self, timed_out: bool) -> None:
         super().__init__("timed out" if timed_out else "no message")
         self.timed_out = timed_out
 
 
-async def receive_request(context: grpc.aio.ServicerContext, within: float) -> Any:
-    """The one request message of a unary-request call served as request-streaming, read within
-    `within` seconds (0: no limit); RequestNotReceived when it does not come."""
-    try:
-        if within > 0:
-            async with asyncio.timeout(within):
-                request = await context.read()
-        else:
+class ReceiveWatch:
+    """Reads the request message of a unary-request call served as request-streaming, ending the read
+    (RequestNotReceived) when the message has not come `within` seconds after the read began.
+
+    One timer serves every read: it fires every `within / 10` seconds (at least `MIN_TICK`) while reads
+    are waiting and cancels those past their time, so a read ends between `within` and `within` plus a
+    tick after it began. `asyncio.timeout` per call would cost a timer handle, its reschedule and
+    cancel, and three `get_running_loop` calls (a `getpid` system call each in Python 3.11) on every
+    call, for a timeout that almost never fires (docs/performance.md). 0 reads without a limit.
+    """
+
+    MIN_TICK: Final = 0.05
+
+    def __init__(self, within: float) -> None:
+        self.within = within
+        self._tick = max(within / 10, self.MIN_TICK)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._reading: dict[asyncio.Task[Any], float] = {}  # the reading task -> when it began
+        self._ended: set[asyncio.Task[Any]] = set()  # cancelled by the watch, not yet told
+        self._timer: asyncio.TimerHandle | None = None
+
+    async def receive(self, context: grpc.aio.ServicerContext) -> Any:
+        """The one request message; RequestNotReceived when it does not come (timed out, or the
+        request stream ended without one)."""
+        if self.within <= 0:
             request = await context.read()
-    except TimeoutError:
-        raise RequestNotReceived(timed_out=True) from None
-    if request is grpc.aio.EOF:
-        raise RequestNotReceived(timed_out=False)
-    return request
+        else:
+            loop = self._loop
+            if loop is None or not loop.is_running():  # one loop per thread: a running one is ours
+                loop = self._loop = asyncio.get_running_loop()
+                self._timer = None
+            task = asyncio.current_task(loop)
+            if task is None:  # not in a task (cannot happen under grpc.aio): nothing to cancel
+                request = await context.read()
+            else:
+                self._reading[task] = loop.time()
+                if self._timer is None:
+                    self._timer = loop.call_later(self._tick, self._sweep)
+                try:
+                    request = await context.read()
+                except asyncio.CancelledError:
+                    if task not in self._ended:
+                        raise
+                    self._ended.discard(task)
+                    if task.uncancel() > 0:  # also cancelled from elsewhere: that one wins
+                        raise
+                    raise RequestNotReceived(timed_out=True) from None
+                finally:
+                    self._reading.pop(task, None)
+                if task in self._ended:  # the message won the race with the watch's cancel
+                    self._ended.discard(task)
+                    task.uncancel()
+        if request is grpc.aio.EOF:
+            raise RequestNotReceived(timed_out=False)
+        return request
+
+    def _sweep(self) -> None:
+        loop = self._loop
+        if loop is None or not self._reading:
+            self._timer = None
+            return
+        due = loop.time() - self.within
+        for task, began in list(self._reading.items()):
+            if began <= due and task not in self._ended:
+                self._ended.add(task)
+                task.cancel()
+        self._timer = loop.call_later(self._tick, self._sweep)
 
 
 class RefusalLog:

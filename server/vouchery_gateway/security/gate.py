@@ -45,11 +45,11 @@ from vouchery_gateway.observability.request_id import abort_with_status
 from vouchery_gateway.security.admission import (
     HealthBudget,
     HealthLimits,
+    ReceiveWatch,
     RefusalLog,
     RequestNotReceived,
     missing_request,
     peer_key,
-    receive_request,
     request_timeout,
 )
 from vouchery_gateway.security.auth import Authenticator, Caller
@@ -108,7 +108,7 @@ class GateInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         self._use_certificates = use_certificates
         self._status_of = status_of
         self._health = health or HealthBudget(HealthLimits(0, 0, 0, 0))
-        self._receive_timeout = receive_timeout
+        self._receive = ReceiveWatch(receive_timeout)
         self._refusal_log = refusal_log or RefusalLog()
         self._handlers = HandlerCache()
 
@@ -176,9 +176,9 @@ class GateInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         (REQUEST_TIMEOUT) when it does not arrive within the receive timeout, INVALID_ARGUMENT
         (MISSING_REQUEST) when the request stream ends without one."""
         try:
-            return await receive_request(context, self._receive_timeout)
+            return await self._receive.receive(context)
         except RequestNotReceived as missing:
-            refusal = request_timeout(self._receive_timeout) if missing.timed_out else missing_request()
+            refusal = request_timeout(self._receive.within) if missing.timed_out else missing_request()
         self._refused(refusal, current_call().caller_id, context)
         return await abort_with_status(context, self._status_of(refusal, context))
 
