@@ -26,6 +26,7 @@ from vouchery_gateway.resilience.retry import (
     call_with_retry,
     never_retry,
     no_retry_after,
+    server_waits_deferred,
 )
 from vouchery_gateway.resilience.window import OutcomeWindow
 
@@ -55,4 +56,5 @@ __all__ = [
     "never_retry",
     "no_retry_after",
     "parse_retry_after",
+    "server_waits_deferred",
 ]

@@ -8,13 +8,19 @@ The retry budget is gRPC's retry throttling (gRFC A6): a token bucket that start
 failure takes one token, each success gives back `token_ratio`; while the bucket is at or below
 `threshold`, no retries are made (first attempts still are). During an outage the gateway therefore sends
 about one request per RPC instead of `max_attempts`, and resumes retrying once successes refill it.
+
+Within `server_waits_deferred()` a retry the server asked to delay (a `retry_after` the policy reads, a
+429's Retry-After) is not waited for: the error is raised at once. That is for a caller that schedules
+the work again itself and would rather give its slot to other work meanwhile (the outbox relay).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TypeVar
 
@@ -24,6 +30,19 @@ from vouchery_gateway.resilience.deadline import DeadlineBudget, DeadlineTooShor
 T = TypeVar("T")
 
 Sleep = Callable[[float], Awaitable[object]]
+
+
+_SERVER_WAITS_DEFERRED: ContextVar[bool] = ContextVar("server_waits_deferred", default=False)
+
+
+@contextlib.contextmanager
+def server_waits_deferred() -> Iterator[None]:
+    """Calls made inside raise an error whose retry the server asked to delay instead of waiting."""
+    token = _SERVER_WAITS_DEFERRED.set(True)
+    try:
+        yield
+    finally:
+        _SERVER_WAITS_DEFERRED.reset(token)
 
 
 def never_retry(exc: BaseException) -> bool:
@@ -184,7 +203,10 @@ def _next_delay(
         return None
     if retry_budget is not None and not retry_budget.allows_retry():
         return None
-    delay = policy.backoff.delay(attempt - 1, retry_after=policy.retry_after(exc))
+    server_wait = policy.retry_after(exc)
+    if server_wait is not None and _SERVER_WAITS_DEFERRED.get():
+        return None  # the caller schedules it again itself (see the module docstring)
+    delay = policy.backoff.delay(attempt - 1, retry_after=server_wait)
     if not budget.allows_wait(delay):
         return None  # never sleep past the deadline: the caller gets the real error now, not a timeout later
     return delay

@@ -37,6 +37,7 @@ def test_resilience_exports_are_pinned() -> None:
         "never_retry",
         "no_retry_after",
         "parse_retry_after",
+        "server_waits_deferred",
     ]
     assert all(hasattr(resilience, name) for name in resilience.__all__)
 

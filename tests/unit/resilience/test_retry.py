@@ -18,6 +18,7 @@ from vouchery_gateway.resilience import (
     RetryEvent,
     RetryPolicy,
     call_with_retry,
+    server_waits_deferred,
 )
 
 
@@ -155,6 +156,19 @@ async def test_retry_after_beyond_the_deadline_is_not_waited_for(clock: FakeCloc
     with pytest.raises(Transient):
         await call_with_retry(fn, make_policy(), budget_of(clock, remaining=5.0), sleep=sleep)
     assert sleep.delays == []
+
+
+async def test_a_deferring_caller_gets_a_retry_after_at_once(clock: FakeClock, sleep: FakeSleep) -> None:
+    """Inside server_waits_deferred an error with Retry-After is raised unslept; others still retry."""
+    limited = Transient(retry_after=0.75)
+    fn = Script(clock, [Transient(), limited, "never"])
+    with server_waits_deferred(), pytest.raises(Transient) as info:
+        await call_with_retry(fn, make_policy(), budget_of(clock), sleep=sleep)
+    assert info.value is limited
+    assert sleep.delays == pytest.approx([0.1])  # the plain transient failure was retried as usual
+    fn = Script(clock, [Transient(retry_after=0.75), "ok"])
+    assert await call_with_retry(fn, make_policy(), budget_of(clock), sleep=sleep) == "ok"  # outside it
+    assert sleep.delays == pytest.approx([0.1, 0.75])
 
 
 async def test_deadline_too_short_before_the_first_attempt(clock: FakeClock, sleep: FakeSleep) -> None:
