@@ -223,7 +223,22 @@ class Settings:
         "webhooks count as healthy this long after the last delivery, s (at most cache_ttl)",
         _range(0.05, 3600),
     )
-    outbox_relay_interval: float = opt(2.0, "seconds between outbox relay passes", _range(0.01, 3600))
+    outbox_relay_interval: float = opt(
+        2.0,
+        "seconds the outbox relay waits before looking again when nothing is due (a queued write wakes it)",
+        _range(0.01, 3600),
+    )
+    outbox_relay_concurrency: int = opt(
+        8,
+        "most outbox deliveries (confirms, cancels, loyalty writes) a gateway process runs at once",
+        _range(1, 256),
+    )
+    outbox_relay_rate: float = opt(
+        200.0,
+        "most outbox deliveries a gateway process starts per second, all kinds together: the pace of a "
+        "backlog's drain, which leaves the rest of the CPU and of Vouchery to live calls (0: no limit)",
+        _range(0),
+    )
     reservation_timeout: float = opt(1800.0, "pending redemptions are cancelled after, s", _range(1))
     # -- baskets (docs/checkout-path.md, "Baskets") --
     basket_max_codes: int = opt(5, "most codes one sale may carry", _range(1, 20))

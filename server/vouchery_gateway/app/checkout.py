@@ -272,6 +272,8 @@ class CheckoutPath:
             interval=self.settings.outbox_relay_interval,
             lease=relay_lease(self.settings),
             lease_margin=RELAY_LEASE_MARGIN,
+            concurrency=self.settings.outbox_relay_concurrency,
+            rate=self.settings.outbox_relay_rate,
             kind_concurrency={OFFLINE_KIND: self.settings.offline_forward_concurrency},
             kind_rate={OFFLINE_KIND: self.settings.offline_forward_rate},
             hooks=hooks,
