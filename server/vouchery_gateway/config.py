@@ -308,6 +308,12 @@ class Settings:
         "most offline acceptances a gateway process posts per second after an outage (0: no limit)",
         _range(0),
     )
+    offline_retention: float = opt(
+        90 * 86400.0,
+        "how long settled offline acceptances (posted, refused: the exposure, voided) are kept for "
+        "`vouchery-gateway offline report`, s",
+        _range(3600),
+    )
     offline_refusal_memory: float = opt(
         7 * 86400.0,
         "how long a code Vouchery refused after an offline acceptance stays refused offline, s",

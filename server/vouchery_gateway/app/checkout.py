@@ -289,6 +289,8 @@ class CheckoutPath:
             retention=self.settings.idempotency_retention,
             sales=stores.sales,
             sale_retention=self.settings.sale_retention,
+            offline=stores.offline,
+            offline_retention=self.settings.offline_retention,
             cache=self.cache,
             on_outcome=self.metrics.sweeper_cancellation if self.metrics is not None else None,
         )

@@ -17,10 +17,12 @@ one that claimed it dies. Outcomes are counted through `on_outcome` (e.g. Gatewa
 `sweeper_cancellation(outcome)`).
 
 Each pass also purges what is past its retention: settled reservation records (`retention`), sales
-(`sale_retention`) and finished outbox entries (`outbox_retention`, by default the longer of the two:
-a basket's answer reads its codes' last outbox entries for as long as the sale is kept). Every store
-deletes in bounded batches, at most a fixed number per pass (`idempotency.batches`), so a pass costs what
-expired, never the size of the tables, and a large backlog of expired rows goes over several passes.
+(`sale_retention`), finished outbox entries (`outbox_retention`, by default the longer of the two:
+a basket's answer reads its codes' last outbox entries for as long as the sale is kept) and, given the
+offline ledger, its settled acceptances (`offline_retention`, what the finance report reads) with its
+expired counters and refusal marks. Every store deletes in bounded batches, at most a fixed number per
+pass (`idempotency.batches`), so a pass costs what expired, never the size of the tables, and a large
+backlog of expired rows goes over several passes.
 """
 
 # ruff: noqa: ASYNC109 - `timeout` is the upstream call's budget
@@ -37,6 +39,7 @@ from vouchery_gateway.checkout.lookups import forget_redemption
 from vouchery_gateway.checkout.subjects import CONFIRM_KIND, OFFLINE_KIND, subject_of
 from vouchery_gateway.domain import Redemption, RejectionReason
 from vouchery_gateway.errors import GatewayError, NotFound, Rejected
+from vouchery_gateway.outbox.offline_ledger import OfflineLedger
 from vouchery_gateway.outbox.reservation_store import Reservation, ReservationState, ReservationStore
 from vouchery_gateway.outbox.sales import SaleStore
 from vouchery_gateway.outbox.store import OutboxStore
@@ -72,6 +75,8 @@ class ReservationSweeper:
         sales: SaleStore | None = None,
         sale_retention: float = 90 * 86400.0,
         outbox_retention: float | None = None,
+        offline: OfflineLedger | None = None,
+        offline_retention: float = 90 * 86400.0,
         cache: AsyncTTLCache[Any] | None = None,
         on_outcome: Callable[[str], None] | None = None,
         owner: str | None = None,
@@ -92,6 +97,8 @@ class ReservationSweeper:
         if outbox_retention is None:
             outbox_retention = max(retention, sale_retention) if sales is not None else retention
         self._outbox_retention = outbox_retention
+        self._offline = offline
+        self._offline_retention = offline_retention
         self._cache = cache
         self._on_outcome = on_outcome
         self.owner = owner or "sweeper-" + secrets.token_hex(8)
@@ -116,6 +123,8 @@ class ReservationSweeper:
         if self._sales is not None:  # basket sales live longer: a return may come weeks later
             await self._sales.purge(self._sale_retention)
         await self._outbox.purge(self._outbox_retention)
+        if self._offline is not None:
+            await self._offline.purge(self._offline_retention)
         return outcomes
 
     async def _sweep(self, record: Reservation) -> str:

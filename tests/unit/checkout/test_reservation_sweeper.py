@@ -11,7 +11,15 @@ from vouchery_gateway.checkout.reservations import ReservationSweeper
 from vouchery_gateway.checkout.subjects import CONFIRM_KIND, subject_of
 from vouchery_gateway.domain import Redemption, RedemptionState, Rejection, RejectionReason
 from vouchery_gateway.errors import NotFound, Rejected, Unavailable
-from vouchery_gateway.outbox import MemoryOutbox, MemoryReservations, MemorySales, ReservationState
+from vouchery_gateway.outbox import (
+    Acceptance,
+    AcceptanceStatus,
+    MemoryOfflineLedger,
+    MemoryOutbox,
+    MemoryReservations,
+    MemorySales,
+    ReservationState,
+)
 
 TIMEOUT = 1800.0
 
@@ -162,3 +170,32 @@ async def test_each_pass_purges_finished_outbox_entries_as_long_as_sales_are_kep
     latest = await outbox.latest(subject_of("T-WAIT"))
     assert latest is not None
     assert latest.id == waiting.id
+
+
+def acceptance(transaction_id: str, accepted_at: float) -> Acceptance:
+    return Acceptance(transaction_id, transaction_id, "S-1", "SAVE10", 7, "Spring", "EUR", 250, accepted_at)
+
+
+async def test_each_pass_purges_the_offline_ledger_past_its_retention(clock: FakeClock) -> None:
+    """Settled offline acceptances go after `offline_retention`; a queued one stays, however old."""
+    ledger = MemoryOfflineLedger(clock=clock)
+    sweeper = ReservationSweeper(
+        MemoryReservations(clock=clock),
+        MemoryOutbox(clock=clock),
+        Canceller(),
+        timeout=TIMEOUT,
+        offline=ledger,
+        offline_retention=86400,
+    )
+    for txid in ("OLD", "NEW", "WAITING"):
+        assert await ledger.record(acceptance(txid, clock()))
+    await ledger.settle("OLD", AcceptanceStatus.REFUSED, reason="VOUCHER_USED")
+    clock.advance(80000)
+    await ledger.settle("NEW", AcceptanceStatus.POSTED, posted_discount_minor=250)
+    clock.advance(7000)  # OLD settled 87,000 s ago, NEW 7,000 s ago
+    await sweeper.run_once()
+    assert await ledger.get("OLD") is None
+    assert await ledger.get("NEW") is not None
+    waiting = await ledger.get("WAITING")
+    assert waiting is not None
+    assert waiting.status is AcceptanceStatus.QUEUED
