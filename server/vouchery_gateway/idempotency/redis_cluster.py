@@ -21,7 +21,7 @@ node, hence the layout (docs/operations.md, "Redis Cluster"):
 What differs otherwise, all here:
 - `RedisClient`: what every Redis backend takes, a `Redis` (a server, or the primary a Sentinel names) or
   a `RedisCluster`;
-- `primaries(client)`: the nodes a SCAN or a persistence check must visit (a server is its own one);
+- `primaries(client)`: the nodes a persistence check must visit (a server is its own one);
 - `NodeClients`: plain connections to each primary, for the writes that must be followed by WAITAOF or
   WAIT on the same connection (`redis_durability.DurableWrites`; a cluster client spreads commands over
   pooled connections, so it cannot send them itself);
@@ -117,13 +117,6 @@ class Primary:
 
     def _where(self) -> dict[str, Any]:
         return {} if self.node is None else {"target_nodes": self.node}
-
-    async def scan(self, cursor: int, match: str, count: int) -> tuple[int, list[bytes]]:
-        """One SCAN step on this node: (the next cursor, 0 at the end of a full pass; the names)."""
-        following, names = await self.client.scan(cursor, match=match, count=count, **self._where())
-        if isinstance(following, dict):  # a cluster client answers {node name: cursor}
-            following = next(iter(following.values()), 0)
-        return int(following), [name if isinstance(name, bytes) else name.encode() for name in names]
 
     async def info(self, section: str) -> dict[str, Any]:
         found: dict[str, Any] = await self.client.info(section, **self._where())

@@ -64,7 +64,7 @@ class Verdict:
 
 def identity_key(prefix: str) -> str:
     """`vouchery:meta:identity` for the store's key prefix `vouchery:idem:`: beside the records, never
-    under their prefix (the sweeper scans it and expects only records there)."""
+    under their prefix (everything under it is a record, with a TTL)."""
     root = prefix.rstrip(":")
     head, colon, _ = root.rpartition(":")
     return head + KEY_SUFFIX if colon else KEY_SUFFIX.lstrip(":") + ":" + root

@@ -12,7 +12,9 @@ The primitives' rules, which every backend must implement atomically:
   record untouched. Never check-then-insert across two round trips.
 - `_complete` / `_release`: compare-and-set on the owner token of an IN_PROGRESS record, so an owner
   whose lease was taken over cannot overwrite or delete its successor's record.
-- `_get` hides records past `expires_at`; `_sweep(now)` deletes them and counts them.
+- `_get` hides records past `expires_at`; `_sweep(now)` deletes them and counts them. A backend whose
+  records delete themselves at expiry (Redis: a TTL set by every write) has nothing to sweep and
+  returns 0.
 
 With tracing on (observability/tracing.py), claim, complete, release and get are spans of the call's
 trace (`store.claim`, ...), named by operation and backend, never by key: a key holds a transaction id.
@@ -111,7 +113,8 @@ class IdempotencyStore(abc.ABC):
         return record
 
     async def sweep(self, now: float | None = None) -> int:
-        """Delete every record past retention at `now` (default: the clock); return how many."""
+        """Delete every record past retention at `now` (default: the clock); return how many (0 on a
+        backend whose records expire by themselves)."""
         return await self._sweep(self._clock() if now is None else now)
 
     def _span(self, operation: str) -> contextlib.AbstractContextManager[Span]:

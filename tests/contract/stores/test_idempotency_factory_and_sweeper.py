@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -98,9 +99,14 @@ async def test_sweeper_sweeps_until_stopped(clock: FakeClock) -> None:
     assert await store.get("old") is None
 
 
-async def test_sweeper_survives_an_unavailable_store(caplog: pytest.LogCaptureFixture) -> None:
-    """A store outage is logged and retried; the sweeper keeps running until it is stopped."""
-    store = RedisStore.from_url(f"redis://127.0.0.1:{free_port()}/0", timeout=0.5)
+async def test_sweeper_survives_an_unavailable_store(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A store outage is logged and retried; the sweeper keeps running until it is stopped. The outage:
+    another connection holds the SQLite file's write lock, and the store does not wait for it."""
+    store = await SqliteStore.open(tmp_path / "locked.db", busy_timeout=0)
+    holder = sqlite3.connect(tmp_path / "locked.db", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
     stop = asyncio.Event()
     caplog.set_level(logging.WARNING, logger="vouchery_gateway.idempotency.sweeper")
     task = asyncio.create_task(run_sweeper(store, 0.01, stop))
@@ -112,6 +118,7 @@ async def test_sweeper_survives_an_unavailable_store(caplog: pytest.LogCaptureFi
     finally:
         stop.set()
         await asyncio.wait_for(task, timeout=5)
+        holder.close()
         await store.close()
     assert len(caplog.records) >= 2
     assert "idempotency sweep failed" in caplog.records[0].getMessage()

@@ -1,4 +1,5 @@
-"""The store contract: every backend (memory, SQLite, Redis) must pass every test here."""
+"""The store contract: every backend (memory, SQLite, Redis, PostgreSQL) must pass every test here; the
+sweep's, every backend that sweeps."""
 
 from __future__ import annotations
 
@@ -174,6 +175,11 @@ async def test_record_past_retention_is_gone_and_claimable_afresh(
     assert claim.record.fingerprint == OTHER_FP
 
 
+# Redis has no sweep: each record's TTL deletes it (test_idempotency_redis.py asserts the TTL of every write).
+SWEEPING_BACKENDS = ["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.mark.parametrize("backend", SWEEPING_BACKENDS)
 async def test_sweep_deletes_only_expired_records(store: IdempotencyStore, clock: FakeClock) -> None:
     """sweep(now) deletes records past retention, counts them, and leaves younger ones."""
     for key in ("old-1", "old-2"):
@@ -186,6 +192,7 @@ async def test_sweep_deletes_only_expired_records(store: IdempotencyStore, clock
     assert await store.get("young") is not None
 
 
+@pytest.mark.parametrize("backend", SWEEPING_BACKENDS)
 async def test_sweep_defaults_to_the_store_clock(store: IdempotencyStore, clock: FakeClock) -> None:
     """sweep() without an argument judges expiry by the injected clock."""
     await store.claim("k", FP, owner="owner-a", lease_until=clock() + 5)

@@ -1,7 +1,7 @@
 """Redis Cluster specifics, on real clusters of three primaries (tests/support/redis_cluster.py; the
-session's, or one of this test's own when it changes the cluster): where the keys land, the sweep on
-every primary and its bound per pass, the durability check of every primary, and WAIT sent to the
-primary that took the write, through a failover. The contract itself runs on the cluster too (the
+session's, or one of this test's own when it changes the cluster): where the keys land, the TTL that
+deletes each record on every primary (no sweep), the durability check of every primary, and WAIT sent
+to the primary that took the write, through a failover. The contract itself runs on the cluster too (the
 `redis-cluster` backend of this folder's conftest). Skips, saying why, without redis-server.
 """
 
@@ -26,7 +26,6 @@ from tests.support.redis_cluster import (
     scratch_cluster,
     wait_until,
 )
-from tests.support.redis_server import VOLATILE, RedisServer
 from vouchery_gateway.idempotency import RecordState, RedisStore, StoredOutcome, StoreUnavailable, open_store
 from vouchery_gateway.idempotency.redis_durability import Level, assess, parse_version
 from vouchery_gateway.idempotency.redis_identity import IDENTITY_FILE
@@ -50,15 +49,6 @@ async def keys_by_node(client: RedisCluster, pattern: str) -> dict[str, set[byte
         async for name in client.scan_iter(match=pattern, count=500, target_nodes=node):
             found[node.name].add(name)
     return dict(found)
-
-
-async def expired_records(store: RedisStore, clock: FakeClock, count: int = RECORDS) -> None:
-    """`count` completed records, then the clock moved past their retention (their Redis TTL, set from
-    the real clock, keeps them in Redis)."""
-    for n in range(count):
-        await store.claim(f"k{n}", FP, owner="o", lease_until=clock() + 5)
-        assert await store.complete(f"k{n}", owner="o", outcome=OUTCOME)
-    clock.advance(store.retention + 1)
 
 
 # ---- where the keys land --------------------------------------------------------------------------------
@@ -109,77 +99,28 @@ async def test_each_data_set_sits_in_one_slot_and_records_spread_over_every_prim
             await delete_matching(client, "{vouchery:outbox*")
 
 
-# ---- the sweep: every primary, a bounded pass -------------------------------------------------------------
+# ---- no sweep: a TTL on every record, on every primary ----------------------------------------------------
 
 
-async def test_a_sweep_deletes_expired_records_on_every_primary(
+async def test_records_on_every_primary_carry_the_ttl_that_deletes_them(
     redis_cluster: RedisClusterServers, clock: FakeClock
 ) -> None:
+    """Completed records on all three primaries each carry a TTL ending at their expiry; past it by the
+    store's clock the sweep still walks no primary and deletes none: Redis deletes each one itself."""
     prefix = new_prefix("idem")
     async with scratch_cluster(redis_cluster, prefix + "*") as client:
         store = RedisStore(client, clock=clock, key_prefix=prefix)
-        await expired_records(store, clock)
+        for n in range(RECORDS):
+            await store.claim(f"k{n}", FP, owner="o", lease_until=clock() + 5)
+            assert await store.complete(f"k{n}", owner="o", outcome=OUTCOME)
         before = await keys_by_node(client, prefix + "*")
         assert len(before) == 3
-        assert await store.sweep() == RECORDS
-        assert set(store.last_pass) == set(before)
-        for name, names in before.items():
-            assert store.last_pass[name].deleted == len(names) > 0
-            assert store.last_pass[name].wrapped
-        assert await keys_by_node(client, prefix + "*") == {}
-
-
-async def test_a_sweep_pass_touches_at_most_its_budget_on_each_primary(
-    redis_cluster: RedisClusterServers, clock: FakeClock
-) -> None:
-    """Budget 7 per primary: a pass asks SCAN for at most 7 keys and examines at most 7 records on each;
-    the passes that follow go on from there until every expired record is gone."""
-    prefix = new_prefix("idem")
-    async with scratch_cluster(redis_cluster, prefix + "*") as client:
-        store = RedisStore(client, clock=clock, key_prefix=prefix, sweep_budget=7)
-        await expired_records(store, clock)
-        deleted, passes = 0, 0
-        while deleted < RECORDS:
-            passes += 1
-            assert passes <= 100, f"{deleted} of {RECORDS} deleted after 100 passes"
-            deleted += await store.sweep()
-            assert len(store.last_pass) == 3
-            for done in store.last_pass.values():
-                assert done.scanned <= 7
-                assert done.examined <= 7
-                assert done.deleted <= done.examined
-        assert deleted == RECORDS
-        assert passes >= RECORDS // (3 * 7)
-        assert await keys_by_node(client, prefix + "*") == {}
-
-
-@pytest.fixture
-def private_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path / "redis", VOLATILE)
-    try:
-        yield server
-    finally:
-        server.kill()
-
-
-async def test_on_a_single_redis_the_pass_is_bounded_too(
-    private_redis: RedisServer, clock: FakeClock
-) -> None:
-    """The same bound on a single Redis (its own empty server, so the count of SCAN steps is exact)."""
-    await private_redis.start()
-    async with private_redis.client() as client:
-        store = RedisStore(client, clock=clock, key_prefix="idem:", sweep_budget=10)
-        await expired_records(store, clock, 45)
-        counts = []
-        while sum(counts) < 45:
-            assert len(counts) < 100
-            counts.append(await store.sweep())
-            [done] = store.last_pass.values()
-            assert done.scanned <= 10
-            assert done.examined <= 10
-        assert len(counts) >= 5
-        assert max(counts) <= 10
-        assert await client.dbsize() == 0
+        ttls = [await client.pttl(name) for names in before.values() for name in names]
+        assert len(ttls) == RECORDS
+        assert all(store.retention * 1000 - 60_000 < ttl <= store.retention * 1000 for ttl in ttls), ttls
+        clock.advance(store.retention + 1)
+        assert await store.sweep() == 0
+        assert await keys_by_node(client, prefix + "*") == before
 
 
 # ---- durability: every primary is judged -----------------------------------------------------------------
