@@ -19,14 +19,12 @@ both pinned to CPU 1, one sandbox and the load generator on CPU 0); ``redeem-con
 ``checkout-two-step`` (c=16) on both, taking turns in every repeat so that noise from the shared
 machine spreads over both; the gateways stopped and the stores removed before the next kind.
 
-Redis: records past retention are never in Redis (the store sets each hash's TTL to its expiry, so Redis
-removes them itself), so its stores hold no expired records; its sweep pass walks the whole keyspace
-(SCAN), so it is timed on the full store as it is. A gateway sweeps once at start (and then every
-``sweep_interval``): while that sweep goes on, the points run on the empty and the full store in turns
-(``empty-beside-sweep`` / ``full-sweeping``, a pair kept only if SCAN calls went on through both
-windows), and the alternating points of the table begin when it has ended (its SCAN calls stop). Its
-servers are private (``redis-server`` on free ports in temp dirs, no persistence,
-``--store-allow-volatile-redis``).
+Redis: records past retention are never in Redis (every write sets the hash's TTL to its expiry, so
+Redis removes them itself), so its stores hold no expired records, and the store has no sweep: its
+``store.sweep()`` is timed all the same (it returns at once), and the run counts the ``SCAN`` calls the
+full store served from its gateway's start to the end of the points (a note in the report: 0 when no
+gateway walks the keyspace). Its servers are private (``redis-server`` on free ports in temp dirs, no
+persistence, ``--store-allow-volatile-redis``).
 PostgreSQL: two throwaway databases on the local server, dropped at the end.
 
 Disk: the run refuses to prefill when the temp dir's file system has less than ``--min-free-gb`` free
@@ -69,14 +67,11 @@ from vouchery_gateway.idempotency.writes import KIND_RESPONSE, idempotency_key
 KINDS: Final = ("sqlite", "redis", "postgres")
 POINTS: Final = (("redeem-confirmed", 16), ("checkout-two-step", 16))
 FILLS: Final = ("empty", "full")
-SWEEPING: Final = "full-sweeping"  # the full Redis store while its gateway's sweep walks the keyspace
-BESIDE_SWEEP: Final = "empty-beside-sweep"  # the empty store, in turns with SWEEPING (its baseline)
 SQLITE_COLUMNS: Final = (
     "key", "state", "fingerprint", "owner", "attempt", "created_at", "lease_until", "expires_at",
     "completed_at", "kind", "status", "metadata", "body",
 )  # fmt: skip
 LEASE_S: Final = 30.0
-SCAN_SETTLE_S: Final = 3.0
 
 
 @dataclass(frozen=True)
@@ -460,26 +455,6 @@ def _count(kind: str, location: str) -> int:
     return int(redis.Redis.from_url(location).dbsize())
 
 
-def wait_scan_idle(url: str, settle_s: float = SCAN_SETTLE_S, timeout_s: float = 900.0) -> float:
-    """Wait until Redis has served no SCAN for ``settle_s`` (a gateway's start-up sweep is over); the
-    seconds waited."""
-    client = redis.Redis.from_url(url)
-    started = time.monotonic()
-    last, quiet_since = -1, time.monotonic()
-    try:
-        while time.monotonic() - started < timeout_s:
-            stats = client.info("commandstats")
-            calls = int(stats.get("cmdstat_scan", {}).get("calls", 0))
-            if calls != last:
-                last, quiet_since = calls, time.monotonic()
-            elif time.monotonic() - quiet_since >= settle_s:
-                break
-            time.sleep(0.5)
-    finally:
-        client.close()
-    return time.monotonic() - started
-
-
 def run_scale(plan: ScalePlan, emit: Callable[[str], None] = print) -> ScaleRun:
     run = ScaleRun(plan)
     base = plan.tmp_dir or tempfile.gettempdir()
@@ -524,13 +499,10 @@ def _measure(
         deleted, seconds = time_sweep(kind, prepared.urls[fill])
         run.sweeps.append(SweepRow(kind, fill, held, deleted, seconds))
         emit(f"  {kind} {fill:5}: sweep pass over {held:,} records deleted {deleted:,} in {seconds:.3f} s")
+    scans_before = _scan_calls(prepared.urls["full"]) if kind == "redis" else 0
     gateways = {f: procs.gateway(f"gw-{kind}-{f}", api, "1", extra=prepared.flags[f]) for f in FILLS}
     try:
         results: dict[tuple[str, str], list[Any]] = {}
-        if kind == "redis":
-            _while_sweeping(kind, gateways, prepared.urls["full"], plan, results, emit)
-            waited = wait_scan_idle(prepared.urls["full"])
-            emit(f"  {kind}: the full store's gateway ended its start-up sweep; waited {waited:.0f} s")
         for index in range(plan.repeats):
             order = FILLS if index % 2 == 0 else tuple(reversed(FILLS))
             for scenario, concurrency in POINTS:
@@ -542,10 +514,12 @@ def _measure(
                     )  # fmt: skip
                     results.setdefault((fill, scenario), []).append(result)
                     emit(f"  {kind} {fill:5} {scenario:17} {result.calls_per_s:8,.0f}/s (repeat {index + 1})")
+        if kind == "redis":
+            scans = _scan_calls(prepared.urls["full"]) - scans_before
+            prepared.notes.append(f"{scans:,} SCAN calls on the full store while its gateway ran")
+            emit(f"  {kind}: {prepared.notes[-1]}")
         for scenario, _ in POINTS:
-            for fill in (*FILLS, BESIDE_SWEEP, SWEEPING):
-                if (fill, scenario) not in results:
-                    continue
+            for fill in FILLS:
                 runs = results[(fill, scenario)]
                 run.rows.append(
                     ScaleRow(kind, fill, scenario, median_summary(runs), tuple(r.calls_per_s for r in runs))
@@ -561,41 +535,6 @@ def _scan_calls(url: str) -> int:
         return int(client.info("commandstats").get("cmdstat_scan", {}).get("calls", 0))
     finally:
         client.close()
-
-
-def _while_sweeping(
-    kind: str,
-    gateways: dict[str, stack.Managed],
-    url: str,
-    plan: ScalePlan,
-    results: dict[tuple[str, str], list[Any]],
-    emit: Callable[[str], None],
-) -> None:
-    """While the full store's gateway runs its start-up sweep (the same sweep runs every
-    `sweep_interval` in production), each point on the empty store then on the full one, in turns, as
-    long as the sweep lasts; a pair is kept only when SCAN calls went on through both windows."""
-    for index in range(plan.repeats):
-        for scenario, concurrency in POINTS:
-            pair: list[Any] = []
-            before = _scan_calls(url)
-            for fill in FILLS:
-                gateway = gateways[fill]
-                (result,) = _repeat(
-                    scenario, f"127.0.0.1:{gateway.port}", concurrency, gateway.pid_main, 1,
-                    plan.duration_s, plan.warmup_s,
-                )  # fmt: skip
-                pair.append(result)
-            after = _scan_calls(url)
-            time.sleep(1.0)
-            if _scan_calls(url) == after or after == before:
-                emit(f"  {kind}: the sweep ended during {scenario}, repeat {index + 1}; not kept")
-                return
-            results.setdefault((BESIDE_SWEEP, scenario), []).append(pair[0])
-            results.setdefault((SWEEPING, scenario), []).append(pair[1])
-            emit(
-                f"  {kind} {scenario:17} while sweeping: empty {pair[0].calls_per_s:,.0f}/s, "
-                f"full {pair[1].calls_per_s:,.0f}/s ({after - before:,} SCAN calls, repeat {index + 1})"
-            )
 
 
 # -- the report -------------------------------------------------------------------------------------------
@@ -620,19 +559,15 @@ def markdown(run: ScaleRun) -> str:
         "|---|---|---|---|---|---|---|---|---|---|",
     ]
     by = {(r.store, r.fill, r.scenario): r for r in run.rows}
-    for kind, scenario, fill in (
-        (k, s, f) for k in run.plan.stores for s, _ in POINTS for f in ("full", SWEEPING)
-    ):
-        base = "empty" if fill == "full" or (kind, BESIDE_SWEEP, scenario) not in by else BESIDE_SWEEP
-        empty, full = by.get((kind, base, scenario)), by.get((kind, fill, scenario))
+    for kind, scenario in ((k, s) for k in run.plan.stores for s, _ in POINTS):
+        empty, full = by.get((kind, "empty", scenario)), by.get((kind, "full", scenario))
         if empty is None or full is None:
             continue
         e, f = empty.median, full.median
         r = ratio(f, e)
         each = ", ".join(f"{a / b:.2f}" for a, b in zip(full.each_calls, empty.each_calls, strict=False) if b)
-        label = kind if fill == "full" else f"{kind}, full store while its gateway sweeps"
         lines.append(
-            f"| {label} | {scenario} | {e['calls_per_s']:,.0f} | {f['calls_per_s']:,.0f} | "
+            f"| {kind} | {scenario} | {e['calls_per_s']:,.0f} | {f['calls_per_s']:,.0f} | "
             f"{'-' if r is None else f'{r:.2f}×'} ({each}) | "
             f"{format_micros(e['p50_us'])} → {format_micros(f['p50_us'])} | "
             f"{format_micros(e['p99_us'])} → {format_micros(f['p99_us'])} | "
@@ -643,7 +578,8 @@ def markdown(run: ScaleRun) -> str:
     for sweep in run.sweeps:
         took = _seconds(sweep.seconds)
         lines.append(f"| {sweep.store} ({sweep.fill}) | {sweep.records:,} | {sweep.deleted:,} | {took} |")
-    return "\n".join(lines)
+    notes = [f"- {kind}: {note}" for kind, prepared in run.prepared.items() for note in prepared.notes]
+    return "\n".join(lines + (["", *notes] if notes else []))
 
 
 def _seconds(value: float) -> str:
