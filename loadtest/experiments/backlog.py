@@ -3,9 +3,11 @@
 ``python -m loadtest backlog`` (``--entries 100000``). One sandbox (CPU 0, with the load generator) and
 one gateway on its default SQLite store (CPU 1, ``--metrics-port``). Vouchery's pace is the sandbox
 answering a share (``--rate-limit``, 10 %) of the confirms (``PUT``) with 429 and ``Retry-After``
-(``--retry-after``, 1 s), and the relay's own settings: 50 entries a pass, 8 deliveries at once, a
-429's entry back after at least its Retry-After. The live till sends single-step RedeemVoucher calls
-(``redeem-confirmed``, a POST: never rate limited here) open loop at ``--live-rate``.
+(``--retry-after``, 1 s), and the relay's own pace: the gateway's ``outbox_relay_concurrency`` and
+``outbox_relay_rate`` (8 at once, 200 a second by default; a ``VOUCHERY_GATEWAY_OUTBOX_RELAY_RATE`` in
+this process's environment reaches the gateway), a 429's entry handed back due after its Retry-After.
+The live till sends single-step RedeemVoucher calls (``redeem-confirmed``, a POST: never rate limited
+here) open loop at ``--live-rate``.
 
 1. Live alone: ``--repeats`` windows of the live load (the 429 plan on, nothing queued).
 2. The backlog: the gateway stopped; the sandbox seeded with ``--entries`` pending redemptions (its
