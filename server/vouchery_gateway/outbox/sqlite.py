@@ -135,7 +135,7 @@ class SqliteOutbox(OutboxStore):
 
     async def _latest(self, subject: str) -> OutboxEntry | None:
         sql = f"SELECT {_ENTRY_COLUMNS} FROM outbox_entries WHERE subject = ? ORDER BY id DESC LIMIT 1"
-        row = await self._db.read(lambda c: c.execute(sql, (subject,)).fetchone())
+        row = await self._db.lookup(lambda c: c.execute(sql, (subject,)).fetchone())
         return _entry(row) if row is not None else None
 
     async def _supersede(self, entry_id: int, now: float) -> bool:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import json
 import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -265,3 +267,69 @@ async def test_in_memory_lookups_run_on_the_worker(clock: FakeClock) -> None:
         replay = await store.claim("k", FP, owner="p", lease_until=clock() + 5)
         assert not replay.claimed
         assert replay.record.outcome == OUTCOME
+
+
+async def test_writes_queued_together_commit_together_and_a_failing_one_alone_is_undone(
+    tmp_path: Path,
+) -> None:
+    """Group commit: many writes awaited at once share one transaction; one that raises is rolled back
+    to its own savepoint and gets its error, every other write stands and sees the ones before it."""
+    database = await SqliteDatabase.open(tmp_path / "group.db")
+    try:
+        await database.write(lambda c: c.execute("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER NOT NULL)"))
+
+        def insert(key: str, value: int | None) -> Callable[[sqlite3.Connection], int]:
+            return lambda c: int(c.execute("INSERT INTO t VALUES (?, ?)", (key, value)).rowcount)
+
+        def failing(c: sqlite3.Connection) -> int:
+            c.execute("INSERT INTO t VALUES ('half', 1)")
+            raise ValueError("the caller's own error")
+
+        jobs = [insert(f"k{i}", i) for i in range(40)]
+        jobs[10] = insert("k3", 99)  # a duplicate key: IntegrityError
+        jobs[20] = failing
+        jobs[30] = insert("null", None)  # NOT NULL: IntegrityError
+        outcomes = await asyncio.gather(*(database.write(job) for job in jobs), return_exceptions=True)
+        assert isinstance(outcomes[10], sqlite3.IntegrityError)
+        assert isinstance(outcomes[20], ValueError)
+        assert isinstance(outcomes[30], sqlite3.IntegrityError)
+        assert [o for i, o in enumerate(outcomes) if i not in (10, 20, 30)] == [1] * 37
+        rows = await database.read(lambda c: c.execute("SELECT k, v FROM t ORDER BY v").fetchall())
+        assert rows == [(f"k{i}", i) for i in range(40) if i not in (10, 20, 30)]
+        # Reads queued between writes still run in order, after the writes before them.
+        seen = await asyncio.gather(
+            database.write(insert("a", 100)),
+            database.read(lambda c: c.execute("SELECT count(*) FROM t WHERE k = 'a'").fetchone()),
+            database.write(insert("b", 101)),
+        )
+        assert seen == [1, (1,), 1]
+    finally:
+        await database.close()
+
+
+async def test_a_group_that_cannot_take_the_lock_fails_closed_every_write(tmp_path: Path) -> None:
+    """Writes queued together while another process holds the write lock each fail StoreUnavailable
+    (once the busy timeout passes), and succeed together once the lock is free."""
+    path = tmp_path / "group-locked.db"
+    database = await SqliteDatabase.open(path, busy_timeout=0.05)
+    try:
+        await database.write(lambda c: c.execute("CREATE TABLE t (k TEXT PRIMARY KEY)"))
+        other = sqlite3.connect(path, isolation_level=None)
+        try:
+            other.execute("BEGIN IMMEDIATE")
+            writes = [
+                database.write(lambda c, i=i: c.execute("INSERT INTO t VALUES (?)", (str(i),)))
+                for i in range(8)
+            ]
+            outcomes = await asyncio.gather(*writes, return_exceptions=True)
+            assert all(isinstance(o, StoreUnavailable) for o in outcomes), outcomes
+            other.execute("ROLLBACK")
+        finally:
+            other.close()
+        writes = [
+            database.write(lambda c, i=i: c.execute("INSERT INTO t VALUES (?)", (str(i),))) for i in range(8)
+        ]
+        await asyncio.gather(*writes)
+        assert await database.read(lambda c: c.execute("SELECT count(*) FROM t").fetchone()) == (8,)
+    finally:
+        await database.close()
