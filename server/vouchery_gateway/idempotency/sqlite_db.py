@@ -42,7 +42,7 @@ import os
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
-from queue import Empty, SimpleQueue
+from queue import SimpleQueue
 from typing import Any, Literal, TypeVar
 
 from vouchery_gateway.files import create_private
@@ -136,7 +136,7 @@ class SqliteDatabase:
         writes: this is what makes a claim atomic across processes.
         """
         connection = self._live()
-        return await self._worker.submit_write(connection, fn)
+        return await self._submit(lambda: _in_transaction(connection, fn))
 
     async def migrate(self, component: str, migrations: Sequence[str]) -> int:
         """Apply the statements of `migrations` not yet applied for `component`; return its version.
@@ -170,35 +170,14 @@ class SqliteDatabase:
 _BUSY = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
 
 
-class _Write:
-    """A write job: `fn` to run in a transaction on `connection`."""
-
-    __slots__ = ("connection", "fn")
-
-    def __init__(self, connection: sqlite3.Connection, fn: Callable[[sqlite3.Connection], Any]) -> None:
-        self.connection = connection
-        self.fn = fn
-
-
-_Job = tuple[asyncio.AbstractEventLoop, asyncio.Future[Any], "Callable[[], Any] | _Write"]
-_Answer = tuple[asyncio.Future[Any], Any, BaseException | None]
-MAX_GROUP = 32  # writes committed together at most: the first one's answer waits for all of them
-
-
 class _Worker:
-    """One thread running jobs in order; each job's answer set on its loop's future.
-
-    Group commit: writes that are queued together (several tasks each awaiting one) run in one
-    transaction, each inside a SAVEPOINT of its own, and are committed once: a write whose `fn` raises
-    is rolled back to its savepoint and gets its exception, the others stand. Their answers are set
-    only after the COMMIT, so none is told of a write before it is durable as a transaction of its
-    own would be. When BEGIN IMMEDIATE cannot take the lock every write of the group fails as it
-    would alone; any other failure of the database itself (a write's, or the COMMIT's) rolls the
-    group back and runs each of its writes again in a transaction of its own.
-    """
+    """One thread running jobs in order; each job's answer set on its loop's future."""
 
     def __init__(self) -> None:
-        self._jobs: SimpleQueue[_Job | None] = SimpleQueue()
+        self._jobs: SimpleQueue[
+            tuple[asyncio.AbstractEventLoop, asyncio.Future[Any], Callable[[], Any]] | None
+        ]
+        self._jobs = SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="sqlite-db", daemon=True)
         self._thread.start()
 
@@ -208,119 +187,35 @@ class _Worker:
         self._jobs.put((loop, future, job))
         return future
 
-    def submit_write(
-        self, connection: sqlite3.Connection, fn: Callable[[sqlite3.Connection], T]
-    ) -> asyncio.Future[T]:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        self._jobs.put((loop, future, _Write(connection, fn)))
-        return future
-
     def stop(self) -> None:
         """End the thread after the jobs already queued (it is not waited for)."""
         self._jobs.put(None)
 
     def _run(self) -> None:
-        held: _Job | None = None  # taken from the queue while gathering a group: it runs next
-        stop = False
-        while not stop:
-            item = held if held is not None else self._jobs.get()
-            held = None
-            if item is None:
-                return
+        while (item := self._jobs.get()) is not None:
             loop, future, job = item
-            if not isinstance(job, _Write):
-                _answer(loop, [(future, *_outcome(job))])
-                continue
-            group = [item]
-            while len(group) < MAX_GROUP:
-                try:
-                    more = self._jobs.get_nowait()
-                except Empty:
-                    break
-                if more is None:
-                    stop = True  # after this group
-                    break
-                if not isinstance(more[2], _Write) or more[2].connection is not job.connection:
-                    held = more
-                    break
-                group.append(more)
-            self._commit(group)
-
-    def _commit(self, group: list[_Job]) -> None:
-        answers = _write_group(group) if len(group) > 1 else None
-        if answers is None:  # one write, or a group the database failed: each in a transaction alone
-            answers = [(future, *_outcome(_alone(write))) for _, future, write in group]
-        by_loop: dict[asyncio.AbstractEventLoop, list[_Answer]] = {}
-        for (loop, _, _), answer in zip(group, answers, strict=True):
-            by_loop.setdefault(loop, []).append(answer)
-        for loop, settled in by_loop.items():
-            _answer(loop, settled)
-
-
-def _alone(write: Callable[[], Any] | _Write) -> Callable[[], Any]:
-    assert isinstance(write, _Write)
-    return lambda: _guarded(lambda: _in_transaction(write.connection, write.fn))
-
-
-def _outcome(job: Callable[[], Any]) -> tuple[Any, BaseException | None]:
-    try:
-        return job(), None
-    except BaseException as exc:  # handed to the awaiting task, as run_in_executor would
-        return None, exc
-
-
-def _write_group(group: list[_Job]) -> list[_Answer] | None:
-    """Run the writes of `group` in one transaction (see `_Worker`); None: run them one by one."""
-    writes = [write for _, _, write in group if isinstance(write, _Write)]
-    connection = writes[0].connection
-    try:
-        connection.execute("BEGIN IMMEDIATE")
-    except (sqlite3.OperationalError, sqlite3.DatabaseError) as exc:
-        unavailable = StoreUnavailable(f"SQLite store unavailable: {exc}")
-        return [(future, None, unavailable) for _, future, _ in group]
-    answers: list[_Answer] = []
-    try:
-        for (_, future, _), write in zip(group, writes, strict=True):
-            connection.execute("SAVEPOINT one_write")
             try:
-                result = write.fn(connection)
-            except (sqlite3.IntegrityError, sqlite3.ProgrammingError, sqlite3.InterfaceError) as exc:
-                connection.execute("ROLLBACK TO one_write")
-                connection.execute("RELEASE one_write")
-                answers.append((future, None, exc))
-                continue
-            except (sqlite3.OperationalError, sqlite3.DatabaseError):
-                raise  # the database itself failed: the group is run again write by write
-            except BaseException as exc:
-                connection.execute("ROLLBACK TO one_write")
-                connection.execute("RELEASE one_write")
-                answers.append((future, None, exc))
-                continue
-            connection.execute("RELEASE one_write")
-            answers.append((future, result, None))
-        connection.execute("COMMIT")
-    except (sqlite3.OperationalError, sqlite3.DatabaseError):
-        if connection.in_transaction:
-            with contextlib.suppress(sqlite3.Error):
-                connection.execute("ROLLBACK")
-        return None
-    return answers
+                result = job()
+            except BaseException as exc:  # handed to the awaiting task, as run_in_executor would
+                _answer(loop, future, None, exc)
+            else:
+                _answer(loop, future, result, None)
 
 
-def _answer(loop: asyncio.AbstractEventLoop, answers: list[_Answer]) -> None:
-    with contextlib.suppress(RuntimeError):  # the loop has closed: nobody awaits the answers
-        loop.call_soon_threadsafe(_settle, answers)
+def _answer(
+    loop: asyncio.AbstractEventLoop, future: asyncio.Future[Any], result: Any, error: BaseException | None
+) -> None:
+    with contextlib.suppress(RuntimeError):  # the loop has closed: nobody awaits the answer
+        loop.call_soon_threadsafe(_settle, future, result, error)
 
 
-def _settle(answers: list[_Answer]) -> None:
-    for future, result, error in answers:
-        if future.cancelled():  # the awaiting task went away; the job's effect stands (module docstring)
-            continue
-        if error is not None:
-            future.set_exception(error)
-        else:
-            future.set_result(result)
+def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+    if future.cancelled():  # the awaiting task went away; the job's effect stands (module docstring)
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)
 
 
 def _guarded(job: Callable[[], T]) -> T:

@@ -269,12 +269,12 @@ async def test_in_memory_lookups_run_on_the_worker(clock: FakeClock) -> None:
         assert replay.record.outcome == OUTCOME
 
 
-async def test_writes_queued_together_commit_together_and_a_failing_one_alone_is_undone(
+async def test_concurrent_writes_each_stand_or_fail_alone(
     tmp_path: Path,
 ) -> None:
-    """Group commit: many writes awaited at once share one transaction; one that raises is rolled back
-    to its own savepoint and gets its error, every other write stands and sees the ones before it."""
-    database = await SqliteDatabase.open(tmp_path / "group.db")
+    """Many writes awaited at once: one that raises is rolled back and gets its error, every other
+    write stands; reads queued between writes see the writes before them."""
+    database = await SqliteDatabase.open(tmp_path / "concurrent.db")
     try:
         await database.write(lambda c: c.execute("CREATE TABLE t (k TEXT PRIMARY KEY, v INTEGER NOT NULL)"))
 
@@ -307,9 +307,9 @@ async def test_writes_queued_together_commit_together_and_a_failing_one_alone_is
         await database.close()
 
 
-async def test_a_group_that_cannot_take_the_lock_fails_closed_every_write(tmp_path: Path) -> None:
-    """Writes queued together while another process holds the write lock each fail StoreUnavailable
-    (once the busy timeout passes), and succeed together once the lock is free."""
+async def test_writes_while_another_process_holds_the_lock_all_fail_closed(tmp_path: Path) -> None:
+    """Writes awaited at once while another process holds the write lock each fail StoreUnavailable
+    (once the busy timeout passes), and all succeed once the lock is free."""
     path = tmp_path / "group-locked.db"
     database = await SqliteDatabase.open(path, busy_timeout=0.05)
     try:
