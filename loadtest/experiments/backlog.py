@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import statistics
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -337,6 +338,23 @@ def _med(runs: Sequence[RunResult]) -> dict[str, Any]:
     return median_summary(list(runs)) if runs else {}
 
 
+def cpu_shares(runs: Sequence[RunResult]) -> tuple[float | None, float | None]:
+    """Medians over ``runs`` of the gateway's and the sandbox's CPU, as shares of one core: the sandbox
+    stands in for Vouchery on this machine, so what it takes during a drain is not the gateway's."""
+    gateway = [r.server_cpu_s / r.duration_s for r in runs if r.server_cpu_s is not None and r.duration_s]
+    sandbox = [
+        r.other_cpu_s["upstream"] / r.duration_s for r in runs if "upstream" in r.other_cpu_s and r.duration_s
+    ]
+    return (
+        statistics.median(gateway) if gateway else None,
+        statistics.median(sandbox) if sandbox else None,
+    )
+
+
+def _share(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.0f} %"
+
+
 def markdown(run: BacklogRun) -> str:
     plan = run.plan
     alone, during = _med(run.live_alone), _med(run.live_drain)
@@ -360,8 +378,8 @@ def markdown(run: BacklogRun) -> str:
         f"{led.redemptions:,} / {led.unique:,} / {led.confirmed:,} / {led.refused:,} |",
         "",
         "| live RedeemVoucher, open loop | windows | calls/s | p50 | p90 | p99 | max "
-        "| gateway CPU µs/call | errors | p99 vs no backlog |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| gateway CPU µs/call | gateway / sandbox CPU (of a core) | errors | p99 vs no backlog |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     points = (
         ("no backlog (baseline)", run.live_alone, alone),
@@ -374,11 +392,13 @@ def markdown(run: BacklogRun) -> str:
         versus = "-"
         if med is during and p99_ratio is not None:
             versus = f"{p99_ratio:.2f}× (worst window {format_micros(worst)})"
+        gateway_share, sandbox_share = cpu_shares(runs)
         lines.append(
             f"| {label} at {plan.live_rate:g}/s | {len(runs)} | {med['calls_per_s']:,.0f} | "
             f"{format_micros(med['p50_us'])} | {format_micros(med['p90_us'])} | "
             f"{format_micros(med['p99_us'])} | {format_micros(med['max_us'])} | "
-            f"{med['server_cpu_us_per_call']} | {med['errors']} | {versus} |"
+            f"{med['server_cpu_us_per_call']} | {_share(gateway_share)} / {_share(sandbox_share)} | "
+            f"{med['errors']} | {versus} |"
         )
     return "\n".join(lines)
 
@@ -394,6 +414,14 @@ def to_json(run: BacklogRun) -> dict[str, Any]:
         "live_alone": [median_summary([r]) for r in run.live_alone],
         "live_drain": [median_summary([r]) for r in run.live_drain],
         "live_after": [median_summary([r]) for r in run.live_after],
+        "cpu_shares": {
+            name: dict(zip(("gateway", "sandbox"), cpu_shares(runs), strict=True))
+            for name, runs in (
+                ("alone", run.live_alone),
+                ("drain", run.live_drain),
+                ("after", run.live_after),
+            )
+        },
         "samples": [(round(s.at, 3), s.delivered, s.failed, s.depth) for s in run.samples],
         "seed_s": run.seed_s,
         "fill_s": run.fill_s,

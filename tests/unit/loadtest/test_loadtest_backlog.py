@@ -69,3 +69,19 @@ def test_the_report_says_what_was_delivered_and_what_the_sandbox_holds() -> None
     text = markdown(run)
     assert "| delivered / failed (gateway metrics) | 100 / 0 |" in text
     assert "| gateway start → outbox empty | 2.0 s |" in text
+
+
+def test_cpu_shares_are_medians_of_each_process_group_over_its_window() -> None:
+    from loadtest.experiments.backlog import cpu_shares
+    from loadtest.harness.histogram import Histogram
+    from loadtest.harness.result import RunResult
+
+    def window(gateway_s: float, sandbox_s: float | None) -> RunResult:
+        other = {} if sandbox_s is None else {"upstream": sandbox_s}
+        return RunResult(
+            "python", "open", 0, 5.0, 500, 100.0, Histogram(), server_cpu_s=gateway_s, other_cpu_s=other
+        )
+
+    assert cpu_shares([window(1.0, 3.0), window(2.0, 4.5), window(1.5, 4.0)]) == (0.3, 0.8)
+    assert cpu_shares([window(1.0, None)]) == (0.2, None)
+    assert cpu_shares([]) == (None, None)
