@@ -8,9 +8,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from vouchery_gateway.app.serve import configure_logging
+from vouchery_gateway.app.serve import LOG_FLUSH_INTERVAL, configure_logging
 from vouchery_gateway.config import Settings, load_settings
 from vouchery_gateway.observability import ACCESS_LOGGER
+from vouchery_gateway.observability.jsonlog import JsonLineHandler
 from vouchery_gateway.observability.textlog import logfmt_value
 
 ACCESS_FIELDS = {
@@ -37,8 +38,24 @@ def restore_root_logger() -> Iterator[None]:
 
 
 def log_access_line(note: str = "") -> None:
+    """One access line, written out: serve gathers lines below WARNING for up to 20 ms, and a flush
+    (as at exit) writes them at once."""
     extra = dict(ACCESS_FIELDS, note=note) if note else ACCESS_FIELDS
     logging.getLogger(ACCESS_LOGGER).info("rpc completed", extra=extra)
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+
+
+def test_serve_gathers_access_lines_and_writes_warnings_at_once(capsys: pytest.CaptureFixture[str]) -> None:
+    """serve's handler holds lines below WARNING until its flush interval; a warning writes them, in order."""
+    configure_logging(load_settings(environ={}))
+    [handler] = logging.getLogger().handlers
+    assert isinstance(handler, JsonLineHandler)
+    assert handler.flush_interval == LOG_FLUSH_INTERVAL
+    logging.getLogger(ACCESS_LOGGER).info("rpc completed", extra=ACCESS_FIELDS)
+    logging.getLogger("vouchery_gateway").warning("store slow")
+    lines = [json.loads(line) for line in capsys.readouterr().err.splitlines()]
+    assert [line["msg"] for line in lines] == ["rpc completed", "store slow"]
 
 
 def test_json_is_the_default_format(capsys: pytest.CaptureFixture[str]) -> None:
