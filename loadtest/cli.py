@@ -448,6 +448,36 @@ def cmd_tracing(args: argparse.Namespace, command: str) -> None:
     print(f"results: {_save('tracing', command, info, tracing.to_json(run) | {'markdown': text})}")
 
 
+def cmd_idle_tills(args: argparse.Namespace, command: str) -> None:
+    from loadtest.experiments import flood, idle_tills
+
+    try:
+        plan = idle_tills.IdleTillsPlan(
+            repeats=args.repeats,
+            duration_s=args.duration,
+            warmup_s=args.warmup,
+            tills=args.tills,
+            holders=args.holders,
+            keepalive_s=args.keepalive,
+            idle_s=args.idle,
+            rate=args.rate,
+            gateway_flags=tuple(args.gateway_flag or ()),
+            min_ping_interval_s=idle_tills.server_min_ping_interval_s(),
+        )
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    info = machine.describe()
+    print(f"command: {command}\nmachine: {machine.one_line(info)}\n", flush=True)
+    run = idle_tills.run_idle_tills(plan, command, emit=lambda line: print(line, flush=True))
+    text = idle_tills.markdown(run)
+    print("\n" + text)
+    if args.benchmarks is not None:
+        section = flood.with_section(args.benchmarks.read_text(), text, idle_tills.SECTION)
+        args.benchmarks.write_text(section)
+        print(f"wrote the {idle_tills.SECTION.lstrip('# ')!r} section of {args.benchmarks}")
+    print(f"results: {_save('idle-tills', command, info, idle_tills.to_json(run) | {'markdown': text})}")
+
+
 def _add_load_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--driver", choices=["python", "h2load"], default="python")
     parser.add_argument("--concurrency", type=_concurrencies, default=[8, 32], help="closed loop, e.g. 8,32")
@@ -636,6 +666,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--profile", type=Path, help="one more round after the repeats: py-spy of each gateway, raw here"
     )
     tr.set_defaults(handler=cmd_tracing)
+
+    it = sub.add_parser("idle-tills", help="the tills' p99 at half peak with 2,000 idle till connections")
+    it.add_argument("--repeats", type=int, default=3, help="repeats; the points take turns in each")
+    it.add_argument("--duration", type=float, default=5.0, help="seconds per measured window")
+    it.add_argument("--warmup", type=float, default=1.0, help="seconds of unrecorded calls first")
+    it.add_argument("--tills", type=int, default=2000, help="idle till connections")
+    it.add_argument("--holders", type=int, default=4, help="processes holding the idle tills")
+    it.add_argument("--keepalive", type=float, default=30.0, help="the idle tills' keepalive ping, s")
+    it.add_argument("--idle", type=float, default=30.0, help="seconds the gateway idles before each load")
+    it.add_argument("--rate", type=float, help="the working tills' calls/s (default: half the peak)")
+    it.add_argument(
+        "--gateway-flag",
+        action="append",
+        help="an extra `serve` flag, e.g. --gateway-flag=--max-streams-per-connection=200",
+    )
+    it.add_argument("--benchmarks", type=Path, help="write the report's section into this file")
+    it.set_defaults(handler=cmd_idle_tills)
 
     base = sub.add_parser("baseline", help="the bare grpc.aio echo server, started and measured")
     _add_load_options(base)
