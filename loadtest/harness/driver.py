@@ -8,7 +8,9 @@ call on each, and reports ready. Only when every worker is ready does the parent
 wall-clock start, ``warmup_s`` (plus a small margin) ahead, so a worker slow to spawn or import on a
 busy machine delays the run instead of joining it late. The workers warm up until the start at the
 load they will be measured at, measure for ``duration_s``, and send back a ``WorkerReport`` whose
-histograms merge exactly. The parent reads the server's CPU time over the same window.
+histograms merge exactly. The parent reads the server's CPU time over the same window, and the
+workers' own (``RunResult.other_cpu_s["generator"]``: when the generator is itself the client under
+test, e.g. a direct httpx baseline, its CPU per call is the figure that matters).
 
 * closed loop: ``concurrency`` calls in flight in total, each task sends its next call when the last
   one answers. Good for "how many calls/s at c in flight". Warm-up and measurement are one loop:
@@ -28,6 +30,7 @@ import contextlib
 import itertools
 import math
 import multiprocessing
+import os
 import queue
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -217,7 +220,7 @@ async def _run_worker(spec: LoadSpec, index: int) -> WorkerReport:
         # Each connection made and one call answered (or failed: the measured run will count it)
         # before the worker says it is ready.
         await asyncio.gather(*(_timed(call, next(seq), time.perf_counter(), None) for call in calls))
-        _ready.put(index)
+        _ready.put((index, os.getpid()))
         start_wall = await _announced_start(READY_TIMEOUT_S + START_MARGIN_S + spec.warmup_s + 30)
         # Map the shared wall-clock start onto this process's perf_counter.
         now = time.perf_counter()
@@ -246,6 +249,7 @@ def worker_main(spec: LoadSpec, index: int) -> WorkerReport:
 
 
 PidGroups = Mapping[str, Sequence[int]]  # "server" -> its pids; any other name -> RunResult.other_cpu_s
+GENERATOR = "generator"  # the group of the generator's own worker processes in RunResult.other_cpu_s
 
 
 def pid_groups(server_pid: int | PidGroups | None) -> dict[str, Sequence[int]]:
@@ -266,18 +270,18 @@ def run(
     """Run ``spec`` once with ``spec.processes`` workers and merge their reports.
 
     ``server_pid`` is the server's pid, or named groups of pids (``{"server": [...], "upstream": [...]}``)
-    whose CPU time over the measured window is reported; ``probes`` are counters read at the window's
-    edges too (``RunResult.counters``). ``sleep`` is called exactly twice once the workers are ready:
-    until the start, then for the measured window (``soak`` samples memory in it, ``profile`` starts
-    py-spy at the second call).
+    whose CPU time over the measured window is reported, beside the generator workers' own (group
+    ``GENERATOR``); ``probes`` are counters read at the window's edges too (``RunResult.counters``).
+    ``sleep`` is called exactly twice once the workers are ready: until the start, then for the
+    measured window (``soak`` samples memory in it, ``profile`` starts py-spy at the second call).
     """
-    window = CpuWindow(pid_groups(server_pid), probes)
     ctx = multiprocessing.get_context("spawn")  # no fork: gRPC's threads do not survive fork
     ready, start = ctx.Queue(), ctx.Value("d", 0.0)
     initargs = (ready, start, scenarios.modules())
     with ctx.Pool(spec.processes, initializer=_init_worker, initargs=initargs) as pool:
         pending = pool.starmap_async(worker_main, [(spec, i) for i in range(spec.processes)])
-        wait_ready(ready, pending, spec.processes, READY_TIMEOUT_S)
+        workers = wait_ready(ready, pending, spec.processes, READY_TIMEOUT_S)
+        window = CpuWindow({**pid_groups(server_pid), GENERATOR: workers}, probes)
         start_wall = time.time() + START_MARGIN_S + spec.warmup_s
         start.value = start_wall
         sleep(max(0.0, start_wall - time.time()))
@@ -295,17 +299,18 @@ class GeneratorError(RuntimeError):
     """A generator worker failed or stayed silent before the run could start."""
 
 
-def wait_ready(ready: Any, pending: Any, processes: int, timeout_s: float) -> None:
-    """Block until ``processes`` workers put their index on ``ready``.
+def wait_ready(ready: Any, pending: Any, processes: int, timeout_s: float) -> list[int]:
+    """Block until ``processes`` workers put (index, pid) on ``ready``; their pids.
 
     ``pending`` is the workers' ``AsyncResult``: if it completes first, a worker failed while preparing
     and its exception is raised here.
     """
     deadline = time.monotonic() + timeout_s
-    seen: set[int] = set()
+    seen: dict[int, int] = {}
     while len(seen) < processes:
         try:
-            seen.add(ready.get(timeout=0.1))
+            index, pid = ready.get(timeout=0.1)
+            seen[index] = pid
             continue
         except queue.Empty:
             pass
@@ -316,6 +321,7 @@ def wait_ready(ready: Any, pending: Any, processes: int, timeout_s: float) -> No
             raise GeneratorError(
                 f"{processes - len(seen)} of {processes} generator workers not ready after {timeout_s:g} s"
             )
+    return list(seen.values())
 
 
 def merge(spec: LoadSpec, reports: list[WorkerReport], server_cpu_s: float | None) -> RunResult:
