@@ -11,6 +11,11 @@ separately, by the pids its banner lists) in a cgroup of its own with the stage'
 (``cpushare``), reads each group's throttling over every measured window, and removes the groups when
 the stage ends, also on errors and Ctrl-C. When no cgroup can be written the stage runs unpinned and
 ``StageLayout`` says so, with the reason, for the report.
+
+A stage with a point on ``GATEWAY_REDIS`` also starts a private Redis without persistence
+(``stores.private_redis``) and a second gateway on it (``--store <url> --store-allow-volatile-redis``):
+the points measure the store's speed, not what Redis keeps. Redis's own CPU is read as the group
+``store``. When no Redis can be started, those points are not run and say why (``PointResult.skipped``).
 """
 
 from __future__ import annotations
@@ -24,8 +29,20 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from loadtest.experiments import stack
-from loadtest.experiments.suite_plan import CPUS, ECHO, GATEWAY, GATEWAY_WORKERS, SANDBOX, Point, Stage
+import redis
+
+from loadtest.experiments import stack, stores
+from loadtest.experiments.suite_plan import (
+    CPUS,
+    ECHO,
+    GATEWAY,
+    GATEWAY_REDIS,
+    GATEWAY_WORKERS,
+    SANDBOX,
+    STORE,
+    Point,
+    Stage,
+)
 from loadtest.harness import cpushare, driver, measure
 from loadtest.harness.procstat import Probe
 from loadtest.harness.result import RunResult, median_summary
@@ -51,6 +68,7 @@ class PointResult:
     runs: list[RunResult] = field(default_factory=list)
     rate: float | None = None
     failures: list[str] = field(default_factory=list)
+    skipped: str = ""  # why the point was not run at all (its server could not be started here)
 
     @property
     def median(self) -> dict[str, float | int | None]:
@@ -105,6 +123,8 @@ class Servers:
     managed: dict[str, stack.Managed]
     cpus: dict[str, str | None]
     groups: dict[str, list[cpushare.Group]] = field(default_factory=dict)  # role -> its groups
+    store_pids: dict[str, tuple[int, ...]] = field(default_factory=dict)  # role -> its store server's
+    unavailable: dict[str, str] = field(default_factory=dict)  # role not started -> why
 
     def target(self, role: str) -> str:
         if role == SANDBOX:
@@ -118,6 +138,8 @@ class Servers:
         groups: dict[str, Sequence[int]] = {"server": server.pids}
         if role != SANDBOX and role != ECHO:
             groups["upstream"] = self.managed[SANDBOX].pids
+        if role in self.store_pids:
+            groups[STORE] = self.store_pids[role]
         if len(server.pids) > 1:
             groups["supervisor"] = server.pids[:1]
             for number, pid in enumerate(server.pids[1:], 1):
@@ -138,6 +160,8 @@ def layout_text(stage: Stage, applied: cpushare.Hierarchy | None, reason: str = 
             f"(the direct httpx baselines' generator on CPU {cpus['http-client']}, where the gateway's "
             "HTTP client runs in the other rows)"
         )
+        if GATEWAY_REDIS in stage.servers:
+            text += f"; the Redis-store gateway's private Redis on CPU {cpus[STORE]}"
         return StageLayout("pinned", text)
     shared = "nothing pinned or limited: gateway(s), sandbox and load generator share all CPUs"
     if stage.layout == "shared":
@@ -192,6 +216,8 @@ def started(stage: Stage, emit: Callable[[str], None] = print) -> Iterator[tuple
                 GATEWAY_WORKERS, url, cpus[GATEWAY_WORKERS], workers=stage.workers
             )
         servers = Servers(managed, cpus)
+        if GATEWAY_REDIS in stage.servers:
+            start_redis_gateway(exits, procs, servers, url)
         if groups is not None and stage.cpu_quota is not None:
             servers.groups = limit_gateways(groups, managed, stage.cpu_quota)
             for role, role_groups in servers.groups.items():
@@ -201,6 +227,37 @@ def started(stage: Stage, emit: Callable[[str], None] = print) -> Iterator[tuple
             yield servers, procs.upstream_key, layout
         finally:
             stack.pin_self(None)
+
+
+def start_redis_gateway(exits: contextlib.ExitStack, procs: stack.Stack, servers: Servers, url: str) -> None:
+    """A private Redis (no persistence) pinned as ``STORE``, and a gateway on it as ``GATEWAY_REDIS``;
+    when Redis cannot be started, the role is recorded as unavailable with the reason."""
+    redis_url, why = exits.enter_context(stores.private_redis(appendonly=False))
+    if redis_url is None:
+        servers.unavailable[GATEWAY_REDIS] = why or "no Redis"
+        return
+    # Left before the Redis it writes to (entered after it): the gateway stops first.
+    exits.callback(_stop_role, procs, servers, GATEWAY_REDIS)
+    pid = redis_pid(redis_url)
+    store_cpus = servers.cpus[STORE]
+    if store_cpus:
+        os.sched_setaffinity(pid, stack.parse_cpus(store_cpus))
+    flags = ("--store", redis_url, "--store-allow-volatile-redis")
+    servers.managed[GATEWAY_REDIS] = procs.gateway(
+        GATEWAY_REDIS, url, servers.cpus[GATEWAY_REDIS], extra=flags
+    )
+    servers.store_pids[GATEWAY_REDIS] = (pid,)
+
+
+def redis_pid(url: str) -> int:
+    """The pid of the Redis server answering at ``url`` (``INFO server``)."""
+    info: dict[str, Any] = redis.Redis.from_url(url).info("server")
+    return int(info["process_id"])
+
+
+def _stop_role(procs: stack.Stack, servers: Servers, role: str) -> None:
+    if role in servers.managed:
+        stack.stop(servers.managed[role])
 
 
 def serving_pids(role: str, managed: stack.Managed) -> tuple[int, ...]:
@@ -269,10 +326,15 @@ def run_stage(
         for group in (closed, opened):
             for point in group:
                 results[point.key] = PointResult(stage.name, point)
+                if point.server in servers.unavailable:
+                    results[point.key].skipped = servers.unavailable[point.server]
+                    emit(f"  {point.key}: not run: {servers.unavailable[point.server]}")
                 if point.half_rate_of:
                     results[point.key].rate = _half_peak(results, point.half_rate_of)
             for repeat in range(load.repeats):
                 for point in group:
+                    if results[point.key].skipped:
+                        continue
                     _run_recorded(results[point.key], servers, api_key, load, emit, repeat)
     return layout
 
@@ -353,6 +415,7 @@ def to_json(suite: SuiteRun) -> dict[str, Any]:
                 "rate": r.rate,
                 "median": r.median,
                 "errors": r.errors(),
+                "skipped": r.skipped,
                 "connections": r.point.connections,
                 "runs": [run.to_dict() for run in r.runs],
             }

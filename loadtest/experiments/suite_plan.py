@@ -12,6 +12,8 @@ actually ran with):
   speaks HTTP to the sandbox sits on CPU 1: the gateway, or, for the direct httpx baselines, the
   httpx generator itself (the gateway is idle then). Otherwise the direct client would share CPU 0
   with the sandbox and look slower than the gateway path it is the baseline of.
+  The Redis-store gateway (``GATEWAY_REDIS``) takes CPU 1 in its turn; its private Redis sits on CPU 0
+  with the sandbox, an upstream like it, so its CPU is reported apart from the gateway's.
 * ``quota``: nothing pinned, but every gateway process in a cgroup of its own with a CPU quota
   (``Stage.cpu_quota``, ``cpushare``): one process gets e.g. 0.5 CPU, each of N workers 0.5 (N x 0.5 in
   all), and the sandbox and the generator keep the rest (at least one core). This is the layout the
@@ -33,9 +35,12 @@ from dataclasses import dataclass
 from typing import TypedDict, Unpack
 
 ECHO, SANDBOX, GATEWAY, GATEWAY_WORKERS = "echo", "sandbox", "gateway", "gateway-2w"
+GATEWAY_REDIS = "gateway-redis"  # one gateway process with ``--store`` a private Redis started for the stage
 HTTP_CLIENT = "http-client"  # pinning role of a generator that is itself the HTTP client of the sandbox
 VALIDATE_PEAK = "validate-voucher"  # its median calls/s is the peak the half-rate points use
 CHECKOUT = "checkout-two-step"
+REDIS_CHECKOUT = "checkout-two-step, Redis store"  # the same scenario on GATEWAY_REDIS, beside CHECKOUT
+REPLAY = "redeem-replay"  # the till's retry of a redemption already made, answered from the store
 BASKET_VALIDATE = "validate-basket, 3 codes"  # labels of the basket points, beside their one-code twins
 BASKET_CHECKOUT = "checkout-basket-two-step, 3 codes"
 
@@ -47,7 +52,7 @@ class Point:
     key: str  # unique within the suite, e.g. "0ms/get-voucher-cached"
     label: str
     scenario: str
-    server: str  # ECHO, SANDBOX, GATEWAY or GATEWAY_WORKERS
+    server: str  # ECHO, SANDBOX, GATEWAY, GATEWAY_REDIS or GATEWAY_WORKERS
     driver: str = "python"  # "python" or "h2load"
     concurrency: int = 32
     half_rate_of: str | None = None  # open loop at half the median calls/s of this point's key
@@ -88,10 +93,20 @@ class Stage:
         return {p.server for p in self.points}
 
 
+STORE = "store"  # pinning role of a private store server (Redis): beside the sandbox, like any upstream
+_ROLES = (ECHO, GATEWAY, GATEWAY_REDIS, GATEWAY_WORKERS, SANDBOX, STORE, "generator", HTTP_CLIENT)
 CPUS: dict[str, dict[str, str | None]] = {  # layout -> role -> taskset CPU list (None: not pinned)
-    "pinned": {ECHO: "1", GATEWAY: "1", SANDBOX: "0", "generator": "0", "http-client": "1"},
-    "shared": dict.fromkeys((ECHO, GATEWAY, GATEWAY_WORKERS, SANDBOX, "generator", HTTP_CLIENT)),
-    "quota": dict.fromkeys((ECHO, GATEWAY, GATEWAY_WORKERS, SANDBOX, "generator", HTTP_CLIENT)),
+    "pinned": {
+        ECHO: "1",
+        GATEWAY: "1",
+        GATEWAY_REDIS: "1",
+        SANDBOX: "0",
+        STORE: "0",
+        "generator": "0",
+        HTTP_CLIENT: "1",
+    },
+    "shared": dict.fromkeys(_ROLES),
+    "quota": dict.fromkeys(_ROLES),
 }
 DEFAULT_WORKER_CPU = 0.5
 SCALING_CONNECTIONS = 32  # SO_REUSEPORT spreads connections, not calls: 32 leave no worker idle by chance
@@ -151,8 +166,13 @@ def default_stages(workers: int = 2, worker_cpu: float = DEFAULT_WORKER_CPU) -> 
             cpu_versus=f"0ms/{VALIDATE_PEAK}",
         ),
         _p("0ms", CHECKOUT, "checkout-two-step", GATEWAY),
+        # The same checkout on a gateway whose idempotency store is a private Redis (no persistence):
+        # its calls/s and CPU per call beside the SQLite gateway's, in the same repeats.
+        _p("0ms", REDIS_CHECKOUT, "checkout-two-step", GATEWAY_REDIS),
         _p("0ms", BASKET_CHECKOUT, "checkout-basket-two-step", GATEWAY, cpu_versus=f"0ms/{CHECKOUT}"),
-        _p("0ms", "idempotent-replay", "idempotent-replay", GATEWAY),
+        # Every measured call is the identical retry of one redemption made in prepare: the store's
+        # answer alone, what a till's retry after a lost answer costs.
+        _p("0ms", REPLAY, "redeem-replay", GATEWAY),
         _p("0ms", "loyalty-grant", "loyalty-grant", GATEWAY),
         _p("0ms", "till-mix", "till-mix", GATEWAY),
         _p(
