@@ -139,6 +139,16 @@ def latest_soak(directory: Path = RESULTS_DIR) -> dict[str, Any] | None:
     return found
 
 
+def latest_idle_tills(directory: Path = RESULTS_DIR) -> dict[str, Any] | None:
+    """The newest saved ``idle-tills`` result, or None when it has not run on this checkout."""
+    files = sorted(directory.glob("idle-tills-*.json"))
+    if not files:
+        return None
+    found: dict[str, Any] = json.loads(files[-1].read_text())
+    found.setdefault("started_at", files[-1].stem.removeprefix("idle-tills-"))
+    return found
+
+
 def cmd_suite(args: argparse.Namespace, command: str) -> None:
     load = suite.Load(args.duration, args.warmup, args.repeats)
     if args.quick:
@@ -164,7 +174,7 @@ def cmd_suite(args: argparse.Namespace, command: str) -> None:
     run = suite.run_suite(command, stages, load, info, emit=lambda line: print(line, flush=True))
     if args.hop_bench:
         run.hop_bench = _suite_hop_bench(load)
-    text = report.render(run, latest_soak(), args.workers)
+    text = report.render(run, latest_soak(), args.workers, latest_idle_tills())
     output = Path(args.output)
     if output.exists():  # keep the sections other experiments wrote into the same file
         text = report.keep_other_sections(text, output.read_text())

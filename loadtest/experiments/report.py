@@ -9,97 +9,40 @@ basket checkout's ratio (CPU per sale: one call of either checkout scenario is o
 against the issue's target of under 2.5x.
 
 Each stage states how the CPUs were split in it, as applied (a CPU quota that could not be set is
-said, with the reason). The workers target is read from the stage with a CPU quota per gateway
-process; the unpinned whole-machine stage is shown beside it. The latency target at half of peak is
-judged only when both open-loop points held their rate (at least 95% of it answered, at most 1% of
-calls failed, no generator process late): otherwise the report says which side did not, and why,
-instead of printing a difference between a loaded gateway and a baseline that answered a few calls.
+said, with the reason). The targets, and how each is computed from its parts, are ``suite_targets``';
+this module renders them beside the tables.
 """
 
 from __future__ import annotations
 
 import statistics
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from loadtest.experiments.suite import PointResult, StageLayout, SuiteRun, layout_text
-from loadtest.experiments.suite_plan import (
-    BASKET_CHECKOUT,
-    BASKET_VALIDATE,
-    CHECKOUT,
-    ECHO,
-    GATEWAY_WORKERS,
-    SANDBOX,
-    VALIDATE_PEAK,
-    Stage,
+from loadtest.experiments.suite_plan import ECHO, GATEWAY_REDIS, GATEWAY_WORKERS, SANDBOX, Stage
+from loadtest.experiments.suite_targets import (
+    BASKET_CHECKOUT_KEY,
+    BASKET_CPU_LIMIT,
+    BASKET_VALIDATE_KEY,
+    CHECKOUT_KEY,
+    ECHO_KEY,
+    HALF_KEY,
+    PUT_KEY,
+    REDIS_KEY,
+    VALIDATE_KEY,
+    Target,
+    added_latency,
+    cpu_ratio,
+    latency_unjudged,
+    targets,
 )
+from loadtest.experiments.suite_targets import median_calls as _calls
 from loadtest.harness import machine
+from loadtest.harness.driver import GENERATOR
 from loadtest.harness.result import format_micros
 
-ECHO_KEY = "0ms/grpc echo (baseline)"
-CACHED_KEY = "0ms/get-voucher-cached"
-HALF_KEY = "0ms/validate-voucher @ half peak"
-HALF_BASE_KEY = "0ms/httpx PUT validate @ same rate (baseline)"
-CHECKOUT_KEY = f"0ms/{CHECKOUT}"
-BASKET_CHECKOUT_KEY = f"0ms/{BASKET_CHECKOUT}"
-VALIDATE_KEY = f"0ms/{VALIDATE_PEAK}"
-BASKET_VALIDATE_KEY = f"0ms/{BASKET_VALIDATE}"
-BASKET_CPU_LIMIT = 2.5  # a 3-code checkout costs under this many one-code checkouts in CPU per sale
-LATE_START = "GENERATOR_LATE_START"  # a flag per run, not a failed call
-MIN_HELD = 0.95  # an open-loop point held its rate when it answered at least this share of it
-MAX_ERROR_SHARE = 0.01  # ... and at most this share of its calls failed
-
-
-@dataclass(frozen=True)
-class Target:
-    """One target of the issue, checked against this run."""
-
-    name: str
-    goal: str
-    measured: str
-    passed: bool | None  # None: not measured in this run
-
-
-def _calls(results: Mapping[str, PointResult], key: str) -> float | None:
-    result = results.get(key)
-    value = result.median.get("calls_per_s") if result and result.runs else None
-    return float(value) if value else None
-
-
-def _metric(results: Mapping[str, PointResult], key: str, name: str) -> float | None:
-    result = results.get(key)
-    value = result.median.get(name) if result and result.runs else None
-    return None if value is None else float(value)
-
-
-def _ratio_target(name: str, goal: str, num: float | None, den: float | None, limit: float) -> Target:
-    if not num or not den:
-        return Target(name, goal, "not measured", None)
-    ratio = num / den
-    return Target(name, goal, f"{ratio:.2f} ({num:,.0f} / {den:,.0f} calls/s)", ratio >= limit)
-
-
-def cpu_ratio(results: Mapping[str, PointResult], key: str, versus: str) -> tuple[float, float, float] | None:
-    """Server CPU per call of ``key`` over that of ``versus`` (medians of each point's runs), with both
-    figures; None when either was not measured."""
-    num = _metric(results, key, "server_cpu_us_per_call")
-    den = _metric(results, versus, "server_cpu_us_per_call")
-    if not num or not den:
-        return None
-    return num / den, num, den
-
-
-def _basket_target(results: Mapping[str, PointResult]) -> Target:
-    name = "3-code basket checkout vs one-code checkout: server CPU per sale"
-    goal = f"< {BASKET_CPU_LIMIT:g}×"
-    found = cpu_ratio(results, BASKET_CHECKOUT_KEY, CHECKOUT_KEY)
-    if found is None:
-        return Target(name, goal, "not measured", None)
-    ratio, basket, one = found
-    return Target(
-        name, goal, f"{ratio:.2f}× ({basket:,.0f} / {one:,.0f} µs per sale)", ratio < BASKET_CPU_LIMIT
-    )
+__all__ = ["Target", "basket_summary", "keep_other_sections", "render", "targets"]
 
 
 def basket_summary(results: Mapping[str, PointResult]) -> list[str]:
@@ -147,117 +90,6 @@ def _repeat_ratios(basket: PointResult, twin: PointResult) -> list[float]:
     return [b / t for b, t in cpu if b and t]
 
 
-def unheld(result: PointResult | None) -> str | None:
-    """Why an open-loop point did not hold its rate, or None when it did (or was not open-loop)."""
-    if result is None or not result.runs:
-        return "not measured"
-    label, runs = result.point.label, result.runs
-    achieved = float(result.median.get("calls_per_s") or 0.0)
-    if result.rate and achieved < MIN_HELD * result.rate:
-        return f"{label} answered {achieved:,.0f} of {result.rate:g} calls/s (below {MIN_HELD:.0%})"
-    failed = {k: v for k, v in result.errors().items() if k != LATE_START and not k.startswith("SUITE:")}
-    attempted = sum(r.calls for r in runs) + sum(failed.values())
-    if attempted and sum(failed.values()) > MAX_ERROR_SHARE * attempted:
-        kinds = ", ".join(f"{k} {v}" for k, v in sorted(failed.items(), key=lambda kv: -kv[1])[:3])
-        share = sum(failed.values()) / attempted
-        return f"{label}: {share:.1%} of {attempted:,} calls failed ({kinds}), above {MAX_ERROR_SHARE:.0%}"
-    late = result.errors().get(LATE_START, 0)
-    if late:
-        return f"{label}: a generator process started late in {late} of {len(runs)} run(s)"
-    return None
-
-
-def latency_unjudged(results: Mapping[str, PointResult]) -> str | None:
-    """Why the half-peak latency target cannot be judged from this run, or None when it can."""
-    why = [w for w in (unheld(results.get(HALF_KEY)), unheld(results.get(HALF_BASE_KEY))) if w]
-    if not why:
-        return None
-    if why == ["not measured", "not measured"]:
-        return "not measured"
-    return "not judged: " + "; ".join(why)
-
-
-def added_latency(results: Mapping[str, PointResult], percentile: str) -> float | None:
-    """Gateway ValidateVoucher minus the direct httpx call, both open-loop at the same rate, in µs."""
-    gateway = _metric(results, HALF_KEY, f"{percentile}_us")
-    direct = _metric(results, HALF_BASE_KEY, f"{percentile}_us")
-    return None if gateway is None or direct is None else gateway - direct
-
-
-def targets(suite: SuiteRun, soak: Mapping[str, Any] | None, workers: int) -> list[Target]:
-    """Every target of the issue with what this run measured."""
-    res = suite.results
-    found = [
-        _ratio_target(
-            "cached GetVoucher vs bare echo", "≥ 0.60", _calls(res, CACHED_KEY), _calls(res, ECHO_KEY), 0.60
-        )
-    ]
-    unjudged = latency_unjudged(res)
-    for pct, limit in (("p50", 1000.0), ("p99", 3000.0)):
-        added = None if unjudged else added_latency(res, pct)
-        measured = unjudged or ("not measured" if added is None else f"{added / 1000:+.2f} ms")
-        found.append(
-            Target(
-                f"ValidateVoucher at half peak: gateway-added {pct}",
-                f"≤ {limit / 1000:g} ms",
-                measured,
-                None if added is None else added <= limit,
-            )
-        )
-    checkout = _calls(res, CHECKOUT_KEY)
-    found.append(
-        Target(
-            "two-step checkout, 0 ms sandbox, one process",
-            "≥ 300 checkouts/s",
-            "not measured" if checkout is None else f"{checkout:,.0f} checkouts/s",
-            None if checkout is None else checkout >= 300,
-        )
-    )
-    found.append(_basket_target(res))
-    found += _workers_targets(suite, workers)
-    found.append(_soak_target(soak))
-    return found
-
-
-def _workers_targets(suite: SuiteRun, workers: int) -> list[Target]:
-    """N workers vs 1 process, from the stage with a CPU quota per gateway process."""
-    quota_stages = [stage for stage in suite.stages if stage.layout == "quota"]
-    if not quota_stages:
-        return [Target(f"{workers} workers vs 1 process", "≥ 1.6", "not measured (no CPU-quota stage)", None)]
-    found = []
-    for stage in quota_stages:
-        layout = suite.layouts.get(stage.name)
-        if layout is not None and layout.kind == "quota-unavailable":
-            split = "CPU quota not applied, ran unpinned: " + layout.reason
-        else:
-            split = f"{stage.cpu_quota:g} CPU per gateway process"
-        for point in stage.points:
-            if point.versus is None:
-                continue
-            target = _ratio_target(
-                f"{workers} workers vs 1 process: {point.scenario}",
-                "≥ 1.6",
-                _calls(suite.results, point.key),
-                _calls(suite.results, point.versus),
-                1.6,
-            )
-            if target.passed is not None:
-                target = Target(target.name, target.goal, f"{target.measured}; {split}", target.passed)
-            found.append(target)
-    return found
-
-
-def _soak_target(soak: Mapping[str, Any] | None) -> Target:
-    goal = "RSS growth < 10%, no errors"
-    if not soak:
-        return Target("soak at half peak", goal, "not run (python -m loadtest soak --minutes 10)", None)
-    measured = (
-        f"{soak['minutes']:g} min at {soak['rate']:g}/s: RSS {soak['rss_growth']:+.1%}, "
-        f"errors {soak['errors'] or 0}"
-    )
-    return Target("soak at half peak", goal, measured, bool(soak["passed"]))
-
-
 def _ratio_cell(suite: SuiteRun, result: PointResult) -> str:
     """How a row compares with its reference in the same run."""
     res, key, stage = suite.results, result.point.key, result.point.key.split("/", 1)[0]
@@ -274,6 +106,14 @@ def _ratio_cell(suite: SuiteRun, result: PointResult) -> str:
     if result.point.versus:
         one = _calls(res, result.point.versus)
         return f"{calls / one:.2f}× 1 process" if one else "-"
+    if result.point.server == GATEWAY_REDIS and key == REDIS_KEY:
+        sqlite = _calls(res, CHECKOUT_KEY)
+        found = cpu_ratio(res, key, CHECKOUT_KEY)
+        cpu = "" if found is None else f", {found[0]:.2f}× its CPU per call"
+        return f"{calls / sqlite:.2f}× the SQLite checkout's calls/s{cpu}" if sqlite else "-"
+    if key == PUT_KEY:
+        client = result.median_other_cpu_us(GENERATOR)
+        return "-" if client is None else f"its HTTP client (the generator): {client:,.0f} µs CPU per call"
     if result.point.cpu_versus:
         twin = res.get(result.point.cpu_versus)
         found = cpu_ratio(res, key, result.point.cpu_versus)
@@ -307,6 +147,8 @@ def _row(suite: SuiteRun, result: PointResult) -> str:
     load = _load_text(result)
     errors = result.errors()
     error_text = ", ".join(f"{k}: {v}" for k, v in sorted(errors.items())) if errors else "0"
+    if result.skipped:
+        error_text = f"not run: {result.skipped}"
     if not result.runs:
         return f"| {point.label} | {load} | - | - | - | - | - | - | - | {error_text} | - |"
     cpu = med.get("server_cpu_us_per_call")
@@ -416,8 +258,14 @@ def _met(passed: bool | None) -> str:
     return "-" if passed is None else "yes" if passed else "**no**"
 
 
-def render(suite: SuiteRun, soak: Mapping[str, Any] | None, workers: int) -> str:
-    """The whole BENCHMARKS.md."""
+def render(
+    suite: SuiteRun,
+    soak: Mapping[str, Any] | None,
+    workers: int,
+    idle_tills: Mapping[str, Any] | None = None,
+) -> str:
+    """The whole BENCHMARKS.md; ``soak`` and ``idle_tills`` are the latest saved results of those
+    experiments (None: never run here)."""
     info = suite.machine
     lines = [
         "# Benchmarks",
@@ -440,7 +288,7 @@ def render(suite: SuiteRun, soak: Mapping[str, Any] | None, workers: int) -> str
         "|---|---|---|---|",
         *(
             f"| {t.name} | {t.goal} | {t.measured} | {_met(t.passed)} |"
-            for t in targets(suite, soak, workers)
+            for t in targets(suite, soak, workers, idle_tills)
         ),
         "",
         *basket_summary(suite.results),

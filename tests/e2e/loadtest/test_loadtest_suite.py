@@ -11,6 +11,7 @@ import pytest
 
 from loadtest import cli
 from loadtest.experiments import report, stack, suite, suite_plan
+from loadtest.experiments import suite_targets as targets
 from loadtest.experiments.suite import Load, PointResult, Servers, SuiteRun
 from loadtest.harness import machine
 from loadtest.harness.cpushare import Hierarchy
@@ -115,22 +116,21 @@ def test_open_loop_points_need_the_python_driver() -> None:
 
 
 def test_targets_compare_rows_of_the_same_run() -> None:
-    """Cached/echo ratio, added latency, checkouts/s and worker scaling come out of the medians."""
+    """Added latency, checkouts/s and worker scaling come out of the medians of the same run."""
     calls = {
-        report.ECHO_KEY: 4000.0,
-        report.CACHED_KEY: 2600.0,
-        report.CHECKOUT_KEY: 250.0,
+        targets.ECHO_KEY: 7000.0,
+        targets.CACHED_KEY: 2600.0,
+        targets.CHECKOUT_KEY: 250.0,
         "1 process/get-voucher-cached": 2000.0,
         "2 workers/get-voucher-cached": 3400.0,
-        report.HALF_KEY: 400.0,
-        report.HALF_BASE_KEY: 400.0,
+        targets.HALF_KEY: 400.0,
+        targets.HALF_BASE_KEY: 400.0,
     }
-    latencies = {report.HALF_KEY: (3000, 9000), report.HALF_BASE_KEY: (2200, 5000)}
+    latencies = {targets.HALF_KEY: (2400, 9000), targets.HALF_BASE_KEY: (2200, 5000)}
     found = {t.name: t for t in report.targets(_suite(calls, latencies), None, 2)}
-    assert found["cached GetVoucher vs bare echo"].passed is True
-    assert found["ValidateVoucher at half peak: gateway-added p50"].passed is True  # +0.8 ms
+    assert found["ValidateVoucher at half peak: gateway-added p50"].passed is True  # +0.2 ms
     assert found["ValidateVoucher at half peak: gateway-added p99"].passed is False  # +4 ms
-    assert found["two-step checkout, 0 ms sandbox, one process"].passed is False
+    assert found["two-step checkout, one process, SQLite store: calls/s"].passed is False
     assert found["2 workers vs 1 process: get-voucher-cached"].passed is True  # 1.7
     assert found["2 workers vs 1 process: validate-voucher"].passed is None  # not measured
     assert found["soak at half peak"].passed is None
@@ -138,8 +138,8 @@ def test_targets_compare_rows_of_the_same_run() -> None:
 
 def test_report_rows_show_ratios_and_errors() -> None:
     """A gateway row shows its ratio to the echo baseline; a failed point shows why, not numbers."""
-    suite = _suite({report.ECHO_KEY: 4000.0, report.CACHED_KEY: 2000.0})
-    suite.results[report.CHECKOUT_KEY].failures.append("VerificationError")
+    suite = _suite({targets.ECHO_KEY: 4000.0, targets.CACHED_KEY: 2000.0})
+    suite.results[targets.CHECKOUT_KEY].failures.append("VerificationError")
     text = report.render(suite, None, 2)
     assert "0.50× echo" in text
     assert "SUITE:VerificationError: 1" in text
@@ -184,26 +184,26 @@ def test_direct_http_baselines_run_their_client_where_the_gateway_runs_its_own()
                 assert cpus[point.generator] == cpus[suite_plan.GATEWAY]
 
 
-HALF_RATES = {report.HALF_KEY: 478.0, report.HALF_BASE_KEY: 478.0}
+HALF_RATES = {targets.HALF_KEY: 478.0, targets.HALF_BASE_KEY: 478.0}
 
 
 def _half(gateway: float, direct: float, errors: dict[str, dict[str, int]] | None = None) -> SuiteRun:
-    calls = {report.HALF_KEY: gateway, report.HALF_BASE_KEY: direct}
-    latencies = {report.HALF_KEY: (2400, 3500), report.HALF_BASE_KEY: (1800, 2800)}
+    calls = {targets.HALF_KEY: gateway, targets.HALF_BASE_KEY: direct}
+    latencies = {targets.HALF_KEY: (2200, 3500), targets.HALF_BASE_KEY: (1800, 2800)}
     return _suite(calls, latencies, errors, HALF_RATES)
 
 
 def test_half_peak_latency_is_judged_when_both_sides_held_their_rate() -> None:
     """Both at >= 95% of the rate with few errors: the difference is the gateway's added latency."""
     found = {t.name: t for t in report.targets(_half(476.0, 470.0), None, 2)}
-    assert found["ValidateVoucher at half peak: gateway-added p50"].measured.startswith("+0.6")
+    assert found["ValidateVoucher at half peak: gateway-added p50"].measured.startswith("+0.4")
     assert found["ValidateVoucher at half peak: gateway-added p50"].passed is True
     assert found["ValidateVoucher at half peak: gateway-added p99"].passed is True
 
 
 def test_a_baseline_that_collapsed_is_not_compared() -> None:
     """The last suite's failure (28 of 478 calls/s, PoolTimeout) refuses the judgement and says why."""
-    run = _half(478.0, 28.0, {report.HALF_BASE_KEY: {"PoolTimeout": 270, "ReadError": 3}})
+    run = _half(478.0, 28.0, {targets.HALF_BASE_KEY: {"PoolTimeout": 270, "ReadError": 3}})
     found = {t.name: t for t in report.targets(run, None, 2)}
     target = found["ValidateVoucher at half peak: gateway-added p50"]
     assert target.passed is None
@@ -222,7 +222,7 @@ def test_a_baseline_that_collapsed_is_not_compared() -> None:
 )
 def test_errors_or_a_late_generator_also_refuse_the_judgement(errors: dict[str, int], why: str) -> None:
     """More than 1% failed calls, or a generator that started late, on either side: not judged."""
-    run = _half(478.0, 476.0, {report.HALF_KEY: errors})
+    run = _half(478.0, 476.0, {targets.HALF_KEY: errors})
     measured = {t.name: t for t in report.targets(run, None, 2)}[
         "ValidateVoucher at half peak: gateway-added p99"
     ].measured
@@ -232,8 +232,8 @@ def test_errors_or_a_late_generator_also_refuse_the_judgement(errors: dict[str, 
 
 def test_few_errors_do_not_refuse_the_judgement() -> None:
     """At most 1% of calls failing (here 0.4%) still leaves the comparison meaningful."""
-    run = _half(478.0, 476.0, {report.HALF_BASE_KEY: {"ReadError": 10}})
-    assert report.latency_unjudged(run.results) is None
+    run = _half(478.0, 476.0, {targets.HALF_BASE_KEY: {"ReadError": 10}})
+    assert targets.latency_unjudged(run.results) is None
 
 
 def test_workers_target_is_read_from_the_quota_stage_and_says_how_cores_were_split() -> None:
@@ -249,8 +249,10 @@ def test_workers_target_is_read_from_the_quota_stage_and_says_how_cores_were_spl
     found = {t.name: t for t in report.targets(run, None, 2)}
     target = found["2 workers vs 1 process: validate-voucher"]
     assert target.passed is True
-    assert target.measured == "1.90 (950 / 500 calls/s); 0.5 CPU per gateway process"
+    assert target.measured == "1.90× (950 / 500 calls/s); 0.5 CPU per gateway process"
     assert found["2 workers vs 1 process: get-voucher-cached"].passed is None  # quota stage not measured
+    whole = found["2 workers vs 1 process, whole machine: get-voucher-cached"]
+    assert (whole.passed, whole.measured.split(";")[0]) == (None, "1.30× (3,500 / 2,700 calls/s)")
     text = report.render(run, None, 2)
     assert "1.30× 1 process" in text  # the whole-machine pair, in its own table
     assert "cgroup v1 at /sys/fs/cgroup/cpu" in text
@@ -351,7 +353,7 @@ def test_dry_run_states_each_stages_cpu_split() -> None:
 def test_open_loop_rows_show_how_late_their_generator_sent() -> None:
     """The worst send lag (median over runs) sits beside the rate: the generator's own share of a tail."""
     run = _half(478.0, 476.0)
-    for lag, measured in zip((2_000, 9_000, 30_000), run.results[report.HALF_BASE_KEY].runs, strict=True):
+    for lag, measured in zip((2_000, 9_000, 30_000), run.results[targets.HALF_BASE_KEY].runs, strict=True):
         measured.max_send_lag_us = lag
     text = report.render(run, None, 2)
     assert "| python open 478/s (send lag ≤ 9.00 ms) |" in text
