@@ -38,6 +38,18 @@ def _save(name: str, command: str, info: dict[str, object], payload: dict[str, A
     return path
 
 
+def _announce(command: str) -> dict[str, object]:
+    """The machine's description, after printing the command and the machine it runs on."""
+    info = machine.describe()
+    print(f"command: {command}\nmachine: {machine.one_line(info)}\n", flush=True)
+    return info
+
+
+def _note_end(info: dict[str, object]) -> None:
+    """Record the load average at the end of a run in its machine description."""
+    info["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+
+
 def _print_header(command: str, info: dict[str, object], extra: Sequence[str] = ()) -> None:
     print(f"command: {command}")
     print(f"machine: {machine.one_line(info)}")
@@ -115,11 +127,10 @@ def cmd_baseline(args: argparse.Namespace, command: str) -> None:
 
 
 def cmd_soak(args: argparse.Namespace, command: str) -> None:
-    info = machine.describe()
-    print(f"command: {command}\nmachine: {machine.one_line(info)}\n", flush=True)
+    info = _announce(command)
     plan = soak.SoakPlan(minutes=args.minutes, scenario=args.scenario, rate=args.rate)
     verdict = soak.run_soak(plan, emit=lambda line: print(line, flush=True))
-    info["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    _note_end(info)
     verdict["markdown"] = soak.markdown(verdict)
     verdict["finished_at"] = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     print(verdict["markdown"])
@@ -218,8 +229,7 @@ def _suite_hop_bench(load: suite.Load) -> list[dict[str, Any]]:
 def cmd_stores(args: argparse.Namespace, command: str) -> None:
     from loadtest.experiments import stores
 
-    info = machine.describe()
-    print(f"command: {command}\nmachine: {machine.one_line(info)}\n", flush=True)
+    info = _announce(command)
     skipped: dict[str, str] = {}
     rows = stores.run_stores(
         repeats=args.repeats,
@@ -229,7 +239,7 @@ def cmd_stores(args: argparse.Namespace, command: str) -> None:
         emit=lambda line: print(line, flush=True),
         skipped=skipped,
     )
-    info["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    _note_end(info)
     table = stores.markdown(rows)
     print("\n" + table)
     for label, reason in skipped.items():
@@ -257,10 +267,9 @@ def cmd_scale(args: argparse.Namespace, command: str) -> None:
         )
     except ValueError as exc:
         raise SystemExit(f"error: {exc}") from None
-    info = machine.describe()
-    print(f"command: {command}\nmachine: {machine.one_line(info)}\n", flush=True)
+    info = _announce(command)
     run = scale.run_scale(plan, emit=lambda line: print(line, flush=True))
-    info["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    _note_end(info)
     table = scale.markdown(run)
     print("\n" + table)
     for label, reason in run.skipped.items():
@@ -283,10 +292,9 @@ def cmd_backlog(args: argparse.Namespace, command: str) -> None:
         )
     except ValueError as exc:
         raise SystemExit(f"error: {exc}") from None
-    info = machine.describe()
-    print(f"command: {command}\nmachine: {machine.one_line(info)}\n", flush=True)
+    info = _announce(command)
     run = backlog.run_backlog(plan, emit=lambda line: print(line, flush=True))
-    info["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    _note_end(info)
     text = backlog.markdown(run)
     print("\n" + text)
     print(f"\nresults: {_save('backlog', command, info, {**backlog.to_json(run), 'markdown': text})}")
@@ -310,10 +318,9 @@ def cmd_webhooks_cache(args: argparse.Namespace, command: str) -> None:
         )
     except ValueError as exc:
         raise SystemExit(f"error: {exc}") from None
-    info = machine.describe()
-    print(f"command: {command}\nmachine: {machine.one_line(info)}\n", flush=True)
+    info = _announce(command)
     run = webhooks_cache.run_webhooks_cache(plan, emit=lambda line: print(line, flush=True))
-    info["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    _note_end(info)
     text = webhooks_cache.markdown(run)
     print(
         f"\n{text}\n\nstarted {run.started_at}, {run.wall_s:,.0f} s; load average at the end "
@@ -339,10 +346,9 @@ def cmd_compare(args: argparse.Namespace, command: str) -> None:
         )
     except ValueError as exc:
         raise SystemExit(f"error: {exc}") from None
-    info = machine.describe()
-    print(f"command: {command}\nmachine: {machine.one_line(info)}\n", flush=True)
+    info = _announce(command)
     run = compare.run_compare(plan, emit=lambda line: print(line, flush=True))
-    info["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    _note_end(info)
     text = compare.markdown(run)
     revisions = ", ".join(f"{label} = {rev}" for label, rev in run.revisions.items())
     print(
@@ -388,8 +394,7 @@ def cmd_offline(args: argparse.Namespace, command: str) -> None:
         )
     except ValueError as exc:
         raise SystemExit(f"error: {exc}") from None
-    info = machine.describe()
-    print(f"command: {command}\nmachine: {machine.one_line(info)}\n", flush=True)
+    info = _announce(command)
     run = offline.run_offline(plan, command, emit=lambda line: print(line, flush=True))
     text = offline.markdown(run)
     print("\n" + text)
@@ -415,8 +420,7 @@ def cmd_flood(args: argparse.Namespace, command: str) -> None:
         )
     except ValueError as exc:
         raise SystemExit(f"error: {exc}") from None
-    info = machine.describe()
-    print(f"command: {command}\nmachine: {machine.one_line(info)}\n", flush=True)
+    info = _announce(command)
     run = flood.run_flood(stage, command, emit=lambda line: print(line, flush=True))
     text = flood.markdown(run)
     print("\n" + text)
@@ -440,10 +444,9 @@ def cmd_tracing(args: argparse.Namespace, command: str) -> None:
         )
     except ValueError as exc:
         raise SystemExit(f"error: {exc}") from None
-    info = machine.describe()
-    print(f"command: {command}\nmachine: {machine.one_line(info)}\n", flush=True)
+    info = _announce(command)
     run = tracing.run_tracing(plan, emit=lambda line: print(line, flush=True))
-    info["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    _note_end(info)
     table = tracing.markdown_table(run.runs, plan.labels, plan.points)
     spans = tracing.spans_table(plan.labels, run.rpcs, run.spans)
     verdicts = "\n".join(tracing.verdicts(run))
@@ -476,8 +479,7 @@ def cmd_idle_tills(args: argparse.Namespace, command: str) -> None:
         )
     except ValueError as exc:
         raise SystemExit(f"error: {exc}") from None
-    info = machine.describe()
-    print(f"command: {command}\nmachine: {machine.one_line(info)}\n", flush=True)
+    info = _announce(command)
     run = idle_tills.run_idle_tills(plan, command, emit=lambda line: print(line, flush=True))
     text = idle_tills.markdown(run)
     print("\n" + text)

@@ -117,16 +117,11 @@ class SqliteDatabase:
         reader = self._reader
         if reader is not None:
             try:
-                return fn(reader)
-            except sqlite3.OperationalError as exc:
-                if exc.sqlite_errorcode not in _BUSY:
-                    raise StoreUnavailable(f"SQLite store unavailable: {exc}") from exc
-            except sqlite3.DatabaseError as exc:
-                if isinstance(
-                    exc, sqlite3.IntegrityError | sqlite3.ProgrammingError | sqlite3.InterfaceError
-                ):
+                return _guarded(lambda: fn(reader))
+            except StoreUnavailable as exc:
+                cause = exc.__cause__
+                if not isinstance(cause, sqlite3.OperationalError) or cause.sqlite_errorcode not in _BUSY:
                     raise
-                raise StoreUnavailable(f"SQLite store unavailable: {exc}") from exc
         return await self._submit(lambda: fn(connection))
 
     async def write(self, fn: Callable[[sqlite3.Connection], T]) -> T:

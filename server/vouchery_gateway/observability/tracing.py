@@ -188,8 +188,8 @@ class TracingInterceptor(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         self, continuation: Continuation, handler_call_details: grpc.HandlerCallDetails
     ) -> grpc.RpcMethodHandler | None:
         handler = await continuation(handler_call_details)
-        if handler is None or (handler.unary_unary is None and handler.stream_unary is None):
-            return handler
+        if handler is None:
+            return None
         return self._handlers.get(handler_call_details.method, handler, self.wrap)
 
     def wrap(self, method: str, handler: grpc.RpcMethodHandler) -> grpc.RpcMethodHandler:
