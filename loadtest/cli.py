@@ -360,7 +360,7 @@ def cmd_compare(args: argparse.Namespace, command: str) -> None:
 
 def cmd_profile(args: argparse.Namespace, command: str) -> None:
     result, found = profile.run_profile(
-        args.scenario, args.driver, args.concurrency[0], args.seconds, keep=args.raw
+        args.scenario, args.driver, args.concurrency[0], args.seconds, keep=args.raw, native=args.native
     )
     cpu = result.server_cpu_us_per_call
     print(f"command: {command}\nmachine: {machine.one_line(machine.describe())}\n")
@@ -552,6 +552,11 @@ def build_parser() -> argparse.ArgumentParser:
     prof.add_argument("--seconds", type=float, default=8.0)
     prof.add_argument("--limit", type=int, default=25, help="rows per table")
     prof.add_argument("--raw", type=Path, help="also save py-spy's collapsed stacks here")
+    prof.add_argument(
+        "--native",
+        action="store_true",
+        help="C frames too (grpc, uvloop, SQLite); pauses the gateway at each sample",
+    )
     prof.set_defaults(handler=cmd_profile)
 
     soak_cmd = sub.add_parser("soak", help="half of peak load for minutes: RSS growth and errors")

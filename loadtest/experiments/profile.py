@@ -79,18 +79,25 @@ def top(profile: Profile, cpu_us_per_call: float, limit: int = 25, by_self: bool
     return "\n".join([header, *rows])
 
 
-def _spy(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes]:
+def _spy(pid: int, seconds: float, out: Path, native: bool = False) -> subprocess.Popen[bytes]:
     beside = Path(sys.executable).parent / "py-spy"  # the venv's, when its bin/ is not on PATH
     exe = str(beside) if beside.exists() else shutil.which("py-spy")
     if exe is None:
         raise RuntimeError("py-spy not found: pip install py-spy (it is in the dev extras)")
     command = [exe, "record", "--pid", str(pid), "--duration", str(round(seconds)), "--rate", str(RATE_HZ)]
-    command += ["--format", "raw", "--nolineno", "--nonblocking", "--output", str(out)]
+    command += ["--format", "raw", "--nolineno", "--output", str(out)]
+    # --native unwinds C frames too (grpc's core, uvloop, SQLite), which needs the process paused per sample
+    command += ["--native"] if native else ["--nonblocking"]
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def run_profile(
-    scenario: str, driver_name: str, concurrency: int, seconds: float, keep: Path | None = None
+    scenario: str,
+    driver_name: str,
+    concurrency: int,
+    seconds: float,
+    keep: Path | None = None,
+    native: bool = False,
 ) -> tuple[RunResult, Profile]:
     """Drive ``scenario`` against a pinned gateway for ``seconds`` while py-spy samples it."""
     with stack.stack() as procs, tempfile.TemporaryDirectory(prefix="profile-") as tmp:
@@ -102,11 +109,13 @@ def run_profile(
         plan = measure.LoadPlan(driver=driver_name, concurrencies=(concurrency,), duration_s=seconds)
         spy: list[subprocess.Popen[bytes]] = []
         if driver_name == "h2load":
-            spy.append(_spy(gateway.pid_main, seconds, out))
+            spy.append(_spy(gateway.pid_main, seconds, out, native))
             result = measure.h2load_once(scenario, target, concurrency, plan, pids)
         else:
             result = driver.run(
-                plan.load_spec(scenario, target, concurrency), pids, sleep=_hook(gateway, seconds, out, spy)
+                plan.load_spec(scenario, target, concurrency),
+                pids,
+                sleep=_hook(gateway, seconds, out, spy, native),
             )
         spy[0].wait(timeout=seconds + 30)
         raw = out.read_text()
@@ -117,7 +126,7 @@ def run_profile(
 
 
 def _hook(
-    gateway: stack.Managed, seconds: float, out: Path, spy: list[subprocess.Popen[bytes]]
+    gateway: stack.Managed, seconds: float, out: Path, spy: list[subprocess.Popen[bytes]], native: bool
 ) -> Callable[[float], None]:
     """The driver's sleep: the second sleep is the measured window, so py-spy starts there."""
     calls = 0
@@ -126,7 +135,7 @@ def _hook(
         nonlocal calls
         calls += 1
         if calls == 2:
-            spy.append(_spy(gateway.pid_main, seconds, out))
+            spy.append(_spy(gateway.pid_main, seconds, out, native))
         time.sleep(delay)
 
     return sleep
