@@ -358,6 +358,21 @@ def cmd_compare(args: argparse.Namespace, command: str) -> None:
     print(f"results: {_save('compare', command, info, compare.to_json(run) | {'markdown': text})}")
 
 
+def cmd_floor(args: argparse.Namespace, command: str) -> None:
+    from loadtest.experiments import floor
+
+    try:
+        plan = floor.FloorPlan(repeats=args.repeats, duration_s=args.duration, warmup_s=args.warmup)
+    except ValueError as exc:
+        raise SystemExit(f"error: {exc}") from None
+    info = _announce(command)
+    run = floor.run_floor(plan, emit=lambda line: print(line, flush=True))
+    _note_end(info)
+    text = floor.markdown(run)
+    print(f"\n{text}\n\nload average at the end {info['load_average_at_end']}")
+    print(f"results: {_save('floor', command, info, floor.to_json(run) | {'markdown': text})}")
+
+
 def cmd_profile(args: argparse.Namespace, command: str) -> None:
     result, found = profile.run_profile(
         args.scenario, args.driver, args.concurrency[0], args.seconds, keep=args.raw, native=args.native
@@ -621,6 +636,14 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--warmup", type=float, default=1.0, help="seconds of unrecorded calls first")
     cmp.add_argument("--concurrency", type=int, default=32, help="calls in flight (closed loop)")
     cmp.set_defaults(handler=cmd_compare)
+
+    flr = sub.add_parser(
+        "floor", help="cached GetVoucher: the echo, the least grpc.aio handler, and the gateway, same run"
+    )
+    flr.add_argument("--repeats", type=int, default=5, help="repeats; the servers take turns in each")
+    flr.add_argument("--duration", type=float, default=5.0, help="seconds per measured run")
+    flr.add_argument("--warmup", type=float, default=1.0, help="seconds of unrecorded calls first")
+    flr.set_defaults(handler=cmd_floor)
 
     off = sub.add_parser(
         "offline", help="checkouts while Vouchery is down vs online, and the backlog's drain after recovery"

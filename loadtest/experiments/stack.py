@@ -168,6 +168,12 @@ class Stack:
         command = pinned([sys.executable, "-m", "loadtest.experiments.hop_server", "--hop", "none"], cpus)
         return self._start("echo", command, ECHO_BANNER)
 
+    def floor(self, mode: str, response: Path, cpus: str | None) -> Managed:
+        """The least grpc.aio server answering a cached GetVoucher (``floor_server``) in ``mode``."""
+        module = "loadtest.experiments.floor_server"
+        command = pinned([sys.executable, "-m", module, "--mode", mode, "--response", str(response)], cpus)
+        return self._start(f"floor-{mode}", command, ECHO_BANNER)
+
     def close(self) -> None:
         for managed in reversed(self.started):
             stop(managed)
