@@ -11,4 +11,5 @@ SCENARIO_MODULES = (
     "loadtest.experiments.basket_scenarios",
     "loadtest.experiments.offline_scenarios",
     "loadtest.experiments.flood_scenarios",
+    "loadtest.experiments.upstream_client_bench",
 )

@@ -51,7 +51,7 @@ def _code(options: Mapping[str, str]) -> str:
     return options.get("code", "SAVE10")
 
 
-def _validate_request(options: Mapping[str, str]) -> checkout_pb2.ValidateVoucherRequest:
+def validate_request(options: Mapping[str, str]) -> checkout_pb2.ValidateVoucherRequest:
     return checkout_pb2.ValidateVoucherRequest(
         voucher_code=_code(options), cart=_cart(options), user_agent=USER_AGENT
     )
@@ -74,7 +74,7 @@ def transaction_prefix(ctx: ScenarioContext) -> str:
 
 async def _prepare_validate(ctx: ScenarioContext) -> CallFn:
     stub = _stub(ctx)
-    request = _validate_request(ctx.options)
+    request = validate_request(ctx.options)
 
     async def call(seq: int) -> None:
         await stub.ValidateVoucher(request, timeout=ctx.timeout_s)
@@ -215,7 +215,7 @@ register(
         description="CheckoutService.ValidateVoucher of a generic code (one upstream call each)",
         prepare=_prepare_validate,
         fixed_request=lambda o: FixedRequest(
-            f"{SERVICE}/ValidateVoucher", _validate_request(o).SerializeToString()
+            f"{SERVICE}/ValidateVoucher", validate_request(o).SerializeToString()
         ),
     )
 )

@@ -28,6 +28,7 @@ from loadtest.experiments.suite_targets import (
     CHECKOUT_KEY,
     ECHO_KEY,
     HALF_KEY,
+    HTTPX_PUT_KEY,
     PUT_KEY,
     REDIS_KEY,
     VALIDATE_KEY,
@@ -35,6 +36,7 @@ from loadtest.experiments.suite_targets import (
     added_latency,
     cpu_ratio,
     latency_unjudged,
+    parts_text,
     targets,
 )
 from loadtest.experiments.suite_targets import median_calls as _calls
@@ -113,7 +115,15 @@ def _ratio_cell(suite: SuiteRun, result: PointResult) -> str:
         return f"{calls / sqlite:.2f}× the SQLite checkout's calls/s{cpu}" if sqlite else "-"
     if key == PUT_KEY:
         client = result.median_other_cpu_us(GENERATOR)
-        return "-" if client is None else f"its HTTP client (the generator): {client:,.0f} µs CPU per call"
+        return (
+            "-" if client is None else f"the gateway's upstream client: {client:,.0f} µs CPU per call (PUT)"
+        )
+    if key == HTTPX_PUT_KEY:
+        client, gateway_client = result.median_other_cpu_us(GENERATOR), _client_cpu(res)
+        if client is None:
+            return "-"
+        scale = f", {client / gateway_client:.1f}× the gateway's client" if gateway_client else ""
+        return f"its plain httpx client: {client:,.0f} µs CPU per call{scale}"
     if result.point.cpu_versus:
         twin = res.get(result.point.cpu_versus)
         found = cpu_ratio(res, key, result.point.cpu_versus)
@@ -127,6 +137,12 @@ def _ratio_cell(suite: SuiteRun, result: PointResult) -> str:
         zero = _calls(res, f"0ms/{result.point.label}")
         return f"{calls / zero:.2f}× its 0 ms rate" if zero else "-"
     return "-"
+
+
+def _client_cpu(results: Mapping[str, PointResult]) -> float | None:
+    """The gateway's upstream client's CPU µs per call (the PUT part), or None when it did not run."""
+    found = results.get(PUT_KEY)
+    return found.median_other_cpu_us(GENERATOR) if found is not None and found.runs else None
 
 
 def _load_text(result: PointResult) -> str:
@@ -283,6 +299,8 @@ def render(
         f"{suite.load.warmup_s:g} s of warm-up; every cell is the median over runs of that metric alone",
         "",
         "## Targets",
+        "",
+        parts_text(suite.results),
         "",
         "| target | goal | measured | met |",
         "|---|---|---|---|",

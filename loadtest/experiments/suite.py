@@ -157,8 +157,8 @@ def layout_text(stage: Stage, applied: cpushare.Hierarchy | None, reason: str = 
     if stage.layout == "pinned":
         text = (
             f"server under test on CPU {cpus[GATEWAY]}; sandbox and load generator on CPU {cpus[SANDBOX]} "
-            f"(the direct httpx baselines' generator on CPU {cpus['http-client']}, where the gateway's "
-            "HTTP client runs in the other rows)"
+            f"(the direct HTTP baselines' generator, plain httpx or the gateway's own upstream client, on "
+            f"CPU {cpus['http-client']}, where the gateway's HTTP client runs in the other rows)"
         )
         if GATEWAY_REDIS in stage.servers:
             text += f"; the Redis-store gateway's private Redis on CPU {cpus[STORE]}"

@@ -9,9 +9,10 @@ actually ran with):
 * ``pinned``: the server under test (the gateway, or the echo baseline) alone on CPU 1; the sandbox
   and the load generator (Python processes or h2load) share CPU 0. The gateway gets one whole core,
   the same core the echo baseline gets, so the ratio gateway/echo compares like with like. Whatever
-  speaks HTTP to the sandbox sits on CPU 1: the gateway, or, for the direct httpx baselines, the
-  httpx generator itself (the gateway is idle then). Otherwise the direct client would share CPU 0
-  with the sandbox and look slower than the gateway path it is the baseline of.
+  speaks HTTP to the sandbox sits on CPU 1: the gateway, or, for the direct HTTP baselines (plain
+  httpx, and the gateway's own upstream client), the generator itself (the gateway is idle then).
+  Otherwise the direct client would share CPU 0 with the sandbox and look slower than the gateway
+  path it is the baseline of.
   The Redis-store gateway (``GATEWAY_REDIS``) takes CPU 1 in its turn; its private Redis sits on CPU 0
   with the sandbox, an upstream like it, so its CPU is reported apart from the gateway's.
 * ``quota``: nothing pinned, but every gateway process in a cgroup of its own with a CPU quota
@@ -43,6 +44,7 @@ REDIS_CHECKOUT = "checkout-two-step, Redis store"  # the same scenario on GATEWA
 REPLAY = "redeem-replay"  # the till's retry of a redemption already made, answered from the store
 BASKET_VALIDATE = "validate-basket, 3 codes"  # labels of the basket points, beside their one-code twins
 BASKET_CHECKOUT = "checkout-basket-two-step, 3 codes"
+CLIENT_PUT = "upstream client PUT validate (baseline)"  # one PUT through the gateway's own upstream client
 
 
 @dataclass(frozen=True)
@@ -153,6 +155,10 @@ def default_stages(workers: int = 2, worker_cpu: float = DEFAULT_WORKER_CPU) -> 
         _p("0ms", "grpc echo (baseline)", "raw-call", ECHO, driver="h2load"),
         _p("0ms", "httpx GET voucher (baseline)", "http-get-voucher", SANDBOX, generator=HTTP_CLIENT),
         _p("0ms", "httpx PUT validate (baseline)", "http-validate-voucher", SANDBOX, generator=HTTP_CLIENT),
+        # The same PUT through the gateway's own upstream client (its composition root builds it), in
+        # one process on the gateway's CPU at the gateway rows' c=32, as the one gateway process holds
+        # it: its CPU per call is the "upstream PUT" part of the targets (suite_targets).
+        _p("0ms", CLIENT_PUT, "upstream-validate-voucher", SANDBOX, generator=HTTP_CLIENT, processes=1),
         _p("0ms", "get-voucher-cached", "get-voucher-cached", GATEWAY, driver="h2load"),
         _p("0ms", VALIDATE_PEAK, "validate-voucher", GATEWAY, driver="h2load"),
         # A 3-code basket beside each one-code point, same driver and load, its CPU per call (per sale

@@ -67,11 +67,12 @@ async def test_a_reused_transaction_id_is_reported_as_an_unexpected_replay(gatew
 
 
 async def test_direct_http_baselines_succeed_on_the_sandbox(live_sandbox: SandboxServer) -> None:
-    """The direct httpx baselines answer 200 with the sandbox's admin key and the demo code."""
+    """The direct HTTP baselines (plain httpx, and the gateway's own upstream client) answer with the
+    sandbox's admin key and the demo code."""
     options = {"api_key": live_sandbox.api_key, "code": "SAVE10"}
     ctx = ScenarioContext(target=live_sandbox.api_url, worker=0, processes=1, timeout_s=5.0, options=options)
     async with ctx.resources:
-        for name in ("http-get-voucher", "http-validate-voucher"):
+        for name in ("http-get-voucher", "http-validate-voucher", "upstream-validate-voucher"):
             call = await scenarios.get(name).prepare(ctx)
             await call(0)
 

@@ -16,7 +16,7 @@ from loadtest.harness import driver, machine
 from loadtest.harness.histogram import Histogram
 from loadtest.harness.result import RunResult
 
-ECHO, PUT = targets.ECHO_KEY, targets.PUT_KEY
+ECHO, PUT, HTTPX_PUT = targets.ECHO_KEY, targets.PUT_KEY, targets.HTTPX_PUT_KEY
 
 
 def _run(
@@ -35,9 +35,14 @@ def _run(
     return run
 
 
-def _suite(points: Mapping[str, tuple[float, float | None]], generator: float | None = None) -> SuiteRun:
-    """A run in which each point of ``points`` answered (calls/s, server CPU µs per call); the PUT
-    baseline's generator used ``generator`` µs per call, the Redis point's Redis 120 µs."""
+def _suite(
+    points: Mapping[str, tuple[float, float | None]],
+    generator: float | None = None,
+    httpx_generator: float | None = None,
+) -> SuiteRun:
+    """A run in which each point of ``points`` answered (calls/s, server CPU µs per call); the gateway
+    client's PUT baseline's generator used ``generator`` µs per call, the plain httpx PUT baseline's
+    ``httpx_generator``, the Redis point's Redis 120 µs."""
     stages = suite_plan.default_stages(2)
     results = {}
     for stage in stages:
@@ -45,7 +50,7 @@ def _suite(points: Mapping[str, tuple[float, float | None]], generator: float | 
             result = PointResult(stage.name, point)
             if point.key in points:
                 calls_per_s, cpu = points[point.key]
-                client = generator if point.key == PUT else None
+                client = {PUT: generator, HTTPX_PUT: httpx_generator}.get(point.key)
                 store = 120.0 if point.key == targets.REDIS_KEY else None
                 result.runs = [_run(calls_per_s, cpu, client, store)]
             results[point.key] = result
@@ -76,31 +81,85 @@ def test_cached_get_voucher_needs_both_its_cpu_and_its_throughput_against_echo()
     assert (costly.measured.split(";")[0], costly.passed) == ("CPU 1.26× (505 / 400 µs)", False)
 
 
-def test_validate_is_compared_with_echo_plus_one_upstream_put_of_the_http_client() -> None:
-    """The PUT part is the direct httpx baseline's generator CPU per call, not the sandbox's."""
+def test_validate_is_compared_with_echo_plus_one_upstream_put_of_the_gateways_own_client() -> None:
+    """The PUT part is the CPU per call of the generator that drives the gateway's own upstream client,
+    not the sandbox's, and not the plain httpx baseline's client (which costs far more per call)."""
     run = _suite(
-        {ECHO: (10_000.0, 400.0), PUT: (3_000.0, 900.0), targets.VALIDATE_KEY: (2_000.0, 690.0)}, 200.0
+        {
+            ECHO: (10_000.0, 400.0),
+            PUT: (3_000.0, 300.0),
+            HTTPX_PUT: (600.0, 500.0),
+            targets.VALIDATE_KEY: (2_000.0, 690.0),
+        },
+        generator=200.0,
+        httpx_generator=1_500.0,
     )
     target = _by_name(run)[VALIDATE]
-    assert target.measured == "1.15× (690 / (400 + 200) µs)"
+    assert target.measured == "1.15× (690 / (400 echo + 200 PUT) µs)"
     assert target.passed is True
     run.results[targets.VALIDATE_KEY].runs = [_run(2_000.0, 700.0, None, None)]
     assert _by_name(run)[VALIDATE].passed is False
 
 
 def test_a_put_baseline_without_its_clients_cpu_leaves_the_validate_target_unmeasured() -> None:
-    """No generator CPU reading: the target names the missing part instead of a ratio."""
-    run = _suite({ECHO: (10_000.0, 400.0), PUT: (3_000.0, 900.0), targets.VALIDATE_KEY: (2_000.0, 690.0)})
-    target = _by_name(run)[VALIDATE]
-    assert target.measured == "not measured: httpx PUT validate (baseline): no generator CPU reading"
-    assert target.passed is None
+    """No generator CPU reading: the target names the missing part instead of a ratio; the plain httpx
+    baseline's reading never stands in for it."""
+    points = {
+        ECHO: (10_000.0, 400.0),
+        PUT: (3_000.0, 900.0),
+        HTTPX_PUT: (600.0, 500.0),
+        targets.VALIDATE_KEY: (2_000.0, 690.0),
+        targets.CHECKOUT_KEY: (650.0, 2_240.0),
+    }
+    found = _by_name(_suite(points, httpx_generator=1_500.0))
+    why = "not measured: upstream client PUT validate (baseline): no generator CPU reading"
+    assert (found[VALIDATE].measured, found[VALIDATE].passed) == (why, None)
+    assert (found[CHECKOUT_CPU].measured, found[CHECKOUT_CPU].passed) == (why, None)
+
+
+def test_the_put_part_is_one_process_of_the_gateways_client_where_the_gateway_runs() -> None:
+    """The PUT baseline drives the gateway's own client (scenario ``upstream-validate-voucher``) in one
+    process, at the ValidateVoucher row's concurrency, pinned on the gateway's CPU; the plain httpx row
+    stays beside it, the baseline of the gateway-added latency."""
+    zero = {p.key: p for p in suite_plan.default_stages(2)[0].points}
+    put, validate = zero[PUT], zero[targets.VALIDATE_KEY]
+    assert (put.label, put.scenario, put.server, put.driver) == (
+        "upstream client PUT validate (baseline)",
+        "upstream-validate-voucher",
+        suite_plan.SANDBOX,
+        "python",
+    )
+    assert (put.concurrency, put.processes) == (validate.concurrency, 1)
+    cpus = suite_plan.CPUS["pinned"]
+    assert cpus[put.generator] == cpus[suite_plan.GATEWAY]
+    assert zero[HTTPX_PUT].scenario == "http-validate-voucher"
+    assert zero[targets.HALF_BASE_KEY].scenario == "http-validate-voucher"
+
+
+def test_the_targets_text_names_the_row_of_each_part_and_the_plain_httpx_clients_cost() -> None:
+    """Above the table: echo from the echo row, PUT from the gateway client's row, the plain httpx row
+    not a part, with its client's CPU per call beside the gateway client's when both ran."""
+    run = _suite({PUT: (3_000.0, 300.0), HTTPX_PUT: (600.0, 500.0)}, generator=300.0, httpx_generator=1_500.0)
+    text = targets.parts_text(run.results)
+    assert "**echo** is the server CPU per call of `grpc echo (baseline)`" in text
+    assert "**PUT** is the CPU per call of the generator of `upstream client PUT validate (baseline)`" in text
+    assert "The `httpx PUT validate (baseline)` rows are a POS calling Vouchery directly" in text
+    assert text.endswith(
+        "(its client took 1,500 µs of CPU per call here, 5.0× the gateway's client's 300 µs)."
+    )
+    rendered = report.render(run, None, 2)
+    assert text in rendered
+    assert "the gateway's upstream client: 300 µs CPU per call (PUT)" in rendered
+    assert "its plain httpx client: 1,500 µs CPU per call, 5.0× the gateway's client" in rendered
+    alone = targets.parts_text(_suite({}).results)
+    assert alone.endswith("the baseline of the gateway-added latency, not a part.")
 
 
 def test_the_two_step_checkout_is_two_echo_calls_and_two_upstream_calls() -> None:
     """CPU per checkout over 2 x echo + 2 x PUT; its rate judged where echo reaches 6,000/s."""
     points = {ECHO: (6_500.0, 300.0), PUT: (3_000.0, 900.0), targets.CHECKOUT_KEY: (650.0, 2_240.0)}
     found = _by_name(_suite(points, 500.0))
-    assert found[CHECKOUT_CPU].measured == "1.40× (2,240 / (2×300 + 2×500 = 1,600) µs)"
+    assert found[CHECKOUT_CPU].measured == "1.40× (2,240 / (2×300 echo + 2×500 PUT = 1,600) µs)"
     assert found[CHECKOUT_CPU].passed is True
     assert found[CHECKOUT_RATE].measured == "650/s (echo 6,500/s)"
     assert found[CHECKOUT_RATE].passed is True
