@@ -60,6 +60,7 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
         self._writes = writes  # RedeemVoucher, ConfirmRedemption, CancelRedemption: idempotent
         self._baskets = baskets  # the basket RPCs: the sale record is their idempotency record
         self._returns = returns
+        self._voucher_answers = convert.AnswerMemo(convert.get_voucher_answer)
 
     @handle_errors
     async def ValidateVoucher(
@@ -130,7 +131,7 @@ class CheckoutServicer(checkout_pb2_grpc.CheckoutServiceServicer):
     ) -> checkout_pb2.GetVoucherResponse:
         validation.validate_get_voucher(request)
         voucher = await self._flow.get_voucher(request.voucher_code, context.time_remaining())
-        return checkout_pb2.GetVoucherResponse(voucher=convert.voucher(voucher))
+        return self._voucher_answers(voucher)
 
     # -- baskets ------------------------------------------------------------------------------------------
 
