@@ -44,7 +44,8 @@ def test_the_oldest_entry_goes_first_once_the_memo_is_full() -> None:
     memo(c)  # evicts a
     assert memo(b) is first_b
     rebuilt_a = memo(a)  # built again (and evicts b, the oldest now)
-    assert rebuilt_a is not first_a and rebuilt_a == first_a
+    assert rebuilt_a is not first_a
+    assert rebuilt_a == first_a
 
 
 def test_a_size_below_one_is_refused() -> None:
