@@ -333,3 +333,31 @@ async def test_writes_while_another_process_holds_the_lock_all_fail_closed(tmp_p
         assert await database.read(lambda c: c.execute("SELECT count(*) FROM t").fetchone()) == (8,)
     finally:
         await database.close()
+
+
+class BusyConnection:
+    """The loop's connection as it is while another process resets the WAL: every statement BUSY."""
+
+    def __init__(self, real: sqlite3.Connection) -> None:
+        self.real = real
+
+    def execute(self, *_args: object) -> None:
+        error = sqlite3.OperationalError("database is locked")
+        error.sqlite_errorcode = sqlite3.SQLITE_BUSY
+        raise error
+
+    def close(self) -> None:
+        self.real.close()
+
+
+async def test_a_lookup_the_loop_finds_busy_runs_on_the_worker(tmp_path: Path) -> None:
+    """A BUSY answer on the loop's read-only connection (which SQLite gives a reader only during another
+    process's WAL recovery, so it is injected here) sends the lookup to the worker's connection."""
+    database = await SqliteDatabase.open(tmp_path / "busy-loop.db")
+    try:
+        await database.write(lambda c: c.execute("CREATE TABLE t (k TEXT PRIMARY KEY)"))
+        database._reader = BusyConnection(database._reader)  # type: ignore[arg-type]
+        await database.write(lambda c: c.execute("INSERT INTO t VALUES ('a')"))
+        assert await database.lookup(lambda c: c.execute("SELECT k FROM t").fetchall()) == [("a",)]
+    finally:
+        await database.close()
