@@ -170,12 +170,6 @@ class JsonLineHandler(logging.StreamHandler):  # type: ignore[type-arg]
     and itself at once, in order; `flush()` (and so `logging.shutdown()` at exit) writes what is
     pending. What a process killed with SIGKILL had pending (at most `flush_interval` of lines) is lost.
     0 (the default) writes and flushes every line as it comes.
-
-    A batched `write_fields` line is kept as its fields (the time taken at the call) and formatted,
-    redaction included, when its batch is written: formatting 50 lines in one loop costs a fraction of
-    formatting each between two calls' worth of other work (an access line cost ~38 µs of a cached
-    GetVoucher formatted per call, docs/performance.md). The fields must not change after the call
-    (the access log builds a new mapping per line).
     """
 
     MAX_PENDING = 256
@@ -185,7 +179,7 @@ class JsonLineHandler(logging.StreamHandler):  # type: ignore[type-arg]
         self.setFormatter(JsonFormatter())
         self.addFilter(RedactionFilter())
         self.flush_interval = flush_interval
-        self._pending: list[str | _Fields] = []
+        self._pending: list[str] = []
         self._due = threading.Event()
         self._flusher: threading.Thread | None = None
 
@@ -203,11 +197,15 @@ class JsonLineHandler(logging.StreamHandler):  # type: ignore[type-arg]
         """The line `JsonFormatter` writes for a record of `logger_name` at `level` with message `msg`
         and `extra=fields`, after the `RedactionFilter`; written under the handler's lock (flushed as
         the class docstring says)."""
-        entry = _Fields(time.time(), level, logger_name, msg, fields)
-        if self.flush_interval <= 0 or level >= logging.WARNING:
-            self._write(entry.line(self.terminator), level, None, logger_name, msg)
-        else:  # formatted when written, with the rest of its batch (class docstring)
-            self._write(entry, level, None, logger_name, msg)
+        out: dict[str, Any] = {
+            "ts": _iso_utc(time.time()),
+            "level": logging.getLevelName(level).lower(),
+            "logger": logger_name,
+            "msg": redact(msg),
+        }
+        for key, value in fields.items():
+            out[_line_key(key)] = _redacted_field(key, value)
+        self._write(_dumps(out) + self.terminator, level, None, logger_name, msg)
 
     def flush(self) -> None:
         """Write what is pending and flush the stream."""
@@ -221,7 +219,7 @@ class JsonLineHandler(logging.StreamHandler):  # type: ignore[type-arg]
 
     def _write(
         self,
-        line: str | _Fields,
+        line: str,
         level: int,
         record: logging.LogRecord | None,
         logger_name: str = "",
@@ -257,21 +255,9 @@ class JsonLineHandler(logging.StreamHandler):  # type: ignore[type-arg]
     def _write_pending(self) -> None:
         """Under the lock: the pending lines, in one write."""
         if self._pending:
-            pending, self._pending = self._pending, []
-            self.stream.write("".join(map(self._text, pending)))
-
-    def _text(self, line: str | _Fields) -> str:
-        """A pending line as written; one whose fields cannot be formatted is reported and left out."""
-        if isinstance(line, str):
-            return line
-        try:
-            return line.line(self.terminator)
-        except RecursionError:
-            raise
-        except Exception:
-            record = {"name": line.logger_name, "levelno": line.level, "msg": line.msg}
-            self.handleError(logging.makeLogRecord(record))
-            return ""
+            text = "".join(self._pending)
+            self._pending.clear()
+            self.stream.write(text)
 
     def _start_flusher(self) -> None:
         if self._flusher is None:
@@ -287,31 +273,6 @@ class JsonLineHandler(logging.StreamHandler):  # type: ignore[type-arg]
                 self.flush()
             except Exception:  # a closed stream at exit: nothing left to write to
                 return
-
-
-class _Fields:
-    """A `write_fields` line not yet formatted: its time, level, logger, message and fields."""
-
-    __slots__ = ("created", "fields", "level", "logger_name", "msg")
-
-    def __init__(self, created: float, level: int, logger_name: str, msg: str, fields: Mapping[str, Any]):
-        self.created = created
-        self.level = level
-        self.logger_name = logger_name
-        self.msg = msg
-        self.fields = fields
-
-    def line(self, terminator: str) -> str:
-        """The line `JsonFormatter` writes for the same record after the `RedactionFilter`."""
-        out: dict[str, Any] = {
-            "ts": _iso_utc(self.created),
-            "level": logging.getLevelName(self.level).lower(),
-            "logger": self.logger_name,
-            "msg": redact(self.msg),
-        }
-        for key, value in self.fields.items():
-            out[_line_key(key)] = _redacted_field(key, value)
-        return _dumps(out) + terminator
 
 
 def direct_json_handler(logger: logging.Logger, level: int) -> JsonLineHandler | None:
