@@ -373,6 +373,22 @@ def cmd_floor(args: argparse.Namespace, command: str) -> None:
     print(f"results: {_save('floor', command, info, floor.to_json(run) | {'markdown': text})}")
 
 
+def cmd_threads(args: argparse.Namespace, command: str) -> None:
+    from loadtest.experiments import threads
+
+    info = _announce(command)
+    result, rows = threads.run_threads(args.scenario, args.seconds, perf_out=args.perf)
+    _note_end(info)
+    text = threads.markdown(rows)
+    cpu = result.server_cpu_us_per_call or 0.0
+    print(f"{result.calls_per_s:,.0f} calls/s, gateway CPU {cpu:,.0f} µs/call, errors {result.errors or 0}\n")
+    print(text)
+    if args.perf is not None:
+        print(f"\nperf samples of the same window: perf report -i {args.perf} --sort dso --stdio")
+    payload = {"rows": [vars(row) for row in rows], "markdown": text}
+    print(f"results: {_save('threads', command, info, payload)}")
+
+
 def cmd_profile(args: argparse.Namespace, command: str) -> None:
     result, found = profile.run_profile(
         args.scenario, args.driver, args.concurrency[0], args.seconds, keep=args.raw, native=args.native
@@ -636,6 +652,12 @@ def build_parser() -> argparse.ArgumentParser:
     cmp.add_argument("--warmup", type=float, default=1.0, help="seconds of unrecorded calls first")
     cmp.add_argument("--concurrency", type=int, default=32, help="calls in flight (closed loop)")
     cmp.set_defaults(handler=cmd_compare)
+
+    thr = sub.add_parser("threads", help="a pinned gateway's CPU and context switches per call, by thread")
+    thr.add_argument("scenario")
+    thr.add_argument("--seconds", type=float, default=8.0)
+    thr.add_argument("--perf", type=Path, help="also perf record the gateway over the window, into this file")
+    thr.set_defaults(handler=cmd_threads)
 
     flr = sub.add_parser(
         "floor", help="cached GetVoucher: the echo, the least grpc.aio handler, and the gateway, same run"
