@@ -20,8 +20,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,7 +114,7 @@ def run_profile(
             result = driver.run(
                 plan.load_spec(scenario, target, concurrency),
                 pids,
-                sleep=_hook(gateway, seconds, out, spy, native),
+                sleep=driver.around_window(lambda: spy.append(_spy(gateway.pid_main, seconds, out, native))),
             )
         spy[0].wait(timeout=seconds + 30)
         raw = out.read_text()
@@ -123,19 +122,3 @@ def run_profile(
             keep.write_text(raw)
         profile = parse_collapsed(raw.splitlines())
     return result, profile
-
-
-def _hook(
-    gateway: stack.Managed, seconds: float, out: Path, spy: list[subprocess.Popen[bytes]], native: bool
-) -> Callable[[float], None]:
-    """The driver's sleep: the second sleep is the measured window, so py-spy starts there."""
-    calls = 0
-
-    def sleep(delay: float) -> None:
-        nonlocal calls
-        calls += 1
-        if calls == 2:
-            spy.append(_spy(gateway.pid_main, seconds, out, native))
-        time.sleep(delay)
-
-    return sleep

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -103,27 +102,23 @@ def run_threads(
 def _window(
     pid: int, marks: dict[str, dict[int, ThreadSample]], perf_out: Path | None
 ) -> Callable[[float], None]:
-    """The driver's sleep: the second sleep is the measured window; sample the threads around it."""
-    calls = 0
+    """The driver's sleep: sample the threads (and start perf) as the measured window opens, and
+    sample them again (and stop perf) as it closes."""
+    perf: list[subprocess.Popen[bytes]] = []
 
-    def sleep(delay: float) -> None:
-        nonlocal calls
-        calls += 1
-        if calls != 2:
-            time.sleep(delay)
-            return
-        perf = None
+    def begin() -> None:
         if perf_out is not None:
             command = ["perf", "record", "-q", "-F", "999", "-p", str(pid), "-o", str(perf_out)]
-            perf = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+            perf.append(subprocess.Popen(command, stdout=subprocess.DEVNULL))
         marks["before"] = sample(pid)
-        time.sleep(delay)
-        marks["after"] = sample(pid)
-        if perf is not None:
-            perf.send_signal(2)  # SIGINT: perf writes its file and exits
-            perf.wait(timeout=60)
 
-    return sleep
+    def end() -> None:
+        marks["after"] = sample(pid)
+        for recording in perf:
+            recording.send_signal(2)  # SIGINT: perf writes its file and exits
+            recording.wait(timeout=60)
+
+    return driver.around_window(begin, end)
 
 
 def markdown(rows: list[ThreadRow]) -> str:

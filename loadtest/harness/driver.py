@@ -295,6 +295,25 @@ def run(
     return result
 
 
+def around_window(
+    begin: Callable[[], None], end: Callable[[], None] | None = None
+) -> Callable[[float], None]:
+    """A ``sleep`` for ``run`` that calls ``begin`` as the measured window opens (its second call) and
+    ``end``, if given, as it closes."""
+    calls = 0
+
+    def sleep(delay: float) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 2:
+            begin()
+        time.sleep(delay)
+        if calls == 2 and end is not None:
+            end()
+
+    return sleep
+
+
 class GeneratorError(RuntimeError):
     """A generator worker failed or stayed silent before the run could start."""
 

@@ -66,3 +66,17 @@ def test_threads_sample_reads_this_processs_own_threads() -> None:
         if tid in second:
             assert second[tid].cpu_ticks >= was.cpu_ticks
             assert second[tid].switches >= was.switches
+
+
+def test_around_window_calls_begin_as_the_second_sleep_starts_and_end_after_it() -> None:
+    """The driver sleeps twice (until the start, then the window): only the second is the window."""
+    from loadtest.harness import driver
+
+    seen: list[str] = []
+    sleep = driver.around_window(lambda: seen.append("begin"), lambda: seen.append("end"))
+    sleep(0)
+    assert seen == []
+    sleep(0)
+    assert seen == ["begin", "end"]
+    sleep(0)  # a third call (none is made by run) opens nothing
+    assert seen == ["begin", "end"]
