@@ -41,6 +41,7 @@ import contextlib
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from queue import SimpleQueue
 from typing import Any, Literal, TypeVar
@@ -233,7 +234,7 @@ def _connect(path: str, busy_timeout: float, synchronous: Synchronous) -> sqlite
     connection = sqlite3.connect(path, timeout=busy_timeout, isolation_level=None)
     try:
         if path != MEMORY:
-            (mode,) = connection.execute("PRAGMA journal_mode=WAL").fetchone()
+            mode = _switch_to_wal(connection, busy_timeout)
             if str(mode).lower() != "wal":
                 raise StoreUnavailable(f"SQLite could not switch {path!r} to WAL mode (got {mode!r})")
         connection.execute(f"PRAGMA synchronous={synchronous}")
@@ -242,6 +243,28 @@ def _connect(path: str, busy_timeout: float, synchronous: Synchronous) -> sqlite
         connection.close()
         raise
     return connection
+
+
+WAL_SWITCH_RETRY_SECONDS = 0.01
+
+
+def _switch_to_wal(connection: sqlite3.Connection, busy_timeout: float) -> object:
+    """`PRAGMA journal_mode=WAL`, retried while another process holds the file's lock, for up to
+    `busy_timeout` seconds; the journal mode it leaves.
+
+    Switching a new file to WAL needs an exclusive lock, and SQLite answers BUSY at once, without its
+    busy handler, while another connection holds any lock: two workers opening a new file together
+    would otherwise see one of them fail to start. A file already in WAL mode needs no switch.
+    """
+    deadline = time.monotonic() + busy_timeout
+    while True:
+        try:
+            (mode,) = connection.execute("PRAGMA journal_mode=WAL").fetchone()
+            return mode
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode not in _BUSY or time.monotonic() >= deadline:
+                raise
+        time.sleep(WAL_SWITCH_RETRY_SECONDS)  # on the worker thread, before the store is in use
 
 
 def _connect_reader(path: str) -> sqlite3.Connection:

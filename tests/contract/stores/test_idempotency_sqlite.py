@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.clock import FakeClock
-from tests.support.processes import READY_SECONDS, wait_for_line
+from tests.support.processes import READY_SECONDS, stop_all, wait_for_line
 from vouchery_gateway.idempotency import SqliteDatabase, SqliteStore, StoredOutcome, StoreUnavailable
 
 FP = "f" * 64
@@ -178,10 +178,7 @@ def test_processes_sharing_one_file_never_both_win_a_key(tmp_path: Path) -> None
             worker.stdin.flush()
         outputs = [worker.communicate(timeout=RACE_SECONDS)[0] for worker in workers]
     finally:
-        for worker in workers:
-            if worker.poll() is None:
-                worker.kill()
-                worker.wait()
+        stop_all(workers)
     assert [worker.returncode for worker in workers] == [0, 0, 0], [stderr_of(n) for n in range(3)]
     wins = collections.Counter(
         key for output in outputs for key in json.loads(output.strip().splitlines()[-1])
@@ -359,5 +356,26 @@ async def test_a_lookup_the_loop_finds_busy_runs_on_the_worker(tmp_path: Path) -
         database._reader = BusyConnection(database._reader)  # type: ignore[arg-type]
         await database.write(lambda c: c.execute("INSERT INTO t VALUES ('a')"))
         assert await database.lookup(lambda c: c.execute("SELECT k FROM t").fetchall()) == [("a",)]
+    finally:
+        await database.close()
+
+
+async def test_opening_a_new_file_waits_for_another_processs_lock_instead_of_failing(tmp_path: Path) -> None:
+    """Switching a new file to WAL needs an exclusive lock, which SQLite refuses at once while another
+    connection holds one; the open waits (up to the busy timeout) and then succeeds, in WAL mode."""
+    path = tmp_path / "fresh.db"
+    other = sqlite3.connect(path, isolation_level=None)  # a rollback-journal file, as a new file is
+    try:
+        other.execute("CREATE TABLE t (k TEXT)")
+        other.execute("BEGIN IMMEDIATE")
+        opening = asyncio.ensure_future(SqliteDatabase.open(path, busy_timeout=60.0))
+        done, _ = await asyncio.wait({opening}, timeout=0.5)
+        assert not done, opening.exception() if opening.done() else None  # waiting, not failed
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+    database = await opening
+    try:
+        assert await database.read(lambda c: c.execute("PRAGMA journal_mode").fetchone()) == ("wal",)
     finally:
         await database.close()

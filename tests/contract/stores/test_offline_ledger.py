@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.clock import FakeClock
-from tests.support.processes import READY_SECONDS, wait_for_line
+from tests.support.processes import READY_SECONDS, stop_all, wait_for_line
 from vouchery_gateway.outbox import Acceptance, AcceptanceStatus, Claim, OfflineLedger, Stores
 
 WORKER = Path(__file__).with_name("_sqlite_offline_race_worker.py")
@@ -175,10 +175,7 @@ def test_two_processes_sharing_one_sqlite_file_never_both_take_a_one_use_counter
             worker.stdin.flush()
         outputs = [worker.communicate(timeout=RACE_SECONDS)[0] for worker in workers]
     finally:
-        for worker in workers:
-            if worker.poll() is None:
-                worker.kill()
-                worker.wait()
+        stop_all(workers)
     assert [worker.returncode for worker in workers] == [0, 0], [stderr_of(n) for n in range(2)]
     wins = collections.Counter(
         key for output in outputs for key in json.loads(output.strip().splitlines()[-1])
