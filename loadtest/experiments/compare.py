@@ -43,7 +43,7 @@ from loadtest.experiments.tracing import (
 )
 from loadtest.harness import driver
 from loadtest.harness.measure import LoadPlan, h2load_once
-from loadtest.harness.result import RunResult, format_micros
+from loadtest.harness.result import RunResult, format_micros, per_repeat_cpu_ratios
 
 THIS: Final = "this"
 
@@ -98,14 +98,7 @@ class CompareRun:
 
 def cpu_ratios(run: CompareRun, label: str, scenario: str) -> list[float]:
     """Per repeat: ``label``'s server CPU per call over ``this``'s, same repeat and scenario."""
-    ratios = []
-    for mine, base in zip(
-        run.runs.get((label, scenario), []), run.runs.get((THIS, scenario), []), strict=False
-    ):
-        a, b = mine.server_cpu_us_per_call, base.server_cpu_us_per_call
-        if a is not None and b:
-            ratios.append(a / b)
-    return ratios
+    return per_repeat_cpu_ratios(run.runs.get((label, scenario), []), run.runs.get((THIS, scenario), []))
 
 
 def _median(values: Sequence[float | None]) -> float | None:

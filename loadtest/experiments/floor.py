@@ -28,7 +28,7 @@ import grpc
 
 from loadtest.experiments import stack
 from loadtest.harness import measure, scenarios
-from loadtest.harness.result import RunResult
+from loadtest.harness.result import RunResult, per_repeat_cpu_ratios
 
 SCENARIO = "get-voucher-cached"
 ECHO_SCENARIO = "raw-call"
@@ -99,12 +99,7 @@ def run_floor(plan: FloorPlan, emit: Callable[[str], None]) -> FloorRun:
 
 def ratios(run: FloorRun, name: str) -> list[float]:
     """Per repeat: the server's CPU per call over the echo's in the same repeat."""
-    out = []
-    for mine, echo in zip(run.results.get(name, []), run.results.get("echo", []), strict=False):
-        a, b = mine.server_cpu_us_per_call, echo.server_cpu_us_per_call
-        if a and b:
-            out.append(a / b)
-    return out
+    return per_repeat_cpu_ratios(run.results.get(name, []), run.results.get("echo", []))
 
 
 def markdown(run: FloorRun) -> str:

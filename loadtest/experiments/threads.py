@@ -93,10 +93,9 @@ def run_threads(
             {"server": gateway.pids},
             sleep=_window(gateway.pid_main, marks, perf_out),
         )
-    calls = result.calls_per_s * seconds
-    if calls <= 0 or "before" not in marks:
+    if result.calls <= 0 or "before" not in marks:
         raise RuntimeError(f"{scenario}: no call answered in the window")
-    return result, per_call(gateway.pid_main, marks["before"], marks["after"], calls)
+    return result, per_call(gateway.pid_main, marks["before"], marks["after"], result.calls)
 
 
 def _window(

@@ -43,6 +43,17 @@ class RunResult:
         return data
 
 
+def per_repeat_cpu_ratios(runs: Sequence[RunResult], baselines: Sequence[RunResult]) -> list[float]:
+    """Per repeat: each run's server CPU per call over its baseline's in the same repeat (runs without
+    a reading on either side are left out)."""
+    ratios = []
+    for mine, base in zip(runs, baselines, strict=False):
+        a, b = mine.server_cpu_us_per_call, base.server_cpu_us_per_call
+        if a is not None and b:
+            ratios.append(a / b)
+    return ratios
+
+
 def summary(result: RunResult) -> dict[str, float | int | None]:
     """The headline numbers of one run."""
     hist = result.latency_us
