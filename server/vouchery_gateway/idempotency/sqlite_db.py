@@ -120,8 +120,7 @@ class SqliteDatabase:
             try:
                 return _guarded(lambda: fn(reader))
             except StoreUnavailable as exc:
-                cause = exc.__cause__
-                if not isinstance(cause, sqlite3.OperationalError) or cause.sqlite_errorcode not in _BUSY:
+                if not _is_busy(exc.__cause__):
                     raise
         return await self._submit(lambda: fn(connection))
 
@@ -164,6 +163,11 @@ class SqliteDatabase:
 
 
 _BUSY = frozenset({sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED})
+
+
+def _is_busy(error: BaseException | None) -> bool:
+    """Whether `error` is SQLite finding the file locked by another connection."""
+    return isinstance(error, sqlite3.OperationalError) and error.sqlite_errorcode in _BUSY
 
 
 class _Worker:
@@ -262,7 +266,7 @@ def _switch_to_wal(connection: sqlite3.Connection, busy_timeout: float) -> objec
             (mode,) = connection.execute("PRAGMA journal_mode=WAL").fetchone()
             return mode
         except sqlite3.OperationalError as exc:
-            if exc.sqlite_errorcode not in _BUSY or time.monotonic() >= deadline:
+            if not _is_busy(exc) or time.monotonic() >= deadline:
                 raise
         time.sleep(WAL_SWITCH_RETRY_SECONDS)  # on the worker thread, before the store is in use
 
