@@ -9,9 +9,11 @@ Registered here (the generated stubs exist):
 * ``checkout-two-step``: ``RedeemVoucher`` (pending) then ``ConfirmRedemption`` with a fresh
   transaction id per call: the till's real write path; one "call" is both RPCs. A fresh id answered
   as a replay counts as error ``UNEXPECTED_REPLAY`` (the scenario would be measuring the store).
-* ``idempotent-replay``: ``RedeemVoucher`` with confirm=true, then the identical request again, as a
+* ``redeem-replay``: ``RedeemVoucher`` with confirm=true, then the identical request again, as a
   till retry after a lost answer; the second must be answered from the idempotency store. A replay that
-  does not carry ``x-idempotent-replay: true`` counts as error ``NOT_REPLAYED``.
+  does not carry ``x-idempotent-replay: true`` counts as error ``NOT_REPLAYED``. Fixed request too: its
+  transaction id is new for each h2load run, and the verifier proves an identical call is a replay
+  before the run and after it.
 
 Loyalty grant and the mixed till workload are in ``till_scenarios``.
 
@@ -202,11 +204,23 @@ register(
         prepare=_prepare_redeem_confirmed,
     )
 )
+
+
+def _replayed_request(options: Mapping[str, str]) -> FixedRequest:
+    """For h2load: a redemption on a transaction id of its own; the verifier's first call makes it, and
+    every later identical call (h2load's included) is its replay, proven before and after the run."""
+    request = _redeem_request(f"lt-h2-{secrets.token_hex(6)}-replayed", options)
+    return FixedRequest(
+        f"{SERVICE}/RedeemVoucher", request.SerializeToString(), replayed_with=(REPLAY_HEADER, "true")
+    )
+
+
 register(
     Scenario(
         name="redeem-replay",
         description="the identical retry of one redemption, answered from the idempotency store alone",
         prepare=_prepare_redeem_replay,
+        fixed_request=_replayed_request,
     )
 )
 register(

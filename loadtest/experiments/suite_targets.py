@@ -21,7 +21,7 @@ per call than the gateway's whole ValidateVoucher, so ratios over it flattered t
 | ValidateVoucher | CPU / (echo + PUT) | <= 1.15 |
 | two-step checkout, SQLite | CPU / (2 echo + 2 PUT); calls/s, judged where echo >= 6,000/s | <= 1.4; >= 600 |
 | two-step checkout, Redis | calls/s / the SQLite point's (CPU ratio shown) | >= 0.9 |
-| idempotent replay | ``redeem-replay`` CPU / echo | <= 2 |
+| idempotent replay | ``redeem-replay`` CPU (h2load, as the echo) / echo | <= 2 |
 | workers | N workers' calls/s / 1 process's, a CPU quota per process | >= 1.6 |
 | idle tills | p99 with 2,000 idle tills / without, from ``loadtest idle-tills`` | <= 1.2 |
 | half-peak latency | gateway minus direct httpx, p50 and p99, both open loop at one rate | 0.5, 1.5 ms |

@@ -19,7 +19,7 @@ from loadtest.harness.driver import PidGroups, pid_groups
 from loadtest.harness.frames import write_frame_file
 from loadtest.harness.procstat import CpuWindow, Probe
 from loadtest.harness.result import RunResult, format_micros, markdown_row, median_summary
-from loadtest.harness.verify import verify_unary
+from loadtest.harness.verify import verify_replayed, verify_unary
 
 H2LOAD_WARMUP_S = 0.5
 
@@ -89,7 +89,7 @@ def h2load_once(
     if fixed is None:
         raise ValueError(f"scenario {scenario!r} has no fixed request: h2load cannot drive it")
     request = fixed(plan.options)
-    proof = verify_unary(target, request.method, request.message)
+    proof = verify_unary(target, request.method, request.message, replayed_with=request.replayed_with)
     with tempfile.TemporaryDirectory(prefix="loadtest-") as tmp:
         frame = write_frame_file(Path(tmp) / "request.bin", request.message)
         url = f"http://{target}{request.method}"
@@ -98,6 +98,8 @@ def h2load_once(
         window.start()
         result = h2load.run(plan.h2load_plan(url, frame, concurrency, plan.duration_s), verified_by=proof)
         cpu = window.stop()
+    if request.replayed_with is not None:  # still answered from the store after the run
+        verify_replayed(target, request.method, request.message, request.replayed_with)
     result.server_cpu_s = cpu.pop("server", None)
     result.other_cpu_s.update(cpu)
     result.counters.update(window.counters)

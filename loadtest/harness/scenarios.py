@@ -66,6 +66,10 @@ class FixedRequest:
 
     method: str  # /package.Service/Method
     message: bytes
+    # A write whose first call makes its effect and every identical call after it is answered from the
+    # idempotency store: the trailing metadata pair each later call must carry (the verifier checks a
+    # second call before the run and one more after it).
+    replayed_with: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import grpc
 import httpx
 import pytest
@@ -9,6 +11,7 @@ import pytest
 from loadtest.experiments import SCENARIO_MODULES, basket_scenarios, load_codes, stack
 from loadtest.harness import scenarios
 from loadtest.harness.scenarios import CallFailed, ScenarioContext
+from loadtest.harness.verify import VerificationError, verify_replayed, verify_unary
 from tests.conftest import RunningGateway
 from vouchery.gateway.v1 import checkout_pb2
 from vouchery_sandbox.testing import SandboxServer
@@ -138,3 +141,37 @@ def test_the_stacks_sandbox_holds_the_load_test_gift_card() -> None:
     assert gift["value_left"] == load_codes.GIFT_CARD_VALUE
     assert gift["campaign"]["rewards"][0]["discount_type"] == "gift_card"
     assert demo.status_code == 200
+
+
+async def test_the_replay_request_h2load_repeats_is_proven_a_replay_before_and_after(
+    gateway: RunningGateway,
+) -> None:
+    """redeem-replay's fixed request redeems once, then every identical call is answered from the store:
+    the verifier proves it with a second call, and once more after the run."""
+    fixed = scenarios.get("redeem-replay").fixed_request
+    assert fixed is not None
+    request = fixed({})
+    assert request.replayed_with == ("x-idempotent-replay", "true")
+    proof = await asyncio.to_thread(
+        verify_unary, gateway.target, request.method, request.message, replayed_with=request.replayed_with
+    )
+    assert "x-idempotent-replay: true" in proof
+    await asyncio.to_thread(
+        verify_replayed, gateway.target, request.method, request.message, request.replayed_with
+    )
+    assert fixed({}).message != request.message  # each h2load run redeems on a transaction id of its own
+
+
+async def test_a_request_that_is_not_replayed_fails_the_replay_proof(gateway: RunningGateway) -> None:
+    """A fixed request whose second call is not a replay (a read) is refused, not measured as one."""
+    request = scenarios.get("get-voucher-cached").fixed_request
+    assert request is not None
+    fixed = request({})
+    with pytest.raises(VerificationError, match="not answered as a replay"):
+        await asyncio.to_thread(
+            verify_unary,
+            gateway.target,
+            fixed.method,
+            fixed.message,
+            replayed_with=("x-idempotent-replay", "true"),
+        )
