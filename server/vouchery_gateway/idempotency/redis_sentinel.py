@@ -26,6 +26,8 @@ from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
 
+from .redis_pipelining import PipeliningRedis
+
 SCHEME = "redis+sentinel"
 DEFAULT_PORT = 26379
 _OPTIONS = ("sentinel_password", "sentinel_username")
@@ -117,5 +119,6 @@ def sentinel_client(url: str, *, timeout: float) -> tuple[Redis, Sentinel]:
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
         retry=Retry(NoBackoff(), 1),
+        redis_class=PipeliningRedis,  # the commands of one event-loop turn share a round trip
     )
     return client, sentinel

@@ -6,6 +6,9 @@ lease needs the comparison too) or returns the blocking record whole. Complete a
 compare-and-set on the owner token. Expiry is judged from the stored `expires_at`, the time the
 caller's clock gave; the Redis TTL set beside it only reclaims memory and never decides anything.
 
+A store built by `from_url` or `from_sentinel` holds a `PipeliningRedis` (`redis_pipelining`): the
+commands that calls in flight issue in one turn of the event loop share one round trip.
+
 Share the client with other components through `store.client`; a store built by `from_url` (or
 `from_sentinel`, the current primary of a Sentinel-monitored service, or `from_cluster`, a Redis
 Cluster: `redis_cluster`) owns it. Every Redis error becomes `StoreUnavailable` in `_unavailable`, the one
@@ -37,7 +40,6 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 
-from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -47,6 +49,7 @@ from .model import ClaimResult, Clock, Record, RecordState, StoredOutcome
 from .redis_cluster import ERRORS, RedisClient, cluster_client
 from .redis_durability import DurableWrites
 from .redis_identity import identity_key
+from .redis_pipelining import PipeliningRedis
 from .redis_promise import PromiseEvents, PromiseOptions, RedisPromise
 from .redis_sentinel import sentinel_client
 from .store import DEFAULT_RETENTION, IdempotencyStore
@@ -133,7 +136,7 @@ class RedisStore(IdempotencyStore):
     ) -> RedisStore:
         """A store owning a new client for `url`; connects lazily (use `ping()` to check)."""
         # One immediate retry rides out a dropped pooled connection; more would only delay failing closed.
-        client = Redis.from_url(
+        client = PipeliningRedis.from_url(
             url, socket_timeout=timeout, socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 1)
         )
         return cls(client, clock=clock, retention=retention, key_prefix=key_prefix, owns_client=True)
