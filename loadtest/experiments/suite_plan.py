@@ -179,10 +179,9 @@ def default_stages(workers: int = 2, worker_cpu: float = DEFAULT_WORKER_CPU) -> 
         _p("0ms", BASKET_CHECKOUT, "checkout-basket-two-step", GATEWAY, cpu_versus=f"0ms/{CHECKOUT}"),
         # Every measured call is the identical retry of one redemption made first: the store's answer
         # alone, what a till's retry after a lost answer costs. Driven by h2load like the echo it is
-        # judged against (a Python generator tops out near 2,000 calls/s here, leaving the gateway
-        # waiting between calls, which costs CPU per call the echo's run does not pay); the verifier
-        # proves an identical call is answered as a replay before and after each run. The Python
-        # driver's row stays beside it, as the tills' client sees it.
+        # judged against, so the ratio holds one load generator on both sides; the verifier proves an
+        # identical call is answered as a replay before and after each run. The Python driver's row
+        # stays beside it, as the tills' client sees it.
         _p("0ms", REPLAY, "redeem-replay", GATEWAY, driver="h2load"),
         _p("0ms", REPLAY_PYTHON, "redeem-replay", GATEWAY),
         _p("0ms", "loyalty-grant", "loyalty-grant", GATEWAY),
