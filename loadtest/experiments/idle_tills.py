@@ -311,7 +311,7 @@ class Holders:
         self.processes: list[subprocess.Popen[str]] = []
         for channels in plan.holder_shares():
             command = [sys.executable, "-m", "loadtest.experiments.idle_holder", "--target", target]
-            command += ["--channels", str(channels), "--keepalive", str(plan.keepalive_s)]
+            command += ["--channels", str(channels), "--keepalive", str(plan.keepalive_s), "--yield-cpu"]
             self.processes.append(
                 subprocess.Popen(
                     stack.pinned(command, LOAD_CPUS),

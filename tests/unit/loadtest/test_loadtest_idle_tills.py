@@ -210,3 +210,19 @@ def test_the_section_goes_into_benchmarks_beside_the_others() -> None:
     before = "# Benchmarks\n\n## Keyless flood\n\nf\n"
     after = flood.with_section(before, "## Idle tills\n\nt\n", idle_tills.SECTION)
     assert after == before + "\n## Idle tills\n\nt\n"
+
+
+def test_a_holder_that_yields_the_cpu_runs_only_when_its_cpu_is_idle() -> None:
+    """`--yield-cpu` puts the holder process under SCHED_IDLE (nice 19 where that is refused)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import os; from loadtest.experiments.idle_holder import yield_the_cpu; "
+        "print(yield_the_cpu(), os.sched_getscheduler(0) == os.SCHED_IDLE, os.nice(0), sep=';')"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    policy, idle, nice = done.stdout.strip().split(";")
+    assert (policy, idle) == ("SCHED_IDLE", "True") or (policy, nice) == ("nice 19", "19")
