@@ -90,10 +90,15 @@ def _banner_complete(text: str) -> bool:
     return "workers" not in text or WORKER_PIDS.search(text) is not None
 
 
+# Looked up once here, in the parent: `find_library` runs `ldconfig` in a subprocess, which in the child
+# of a process with grpc threads (between fork and exec) aborted the child (SIGABRT) on a busy machine.
+_PRCTL = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True).prctl
+
+
 def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM it when the suite process dies, so no server outlives a crash."""
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    """In the child before exec: SIGTERM it when the suite process dies, so no server outlives a crash.
+    Only one foreign call here: the child of a threaded process must not allocate, lock or fork."""
+    _PRCTL(PR_SET_PDEATHSIG, int(signal.SIGTERM))
 
 
 def stop(managed: Managed, grace_s: float = 15.0) -> None:
