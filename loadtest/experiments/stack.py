@@ -14,11 +14,10 @@ temporary directory that is deleted with the stack.
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import ctypes.util
 import os
 import re
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -37,7 +36,6 @@ GATEWAY_BANNER = re.compile(r"vouchery-gateway listening on [\w.\[\]:]*?:(?P<por
 WORKER_PIDS = re.compile(r"workers\s*:\s*\d+ \(pids ([\d, ]+)\)")
 ECHO_BANNER = re.compile(r"^LISTENING (?P<port>\d+)$", re.MULTILINE)
 API_PREFIX = "/api/v2.1"
-PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 class StackError(RuntimeError):
@@ -90,15 +88,13 @@ def _banner_complete(text: str) -> bool:
     return "workers" not in text or WORKER_PIDS.search(text) is not None
 
 
-# Looked up once here, in the parent: `find_library` runs `ldconfig` in a subprocess, which in the child
-# of a process with grpc threads (between fork and exec) aborted the child (SIGABRT) on a busy machine.
-_PRCTL = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True).prctl
-
-
-def _die_with_parent() -> None:
-    """In the child before exec: SIGTERM it when the suite process dies, so no server outlives a crash.
-    Only one foreign call here: the child of a threaded process must not allocate, lock or fork."""
-    _PRCTL(PR_SET_PDEATHSIG, int(signal.SIGTERM))
+def with_parent_death_signal(command: list[str]) -> list[str]:
+    """``command`` under ``setpriv --pdeathsig TERM`` (util-linux): SIGTERMed when the suite process dies,
+    so no server outlives a crash. Not a ``preexec_fn``: that makes subprocess fork instead of vfork,
+    and grpc's fork handler in the child of a process with grpc threads aborted it (SIGABRT) on a busy
+    machine. Without setpriv, the command as it is."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "TERM", *command] if setpriv else list(command)
 
 
 def stop(managed: Managed, grace_s: float = 15.0) -> None:
@@ -127,8 +123,7 @@ class Stack:
         out = self.workdir / f"{name}.out"
         with out.open("wb") as stdout, (self.workdir / f"{name}.err").open("wb") as stderr:
             proc = subprocess.Popen(
-                command,
-                preexec_fn=_die_with_parent,
+                with_parent_death_signal(command),
                 stdout=stdout,
                 stderr=stderr,
                 env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},

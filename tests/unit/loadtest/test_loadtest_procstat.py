@@ -50,3 +50,35 @@ def test_missing_process_is_a_clear_error() -> None:
     """A pid that does not exist raises ProcStatError naming the path."""
     with pytest.raises(ProcStatError, match="/proc/"):
         read_cpu_times(2**22 + 12345)
+
+
+def test_a_started_server_dies_with_the_process_that_started_it() -> None:
+    """`with_parent_death_signal`: killing the parent (SIGKILL, no cleanup) SIGTERMs the child."""
+    import subprocess
+    import sys
+    import time
+
+    from loadtest.experiments.stack import with_parent_death_signal
+
+    code = (
+        "import subprocess, sys; from loadtest.experiments.stack import with_parent_death_signal; "
+        "p = subprocess.Popen(with_parent_death_signal(['sleep', '300'])); print(p.pid, flush=True); "
+        "import time; time.sleep(300)"
+    )
+    with subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True) as parent:
+        assert parent.stdout is not None
+        child = int(parent.stdout.readline())
+        parent.kill()
+        parent.wait(30)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with open(f"/proc/{child}/stat") as stat:
+                if stat.read().split(") ")[1].startswith("Z"):
+                    break  # exited; init reaps it
+        except FileNotFoundError:
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError(f"child {child} outlived its killed parent")
+    assert with_parent_death_signal(["x"])[-1] == "x"
